@@ -1,0 +1,20 @@
+/*
+ * app.h - what every handler can reach: the daemon's long-lived objects.
+ * Handlers get it with rpc_call_app(call).
+ */
+#ifndef MB_APP_H
+#define MB_APP_H
+
+#include "crypto/keyring.h"
+#include "rpc/auth.h"
+#include "rpc/health.h"
+#include "store/store.h"
+
+typedef struct mb_app {
+    store_t *store;
+    keyring_t *keyring;
+    auth_t *auth;
+    health_t *health;
+} mb_app;
+
+#endif

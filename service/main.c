@@ -1,0 +1,397 @@
+/*
+ * main.c - minbilld: the daemon and its operator subcommands.
+ *
+ *   minbilld serve   [--listen H:P] [--db PATH] [--key-file PATH] [--threads N]
+ *                    [--max-message-bytes N] [--dev]
+ *   minbilld migrate --db PATH
+ *   minbilld keys init --key-file PATH
+ *   minbilld keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME
+ *
+ * Every flag can also come from the environment as MINBILL_<FLAG> (dashes as
+ * underscores, e.g. MINBILL_KEY_FILE); a flag beats the environment.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "app.h"
+#include "base/log.h"
+#include "methods.h"
+#include "store/migrate.h"
+#include "store/writer.h"
+
+#define SHUTDOWN_GRACE_MS 10000
+#define EXIT_USAGE 2
+
+typedef struct config {
+    const char *listen;
+    const char *db;
+    const char *key_file;
+    const char *role;
+    const char *name;
+    long threads;
+    long max_message_bytes;
+    int dev;
+} config;
+
+static int usage(FILE *f)
+{
+    fprintf(f,
+            "usage: minbilld COMMAND [flags]\n"
+            "\n"
+            "commands:\n"
+            "  serve        run the gRPC service\n"
+            "               --listen HOST:PORT      (default 127.0.0.1:50051)\n"
+            "               --db PATH               (default var/minbill.db)\n"
+            "               --key-file PATH         (default var/master.key)\n"
+            "               --threads N             completion-queue threads (default: cores)\n"
+            "               --max-message-bytes N   largest request (default 4194304)\n"
+            "               --dev                   create var/ and the key file if missing,\n"
+            "                                       and print a ready-to-use API key\n"
+            "  migrate      apply pending schema migrations: --db PATH\n"
+            "  keys init    create a master key file: --key-file PATH\n"
+            "  keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME\n"
+            "               print a new API key (shown once; only its keyed hash is stored)\n"
+            "               roles: platform finance support payments privacy admin\n"
+            "  keys rotate, purge, backup   not implemented yet\n"
+            "\n"
+            "Every flag may also be set as MINBILL_<FLAG> in the environment, e.g. MINBILL_DB.\n");
+    return f == stderr ? EXIT_USAGE : 0;
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+static int parse_long(const char *flag, const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "minbilld: %s: must be a whole number from %ld to %ld\n", flag, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_flags(int argc, char **argv, config *cfg)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"db", required_argument, NULL, 'd'},
+        {"key-file", required_argument, NULL, 'k'},
+        {"threads", required_argument, NULL, 't'},
+        {"max-message-bytes", required_argument, NULL, 'm'},
+        {"role", required_argument, NULL, 'r'},
+        {"name", required_argument, NULL, 'n'},
+        {"dev", no_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->listen = env_or("MINBILL_LISTEN", "127.0.0.1:50051");
+    cfg->db = env_or("MINBILL_DB", "var/minbill.db");
+    cfg->key_file = env_or("MINBILL_KEY_FILE", "var/master.key");
+    cfg->role = env_or("MINBILL_ROLE", NULL);
+    cfg->name = env_or("MINBILL_NAME", NULL);
+    cfg->threads = ncpu > 0 ? ncpu : 1;
+    cfg->max_message_bytes = 4 << 20;
+    if (parse_long("MINBILL_THREADS", env_or("MINBILL_THREADS", "0"), 0, 256, &cfg->threads) != 0 ||
+        parse_long("MINBILL_MAX_MESSAGE_BYTES",
+                   env_or("MINBILL_MAX_MESSAGE_BYTES", "4194304"), 1024, 64 << 20,
+                   &cfg->max_message_bytes) != 0)
+        return -1;
+    if (cfg->threads == 0)
+        cfg->threads = ncpu > 0 ? ncpu : 1;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': cfg->listen = optarg; break;
+        case 'd': cfg->db = optarg; break;
+        case 'k': cfg->key_file = optarg; break;
+        case 'r': cfg->role = optarg; break;
+        case 'n': cfg->name = optarg; break;
+        case 'D': cfg->dev = 1; break;
+        case 't':
+            if (parse_long("--threads", optarg, 1, 256, &cfg->threads) != 0)
+                return -1;
+            break;
+        case 'm':
+            if (parse_long("--max-message-bytes", optarg, 1024, 64 << 20,
+                           &cfg->max_message_bytes) != 0)
+                return -1;
+            break;
+        case 'h': return 1;
+        default: return -1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "minbilld: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static int fail(const mb_error *err)
+{
+    fprintf(stderr, "minbilld: %s\n", err->msg);
+    return 1;
+}
+
+/* Core dumps would write the master key (and, later, clear PANs) to disk. */
+static void harden_process(void)
+{
+    struct rlimit rl = {0, 0};
+    setrlimit(RLIMIT_CORE, &rl);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static int attach_job(store_conn_t *conn, void *arg, mb_error *err)
+{
+    return keyring_attach(arg, conn, err);
+}
+
+typedef struct create_key_args {
+    keyring_t *kr;
+    unsigned role;
+    const char *name;
+    char key[AUTH_KEY_MAX];
+    char key_id[AUTH_KEY_ID_LEN + 1];
+} create_key_args;
+
+static int create_key_job(store_conn_t *conn, void *arg, mb_error *err)
+{
+    create_key_args *a = arg;
+    if (keyring_attach(a->kr, conn, err) != 0)
+        return -1;
+    return auth_key_create(conn, a->kr, a->role, a->name, a->key, a->key_id, err);
+}
+
+/* The dev default: ./var/ (0700) with a generated key file. */
+static int prepare_dev(const config *cfg, mb_error *err)
+{
+    if (mkdir("var", 0700) != 0 && errno != EEXIST)
+        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot create var/: %s",
+                            strerror(errno));
+    if (access(cfg->key_file, F_OK) != 0) {
+        if (keyring_file_create(cfg->key_file, err) != 0)
+            return -1;
+        mb_log(MB_LOG_INFO, "event=dev_key_created key_file=%s", cfg->key_file);
+    }
+    return 0;
+}
+
+static void on_shutdown(void *app)
+{
+    health_set_serving(((mb_app *)app)->health, false);
+}
+
+static int cmd_serve(const config *cfg)
+{
+    mb_error err;
+    mb_app app = {0};
+    rpc_server_t *srv = NULL;
+    int ret = 1, port = 0;
+    sigset_t sigs;
+
+    harden_process();
+    /* Block the shutdown signals in every thread; main waits for them. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (cfg->dev && prepare_dev(cfg, &err) != 0)
+        goto out;
+    if (keyring_load(cfg->key_file, &app.keyring, &err) != 0)
+        goto out;
+    store_options so = {.readers = (int)cfg->threads + 2, .create = true};
+    if (store_open(cfg->db, &so, &app.store, &err) != 0)
+        goto out;
+    if (store_write_sync(app.store, attach_job, app.keyring, &err) != 0 ||
+        auth_new(app.store, app.keyring, &app.auth, &err) != 0)
+        goto out;
+    if ((app.health = health_new(mb_methods, mb_methods_count)) == NULL) {
+        mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    create_key_args dev_key = {.kr = app.keyring, .role = ROLE_SUPPORT, .name = "dev"};
+    if (cfg->dev && store_write_sync(app.store, create_key_job, &dev_key, &err) != 0)
+        goto out;
+
+    rpc_options ro = {
+        .listen = cfg->listen,
+        .threads = (int)cfg->threads,
+        .max_message_bytes = (size_t)cfg->max_message_bytes,
+        .methods = mb_methods,
+        .n_methods = mb_methods_count,
+        .auth = app.auth,
+        .app = &app,
+        .on_shutdown = on_shutdown,
+    };
+    if (rpc_server_start(&ro, &srv, &port, &err) != 0)
+        goto out;
+    health_set_serving(app.health, true);
+    mb_log(MB_LOG_INFO, "event=serving listen=%s port=%d threads=%ld db=%s", cfg->listen, port,
+           cfg->threads, cfg->db);
+    if (cfg->dev) {
+        char host[128];
+        snprintf(host, sizeof host, "%s", cfg->listen);
+        char *colon = strrchr(host, ':');
+        if (colon != NULL)
+            snprintf(colon, sizeof host - (size_t)(colon - host), ":%d", port);
+        printf("minbilld is serving on %s (database %s, key file %s)\n"
+               "A support API key for this dev database (shown once):\n"
+               "  export MINBILL_SERVER=%s MINBILL_API_KEY=%s\n"
+               "Try:\n"
+               "  build/client/minbill health\n"
+               "  build/client/minbill --help\n"
+               "Stop with Ctrl-C.\n",
+               host, cfg->db, cfg->key_file, host, dev_key.key);
+        fflush(stdout);
+        sodium_memzero(dev_key.key, sizeof dev_key.key);
+    }
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    mb_log(MB_LOG_INFO, "event=shutdown signal=%s", sig == SIGTERM ? "TERM" : "INT");
+    rpc_server_shutdown(srv, SHUTDOWN_GRACE_MS);
+    srv = NULL;
+    ret = 0;
+out:
+    if (ret != 0)
+        fail(&err);
+    if (srv != NULL)
+        rpc_server_shutdown(srv, 0);
+    store_close(app.store);
+    auth_free(app.auth);
+    health_free(app.health);
+    keyring_free(app.keyring);
+    if (ret == 0)
+        mb_log(MB_LOG_INFO, "event=stopped");
+    return ret;
+}
+
+static int cmd_migrate(const config *cfg)
+{
+    store_conn_t *conn = NULL;
+    mb_error err;
+    int applied = 0;
+    if (store_conn_open(cfg->db, true, false, &conn, &err) != 0 ||
+        store_migrate(conn, &applied, &err) != 0) {
+        store_conn_close(conn);
+        return fail(&err);
+    }
+    store_conn_close(conn);
+    printf("%s: %d migration(s) applied, schema at %d\n", cfg->db, applied,
+           store_migrations_count);
+    return 0;
+}
+
+static int cmd_keys_init(const config *cfg)
+{
+    mb_error err;
+    if (keyring_file_create(cfg->key_file, &err) != 0)
+        return fail(&err);
+    printf("created master key file %s (mode 0600): back it up; without it the data is lost\n",
+           cfg->key_file);
+    return 0;
+}
+
+static int cmd_create_api_key(const config *cfg)
+{
+    mb_error err;
+    create_key_args a = {.name = cfg->name};
+    store_conn_t *conn = NULL;
+    int ret = 1;
+    if (cfg->role == NULL || cfg->name == NULL) {
+        fprintf(stderr, "minbilld: keys create-api-key needs --role and --name\n");
+        return EXIT_USAGE;
+    }
+    if (auth_role_parse(cfg->role, &a.role, &err) != 0) {
+        fail(&err);
+        return EXIT_USAGE;
+    }
+    harden_process();
+    if (keyring_load(cfg->key_file, &a.kr, &err) != 0 ||
+        store_conn_open(cfg->db, true, false, &conn, &err) != 0 ||
+        store_migrate(conn, NULL, &err) != 0 ||
+        store_conn_exec(conn, "BEGIN IMMEDIATE", &err) != 0)
+        goto out;
+    if (create_key_job(conn, &a, &err) != 0 || store_conn_exec(conn, "COMMIT", &err) != 0) {
+        sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+        goto out;
+    }
+    printf("%s\n", a.key);
+    fprintf(stderr, "created API key %s (role %s, name %s); it is shown once\n", a.key_id,
+            cfg->role, cfg->name);
+    ret = 0;
+out:
+    if (ret != 0)
+        fail(&err);
+    sodium_memzero(a.key, sizeof a.key);
+    store_conn_close(conn);
+    keyring_free(a.kr);
+    return ret;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    const char *cmd = argv[1];
+    const char *sub = NULL;
+    int shift = 1;
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
+        return usage(stdout);
+    if (strcmp(cmd, "keys") == 0) {
+        if (argc < 3) {
+            fprintf(stderr, "minbilld: keys needs a subcommand (init, create-api-key)\n");
+            return EXIT_USAGE;
+        }
+        sub = argv[2];
+        shift = 2;
+    }
+    config cfg = {0};
+    int rc = parse_flags(argc - shift, argv + shift, &cfg);
+    if (rc > 0)
+        return usage(stdout);
+    if (rc < 0)
+        return EXIT_USAGE;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "minbilld: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(&cfg);
+    if (strcmp(cmd, "migrate") == 0)
+        return cmd_migrate(&cfg);
+    if (sub != NULL && strcmp(sub, "init") == 0)
+        return cmd_keys_init(&cfg);
+    if (sub != NULL && strcmp(sub, "create-api-key") == 0)
+        return cmd_create_api_key(&cfg);
+    if ((sub != NULL && strcmp(sub, "rotate") == 0) || strcmp(cmd, "purge") == 0 ||
+        strcmp(cmd, "backup") == 0) {
+        fprintf(stderr, "minbilld: %s%s%s is not implemented yet\n", cmd, sub ? " " : "",
+                sub ? sub : "");
+        return 1;
+    }
+    fprintf(stderr, "minbilld: unknown command '%s%s%s' (see minbilld --help)\n", cmd,
+            sub ? " " : "", sub ? sub : "");
+    return EXIT_USAGE;
+}

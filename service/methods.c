@@ -1,0 +1,88 @@
+/*
+ * methods.c - see methods.h.
+ *
+ * A method whose handler is NULL is part of the contract but not built yet:
+ * the runtime authenticates and authorizes the call, then answers
+ * UNIMPLEMENTED. Roles follow api.md: deny by default, so a role not listed
+ * here gets PERMISSION_DENIED.
+ */
+#include "methods.h"
+
+#include "minbill/v1/accounts.pb-c.h"
+#include "minbill/v1/audit.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "minbill/v1/invoicing.pb-c.h"
+#include "minbill/v1/metering.pb-c.h"
+#include "minbill/v1/privacy.pb-c.h"
+#include "rpc/health.h"
+
+#define D(name) &minbill__v1__##name##__descriptor
+
+enum {
+    PLATFORM = ROLE_PLATFORM,
+    FINANCE = ROLE_FINANCE,
+    SUPPORT = ROLE_SUPPORT,
+    PAYMENTS = ROLE_PAYMENTS,
+    PRIVACY = ROLE_PRIVACY,
+    ADMIN = ROLE_ADMIN,
+    ANYONE = ROLE_ANONYMOUS,
+};
+
+/* A contract method whose capability is not built yet. */
+#define PLANNED(p, k, req, r) {.path = p, .kind = k, .request = req, .roles = r}
+
+const rpc_method mb_methods[] = {
+    {.path = "/grpc.health.v1.Health/Check",
+     .kind = RPC_UNARY,
+     .request = &grpc__health__v1__health_check_request__descriptor,
+     .roles = ANYONE,
+     .on_message = health_check},
+    {.path = "/grpc.health.v1.Health/Watch",
+     .kind = RPC_SERVER_STREAMING,
+     .request = &grpc__health__v1__health_check_request__descriptor,
+     .roles = ANYONE,
+     .on_message = health_watch,
+     .on_cancel = health_watch_cancel},
+
+    PLANNED("/minbill.v1.Metering/RecordUsage", RPC_UNARY, D(record_usage_request), PLATFORM),
+    PLANNED("/minbill.v1.Metering/StreamUsage", RPC_CLIENT_STREAMING, D(record_usage_request), PLATFORM),
+    PLANNED("/minbill.v1.Metering/GetUsage", RPC_UNARY, D(get_usage_request), FINANCE | SUPPORT),
+
+    PLANNED("/minbill.v1.Accounts/UpsertAccount", RPC_UNARY, D(upsert_account_request), PLATFORM),
+    PLANNED("/minbill.v1.Accounts/RemoveContact", RPC_UNARY, D(remove_contact_request), PLATFORM),
+    PLANNED("/minbill.v1.Accounts/GetAccount", RPC_UNARY, D(get_account_request),
+     FINANCE | SUPPORT | PRIVACY),
+    PLANNED("/minbill.v1.Accounts/CloseAccount", RPC_UNARY, D(close_account_request), PLATFORM),
+    PLANNED("/minbill.v1.Accounts/AttachPaymentMethod", RPC_UNARY, D(attach_payment_method_request),
+     PLATFORM),
+    PLANNED("/minbill.v1.Accounts/ListPaymentMethods", RPC_UNARY, D(list_payment_methods_request),
+     FINANCE | SUPPORT),
+    PLANNED("/minbill.v1.Accounts/DetachPaymentMethod", RPC_UNARY, D(detach_payment_method_request),
+     PLATFORM),
+    PLANNED("/minbill.v1.Accounts/SetDefaultPaymentMethod", RPC_UNARY,
+     D(set_default_payment_method_request), PLATFORM),
+    PLANNED("/minbill.v1.Accounts/RevealPaymentMethod", RPC_UNARY, D(reveal_payment_method_request),
+     PAYMENTS),
+
+    PLANNED("/minbill.v1.Invoicing/UpsertPlan", RPC_UNARY, D(plan), ADMIN | FINANCE),
+    PLANNED("/minbill.v1.Invoicing/RunBilling", RPC_SERVER_STREAMING, D(run_billing_request), FINANCE),
+    PLANNED("/minbill.v1.Invoicing/GetInvoice", RPC_UNARY, D(get_invoice_request), FINANCE | SUPPORT),
+    PLANNED("/minbill.v1.Invoicing/ListInvoices", RPC_UNARY, D(list_invoices_request), FINANCE | SUPPORT),
+    PLANNED("/minbill.v1.Invoicing/RenderInvoice", RPC_UNARY, D(render_invoice_request), FINANCE),
+    PLANNED("/minbill.v1.Invoicing/IssueCreditNote", RPC_UNARY, D(issue_credit_note_request), FINANCE),
+
+    PLANNED("/minbill.v1.Privacy/OpenSubjectRequest", RPC_UNARY, D(open_subject_request_request),
+     PRIVACY | SUPPORT),
+    PLANNED("/minbill.v1.Privacy/ExportSubjectData", RPC_SERVER_STREAMING,
+     D(export_subject_data_request), PRIVACY),
+    PLANNED("/minbill.v1.Privacy/RectifySubject", RPC_UNARY, D(rectify_subject_request), PRIVACY),
+    PLANNED("/minbill.v1.Privacy/EraseSubject", RPC_UNARY, D(erase_subject_request), PRIVACY),
+    PLANNED("/minbill.v1.Privacy/RestrictSubject", RPC_UNARY, D(restrict_subject_request), PRIVACY),
+    PLANNED("/minbill.v1.Privacy/ListSubjectRequests", RPC_UNARY, D(list_subject_requests_request),
+     PRIVACY),
+
+    PLANNED("/minbill.v1.Audit/ListAuditEvents", RPC_UNARY, D(list_audit_events_request), PRIVACY),
+    PLANNED("/minbill.v1.Audit/VerifyAuditChain", RPC_UNARY, D(verify_audit_chain_request), PRIVACY),
+};
+
+const size_t mb_methods_count = sizeof mb_methods / sizeof mb_methods[0];

@@ -1,0 +1,217 @@
+/*
+ * auth.c - see auth.h.
+ *
+ * The cache is a fixed open-addressing table keyed by the key hash. It holds
+ * only keys that verified; unknown keys always go to the database, so a
+ * flood of bad keys cannot evict good ones (and costs one indexed lookup each).
+ */
+#include "rpc/auth.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "store/writer.h"
+
+#define CACHE_SLOTS 1024
+#define HASH_BYTES 32
+
+static const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+static const struct {
+    unsigned role;
+    const char *name;
+} roles[] = {
+    {ROLE_PLATFORM, "platform"}, {ROLE_FINANCE, "finance"}, {ROLE_SUPPORT, "support"},
+    {ROLE_PAYMENTS, "payments"}, {ROLE_PRIVACY, "privacy"}, {ROLE_ADMIN, "admin"},
+};
+
+static const char SQL_INSERT[] =
+    "INSERT INTO api_keys(key_id, name, role, secret_hash) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_LOOKUP[] =
+    "SELECT key_id, role FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL";
+
+typedef struct cache_slot {
+    unsigned char hash[HASH_BYTES];
+    auth_identity id;
+    int64_t expires_ns; /* 0 = empty */
+} cache_slot;
+
+struct auth {
+    store_t *store;
+    const keyring_t *kr;
+    pthread_rwlock_t lock;
+    cache_slot slots[CACHE_SLOTS];
+};
+
+const char *auth_role_name(unsigned role)
+{
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        if (roles[i].role == role)
+            return roles[i].name;
+    return "anonymous";
+}
+
+int auth_role_parse(const char *name, unsigned *role, mb_error *err)
+{
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        if (strcmp(roles[i].name, name) == 0) {
+            *role = roles[i].role;
+            return 0;
+        }
+    }
+    return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                        "role: must be one of platform, finance, support, payments, privacy, "
+                        "admin");
+}
+
+static void random_base62(char *out, size_t n)
+{
+    /* 62 does not divide 256: uniform draws avoid a biased alphabet. */
+    for (size_t i = 0; i < n; i++)
+        out[i] = BASE62[randombytes_uniform(62)];
+    out[n] = '\0';
+}
+
+static void key_hash(const keyring_t *kr, const char *key, size_t len,
+                     unsigned char out[HASH_BYTES])
+{
+    crypto_generichash(out, HASH_BYTES, (const unsigned char *)key, len,
+                       keyring_secret_borrow(kr, KEYRING_SECRET_APIKEY_HASH), KEYRING_KEY_BYTES);
+}
+
+static bool name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (name[i] < 0x20 || name[i] > 0x7e)
+            return false;
+    return true;
+}
+
+int auth_key_create(store_conn_t *conn, const keyring_t *kr, unsigned role, const char *name,
+                    char out_key[AUTH_KEY_MAX], char out_key_id[AUTH_KEY_ID_LEN + 1],
+                    mb_error *err)
+{
+    if (!name_ok(name))
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "name: must be 1-64 printable ASCII characters");
+    char secret[AUTH_SECRET_LEN + 1];
+    unsigned char hash[HASH_BYTES];
+    random_base62(out_key_id, AUTH_KEY_ID_LEN);
+    random_base62(secret, AUTH_SECRET_LEN);
+    snprintf(out_key, AUTH_KEY_MAX, "mbk_%s_%s", out_key_id, secret);
+    sodium_memzero(secret, sizeof secret);
+    key_hash(kr, out_key, strlen(out_key), hash);
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_INSERT, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, out_key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, auth_role_name(role), -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, hash, sizeof hash, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        sodium_memzero(out_key, AUTH_KEY_MAX);
+        return store_error(conn, err, "storing the API key");
+    }
+    return 0;
+}
+
+int auth_new(store_t *store, const keyring_t *kr, auth_t **out, mb_error *err)
+{
+    auth_t *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "auth: out of memory");
+    a->store = store;
+    a->kr = kr;
+    pthread_rwlock_init(&a->lock, NULL);
+    *out = a;
+    return 0;
+}
+
+void auth_free(auth_t *a)
+{
+    if (a == NULL)
+        return;
+    pthread_rwlock_destroy(&a->lock);
+    free(a);
+}
+
+static size_t slot_of(const unsigned char hash[HASH_BYTES])
+{
+    size_t h;
+    memcpy(&h, hash, sizeof h);
+    return h % CACHE_SLOTS;
+}
+
+static bool cache_get(auth_t *a, const unsigned char hash[HASH_BYTES], auth_identity *out)
+{
+    bool hit = false;
+    int64_t now = store_now_ns();
+    pthread_rwlock_rdlock(&a->lock);
+    const cache_slot *s = &a->slots[slot_of(hash)];
+    if (s->expires_ns > now && sodium_memcmp(s->hash, hash, HASH_BYTES) == 0) {
+        *out = s->id;
+        hit = true;
+    }
+    pthread_rwlock_unlock(&a->lock);
+    return hit;
+}
+
+static void cache_put(auth_t *a, const unsigned char hash[HASH_BYTES], const auth_identity *id)
+{
+    pthread_rwlock_wrlock(&a->lock);
+    cache_slot *s = &a->slots[slot_of(hash)];
+    memcpy(s->hash, hash, HASH_BYTES);
+    s->id = *id;
+    s->expires_ns = store_now_ns() + (int64_t)AUTH_CACHE_TTL_SECONDS * 1000000000;
+    pthread_rwlock_unlock(&a->lock);
+}
+
+static int lookup(auth_t *a, const unsigned char hash[HASH_BYTES], auth_identity *out,
+                  mb_error *err)
+{
+    store_conn_t *conn = store_reader_acquire(a->store);
+    int ret = -1;
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_LOOKUP, err);
+    if (st == NULL)
+        goto out;
+    sqlite3_bind_blob(st, 1, hash, HASH_BYTES, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *key_id = (const char *)sqlite3_column_text(st, 0);
+        const char *role = (const char *)sqlite3_column_text(st, 1);
+        snprintf(out->key_id, sizeof out->key_id, "%s", key_id ? key_id : "");
+        ret = auth_role_parse(role ? role : "", &out->role, err);
+    } else if (rc == SQLITE_DONE) {
+        mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED, "unknown or revoked API key");
+    } else {
+        store_error(conn, err, "looking up the API key");
+    }
+    sqlite3_reset(st);
+out:
+    store_reader_release(a->store, conn);
+    return ret;
+}
+
+int auth_verify(auth_t *a, const char *key, size_t len, auth_identity *out, mb_error *err)
+{
+    if (len != AUTH_KEY_MAX - 1 || memcmp(key, "mbk_", 4) != 0)
+        return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
+                            "malformed API key (expected mbk_<id>_<secret>)");
+    unsigned char hash[HASH_BYTES];
+    key_hash(a->kr, key, len, hash);
+    if (cache_get(a, hash, out))
+        return 0;
+    if (lookup(a, hash, out, err) != 0)
+        return -1;
+    cache_put(a, hash, out);
+    return 0;
+}

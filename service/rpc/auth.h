@@ -1,0 +1,67 @@
+/*
+ * auth.h - who is calling: roles, API keys and their verification.
+ *
+ * An API key looks like `mbk_<key_id>_<secret>`: key_id (12 base62
+ * characters) is public and appears in logs and audit entries; the whole key
+ * is only ever stored as a keyed BLAKE2b-256 hash (key: the keyring's
+ * apikey-hash secret), so a stolen database does not yield usable keys.
+ *
+ * Verified keys are cached in memory for AUTH_CACHE_TTL_SECONDS so the hot
+ * path costs one hash and one table probe; a key created by
+ * `minbilld keys create-api-key` while the daemon runs is found on its first
+ * use through the database.
+ */
+#ifndef MB_RPC_AUTH_H
+#define MB_RPC_AUTH_H
+
+#include <stddef.h>
+
+#include "base/error.h"
+#include "crypto/keyring.h"
+#include "store/store.h"
+
+/* Roles are bits so that a method can list the roles it admits as a mask. */
+enum {
+    ROLE_PLATFORM = 1u << 0,
+    ROLE_FINANCE = 1u << 1,
+    ROLE_SUPPORT = 1u << 2,
+    ROLE_PAYMENTS = 1u << 3,
+    ROLE_PRIVACY = 1u << 4,
+    ROLE_ADMIN = 1u << 5,
+    /* Not a role: on a method, "callable without an API key". */
+    ROLE_ANONYMOUS = 1u << 15,
+};
+
+#define AUTH_KEY_ID_LEN 12
+#define AUTH_SECRET_LEN 32
+/* "mbk_" + key_id + "_" + secret + NUL */
+#define AUTH_KEY_MAX (4 + AUTH_KEY_ID_LEN + 1 + AUTH_SECRET_LEN + 1)
+#define AUTH_CACHE_TTL_SECONDS 10
+
+typedef struct auth_identity {
+    unsigned role;                     /* one ROLE_* bit; 0 for anonymous */
+    char key_id[AUTH_KEY_ID_LEN + 1]; /* "" for anonymous */
+} auth_identity;
+
+/* "platform", ...; "anonymous" for 0. */
+const char *auth_role_name(unsigned role);
+
+/* Parses a role name; -1 with INVALID_ARGUMENT listing the valid names. */
+int auth_role_parse(const char *name, unsigned *role, mb_error *err);
+
+/* Creates an API key inside the caller's write transaction. out_key receives
+ * the full key (shown once, never stored), out_key_id its public id. */
+int auth_key_create(store_conn_t *conn, const keyring_t *kr, unsigned role, const char *name,
+                    char out_key[AUTH_KEY_MAX], char out_key_id[AUTH_KEY_ID_LEN + 1],
+                    mb_error *err);
+
+typedef struct auth auth_t;
+
+int auth_new(store_t *store, const keyring_t *kr, auth_t **out, mb_error *err);
+void auth_free(auth_t *auth);
+
+/* Verifies a presented key (not NUL-terminated). UNAUTHENTICATED if it is
+ * malformed, unknown or revoked; the message never repeats the key. */
+int auth_verify(auth_t *auth, const char *key, size_t len, auth_identity *out, mb_error *err);
+
+#endif

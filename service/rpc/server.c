@@ -1,0 +1,856 @@
+/*
+ * server.c - the gRPC C-core runtime (see server.h).
+ *
+ * Threads: one completion queue per thread, and every call lives on the queue
+ * it was accepted on, so all events of one call are handled by one thread, in
+ * order. Other threads touch a call only through rpc_call_finish(),
+ * rpc_call_send() and rpc_call_resume(); those and every
+ * grpc_call_start_batch() happen under the call's mutex, as the core requires
+ * for concurrent batches on one call.
+ *
+ * Lifetime: a call is reference counted. One reference belongs to the handler
+ * until it calls rpc_call_finish(); one more is held by each batch in flight,
+ * and a temporary one around every handler callback. The call is freed when
+ * the count drops to zero, on whichever thread drops it.
+ *
+ * Accepting: each queue keeps REQUESTS_PER_METHOD requests posted for every
+ * registered method plus a few for unknown methods (answered UNIMPLEMENTED,
+ * otherwise a client calling a typo would hang until its deadline). A fired
+ * request is replaced before the call is processed.
+ *
+ * Unary calls send everything in one final batch (initial metadata, message,
+ * status, close). Streaming calls post RECV_CLOSE_ON_SERVER at once so that a
+ * cancelled stream (deadline, client gone, shutdown) is noticed while the
+ * handler is waiting for something else.
+ */
+#include "rpc/server.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <sodium.h>
+
+#include "base/log.h"
+#include "rpc/wirecheck.h"
+#include "store/writer.h"
+
+#define REQUESTS_PER_METHOD 8
+#define REQUESTS_UNKNOWN 2
+/* Decoding may allocate this many times the wire size before we call the
+ * request abusive (protobuf-c amplification, see arena.h). */
+#define DECODE_AMPLIFICATION 4
+#define METHOD_LOG_MAX 96
+
+typedef enum { TAG_NEW, TAG_RECV, TAG_SEND, TAG_FINAL, TAG_CLOSE, TAG_SHUTDOWN } tag_kind;
+
+typedef struct call_tag {
+    rpc_call_t *call;
+    tag_kind kind;
+} call_tag;
+
+typedef struct out_msg {
+    struct out_msg *next;
+    grpc_byte_buffer *buf;
+} out_msg;
+
+struct rpc_call {
+    rpc_server_t *srv;
+    size_t cq_index;
+    long method_index; /* -1: unknown method */
+    const rpc_method *method;
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_call_details details; /* unknown methods only */
+    grpc_metadata_array md;
+    grpc_byte_buffer *payload;  /* request of unary / server-streaming calls */
+    grpc_byte_buffer *recv_buf; /* client streaming reads */
+    grpc_byte_buffer *sending;  /* the message in the send batch in flight */
+    out_msg *out_head, *out_tail;
+    call_tag t_new, t_recv, t_send, t_final, t_close;
+    pthread_mutex_t lock;
+    int refs;
+    bool handler_done, final_started, initial_md_sent, send_in_flight, ended, cancel_notified;
+    int close_cancelled;
+    grpc_status_code status;
+    char status_msg[MB_ERROR_MSG_MAX];
+    grpc_slice status_slice;
+    grpc_byte_buffer *final_resp;
+    mb_arena_t *arena;
+    mb_arena_t *msg_arena;
+    auth_identity who;
+    int64_t start_ns, deadline_ns;
+    uint64_t rid;
+    char path[METHOD_LOG_MAX];
+    void *state;
+};
+
+struct rpc_server {
+    grpc_server *server;
+    grpc_completion_queue **cqs;
+    pthread_t *threads;
+    size_t n_cqs;
+    void **registered;
+    rpc_options opt;
+    size_t arena_limit;
+    atomic_int shutting_down;
+    atomic_uint_fast64_t next_rid;
+    call_tag shutdown_tag;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool shutdown_done;
+};
+
+static void start_final_locked(rpc_call_t *c);
+
+/* --- allocation and references ------------------------------------------- */
+
+static rpc_call_t *call_new(rpc_server_t *srv, size_t cq_index, long method_index)
+{
+    rpc_call_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->srv = srv;
+    c->cq_index = cq_index;
+    c->method_index = method_index;
+    c->method = method_index >= 0 ? &srv->opt.methods[method_index] : NULL;
+    c->t_new = (call_tag){c, TAG_NEW};
+    c->t_recv = (call_tag){c, TAG_RECV};
+    c->t_send = (call_tag){c, TAG_SEND};
+    c->t_final = (call_tag){c, TAG_FINAL};
+    c->t_close = (call_tag){c, TAG_CLOSE};
+    c->status_slice = grpc_empty_slice();
+    grpc_metadata_array_init(&c->md);
+    grpc_call_details_init(&c->details);
+    pthread_mutex_init(&c->lock, NULL);
+    c->refs = 1;
+    return c;
+}
+
+static void call_destroy(rpc_call_t *c)
+{
+    if (c->call != NULL)
+        grpc_call_unref(c->call);
+    grpc_metadata_array_destroy(&c->md);
+    grpc_call_details_destroy(&c->details);
+    if (c->payload != NULL)
+        grpc_byte_buffer_destroy(c->payload);
+    if (c->recv_buf != NULL)
+        grpc_byte_buffer_destroy(c->recv_buf);
+    if (c->sending != NULL)
+        grpc_byte_buffer_destroy(c->sending);
+    if (c->final_resp != NULL)
+        grpc_byte_buffer_destroy(c->final_resp);
+    for (out_msg *m = c->out_head, *next; m != NULL; m = next) {
+        next = m->next;
+        grpc_byte_buffer_destroy(m->buf);
+        free(m);
+    }
+    grpc_slice_unref(c->status_slice);
+    mb_arena_free(c->arena);
+    mb_arena_free(c->msg_arena);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static void call_ref(rpc_call_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->refs++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void call_unref(rpc_call_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool drop = --c->refs == 0;
+    pthread_mutex_unlock(&c->lock);
+    if (drop)
+        call_destroy(c);
+}
+
+/* Starts a batch under the call lock, holding a reference for it. */
+static bool start_batch_locked(rpc_call_t *c, const grpc_op *ops, size_t n, call_tag *tag)
+{
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+    if (e != GRPC_CALL_OK) {
+        mb_log(MB_LOG_ERROR, "event=start_batch_failed rid=%016llx error=%d",
+               (unsigned long long)c->rid, (int)e);
+        return false;
+    }
+    c->refs++;
+    return true;
+}
+
+/* --- accepting calls ------------------------------------------------------ */
+
+static void post_request(rpc_server_t *srv, size_t cq_index, long method_index)
+{
+    rpc_call_t *c = call_new(srv, cq_index, method_index);
+    if (c == NULL) {
+        mb_log(MB_LOG_ERROR, "event=post_request_failed reason=out_of_memory");
+        return;
+    }
+    grpc_completion_queue *cq = srv->cqs[cq_index];
+    grpc_call_error e;
+    if (method_index >= 0) {
+        bool with_payload = c->method->kind != RPC_CLIENT_STREAMING;
+        e = grpc_server_request_registered_call(srv->server, srv->registered[method_index],
+                                                &c->call, &c->deadline, &c->md,
+                                                with_payload ? &c->payload : NULL, cq, cq,
+                                                &c->t_new);
+    } else {
+        e = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, cq, cq,
+                                     &c->t_new);
+    }
+    if (e != GRPC_CALL_OK) {
+        mb_log(MB_LOG_ERROR, "event=post_request_failed error=%d", (int)e);
+        call_destroy(c);
+    }
+}
+
+/* --- encoding -------------------------------------------------------------- */
+
+static grpc_byte_buffer *pack(const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    grpc_slice s = grpc_slice_malloc(n);
+    protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return bb;
+}
+
+static int decode(rpc_call_t *c, grpc_byte_buffer *bb, mb_arena_t *arena,
+                  ProtobufCMessage **out, mb_error *err)
+{
+    const ProtobufCMessageDescriptor *desc = c->method->request;
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, bb))
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "request could not be read (unsupported compression?)");
+    grpc_slice s = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    const uint8_t *data = GRPC_SLICE_START_PTR(s);
+    size_t len = GRPC_SLICE_LENGTH(s);
+    int ret = 0;
+    if (rpc_wire_check(desc, data, len, err) != 0) {
+        ret = -1;
+        goto out;
+    }
+    ProtobufCAllocator al = mb_arena_allocator(arena);
+    *out = protobuf_c_message_unpack(desc, &al, len, data);
+    if (*out == NULL) {
+        if (mb_arena_over_limit(arena))
+            ret = mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                               "request decodes to more than %zu bytes", c->srv->arena_limit);
+        else
+            ret = mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                               "request is not a valid %s message", desc->name);
+    }
+out:
+    grpc_slice_unref(s);
+    return ret;
+}
+
+/* --- finishing ------------------------------------------------------------- */
+
+static void start_final_locked(rpc_call_t *c)
+{
+    grpc_op ops[4];
+    size_t n = 0;
+    memset(ops, 0, sizeof ops);
+    if (!c->initial_md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        c->initial_md_sent = true;
+    }
+    if (c->final_resp != NULL) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->final_resp;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = c->status;
+    if (c->status_msg[0] != '\0') {
+        c->status_slice = grpc_slice_from_copied_string(c->status_msg);
+        ops[n].data.send_status_from_server.status_details = &c->status_slice;
+    }
+    n++;
+    bool streaming = c->method != NULL && c->method->kind != RPC_UNARY;
+    if (!streaming) {
+        ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        ops[n++].data.recv_close_on_server.cancelled = &c->close_cancelled;
+    }
+    c->final_started = true;
+    start_batch_locked(c, ops, n, &c->t_final);
+}
+
+void rpc_call_finish(rpc_call_t *c, const ProtobufCMessage *resp, const mb_error *err)
+{
+    grpc_status_code code = err != NULL ? err->code : GRPC_STATUS_OK;
+    bool with_message = c->method == NULL || c->method->kind != RPC_SERVER_STREAMING;
+    grpc_byte_buffer *bb = NULL;
+    if (code == GRPC_STATUS_OK && with_message) {
+        if (resp != NULL)
+            bb = pack(resp);
+        else
+            code = GRPC_STATUS_INTERNAL; /* a handler bug; never a silent empty OK */
+    }
+    pthread_mutex_lock(&c->lock);
+    if (c->handler_done) {
+        pthread_mutex_unlock(&c->lock);
+        mb_log(MB_LOG_ERROR, "event=double_finish rid=%016llx", (unsigned long long)c->rid);
+        if (bb != NULL)
+            grpc_byte_buffer_destroy(bb);
+        return;
+    }
+    c->handler_done = true;
+    c->status = code;
+    if (code == GRPC_STATUS_INTERNAL && err == NULL)
+        snprintf(c->status_msg, sizeof c->status_msg, "handler produced no response");
+    else if (code != GRPC_STATUS_OK)
+        snprintf(c->status_msg, sizeof c->status_msg, "%s", err->msg);
+    c->final_resp = bb;
+    if (!c->send_in_flight)
+        start_final_locked(c);
+    bool drop = --c->refs == 0;
+    pthread_mutex_unlock(&c->lock);
+    if (drop)
+        call_destroy(c);
+}
+
+static void finish_error(rpc_call_t *c, grpc_status_code code, const char *msg)
+{
+    mb_error err;
+    mb_error_set(&err, code, "%s", msg);
+    rpc_call_finish(c, NULL, &err);
+}
+
+/* --- streaming ------------------------------------------------------------- */
+
+static void start_send_locked(rpc_call_t *c, grpc_byte_buffer *bb)
+{
+    grpc_op ops[2];
+    size_t n = 0;
+    memset(ops, 0, sizeof ops);
+    if (!c->initial_md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        c->initial_md_sent = true;
+    }
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = bb;
+    c->sending = bb;
+    c->send_in_flight = start_batch_locked(c, ops, n, &c->t_send);
+    if (!c->send_in_flight) {
+        grpc_byte_buffer_destroy(bb);
+        c->sending = NULL;
+    }
+}
+
+int rpc_call_send(rpc_call_t *c, const ProtobufCMessage *msg)
+{
+    grpc_byte_buffer *bb = pack(msg);
+    pthread_mutex_lock(&c->lock);
+    if (c->handler_done || c->ended) {
+        pthread_mutex_unlock(&c->lock);
+        grpc_byte_buffer_destroy(bb);
+        return -1;
+    }
+    if (c->send_in_flight) {
+        out_msg *m = malloc(sizeof *m);
+        if (m == NULL) {
+            pthread_mutex_unlock(&c->lock);
+            grpc_byte_buffer_destroy(bb);
+            return -1;
+        }
+        m->next = NULL;
+        m->buf = bb;
+        if (c->out_tail != NULL)
+            c->out_tail->next = m;
+        else
+            c->out_head = m;
+        c->out_tail = m;
+    } else {
+        start_send_locked(c, bb);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+static void start_read(rpc_call_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (!c->handler_done && !c->ended) {
+        grpc_op op;
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_RECV_MESSAGE;
+        op.data.recv_message.recv_message = &c->recv_buf;
+        start_batch_locked(c, &op, 1, &c->t_recv);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void rpc_call_resume(rpc_call_t *c)
+{
+    start_read(c);
+}
+
+static void post_close(rpc_call_t *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+    pthread_mutex_lock(&c->lock);
+    start_batch_locked(c, &op, 1, &c->t_close);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Tells the handler once that its stream is over. */
+static void notify_cancel(rpc_call_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool notify = !c->handler_done && !c->cancel_notified;
+    c->cancel_notified = true;
+    pthread_mutex_unlock(&c->lock);
+    if (notify)
+        c->method->on_cancel(c);
+}
+
+/* --- events ---------------------------------------------------------------- */
+
+static void log_call(const rpc_call_t *c)
+{
+    int64_t us = (store_now_ns() - c->start_ns) / 1000;
+    grpc_status_code code = c->status;
+    if (code == GRPC_STATUS_OK && c->close_cancelled)
+        code = GRPC_STATUS_CANCELLED;
+    if (code == GRPC_STATUS_OK) {
+        mb_log(MB_LOG_INFO, "event=call rid=%016llx method=%s role=%s key=%s status=OK latency_us=%lld",
+               (unsigned long long)c->rid, c->path, auth_role_name(c->who.role),
+               c->who.key_id[0] ? c->who.key_id : "-", (long long)us);
+    } else {
+        char q[MB_ERROR_MSG_MAX + 8];
+        mb_log(MB_LOG_INFO,
+               "event=call rid=%016llx method=%s role=%s key=%s status=%s latency_us=%lld error=%s",
+               (unsigned long long)c->rid, c->path, auth_role_name(c->who.role),
+               c->who.key_id[0] ? c->who.key_id : "-", mb_status_name(code), (long long)us,
+               mb_log_quote(q, sizeof q, c->status_msg));
+    }
+}
+
+static const grpc_slice *find_metadata(const grpc_metadata_array *md, const char *key)
+{
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_slice *k = &md->metadata[i].key;
+        if (GRPC_SLICE_LENGTH(*k) == klen && memcmp(GRPC_SLICE_START_PTR(*k), key, klen) == 0)
+            return &md->metadata[i].value;
+    }
+    return NULL;
+}
+
+/* Fills c->who. An API key, if presented, must be valid even on methods that
+ * need none: a wrong credential is an error, never silently ignored. */
+static int authenticate(rpc_call_t *c, mb_error *err)
+{
+    const grpc_slice *v = find_metadata(&c->md, "authorization");
+    unsigned roles = c->method->roles;
+    if (v == NULL) {
+        if (roles & ROLE_ANONYMOUS)
+            return 0;
+        return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
+                            "missing API key: send metadata 'authorization: Bearer <api-key>'");
+    }
+    const char *s = (const char *)GRPC_SLICE_START_PTR(*v);
+    size_t len = GRPC_SLICE_LENGTH(*v);
+    if (len < 7 || strncasecmp(s, "Bearer ", 7) != 0)
+        return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
+                            "authorization metadata must be 'Bearer <api-key>'");
+    if (auth_verify(c->srv->opt.auth, s + 7, len - 7, &c->who, err) != 0)
+        return -1;
+    if (!(roles & ROLE_ANONYMOUS) && !(roles & c->who.role))
+        return mb_error_set(err, GRPC_STATUS_PERMISSION_DENIED, "role %s may not call %s",
+                            auth_role_name(c->who.role), c->path);
+    return 0;
+}
+
+static int64_t deadline_to_ns(gpr_timespec deadline)
+{
+    gpr_timespec d = gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC);
+    if (gpr_time_cmp(d, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0)
+        return INT64_MAX;
+    gpr_timespec left = gpr_time_sub(d, gpr_now(GPR_CLOCK_MONOTONIC));
+    return store_now_ns() + (int64_t)left.tv_sec * 1000000000 + left.tv_nsec;
+}
+
+static void copy_path(char *dst, const grpc_slice *s)
+{
+    size_t n = GRPC_SLICE_LENGTH(*s);
+    const char *p = (const char *)GRPC_SLICE_START_PTR(*s);
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < METHOD_LOG_MAX; i++)
+        dst[o++] = (p[i] > 0x20 && p[i] < 0x7f && p[i] != '"') ? p[i] : '?';
+    dst[o] = '\0';
+}
+
+static void on_new_call(rpc_call_t *c)
+{
+    rpc_server_t *srv = c->srv;
+    c->start_ns = store_now_ns();
+    c->rid = atomic_fetch_add(&srv->next_rid, 1);
+    c->deadline_ns = deadline_to_ns(c->method != NULL ? c->deadline : c->details.deadline);
+    c->arena = mb_arena_new(srv->arena_limit);
+    if (c->method == NULL) {
+        copy_path(c->path, &c->details.method);
+        char msg[METHOD_LOG_MAX + 32];
+        snprintf(msg, sizeof msg, "unknown method %s", c->path);
+        finish_error(c, GRPC_STATUS_UNIMPLEMENTED, msg);
+        return;
+    }
+    snprintf(c->path, sizeof c->path, "%s", c->method->path);
+    mb_error err;
+    if (c->arena == NULL) {
+        finish_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    if (authenticate(c, &err) != 0) {
+        rpc_call_finish(c, NULL, &err);
+        return;
+    }
+    if (c->method->on_message == NULL) {
+        char msg[METHOD_LOG_MAX + 32];
+        snprintf(msg, sizeof msg, "%s is not implemented yet", c->path + 1);
+        finish_error(c, GRPC_STATUS_UNIMPLEMENTED, msg);
+        return;
+    }
+    if (c->deadline_ns <= store_now_ns()) {
+        finish_error(c, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline passed before the call started");
+        return;
+    }
+    if (c->method->kind != RPC_UNARY)
+        post_close(c);
+    if (c->method->kind == RPC_CLIENT_STREAMING) {
+        c->msg_arena = mb_arena_new(srv->arena_limit);
+        if (c->msg_arena == NULL) {
+            finish_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            return;
+        }
+        start_read(c);
+        return;
+    }
+    if (c->payload == NULL) {
+        finish_error(c, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
+        return;
+    }
+    ProtobufCMessage *req = NULL;
+    if (decode(c, c->payload, c->arena, &req, &err) != 0) {
+        rpc_call_finish(c, NULL, &err);
+        return;
+    }
+    call_ref(c);
+    c->method->on_message(c, req);
+    call_unref(c);
+}
+
+static void on_recv(rpc_call_t *c, bool ok)
+{
+    pthread_mutex_lock(&c->lock);
+    grpc_byte_buffer *bb = c->recv_buf;
+    c->recv_buf = NULL;
+    bool done = c->handler_done;
+    pthread_mutex_unlock(&c->lock);
+    if (done || !ok) {
+        if (bb != NULL)
+            grpc_byte_buffer_destroy(bb);
+        if (!done)
+            notify_cancel(c);
+        return;
+    }
+    if (bb == NULL) {
+        c->method->on_end(c);
+        return;
+    }
+    mb_arena_reset(c->msg_arena);
+    ProtobufCMessage *msg = NULL;
+    mb_error err;
+    int rc = decode(c, bb, c->msg_arena, &msg, &err);
+    grpc_byte_buffer_destroy(bb);
+    if (rc != 0) {
+        rpc_call_finish(c, NULL, &err);
+        return;
+    }
+    if (c->method->on_message(c, msg) == RPC_CONTINUE)
+        start_read(c);
+}
+
+static void on_send_done(rpc_call_t *c, bool ok)
+{
+    pthread_mutex_lock(&c->lock);
+    c->send_in_flight = false;
+    grpc_byte_buffer_destroy(c->sending);
+    c->sending = NULL;
+    if (!ok)
+        c->ended = true;
+    out_msg *m = c->out_head;
+    if (m != NULL && ok) {
+        c->out_head = m->next;
+        if (c->out_head == NULL)
+            c->out_tail = NULL;
+        start_send_locked(c, m->buf);
+        free(m);
+    } else if (c->handler_done && !c->final_started) {
+        start_final_locked(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void on_close(rpc_call_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->ended = true;
+    bool cancelled = c->close_cancelled != 0;
+    pthread_mutex_unlock(&c->lock);
+    if (cancelled)
+        notify_cancel(c);
+}
+
+static void dispatch(rpc_server_t *srv, call_tag *tag, bool ok)
+{
+    rpc_call_t *c = tag->call;
+    switch (tag->kind) {
+    case TAG_SHUTDOWN:
+        pthread_mutex_lock(&srv->lock);
+        srv->shutdown_done = true;
+        pthread_cond_broadcast(&srv->cond);
+        pthread_mutex_unlock(&srv->lock);
+        return;
+    case TAG_NEW:
+        if (!ok) { /* server shutting down: the request was never matched */
+            call_destroy(c);
+            return;
+        }
+        if (!atomic_load(&srv->shutting_down))
+            post_request(srv, c->cq_index, c->method_index);
+        /* The reference that was the posted request becomes the handler's. */
+        on_new_call(c);
+        return;
+    case TAG_RECV:
+        on_recv(c, ok);
+        break;
+    case TAG_SEND:
+        on_send_done(c, ok);
+        break;
+    case TAG_FINAL:
+        log_call(c);
+        break;
+    case TAG_CLOSE:
+        on_close(c);
+        break;
+    }
+    /* The batch's reference kept c alive while its event was handled. */
+    call_unref(c);
+}
+
+static void *cq_thread(void *arg)
+{
+    rpc_server_t *srv = ((void **)arg)[0];
+    grpc_completion_queue *cq = ((void **)arg)[1];
+    free(arg);
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE)
+            dispatch(srv, ev.tag, ev.success != 0);
+    }
+    return NULL;
+}
+
+/* --- server lifecycle ------------------------------------------------------ */
+
+static void server_free(rpc_server_t *srv)
+{
+    if (srv->server != NULL)
+        grpc_server_destroy(srv->server);
+    for (size_t i = 0; i < srv->n_cqs; i++)
+        if (srv->cqs[i] != NULL)
+            grpc_completion_queue_destroy(srv->cqs[i]);
+    free(srv->cqs);
+    free(srv->threads);
+    free(srv->registered);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->cond);
+    free(srv);
+    grpc_shutdown_blocking();
+}
+
+int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port, mb_error *err)
+{
+    for (size_t i = 0; i < opt->n_methods; i++) {
+        const rpc_method *m = &opt->methods[i];
+        if (m->on_message != NULL && m->kind != RPC_UNARY && m->on_cancel == NULL)
+            return mb_error_set(err, GRPC_STATUS_INTERNAL, "%s: streaming handler lacks on_cancel",
+                                m->path);
+        if (m->on_message != NULL && m->kind == RPC_CLIENT_STREAMING && m->on_end == NULL)
+            return mb_error_set(err, GRPC_STATUS_INTERNAL, "%s: client-streaming handler lacks on_end",
+                                m->path);
+    }
+    grpc_init();
+    rpc_server_t *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        grpc_shutdown_blocking();
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->cond, NULL);
+    srv->opt = *opt;
+    srv->n_cqs = opt->threads > 0 ? (size_t)opt->threads : 1;
+    srv->arena_limit = opt->max_message_bytes * DECODE_AMPLIFICATION + 65536;
+    srv->shutdown_tag = (call_tag){NULL, TAG_SHUTDOWN};
+    atomic_init(&srv->next_rid, ((uint64_t)randombytes_random() << 32));
+    srv->cqs = calloc(srv->n_cqs, sizeof *srv->cqs);
+    srv->threads = calloc(srv->n_cqs, sizeof *srv->threads);
+    srv->registered = calloc(opt->n_methods ? opt->n_methods : 1, sizeof *srv->registered);
+    if (srv->cqs == NULL || srv->threads == NULL || srv->registered == NULL) {
+        server_free(srv);
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+
+    grpc_arg args[2];
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = (int)opt->max_message_bytes;
+    /* Two daemons must never share a port by accident. */
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[1].value.integer = 0;
+    grpc_channel_args chargs = {2, args};
+    srv->server = grpc_server_create(&chargs, NULL);
+    for (size_t i = 0; i < srv->n_cqs; i++) {
+        srv->cqs[i] = grpc_completion_queue_create_for_next(NULL);
+        grpc_server_register_completion_queue(srv->server, srv->cqs[i], NULL);
+    }
+    for (size_t i = 0; i < opt->n_methods; i++) {
+        const rpc_method *m = &opt->methods[i];
+        srv->registered[i] = grpc_server_register_method(
+            srv->server, m->path, NULL,
+            m->kind == RPC_CLIENT_STREAMING ? GRPC_SRM_PAYLOAD_NONE
+                                            : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+            0);
+        if (srv->registered[i] == NULL) {
+            server_free(srv);
+            return mb_error_set(err, GRPC_STATUS_INTERNAL, "cannot register method %s", m->path);
+        }
+    }
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int port = grpc_server_add_http2_port(srv->server, opt->listen, creds);
+    grpc_server_credentials_release(creds);
+    if (port == 0) {
+        server_free(srv);
+        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE,
+                            "cannot listen on %s (address in use or invalid)", opt->listen);
+    }
+    grpc_server_start(srv->server);
+    for (size_t q = 0; q < srv->n_cqs; q++) {
+        for (size_t i = 0; i < opt->n_methods; i++)
+            for (int k = 0; k < REQUESTS_PER_METHOD; k++)
+                post_request(srv, q, (long)i);
+        for (int k = 0; k < REQUESTS_UNKNOWN; k++)
+            post_request(srv, q, -1);
+    }
+    for (size_t q = 0; q < srv->n_cqs; q++) {
+        void **arg = malloc(2 * sizeof *arg);
+        if (arg == NULL)
+            abort();
+        arg[0] = srv;
+        arg[1] = srv->cqs[q];
+        if (pthread_create(&srv->threads[q], NULL, cq_thread, arg) != 0)
+            abort();
+    }
+    *bound_port = port;
+    *out = srv;
+    return 0;
+}
+
+static bool wait_shutdown(rpc_server_t *srv, int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&srv->lock);
+    while (!srv->shutdown_done) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&srv->cond, &srv->lock);
+        else if (pthread_cond_timedwait(&srv->cond, &srv->lock, &until) != 0)
+            break;
+    }
+    bool done = srv->shutdown_done;
+    pthread_mutex_unlock(&srv->lock);
+    return done;
+}
+
+void rpc_server_shutdown(rpc_server_t *srv, int grace_ms)
+{
+    atomic_store(&srv->shutting_down, 1);
+    if (srv->opt.on_shutdown != NULL)
+        srv->opt.on_shutdown(srv->opt.app);
+    grpc_server_shutdown_and_notify(srv->server, srv->cqs[0], &srv->shutdown_tag);
+    if (!wait_shutdown(srv, grace_ms)) {
+        mb_log(MB_LOG_WARN, "event=shutdown_grace_expired action=cancel_all_calls");
+        grpc_server_cancel_all_calls(srv->server);
+        wait_shutdown(srv, -1);
+    }
+    for (size_t i = 0; i < srv->n_cqs; i++)
+        grpc_completion_queue_shutdown(srv->cqs[i]);
+    for (size_t i = 0; i < srv->n_cqs; i++)
+        pthread_join(srv->threads[i], NULL);
+    server_free(srv);
+}
+
+/* --- accessors ------------------------------------------------------------- */
+
+void *rpc_call_app(const rpc_call_t *c)
+{
+    return c->srv->opt.app;
+}
+
+const auth_identity *rpc_call_identity(const rpc_call_t *c)
+{
+    return &c->who;
+}
+
+const rpc_method *rpc_call_method(const rpc_call_t *c)
+{
+    return c->method;
+}
+
+int64_t rpc_call_deadline_ns(const rpc_call_t *c)
+{
+    return c->deadline_ns;
+}
+
+mb_arena_t *rpc_call_arena(rpc_call_t *c)
+{
+    return c->arena;
+}
+
+void rpc_call_set_state(rpc_call_t *c, void *state)
+{
+    c->state = state;
+}
+
+void *rpc_call_state(const rpc_call_t *c)
+{
+    return c->state;
+}

@@ -1,0 +1,93 @@
+/*
+ * server.h - the gRPC C-core runtime: listener, completion-queue threads,
+ * method table dispatch, call state machines, auth, status and call logs.
+ *
+ * A handler sees a decoded, size-bounded, UTF-8-checked request from an
+ * authenticated caller whose role the method admits; it answers by calling
+ * rpc_call_finish() exactly once, either before returning or later from any
+ * thread (typically the store writer after a commit). The runtime keeps the
+ * call alive until then, even if the client has gone away meanwhile.
+ *
+ * Never log or put into a status message anything from the request payload:
+ * handlers name fields, the runtime logs ids, method, role and status only.
+ */
+#ifndef MB_RPC_SERVER_H
+#define MB_RPC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "base/arena.h"
+#include "base/error.h"
+#include "rpc/auth.h"
+
+typedef struct rpc_server rpc_server_t;
+typedef struct rpc_call rpc_call_t;
+
+typedef enum { RPC_UNARY, RPC_CLIENT_STREAMING, RPC_SERVER_STREAMING } rpc_kind;
+
+/* on_message return values (client streaming). */
+enum { RPC_CONTINUE = 0, RPC_PAUSE = 1 };
+
+typedef struct rpc_method {
+    const char *path; /* "/minbill.v1.Accounts/GetAccount" */
+    rpc_kind kind;
+    const ProtobufCMessageDescriptor *request;
+    unsigned roles; /* ROLE_* mask; ROLE_ANONYMOUS: no API key needed */
+    /* NULL: the capability is not built yet; the call answers UNIMPLEMENTED
+     * (after authentication, so the answer leaks nothing to strangers). */
+    int (*on_message)(rpc_call_t *call, const ProtobufCMessage *msg);
+    /* Client streaming: the client half-closed. */
+    void (*on_end)(rpc_call_t *call);
+    /* Streaming: the call ended (deadline, client cancel, shutdown) before
+     * the handler finished. The handler must still call rpc_call_finish(). */
+    void (*on_cancel)(rpc_call_t *call);
+} rpc_method;
+
+typedef struct rpc_options {
+    const char *listen;         /* host:port; port 0 picks a free one */
+    int threads;                /* completion-queue threads */
+    size_t max_message_bytes;   /* larger requests: RESOURCE_EXHAUSTED */
+    const rpc_method *methods;
+    size_t n_methods;
+    auth_t *auth;
+    void *app;                  /* handed to handlers by rpc_call_app() */
+    /* Called once when shutdown begins, before in-flight calls are awaited
+     * (e.g. to end Health/Watch streams). */
+    void (*on_shutdown)(void *app);
+} rpc_options;
+
+int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port,
+                     mb_error *err);
+
+/* Graceful shutdown: stop accepting, let in-flight calls finish for up to
+ * grace_ms, cancel the rest, join the threads, free everything. */
+void rpc_server_shutdown(rpc_server_t *srv, int grace_ms);
+
+/* --- For handlers --------------------------------------------------------- */
+
+void *rpc_call_app(const rpc_call_t *call);
+const auth_identity *rpc_call_identity(const rpc_call_t *call);
+const rpc_method *rpc_call_method(const rpc_call_t *call);
+/* CLOCK_MONOTONIC nanoseconds (INT64_MAX: none); see store_now_ns(). */
+int64_t rpc_call_deadline_ns(const rpc_call_t *call);
+/* Memory that lives as long as the call. */
+mb_arena_t *rpc_call_arena(rpc_call_t *call);
+void rpc_call_set_state(rpc_call_t *call, void *state);
+void *rpc_call_state(const rpc_call_t *call);
+
+/* Server streaming: queues one response message. Returns -1 if the call has
+ * already ended (the handler should then finish). */
+int rpc_call_send(rpc_call_t *call, const ProtobufCMessage *msg);
+
+/* Ends the call: with err == NULL (or code OK) the status is OK and, for
+ * unary and client-streaming methods, resp is the response. Exactly once. */
+void rpc_call_finish(rpc_call_t *call, const ProtobufCMessage *resp, const mb_error *err);
+
+/* Client streaming: reads the next message after on_message paused. */
+void rpc_call_resume(rpc_call_t *call);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * migrate.c - see migrate.h.
+ *
+ * Each migration runs inside BEGIN IMMEDIATE ... COMMIT together with its
+ * schema_migrations row, so a crash leaves either the whole migration or none
+ * of it, and a second process migrating at the same time waits and then finds
+ * the work done.
+ */
+#include "store/migrate.h"
+
+#include <string.h>
+
+#include "base/log.h"
+
+static const char SQL_CREATE[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))";
+static const char SQL_HISTORY[] = "SELECT version, name FROM schema_migrations ORDER BY version";
+static const char SQL_RECORD[] = "INSERT INTO schema_migrations(version, name) VALUES (?1, ?2)";
+
+/* Checks the recorded history against ours; *current receives the highest
+ * applied version. */
+static int check_history(store_conn_t *conn, int *current, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_HISTORY, err);
+    if (st == NULL)
+        return -1;
+    int rc, expected = 1, ret = 0;
+    *current = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int v = sqlite3_column_int(st, 0);
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        if (v > store_migrations_count) {
+            ret = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                               "database schema is at migration %d, newer than this minbilld "
+                               "(knows up to %d): upgrade minbilld",
+                               v, store_migrations_count);
+            break;
+        }
+        if (v != expected || name == NULL || strcmp(name, store_migrations[v - 1].name) != 0) {
+            ret = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                               "database schema history differs from this minbilld at "
+                               "migration %d: refusing to touch it",
+                               expected);
+            break;
+        }
+        *current = v;
+        expected++;
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = store_error(conn, err, "reading schema_migrations");
+    sqlite3_reset(st);
+    return ret;
+}
+
+static int apply_one(store_conn_t *conn, const store_migration *m, mb_error *err)
+{
+    if (store_conn_exec(conn, m->sql, err) != 0) {
+        mb_error_prefix(err, "migration %04d_%s: ", m->version, m->name);
+        return -1;
+    }
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_RECORD, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int(st, 1, m->version);
+    sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "recording migration");
+}
+
+int store_migrate(store_conn_t *conn, int *applied, mb_error *err)
+{
+    int count = 0, current = 0;
+    if (store_conn_exec(conn, SQL_CREATE, err) != 0)
+        return -1;
+    for (;;) {
+        if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
+            return -1;
+        if (check_history(conn, &current, err) != 0)
+            goto rollback;
+        if (current == store_migrations_count) {
+            if (store_conn_exec(conn, "COMMIT", err) != 0)
+                goto rollback;
+            break;
+        }
+        const store_migration *m = &store_migrations[current];
+        if (apply_one(conn, m, err) != 0 || store_conn_exec(conn, "COMMIT", err) != 0)
+            goto rollback;
+        mb_log(MB_LOG_INFO, "event=migration version=%d name=%s", m->version, m->name);
+        count++;
+    }
+    if (applied != NULL)
+        *applied = count;
+    return 0;
+rollback:
+    sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}

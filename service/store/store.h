@@ -1,0 +1,65 @@
+/*
+ * store.h - the SQLite database: connections, the reader pool, the writer.
+ *
+ * Owns every sqlite3 handle in the daemon. There is exactly one connection
+ * that writes (the group-commit writer's, see writer.h) and a small pool of
+ * query-only connections for reads on the calling thread. Every connection is
+ * opened with WAL, synchronous=FULL, foreign_keys=ON and secure_delete=ON, so
+ * a commit that returned is on disk and deleted rows are overwritten.
+ *
+ * Prepared statements are cached per connection, keyed by the address of the
+ * SQL string: SQL lives as `static const char SQL_X[]` next to the code that
+ * uses it and is compiled once per connection.
+ */
+#ifndef MB_STORE_H
+#define MB_STORE_H
+
+#include <stdbool.h>
+#include <sqlite3.h>
+
+#include "base/error.h"
+
+typedef struct store store_t;
+typedef struct store_conn store_conn_t;
+
+typedef struct store_options {
+    int readers;          /* size of the reader pool (>= 1) */
+    bool create;          /* create the file if missing */
+} store_options;
+
+/* Opens a single connection with minbill's pragmas (used by the CLI
+ * subcommands and by the pool). */
+int store_conn_open(const char *path, bool create, bool query_only, store_conn_t **out,
+                    mb_error *err);
+void store_conn_close(store_conn_t *conn);
+sqlite3 *store_conn_db_borrow(store_conn_t *conn);
+
+/* The cached statement for `sql` (compared by address), reset and with its
+ * bindings cleared. The caller resets it again when done so that a read does
+ * not hold its snapshot (sqlite3_reset). NULL with err filled on failure. */
+sqlite3_stmt *store_conn_prepare(store_conn_t *conn, const char *sql, mb_error *err);
+
+/* Runs one or more statements without results. */
+int store_conn_exec(store_conn_t *conn, const char *sql, mb_error *err);
+
+/* Fills err from the connection's last SQLite error: UNAVAILABLE when the
+ * storage cannot be written (full disk, I/O error, read-only, busy), INTERNAL
+ * otherwise. `what` says what was being done. Returns -1. */
+int store_error(store_conn_t *conn, mb_error *err, const char *what);
+
+/* Opens the database for the daemon: checks/applies migrations on a writer
+ * connection, opens the reader pool and starts the writer thread. */
+int store_open(const char *path, const store_options *opt, store_t **out, mb_error *err);
+
+/* Stops the writer after it drained its queue, closes every connection (which
+ * checkpoints the WAL). */
+void store_close(store_t *store);
+
+/* A query-only connection from the pool; blocks while all are in use. */
+store_conn_t *store_reader_acquire(store_t *store);
+void store_reader_release(store_t *store, store_conn_t *conn);
+
+/* For the writer module. */
+store_conn_t *store_writer_conn_borrow(store_t *store);
+
+#endif

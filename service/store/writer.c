@@ -1,0 +1,244 @@
+/*
+ * writer.c - see writer.h.
+ *
+ * The queue is a mutex-protected FIFO. The thread swaps the whole list out
+ * under the lock, so producers never wait for SQLite, and the next group
+ * forms while the current one is being fsynced.
+ */
+#include "store/writer.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "base/log.h"
+
+struct store_writer {
+    store_t *store;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    store_job *head, *tail;
+    int stopping;
+};
+
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT job";
+static const char SQL_RELEASE[] = "RELEASE job";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO job";
+
+int64_t store_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int step_once(store_conn_t *conn, const char *sql, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
+    if (st == NULL)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_error(conn, err, sql);
+    return 0;
+}
+
+/* Each job runs in its own savepoint; its error (if any) goes to errs[i]. */
+static void run_jobs(store_conn_t *conn, store_job **jobs, mb_error *errs, size_t n)
+{
+    int64_t now = store_now_ns();
+    for (size_t i = 0; i < n; i++) {
+        store_job *j = jobs[i];
+        mb_error_clear(&errs[i]);
+        if (j->deadline_ns <= now) {
+            mb_error_set(&errs[i], GRPC_STATUS_DEADLINE_EXCEEDED,
+                         "deadline passed before the write could start");
+            continue;
+        }
+        if (step_once(conn, SQL_SAVEPOINT, &errs[i]) != 0)
+            continue;
+        if (j->run(conn, j->arg, &errs[i]) != 0) {
+            mb_error tmp;
+            if (step_once(conn, SQL_ROLLBACK_TO, &tmp) != 0 ||
+                step_once(conn, SQL_RELEASE, &tmp) != 0)
+                mb_log(MB_LOG_ERROR, "event=writer_rollback_failed");
+            continue;
+        }
+        step_once(conn, SQL_RELEASE, &errs[i]);
+    }
+}
+
+static void commit_group(store_writer_t *w, store_job *list)
+{
+    size_t n = 0;
+    for (store_job *j = list; j != NULL; j = j->next)
+        n++;
+    store_job **jobs = malloc(n * sizeof *jobs);
+    mb_error *errs = malloc(n * sizeof *errs);
+    mb_error group_err;
+    mb_error_clear(&group_err);
+    if (jobs == NULL || errs == NULL) {
+        /* Cannot even track the group: fail every job, write nothing. */
+        mb_error_set(&group_err, GRPC_STATUS_RESOURCE_EXHAUSTED, "writer: out of memory");
+        for (store_job *j = list, *next; j != NULL; j = next) {
+            next = j->next;
+            j->done(j->arg, &group_err);
+        }
+        goto out;
+    }
+    n = 0;
+    for (store_job *j = list; j != NULL; j = j->next)
+        jobs[n++] = j;
+
+    store_conn_t *conn = store_writer_conn_borrow(w->store);
+    if (step_once(conn, SQL_BEGIN, &group_err) == 0) {
+        run_jobs(conn, jobs, errs, n);
+        if (step_once(conn, SQL_COMMIT, &group_err) != 0) {
+            mb_error tmp;
+            step_once(conn, SQL_ROLLBACK, &tmp);
+        }
+    }
+    if (group_err.code != GRPC_STATUS_OK)
+        mb_log(MB_LOG_ERROR, "event=group_commit_failed jobs=%zu code=%s", n,
+               mb_status_name(group_err.code));
+    for (size_t i = 0; i < n; i++) {
+        const mb_error *e = NULL;
+        if (errs[i].code != GRPC_STATUS_OK)
+            e = &errs[i];
+        else if (group_err.code != GRPC_STATUS_OK)
+            e = &group_err;
+        jobs[i]->done(jobs[i]->arg, e);
+    }
+out:
+    free(jobs);
+    free(errs);
+}
+
+static void *writer_main(void *arg)
+{
+    store_writer_t *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->head == NULL && !w->stopping)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (w->head == NULL)
+            break; /* stopping and drained */
+        store_job *list = w->head;
+        w->head = w->tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+        commit_group(w, list);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int store_writer_start(store_t *store, store_writer_t **out, mb_error *err)
+{
+    store_writer_t *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "writer: out of memory");
+    w->store = store;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(w);
+        return mb_error_set(err, GRPC_STATUS_INTERNAL, "writer: cannot start thread");
+    }
+    *out = w;
+    return 0;
+}
+
+void store_writer_stop(store_writer_t *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}
+
+int store_writer_submit(store_writer_t *w, store_job *job, mb_error *err)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping) {
+        pthread_mutex_unlock(&w->lock);
+        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
+    }
+    if (w->tail != NULL)
+        w->tail->next = job;
+    else
+        w->head = job;
+    w->tail = job;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+typedef struct sync_job {
+    store_job job;
+    int (*run)(store_conn_t *conn, void *arg, mb_error *err);
+    void *arg;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    mb_error err;
+} sync_job;
+
+static int sync_run(store_conn_t *conn, void *arg, mb_error *err)
+{
+    sync_job *s = arg;
+    return s->run(conn, s->arg, err);
+}
+
+static void sync_done(void *arg, const mb_error *err)
+{
+    sync_job *s = arg;
+    pthread_mutex_lock(&s->lock);
+    if (err != NULL)
+        s->err = *err;
+    s->done = true;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int store_write_sync(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),
+                     void *arg, mb_error *err)
+{
+    sync_job s = {.job = {.run = sync_run, .done = sync_done, .deadline_ns = INT64_MAX},
+                  .run = run,
+                  .arg = arg};
+    s.job.arg = &s;
+    mb_error_clear(&s.err);
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.cond, NULL);
+    int ret = store_submit(store, &s.job, err);
+    if (ret == 0) {
+        pthread_mutex_lock(&s.lock);
+        while (!s.done)
+            pthread_cond_wait(&s.cond, &s.lock);
+        pthread_mutex_unlock(&s.lock);
+        if (s.err.code != GRPC_STATUS_OK) {
+            if (err != NULL)
+                *err = s.err;
+            ret = -1;
+        }
+    }
+    pthread_mutex_destroy(&s.lock);
+    pthread_cond_destroy(&s.cond);
+    return ret;
+}

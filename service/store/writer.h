@@ -1,0 +1,58 @@
+/*
+ * writer.h - the group-commit writer: the only code that writes the database.
+ *
+ * Callers queue jobs; one thread takes every job waiting, runs them all inside
+ * one transaction (each inside its own SAVEPOINT, so a failing job leaves no
+ * trace and does not spoil the others), commits once, and only then reports
+ * each job's outcome through its done callback. With synchronous=FULL the
+ * commit is one fsync shared by the whole group: that is where throughput
+ * comes from, and it is why "acknowledged" can mean "on disk".
+ *
+ * A job whose deadline has passed before the writer reaches it is not run and
+ * completes with DEADLINE_EXCEEDED: its caller has already given up.
+ */
+#ifndef MB_STORE_WRITER_H
+#define MB_STORE_WRITER_H
+
+#include <stdint.h>
+
+#include "base/error.h"
+#include "store/store.h"
+
+typedef struct store_writer store_writer_t;
+
+typedef struct store_job store_job;
+struct store_job {
+    /* Runs inside the group transaction on the writer connection. Returns 0
+     * or -1 with err filled; on -1 the job's changes are rolled back. */
+    int (*run)(store_conn_t *conn, void *arg, mb_error *err);
+    /* Called once, on the writer thread, after the commit (err == NULL) or
+     * after the job failed or the commit failed (err set). */
+    void (*done)(void *arg, const mb_error *err);
+    void *arg;
+    /* CLOCK_MONOTONIC nanoseconds; INT64_MAX for none. */
+    int64_t deadline_ns;
+    store_job *next; /* owned by the writer while queued */
+};
+
+int store_writer_start(store_t *store, store_writer_t **out, mb_error *err);
+
+/* Lets the queue drain, then joins the thread. NULL is a no-op. */
+void store_writer_stop(store_writer_t *writer);
+
+/* Queues a job (the job memory must live until done is called). Returns -1
+ * with UNAVAILABLE when the writer is stopping; done is then never called. */
+int store_writer_submit(store_writer_t *writer, store_job *job, mb_error *err);
+
+/* store_writer_submit() to the daemon's writer. */
+int store_submit(store_t *store, store_job *job, mb_error *err);
+
+/* Queues one job and waits for its outcome: for start-up and admin work, not
+ * for RPC handlers (they must not block a completion-queue thread). */
+int store_write_sync(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),
+                     void *arg, mb_error *err);
+
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+int64_t store_now_ns(void);
+
+#endif
