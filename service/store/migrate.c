@@ -58,7 +58,7 @@ static int check_history(store_conn_t *conn, int *current, mb_error *err)
 static int apply_one(store_conn_t *conn, const store_migration *m, mb_error *err)
 {
     if (store_conn_exec(conn, m->sql, err) != 0) {
-        mb_error_prefix(err, "migration %04d_%s: ", m->version, m->name);
+        mb_error_prefix(err, "migration %s: ", m->name);
         return -1;
     }
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_RECORD, err);

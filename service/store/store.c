@@ -201,6 +201,11 @@ int store_submit(store_t *s, store_job *job, mb_error *err)
     return store_writer_submit(s->writer, job, err);
 }
 
+store_writer_t *store_writer_borrow(store_t *s)
+{
+    return s->writer;
+}
+
 store_conn_t *store_writer_conn_borrow(store_t *s)
 {
     return s->writer_conn;

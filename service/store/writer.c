@@ -21,6 +21,7 @@ struct store_writer {
     pthread_cond_t cond;
     store_job *head, *tail;
     int stopping;
+    _Atomic uint64_t commits;
 };
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
@@ -102,6 +103,8 @@ static void commit_group(store_writer_t *w, store_job *list)
         if (step_once(conn, SQL_COMMIT, &group_err) != 0) {
             mb_error tmp;
             step_once(conn, SQL_ROLLBACK, &tmp);
+        } else {
+            w->commits++;
         }
     }
     if (group_err.code != GRPC_STATUS_OK)
@@ -169,6 +172,11 @@ void store_writer_stop(store_writer_t *w)
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     free(w);
+}
+
+uint64_t store_writer_commits(const store_writer_t *w)
+{
+    return w->commits;
 }
 
 int store_writer_submit(store_writer_t *w, store_job *job, mb_error *err)

@@ -44,8 +44,12 @@ void store_writer_stop(store_writer_t *writer);
  * with UNAVAILABLE when the writer is stopping; done is then never called. */
 int store_writer_submit(store_writer_t *writer, store_job *job, mb_error *err);
 
+/* Transactions committed so far (each may hold many jobs). */
+uint64_t store_writer_commits(const store_writer_t *writer);
+
 /* store_writer_submit() to the daemon's writer. */
 int store_submit(store_t *store, store_job *job, mb_error *err);
+store_writer_t *store_writer_borrow(store_t *store);
 
 /* Queues one job and waits for its outcome: for start-up and admin work, not
  * for RPC handlers (they must not block a completion-queue thread). */
