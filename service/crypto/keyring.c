@@ -21,6 +21,10 @@ struct keyring {
 
 static const char *const secret_names[KEYRING_SECRET_COUNT] = {
     [KEYRING_SECRET_APIKEY_HASH] = "apikey-hash",
+    [KEYRING_SECRET_FINGERPRINT] = "fingerprint",
+    [KEYRING_SECRET_BLIND_INDEX] = "blind-index",
+    [KEYRING_SECRET_AUDIT_CHAIN] = "audit-chain",
+    [KEYRING_SECRET_IDEMPOTENCY] = "idempotency",
 };
 
 static const char SQL_MASTER_BY_ID[] = "SELECT version FROM keyring_master WHERE key_id = ?1";

@@ -24,7 +24,11 @@
 typedef struct keyring keyring_t;
 
 typedef enum {
-    KEYRING_SECRET_APIKEY_HASH, /* keys the BLAKE2b hash of API keys */
+    KEYRING_SECRET_APIKEY_HASH,  /* keys the BLAKE2b hash of API keys */
+    KEYRING_SECRET_FINGERPRINT,  /* keys payment-method fingerprints (PCI DSS 3.5.1.1) */
+    KEYRING_SECRET_BLIND_INDEX,  /* keys the blind index of contact e-mails */
+    KEYRING_SECRET_AUDIT_CHAIN,  /* keys the audit trail's hash chain */
+    KEYRING_SECRET_IDEMPOTENCY,  /* keys the hashes of usage idempotency keys */
     KEYRING_SECRET_COUNT
 } keyring_secret;
 
