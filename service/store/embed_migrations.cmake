@@ -2,6 +2,7 @@
 # daemon carries its own schema history and can refuse a database newer than itself.
 set(body "/* Generated from migrations/NNNN_name.sql by embed_migrations.cmake. Do not edit. */\n")
 string(APPEND body "#include \"store/migrate.h\"\n\n")
+string(REPLACE "|" ";" FILES "${FILES}")
 set(entries "")
 set(i 0)
 foreach(f ${FILES})
