@@ -31,9 +31,11 @@ CREATE TABLE accounts (
 ) STRICT;
 
 -- Contacts are natural persons: every personal field is ciphertext under the
--- contact's own DEK. email_bidx is a keyed BLAKE2b of the normalised e-mail
--- (blind index) so an access request by e-mail finds every contact without
--- a clear column.
+-- contact's own DEK. The *_masked columns hold the masked forms support and
+-- finance see ("j***@e***.de"), computed at write time so those purposes never
+-- read ciphertext. email_bidx is a keyed BLAKE2b of the normalised e-mail
+-- (blind index) so an access request by e-mail finds every contact without a
+-- clear column.
 CREATE TABLE contacts (
     account_id    TEXT NOT NULL REFERENCES accounts(account_id),
     contact_id    TEXT NOT NULL,
@@ -42,6 +44,9 @@ CREATE TABLE contacts (
     name_ct       BLOB,
     email_ct      BLOB,
     phone_ct      BLOB,
+    name_masked   TEXT NOT NULL DEFAULT '',
+    email_masked  TEXT NOT NULL DEFAULT '',
+    phone_masked  TEXT NOT NULL DEFAULT '',
     email_bidx    BLOB,
     created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),

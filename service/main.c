@@ -25,6 +25,7 @@
 
 #include "app.h"
 #include "base/log.h"
+#include "inventory/inventory.h"
 #include "methods.h"
 #include "store/migrate.h"
 #include "store/writer.h"
@@ -220,7 +221,10 @@ static int cmd_serve(const config *cfg)
         goto out;
     if (keyring_load(cfg->key_file, &app.keyring, &err) != 0)
         goto out;
-    store_options so = {.readers = (int)cfg->threads + 2, .create = true};
+    store_options so = {.readers = (int)cfg->threads + 2,
+                        .create = true,
+                        .n_purposes = PURPOSE_COUNT,
+                        .readable = inventory_readable};
     if (store_open(cfg->db, &so, &app.store, &err) != 0)
         goto out;
     if (store_write_sync(app.store, attach_job, app.keyring, &err) != 0 ||

@@ -8,6 +8,9 @@
  */
 #include "methods.h"
 
+#include "accounts/accounts.h"
+#include "audit/audit_rpc.h"
+
 #include "minbill/v1/accounts.pb-c.h"
 #include "minbill/v1/audit.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -48,11 +51,26 @@ const rpc_method mb_methods[] = {
     PLANNED("/minbill.v1.Metering/StreamUsage", RPC_CLIENT_STREAMING, D(record_usage_request), PLATFORM),
     PLANNED("/minbill.v1.Metering/GetUsage", RPC_UNARY, D(get_usage_request), FINANCE | SUPPORT),
 
-    PLANNED("/minbill.v1.Accounts/UpsertAccount", RPC_UNARY, D(upsert_account_request), PLATFORM),
-    PLANNED("/minbill.v1.Accounts/RemoveContact", RPC_UNARY, D(remove_contact_request), PLATFORM),
-    PLANNED("/minbill.v1.Accounts/GetAccount", RPC_UNARY, D(get_account_request),
-     FINANCE | SUPPORT | PRIVACY),
-    PLANNED("/minbill.v1.Accounts/CloseAccount", RPC_UNARY, D(close_account_request), PLATFORM),
+    {.path = "/minbill.v1.Accounts/UpsertAccount",
+     .kind = RPC_UNARY,
+     .request = D(upsert_account_request),
+     .roles = PLATFORM,
+     .on_message = accounts_upsert},
+    {.path = "/minbill.v1.Accounts/RemoveContact",
+     .kind = RPC_UNARY,
+     .request = D(remove_contact_request),
+     .roles = PLATFORM,
+     .on_message = accounts_remove_contact},
+    {.path = "/minbill.v1.Accounts/GetAccount",
+     .kind = RPC_UNARY,
+     .request = D(get_account_request),
+     .roles = FINANCE | SUPPORT | PRIVACY,
+     .on_message = accounts_get},
+    {.path = "/minbill.v1.Accounts/CloseAccount",
+     .kind = RPC_UNARY,
+     .request = D(close_account_request),
+     .roles = PLATFORM,
+     .on_message = accounts_close},
     PLANNED("/minbill.v1.Accounts/AttachPaymentMethod", RPC_UNARY, D(attach_payment_method_request),
      PLATFORM),
     PLANNED("/minbill.v1.Accounts/ListPaymentMethods", RPC_UNARY, D(list_payment_methods_request),
@@ -81,8 +99,16 @@ const rpc_method mb_methods[] = {
     PLANNED("/minbill.v1.Privacy/ListSubjectRequests", RPC_UNARY, D(list_subject_requests_request),
      PRIVACY),
 
-    PLANNED("/minbill.v1.Audit/ListAuditEvents", RPC_UNARY, D(list_audit_events_request), PRIVACY),
-    PLANNED("/minbill.v1.Audit/VerifyAuditChain", RPC_UNARY, D(verify_audit_chain_request), PRIVACY),
+    {.path = "/minbill.v1.Audit/ListAuditEvents",
+     .kind = RPC_UNARY,
+     .request = D(list_audit_events_request),
+     .roles = PRIVACY,
+     .on_message = audit_rpc_list},
+    {.path = "/minbill.v1.Audit/VerifyAuditChain",
+     .kind = RPC_UNARY,
+     .request = D(verify_audit_chain_request),
+     .roles = PRIVACY,
+     .on_message = audit_rpc_verify},
 };
 
 const size_t mb_methods_count = sizeof mb_methods / sizeof mb_methods[0];

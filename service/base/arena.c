@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <sodium.h>
+
 #define ARENA_BLOCK 4096u
 #define ARENA_ALIGN 16u
 
@@ -41,6 +43,7 @@ static void free_blocks(block *b, block *keep)
 {
     while (b != NULL && b != keep) {
         block *next = b->next;
+        sodium_memzero(b->data, b->used);
         free(b);
         b = next;
     }
@@ -63,6 +66,7 @@ void mb_arena_reset(mb_arena_t *arena)
     while (tail->next != NULL)
         tail = tail->next;
     free_blocks(arena->head, tail);
+    sodium_memzero(tail->data, tail->used);
     tail->used = 0;
     arena->head = tail;
     arena->total = 0;

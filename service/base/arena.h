@@ -7,6 +7,9 @@
  * more heap than its wire size (a 4 MiB request can cost ~19 MB), so requests
  * from the network are decoded with mb_arena_allocator() and a decode that
  * would pass the limit fails instead of exhausting memory.
+ *
+ * Arenas hold decrypted personal data while a call builds its answer, so
+ * every byte handed out is wiped when the arena is reset or freed.
  */
 #ifndef MB_ARENA_H
 #define MB_ARENA_H

@@ -174,8 +174,8 @@ static void secret_ad(char *ad, size_t size, const char *name, int version)
 static int attach_secret(const keyring_t *kr, store_conn_t *conn, const char *name,
                          unsigned char out[KEYRING_KEY_BYTES], mb_error *err)
 {
-    unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-    unsigned char wrapped[KEYRING_KEY_BYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES];
+    unsigned char nonce[KEYRING_NONCE_BYTES];
+    unsigned char wrapped[KEYRING_WRAPPED_BYTES];
     char ad[96];
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_SECRET_GET, err);
     if (st == NULL)
@@ -192,24 +192,21 @@ static int attach_secret(const keyring_t *kr, store_conn_t *conn, const char *na
         }
         sqlite3_reset(st);
         secret_ad(ad, sizeof ad, name, version);
-        if (!ok || version != kr->master_version ||
-            crypto_aead_xchacha20poly1305_ietf_decrypt(
-                out, NULL, NULL, wrapped, sizeof wrapped, (const unsigned char *)ad, strlen(ad),
-                nonce, kr->master) != 0)
-            return mb_error_set(err, GRPC_STATUS_DATA_LOSS,
-                                "keyring secret %s cannot be unwrapped with this master key",
+        if (!ok)
+            return mb_error_set(err, GRPC_STATUS_DATA_LOSS, "keyring secret %s is malformed",
                                 name);
+        if (keyring_unwrap(kr, version, ad, nonce, wrapped, out, err) != 0) {
+            mb_error_prefix(err, "keyring secret %s: ", name);
+            return -1;
+        }
         return 0;
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return store_error(conn, err, "reading keyring_secrets");
     randombytes_buf(out, KEYRING_KEY_BYTES);
-    randombytes_buf(nonce, sizeof nonce);
     secret_ad(ad, sizeof ad, name, kr->master_version);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped, NULL, out, KEYRING_KEY_BYTES,
-                                               (const unsigned char *)ad, strlen(ad), NULL,
-                                               nonce, kr->master);
+    keyring_wrap(kr, ad, out, nonce, wrapped);
     if ((st = store_conn_prepare(conn, SQL_SECRET_PUT, err)) == NULL)
         return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -244,4 +241,41 @@ out:
 const unsigned char *keyring_secret_borrow(const keyring_t *kr, keyring_secret which)
 {
     return kr->secrets[which];
+}
+
+void keyring_mac(const keyring_t *kr, keyring_secret which, const void *data, size_t len,
+                 unsigned char *out, size_t out_len)
+{
+    crypto_generichash(out, out_len, data, len, kr->secrets[which], KEYRING_KEY_BYTES);
+}
+
+int keyring_master_version(const keyring_t *kr)
+{
+    return kr->master_version;
+}
+
+void keyring_wrap(const keyring_t *kr, const char *ad, const unsigned char key[KEYRING_KEY_BYTES],
+                  unsigned char nonce[KEYRING_NONCE_BYTES],
+                  unsigned char wrapped[KEYRING_WRAPPED_BYTES])
+{
+    randombytes_buf(nonce, KEYRING_NONCE_BYTES);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped, NULL, key, KEYRING_KEY_BYTES,
+                                               (const unsigned char *)ad, strlen(ad), NULL,
+                                               nonce, kr->master);
+}
+
+int keyring_unwrap(const keyring_t *kr, int master_version, const char *ad,
+                   const unsigned char nonce[KEYRING_NONCE_BYTES],
+                   const unsigned char wrapped[KEYRING_WRAPPED_BYTES],
+                   unsigned char key[KEYRING_KEY_BYTES], mb_error *err)
+{
+    if (master_version != kr->master_version ||
+        crypto_aead_xchacha20poly1305_ietf_decrypt(key, NULL, NULL, wrapped,
+                                                   KEYRING_WRAPPED_BYTES,
+                                                   (const unsigned char *)ad, strlen(ad), nonce,
+                                                   kr->master) != 0)
+        return mb_error_set(err, GRPC_STATUS_DATA_LOSS,
+                            "a key wrapped by master key version %d cannot be unwrapped",
+                            master_version);
+    return 0;
 }

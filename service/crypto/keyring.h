@@ -49,4 +49,28 @@ int keyring_attach(keyring_t *kr, store_conn_t *conn, mb_error *err);
 /* The 32 bytes of an attached service secret; valid until keyring_free(). */
 const unsigned char *keyring_secret_borrow(const keyring_t *kr, keyring_secret which);
 
+/* Keyed BLAKE2b of data under a service secret (fingerprints, blind index,
+ * idempotency and audit hashes). out_len 16..64. */
+void keyring_mac(const keyring_t *kr, keyring_secret which, const void *data, size_t len,
+                 unsigned char *out, size_t out_len);
+
+#define KEYRING_NONCE_BYTES 24
+#define KEYRING_WRAPPED_BYTES (KEYRING_KEY_BYTES + 16)
+
+/* The master key version keys are wrapped with (after keyring_attach). */
+int keyring_master_version(const keyring_t *kr);
+
+/* Wraps a 32-byte key under the current master key; ad binds it to where it
+ * is stored. */
+void keyring_wrap(const keyring_t *kr, const char *ad, const unsigned char key[KEYRING_KEY_BYTES],
+                  unsigned char nonce[KEYRING_NONCE_BYTES],
+                  unsigned char wrapped[KEYRING_WRAPPED_BYTES]);
+
+/* Unwraps into key (caller's locked memory). DATA_LOSS if it was wrapped by
+ * another master key version or tampered with. */
+int keyring_unwrap(const keyring_t *kr, int master_version, const char *ad,
+                   const unsigned char nonce[KEYRING_NONCE_BYTES],
+                   const unsigned char wrapped[KEYRING_WRAPPED_BYTES],
+                   unsigned char key[KEYRING_KEY_BYTES], mb_error *err);
+
 #endif

@@ -20,20 +20,28 @@ typedef struct stmt_slot {
     sqlite3_stmt *stmt;
 } stmt_slot;
 
+typedef struct reader_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    store_conn_t *free;
+    store_conn_t **all;
+    int size;
+} reader_pool;
+
 struct store_conn {
     sqlite3 *db;
     stmt_slot stmts[STMT_CACHE];
-    store_conn_t *next_free; /* reader pool free list */
+    int purpose;
+    store_readable_fn readable;
+    reader_pool *pool;       /* the pool it belongs to, if any */
+    store_conn_t *next_free; /* that pool's free list */
 };
 
 struct store {
     store_conn_t *writer_conn;
     store_writer_t *writer;
-    pthread_mutex_t pool_lock;
-    pthread_cond_t pool_cond;
-    store_conn_t *pool_free;
-    store_conn_t **pool_all;
-    int pool_size;
+    reader_pool *pools; /* [0]: internal; [1 + purpose]: purpose-bound */
+    int n_pools;
 };
 
 int store_error(store_conn_t *conn, mb_error *err, const char *what)
@@ -128,28 +136,81 @@ sqlite3_stmt *store_conn_prepare(store_conn_t *conn, const char *sql, mb_error *
     return NULL;
 }
 
+static int authorize(void *ctx, int action, const char *a1, const char *a2, const char *db,
+                     const char *trigger)
+{
+    const store_conn_t *c = ctx;
+    (void)db;
+    (void)trigger;
+    switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_FUNCTION:
+    case SQLITE_RECURSIVE:
+        return SQLITE_OK;
+    case SQLITE_READ:
+        return c->readable(c->purpose, a1, a2) ? SQLITE_OK : SQLITE_DENY;
+    default:
+        return SQLITE_DENY;
+    }
+}
+
+void store_conn_bind_purpose(store_conn_t *conn, int purpose, store_readable_fn readable)
+{
+    conn->purpose = purpose;
+    conn->readable = readable;
+    sqlite3_set_authorizer(conn->db, authorize, conn);
+}
+
+static int pool_open(reader_pool *p, const char *path, int size, int purpose,
+                     store_readable_fn readable, mb_error *err)
+{
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    p->all = calloc((size_t)size, sizeof *p->all);
+    if (p->all == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "storage: out of memory");
+    for (int i = 0; i < size; i++) {
+        if (store_conn_open(path, false, true, &p->all[i], err) != 0)
+            return -1;
+        p->size++;
+        if (readable != NULL)
+            store_conn_bind_purpose(p->all[i], purpose, readable);
+        p->all[i]->pool = p;
+        p->all[i]->next_free = p->free;
+        p->free = p->all[i];
+    }
+    return 0;
+}
+
+static void pool_close(reader_pool *p)
+{
+    for (int i = 0; i < p->size; i++)
+        store_conn_close(p->all[i]);
+    free(p->all);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+}
+
 int store_open(const char *path, const store_options *opt, store_t **out, mb_error *err)
 {
     store_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "storage: out of memory");
-    pthread_mutex_init(&s->pool_lock, NULL);
-    pthread_cond_init(&s->pool_cond, NULL);
     if (store_conn_open(path, opt->create, false, &s->writer_conn, err) != 0)
         goto fail;
     if (store_migrate(s->writer_conn, NULL, err) != 0)
         goto fail;
-    s->pool_size = opt->readers > 0 ? opt->readers : 1;
-    s->pool_all = calloc((size_t)s->pool_size, sizeof *s->pool_all);
-    if (s->pool_all == NULL) {
+    int n_purposes = opt->readable != NULL ? opt->n_purposes : 0;
+    s->pools = calloc((size_t)(1 + n_purposes), sizeof *s->pools);
+    if (s->pools == NULL) {
         mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "storage: out of memory");
         goto fail;
     }
-    for (int i = 0; i < s->pool_size; i++) {
-        if (store_conn_open(path, false, true, &s->pool_all[i], err) != 0)
+    int size = opt->readers > 0 ? opt->readers : 1;
+    for (int i = 0; i <= n_purposes; i++) {
+        s->n_pools++;
+        if (pool_open(&s->pools[i], path, size, i - 1, i == 0 ? NULL : opt->readable, err) != 0)
             goto fail;
-        s->pool_all[i]->next_free = s->pool_free;
-        s->pool_free = s->pool_all[i];
     }
     if (store_writer_start(s, &s->writer, err) != 0)
         goto fail;
@@ -165,35 +226,49 @@ void store_close(store_t *s)
     if (s == NULL)
         return;
     store_writer_stop(s->writer);
-    for (int i = 0; s->pool_all != NULL && i < s->pool_size; i++)
-        store_conn_close(s->pool_all[i]);
-    free(s->pool_all);
+    for (int i = 0; i < s->n_pools; i++)
+        pool_close(&s->pools[i]);
+    free(s->pools);
     /* The writer connection closes last: closing the last connection
      * checkpoints the WAL into the main file and removes it. */
     store_conn_close(s->writer_conn);
-    pthread_mutex_destroy(&s->pool_lock);
-    pthread_cond_destroy(&s->pool_cond);
     free(s);
+}
+
+static store_conn_t *pool_acquire(reader_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->free == NULL)
+        pthread_cond_wait(&p->cond, &p->lock);
+    store_conn_t *c = p->free;
+    p->free = c->next_free;
+    pthread_mutex_unlock(&p->lock);
+    return c;
 }
 
 store_conn_t *store_reader_acquire(store_t *s)
 {
-    pthread_mutex_lock(&s->pool_lock);
-    while (s->pool_free == NULL)
-        pthread_cond_wait(&s->pool_cond, &s->pool_lock);
-    store_conn_t *c = s->pool_free;
-    s->pool_free = c->next_free;
-    pthread_mutex_unlock(&s->pool_lock);
-    return c;
+    return pool_acquire(&s->pools[0]);
+}
+
+store_conn_t *store_reader_acquire_for(store_t *s, int purpose)
+{
+    /* An unknown purpose is a programming error; it must never fall back
+     * to the unrestricted internal pool. */
+    if (purpose < 0 || purpose + 1 >= s->n_pools)
+        abort();
+    return pool_acquire(&s->pools[purpose + 1]);
 }
 
 void store_reader_release(store_t *s, store_conn_t *c)
 {
-    pthread_mutex_lock(&s->pool_lock);
-    c->next_free = s->pool_free;
-    s->pool_free = c;
-    pthread_cond_signal(&s->pool_cond);
-    pthread_mutex_unlock(&s->pool_lock);
+    (void)s;
+    reader_pool *p = c->pool;
+    pthread_mutex_lock(&p->lock);
+    c->next_free = p->free;
+    p->free = c;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
 }
 
 int store_submit(store_t *s, store_job *job, mb_error *err)

@@ -7,6 +7,13 @@
  * opened with WAL, synchronous=FULL, foreign_keys=ON and secure_delete=ON, so
  * a commit that returned is on disk and deleted rows are overwritten.
  *
+ * Reads for a purpose (support lookup, invoicing, export, payment collection)
+ * go through that purpose's pool, whose connections carry an SQLite
+ * authorizer that denies every column the purpose may not read, and every
+ * statement but SELECT: a wrong query fails at prepare time instead of
+ * leaking. The internal pool (store_reader_acquire) is for minbill's own
+ * bookkeeping, such as API-key lookups.
+ *
  * Prepared statements are cached per connection, keyed by the address of the
  * SQL string: SQL lives as `static const char SQL_X[]` next to the code that
  * uses it and is compiled once per connection.
@@ -22,9 +29,14 @@
 typedef struct store store_t;
 typedef struct store_conn store_conn_t;
 
+/* May a connection of this purpose read table.column? (the inventory) */
+typedef bool (*store_readable_fn)(int purpose, const char *table, const char *column);
+
 typedef struct store_options {
-    int readers;          /* size of the reader pool (>= 1) */
+    int readers;          /* connections per reader pool (>= 1) */
     bool create;          /* create the file if missing */
+    int n_purposes;       /* purpose-bound pools, numbered 0..n_purposes-1 */
+    store_readable_fn readable;
 } store_options;
 
 /* Opens a single connection with minbill's pragmas (used by the CLI
@@ -55,9 +67,17 @@ int store_open(const char *path, const store_options *opt, store_t **out, mb_err
  * checkpoints the WAL). */
 void store_close(store_t *store);
 
-/* A query-only connection from the pool; blocks while all are in use. */
+/* A query-only connection from the internal pool; blocks while all are in
+ * use. */
 store_conn_t *store_reader_acquire(store_t *store);
+/* A query-only connection bound to a purpose (see store_options). */
+store_conn_t *store_reader_acquire_for(store_t *store, int purpose);
+/* Returns a connection to the pool it came from. */
 void store_reader_release(store_t *store, store_conn_t *conn);
+
+/* Installs the purpose authorizer on a connection (used by the pools; public
+ * so tests can prove what a purpose cannot read). */
+void store_conn_bind_purpose(store_conn_t *conn, int purpose, store_readable_fn readable);
 
 /* For the writer module. */
 store_conn_t *store_writer_conn_borrow(store_t *store);

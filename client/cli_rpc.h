@@ -1,0 +1,29 @@
+/*
+ * cli_rpc.h - how a `minbill` command talks to the server.
+ *
+ * Owns the tool's one channel: opened on a command's first call (so usage
+ * errors and --help never touch the network) and closed by cli_main().
+ * Every call carries the configured API key and gets only the time left in
+ * the command's --timeout budget, so the whole command, connecting included,
+ * ends within --timeout.
+ *
+ * Failures come back as exit codes with their line already printed:
+ * CLI_NO_CONNECT "minbill: cannot connect to HOST:PORT", or CLI_FAILED
+ * "minbill: COMMAND: CODE: server message".
+ */
+#ifndef MB_CLI_RPC_H
+#define MB_CLI_RPC_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "cli.h"
+
+/* One unary call. On CLI_OK, *resp holds the answer; free it with
+ * protobuf_c_message_free_unpacked(*resp, NULL). */
+int cli_rpc_unary(cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
+                  const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp);
+
+/* Closes the channel if one was opened. */
+void cli_rpc_close(cli_ctx *ctx);
+
+#endif

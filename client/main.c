@@ -1,0 +1,21 @@
+/*
+ * main.c - minbill: the command-line client of minbilld.
+ *
+ *   minbill [--server HOST:PORT] [--api-key KEY] [--json] [--timeout S] COMMAND ...
+ *
+ * This file is only the command table; cli.c does the parsing, help and exit
+ * codes. To add a command: write cmd_NAME.{c,h} defining one cli_command,
+ * list it below, and add the .c to client/CMakeLists.txt.
+ */
+#include "cli.h"
+#include "cmd_health.h"
+
+/* In the order `minbill --help` lists them. */
+static const cli_command *const commands[] = {
+    &cmd_health,
+};
+
+int main(int argc, char **argv)
+{
+    return cli_main(commands, sizeof commands / sizeof commands[0], argc, argv);
+}

@@ -1,0 +1,2 @@
+-- 0003_metering: plan catalog, usage counters and idempotency hashes.
+-- (placeholder reserved by metering; content refined below)

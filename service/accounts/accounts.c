@@ -1,0 +1,264 @@
+/*
+ * accounts.c - see accounts.h.
+ */
+#include "accounts/accounts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "accounts/account_store.h"
+#include "accounts/validate.h"
+#include "app.h"
+#include "audit/audit.h"
+#include "inventory/inventory.h"
+#include "minbill/v1/accounts.pb-c.h"
+#include "rpc/write.h"
+
+#define MAX_CONTACTS 50
+
+/* Finishes the call with err and returns what a handler returns. */
+static int fail(rpc_call_t *call, const mb_error *err)
+{
+    rpc_call_finish(call, NULL, err);
+    return RPC_CONTINUE;
+}
+
+static int check_address(const Minbill__V1__PostalAddress *a, mb_error *err)
+{
+    if (a == NULL)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "account.billing_address: required");
+    return acct_check_text("account.billing_address.line1", a->line1, 1, 200, err) ||
+                   acct_check_text("account.billing_address.line2", a->line2, 0, 200, err) ||
+                   acct_check_postal_code("account.billing_address.postal_code", a->postal_code,
+                                          err) ||
+                   acct_check_text("account.billing_address.city", a->city, 1, 100, err) ||
+                   acct_check_country("account.billing_address.country_code", a->country_code,
+                                      err)
+               ? -1
+               : 0;
+}
+
+static const char *role_text(Minbill__V1__ContactRole r)
+{
+    switch (r) {
+    case MINBILL__V1__CONTACT_ROLE__CONTACT_ROLE_BILLING: return "billing";
+    case MINBILL__V1__CONTACT_ROLE__CONTACT_ROLE_OWNER: return "owner";
+    case MINBILL__V1__CONTACT_ROLE__CONTACT_ROLE_TECHNICAL: return "technical";
+    default: return NULL;
+    }
+}
+
+static int check_contact(mb_arena_t *a, const Minbill__V1__Contact *c, size_t i, contact_in *out,
+                         mb_error *err)
+{
+    char field[64];
+    char *email = mb_arena_alloc(a, ACCT_EMAIL_SIZE), *phone = mb_arena_alloc(a, ACCT_PHONE_SIZE);
+    if (email == NULL || phone == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    email[0] = phone[0] = '\0';
+#define FIELD(name) (snprintf(field, sizeof field, "account.contacts[%zu]." name, i), field)
+    if (acct_check_id(FIELD("contact_id"), c->contact_id, err) != 0 ||
+        acct_check_text(FIELD("name"), c->name, 0, 200, err) != 0 ||
+        (c->email[0] != '\0' &&
+         acct_check_email(FIELD("email"), c->email, email, ACCT_EMAIL_SIZE, err) != 0) ||
+        (c->phone[0] != '\0' &&
+         acct_check_phone(FIELD("phone"), c->phone, phone, ACCT_PHONE_SIZE, err) != 0))
+        return -1;
+    if ((out->role = role_text(c->role)) == NULL)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "%s: must be CONTACT_ROLE_BILLING, _OWNER or _TECHNICAL", FIELD("role"));
+#undef FIELD
+    out->contact_id = c->contact_id;
+    out->name = c->name;
+    out->email = email;
+    out->phone = phone;
+    return 0;
+}
+
+static int check_account(mb_arena_t *a, const Minbill__V1__Account *acc, account_in *in,
+                         mb_error *err)
+{
+    if (acc == NULL)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "account: required");
+    char *vat = mb_arena_alloc(a, ACCT_VAT_ID_SIZE);
+    if (vat == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    vat[0] = '\0';
+    if (acct_check_id("account.account_id", acc->account_id, err) != 0 ||
+        acct_check_text("account.legal_name", acc->legal_name, 1, 200, err) != 0 ||
+        check_address(acc->billing_address, err) != 0 ||
+        (acc->vat_id[0] != '\0' &&
+         acct_check_vat_id("account.vat_id", acc->vat_id, acc->billing_address->country_code, vat,
+                           ACCT_VAT_ID_SIZE, err) != 0) ||
+        acct_check_currency("account.currency", acc->currency, err) != 0 ||
+        (acc->plan_id[0] != '\0' && acct_check_id("account.plan_id", acc->plan_id, err) != 0))
+        return -1;
+    if (acc->n_contacts > MAX_CONTACTS)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "account.contacts: at most %d contacts per request", MAX_CONTACTS);
+    in->contacts = mb_arena_alloc(a, (acc->n_contacts ? acc->n_contacts : 1) * sizeof *in->contacts);
+    if (in->contacts == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < acc->n_contacts; i++) {
+        if (check_contact(a, acc->contacts[i], i, &in->contacts[i], err) != 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(in->contacts[j].contact_id, in->contacts[i].contact_id) == 0)
+                return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                                    "account.contacts[%zu].contact_id: duplicates contacts[%zu]",
+                                    i, j);
+    }
+    in->n_contacts = acc->n_contacts;
+    in->account_id = acc->account_id;
+    in->legal_name = acc->legal_name;
+    in->address = acc->billing_address;
+    in->vat_id = vat;
+    in->currency = acc->currency;
+    in->plan_id = acc->plan_id;
+    return 0;
+}
+
+/* Appends the audit event of an account action by the caller. */
+static int audit_action(store_conn_t *conn, rpc_call_t *call, const char *action,
+                        const char *account_id, const char *target_id, const char *purpose,
+                        char *event_id, mb_error *err)
+{
+    const auth_identity *who = rpc_call_identity(call);
+    audit_entry e = {.actor_key_id = who->key_id,
+                     .actor_role = auth_role_name(who->role),
+                     .action = action,
+                     .account_id = account_id,
+                     .target_id = target_id,
+                     .purpose = purpose};
+    return audit_append(conn, ((mb_app *)rpc_call_app(call))->keyring, &e, event_id, err);
+}
+
+/* The masked account, read inside the write transaction for the answer. */
+static int answer_masked(store_conn_t *conn, rpc_call_t *call, const char *account_id,
+                         ProtobufCMessage **resp, mb_error *err)
+{
+    Minbill__V1__Account *acc;
+    if (account_store_read(conn, ((mb_app *)rpc_call_app(call))->keyring, account_id,
+                           ACCOUNT_VIEW_MASKED, rpc_call_arena(call), &acc, err) != 0)
+        return -1;
+    *resp = &acc->base;
+    return 0;
+}
+
+static int upsert_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
+                      mb_error *err)
+{
+    const account_in *in = arg;
+    if (account_store_upsert(conn, ((mb_app *)rpc_call_app(call))->keyring, in, err) != 0)
+        return -1;
+    return answer_masked(conn, call, in->account_id, resp, err);
+}
+
+int accounts_upsert(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Minbill__V1__UpsertAccountRequest *req = (const void *)msg;
+    mb_error err;
+    account_in *in = mb_arena_alloc(rpc_call_arena(call), sizeof *in);
+    if (in == NULL)
+        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+    if (check_account(rpc_call_arena(call), req->account, in, &err) != 0)
+        return fail(call, &err);
+    rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, upsert_run, in);
+    return RPC_CONTINUE;
+}
+
+static int remove_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
+                      mb_error *err)
+{
+    const Minbill__V1__RemoveContactRequest *req = arg;
+    if (account_store_remove_contact(conn, req->account_id, req->contact_id, err) != 0 ||
+        audit_action(conn, call, "contact.remove", req->account_id, req->contact_id,
+                     "data minimisation", NULL, err) != 0)
+        return -1;
+    return answer_masked(conn, call, req->account_id, resp, err);
+}
+
+int accounts_remove_contact(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Minbill__V1__RemoveContactRequest *req = (const void *)msg;
+    mb_error err;
+    if (acct_check_id("account_id", req->account_id, &err) != 0 ||
+        acct_check_id("contact_id", req->contact_id, &err) != 0)
+        return fail(call, &err);
+    rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, remove_run, (void *)req);
+    return RPC_CONTINUE;
+}
+
+static int close_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
+                     mb_error *err)
+{
+    const Minbill__V1__CloseAccountRequest *req = arg;
+    if (account_store_close(conn, req->account_id, err) != 0 ||
+        audit_action(conn, call, "account.close", req->account_id, NULL, "account lifecycle",
+                     NULL, err) != 0)
+        return -1;
+    return answer_masked(conn, call, req->account_id, resp, err);
+}
+
+int accounts_close(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Minbill__V1__CloseAccountRequest *req = (const void *)msg;
+    mb_error err;
+    if (acct_check_id("account_id", req->account_id, &err) != 0)
+        return fail(call, &err);
+    rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, close_run, (void *)req);
+    return RPC_CONTINUE;
+}
+
+typedef struct reveal {
+    const char *account_id;
+    Minbill__V1__Account *account;
+} reveal;
+
+/* The revealed data leaves only once its audit event is committed. */
+static int reveal_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
+                      mb_error *err)
+{
+    reveal *r = arg;
+    if (audit_action(conn, call, "account.reveal", r->account_id, NULL, "privacy reveal", NULL,
+                     err) != 0)
+        return -1;
+    *resp = &r->account->base;
+    return 0;
+}
+
+int accounts_get(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Minbill__V1__GetAccountRequest *req = (const void *)msg;
+    mb_app *app = rpc_call_app(call);
+    mb_error err;
+    if (acct_check_id("account_id", req->account_id, &err) != 0)
+        return fail(call, &err);
+    if (req->reveal && rpc_call_identity(call)->role != ROLE_PRIVACY) {
+        mb_error_set(&err, GRPC_STATUS_PERMISSION_DENIED,
+                     "reveal: only the privacy role may reveal personal data");
+        return fail(call, &err);
+    }
+    /* Masked reads use the support purpose's connection, reveals the export
+     * purpose's: each can read only what its view needs. */
+    int purpose = req->reveal ? PURPOSE_EXPORT : PURPOSE_SUPPORT;
+    Minbill__V1__Account *acc = NULL;
+    store_conn_t *conn = store_reader_acquire_for(app->store, purpose);
+    int rc = account_store_read(conn, app->keyring, req->account_id,
+                                req->reveal ? ACCOUNT_VIEW_FULL : ACCOUNT_VIEW_MASKED,
+                                rpc_call_arena(call), &acc, &err);
+    store_reader_release(app->store, conn);
+    if (rc != 0)
+        return fail(call, &err);
+    if (!req->reveal) {
+        rpc_call_finish(call, &acc->base, NULL);
+        return RPC_CONTINUE;
+    }
+    reveal *r = mb_arena_alloc(rpc_call_arena(call), sizeof *r);
+    if (r == NULL)
+        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+    *r = (reveal){.account_id = req->account_id, .account = acc};
+    rpc_call_write(call, app->store, reveal_run, r);
+    return RPC_CONTINUE;
+}

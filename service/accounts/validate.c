@@ -1,0 +1,604 @@
+/*
+ * validate.c - see validate.h.
+ *
+ * Every message below is a fixed rule text, optionally with numbers from
+ * the rule itself (limits, never a count taken from the value), so no
+ * message can carry a piece of the value it judges.
+ */
+#include "accounts/validate.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The helpers below use these instead of <ctype.h>, whose answers depend on
+ * the locale and which is undefined for the negative chars of UTF-8 bytes. */
+static bool is_upper(char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_alpha(char c)
+{
+    return is_upper(c) || (c >= 'a' && c <= 'z');
+}
+
+static bool is_alnum(char c)
+{
+    return is_alpha(c) || is_digit(c);
+}
+
+static char to_lower(char c)
+{
+    return is_upper(c) ? (char)(c - 'A' + 'a') : c;
+}
+
+static char to_upper(char c)
+{
+    return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+}
+
+int acct_field_error(mb_error *err, const char *field, const char *rule_fmt, ...)
+{
+    char rule[256];
+    va_list ap;
+    va_start(ap, rule_fmt);
+    vsnprintf(rule, sizeof rule, rule_fmt, ap);
+    va_end(ap);
+    return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: %s", field, rule);
+}
+
+/* A too-small out buffer is a bug in the caller, not bad input. */
+static int buffer_too_small(mb_error *err, const char *field)
+{
+    return mb_error_set(err, GRPC_STATUS_INTERNAL, "%s: output buffer too small", field);
+}
+
+static void clear_out(char *out, size_t out_size)
+{
+    if (out != NULL && out_size > 0)
+        out[0] = '\0';
+}
+
+int acct_compact(const char *in, const char *drop, bool upper, char *out, size_t out_size)
+{
+    size_t n = 0;
+    for (const char *p = in; *p != '\0'; p++) {
+        if (strchr(drop, *p) != NULL)
+            continue;
+        if (n + 1 >= out_size) {
+            memset(out, 0, out_size);
+            return -1;
+        }
+        out[n++] = upper ? to_upper(*p) : *p;
+    }
+    if (out_size == 0)
+        return -1;
+    out[n] = '\0';
+    return (int)n;
+}
+
+int acct_check_ascii(const char *field, const char *value, size_t min, size_t max,
+                     const char *extra, const char *charset_rule, mb_error *err)
+{
+    /* The character set first: once it holds, bytes and characters agree,
+     * so the length rules below count what a person sees. */
+    for (const char *p = value; *p != '\0'; p++) {
+        if (!is_alnum(*p) && strchr(extra, *p) == NULL)
+            return acct_field_error(err, field, "%s", charset_rule);
+    }
+    size_t len = strlen(value);
+    if (len == 0 && min > 0)
+        return acct_field_error(err, field, "must not be empty");
+    if (len < min)
+        return acct_field_error(err, field, "must be at least %zu characters", min);
+    if (len > max)
+        return acct_field_error(err, field, "must be at most %zu characters", max);
+    return 0;
+}
+
+int acct_check_id(const char *field, const char *value, mb_error *err)
+{
+    return acct_check_ascii(field, value, 1, 64, "._:-",
+                            "may only contain letters, digits, '.', '_', ':' and '-'", err);
+}
+
+int acct_check_text(const char *field, const char *value, size_t min, size_t max, mb_error *err)
+{
+    const unsigned char *s = (const unsigned char *)value;
+    size_t chars = 0;
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        /* C1 controls U+0080..U+009F are encoded as C2 80..C2 9F. */
+        if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f))
+            return acct_field_error(err, field, "must not contain control characters");
+        /* The input is valid UTF-8, so every byte that is not a
+         * continuation byte (10xxxxxx) starts one code point. */
+        if ((s[i] & 0xc0) != 0x80)
+            chars++;
+    }
+    if (chars == 0 && min > 0)
+        return acct_field_error(err, field, "must not be empty");
+    if (chars < min)
+        return acct_field_error(err, field, "must be at least %zu characters", min);
+    if (chars > max)
+        return acct_field_error(err, field, "must be at most %zu characters", max);
+    return 0;
+}
+
+int acct_check_postal_code(const char *field, const char *value, mb_error *err)
+{
+    if (acct_check_ascii(field, value, 1, 16, " -",
+                         "may only contain letters, digits, spaces and hyphens", err) != 0)
+        return -1;
+    for (const char *p = value; *p != '\0'; p++) {
+        if (is_alnum(*p))
+            return 0;
+    }
+    return acct_field_error(err, field, "must contain a letter or digit");
+}
+
+/* ISO 3166-1 alpha-2: the 249 officially assigned codes (ISO 3166
+ * Maintenance Agency, unchanged since BQ, CW, SS and SX in 2010-2011).
+ * User-assigned codes (XK for Kosovo, the XA..XZ range, AA, QM..QZ, ZZ),
+ * exceptional reservations (EU, UK, EL...) and transitional ones are not
+ * countries of a postal address. */
+static const char iso3166_alpha2[][3] = {
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+};
+
+bool acct_country_is_assigned(const char *cc)
+{
+    if (cc == NULL || !is_upper(cc[0]) || !is_upper(cc[1]) || cc[2] != '\0')
+        return false;
+    for (size_t i = 0; i < ARRAY_LEN(iso3166_alpha2); i++) {
+        if (memcmp(iso3166_alpha2[i], cc, 2) == 0)
+            return true;
+    }
+    return false;
+}
+
+int acct_check_country(const char *field, const char *value, mb_error *err)
+{
+    if (!is_upper(value[0]) || !is_upper(value[1]) || value[2] != '\0')
+        return acct_field_error(err, field,
+                                "must be an ISO 3166-1 alpha-2 code (two upper-case letters)");
+    if (!acct_country_is_assigned(value))
+        return acct_field_error(err, field, "is not an assigned ISO 3166-1 alpha-2 country code");
+    return 0;
+}
+
+/* The 27 member states and the prefix of their VAT IDs, which is the ISO
+ * code except for Greece (EL, the code the EU itself uses). */
+static const struct eu_state {
+    char country[3];
+    char vat_prefix[3];
+} eu_states[] = {
+    {"AT", "AT"}, {"BE", "BE"}, {"BG", "BG"}, {"CY", "CY"}, {"CZ", "CZ"}, {"DE", "DE"},
+    {"DK", "DK"}, {"EE", "EE"}, {"ES", "ES"}, {"FI", "FI"}, {"FR", "FR"}, {"GR", "EL"},
+    {"HR", "HR"}, {"HU", "HU"}, {"IE", "IE"}, {"IT", "IT"}, {"LT", "LT"}, {"LU", "LU"},
+    {"LV", "LV"}, {"MT", "MT"}, {"NL", "NL"}, {"PL", "PL"}, {"PT", "PT"}, {"RO", "RO"},
+    {"SE", "SE"}, {"SI", "SI"}, {"SK", "SK"},
+};
+
+static const struct eu_state *eu_state_of(const char *cc)
+{
+    if (cc == NULL)
+        return NULL;
+    for (size_t i = 0; i < ARRAY_LEN(eu_states); i++) {
+        if (strcmp(eu_states[i].country, cc) == 0)
+            return &eu_states[i];
+    }
+    return NULL;
+}
+
+bool acct_country_is_eu(const char *cc)
+{
+    return eu_state_of(cc) != NULL;
+}
+
+/* ISO 4217 List One as of amendment 180 (BGN withdrawn 2026-01-01; ANG
+ * replaced by XCG, ZWL by ZWG, SLL by SLE, CUC and HRK withdrawn). Codes
+ * whose minor unit is "N.A." (precious metals XAU, XAG, XPD, XPT; units of
+ * account XDR, XSU, XUA, XBA..XBD; XTS, XXX) are left out: nobody can be
+ * invoiced in them and there is no amount scale to store. */
+static const struct currency {
+    char code[4];
+    signed char minor_units;
+} iso4217[] = {
+    {"AED", 2}, {"AFN", 2}, {"ALL", 2}, {"AMD", 2}, {"AOA", 2}, {"ARS", 2}, {"AUD", 2},
+    {"AWG", 2}, {"AZN", 2}, {"BAM", 2}, {"BBD", 2}, {"BDT", 2}, {"BHD", 3}, {"BIF", 0},
+    {"BMD", 2}, {"BND", 2}, {"BOB", 2}, {"BOV", 2}, {"BRL", 2}, {"BSD", 2}, {"BTN", 2},
+    {"BWP", 2}, {"BYN", 2}, {"BZD", 2}, {"CAD", 2}, {"CDF", 2}, {"CHE", 2}, {"CHF", 2},
+    {"CHW", 2}, {"CLF", 4}, {"CLP", 0}, {"CNY", 2}, {"COP", 2}, {"COU", 2}, {"CRC", 2},
+    {"CUP", 2}, {"CVE", 2}, {"CZK", 2}, {"DJF", 0}, {"DKK", 2}, {"DOP", 2}, {"DZD", 2},
+    {"EGP", 2}, {"ERN", 2}, {"ETB", 2}, {"EUR", 2}, {"FJD", 2}, {"FKP", 2}, {"GBP", 2},
+    {"GEL", 2}, {"GHS", 2}, {"GIP", 2}, {"GMD", 2}, {"GNF", 0}, {"GTQ", 2}, {"GYD", 2},
+    {"HKD", 2}, {"HNL", 2}, {"HTG", 2}, {"HUF", 2}, {"IDR", 2}, {"ILS", 2}, {"INR", 2},
+    {"IQD", 3}, {"IRR", 2}, {"ISK", 0}, {"JMD", 2}, {"JOD", 3}, {"JPY", 0}, {"KES", 2},
+    {"KGS", 2}, {"KHR", 2}, {"KMF", 0}, {"KPW", 2}, {"KRW", 0}, {"KWD", 3}, {"KYD", 2},
+    {"KZT", 2}, {"LAK", 2}, {"LBP", 2}, {"LKR", 2}, {"LRD", 2}, {"LSL", 2}, {"LYD", 3},
+    {"MAD", 2}, {"MDL", 2}, {"MGA", 2}, {"MKD", 2}, {"MMK", 2}, {"MNT", 2}, {"MOP", 2},
+    {"MRU", 2}, {"MUR", 2}, {"MVR", 2}, {"MWK", 2}, {"MXN", 2}, {"MXV", 2}, {"MYR", 2},
+    {"MZN", 2}, {"NAD", 2}, {"NGN", 2}, {"NIO", 2}, {"NOK", 2}, {"NPR", 2}, {"NZD", 2},
+    {"OMR", 3}, {"PAB", 2}, {"PEN", 2}, {"PGK", 2}, {"PHP", 2}, {"PKR", 2}, {"PLN", 2},
+    {"PYG", 0}, {"QAR", 2}, {"RON", 2}, {"RSD", 2}, {"RUB", 2}, {"RWF", 0}, {"SAR", 2},
+    {"SBD", 2}, {"SCR", 2}, {"SDG", 2}, {"SEK", 2}, {"SGD", 2}, {"SHP", 2}, {"SLE", 2},
+    {"SOS", 2}, {"SRD", 2}, {"SSP", 2}, {"STN", 2}, {"SVC", 2}, {"SYP", 2}, {"SZL", 2},
+    {"THB", 2}, {"TJS", 2}, {"TMT", 2}, {"TND", 3}, {"TOP", 2}, {"TRY", 2}, {"TTD", 2},
+    {"TWD", 2}, {"TZS", 2}, {"UAH", 2}, {"UGX", 0}, {"USD", 2}, {"USN", 2}, {"UYI", 0},
+    {"UYU", 2}, {"UYW", 4}, {"UZS", 2}, {"VED", 2}, {"VES", 2}, {"VND", 0}, {"VUV", 0},
+    {"WST", 2}, {"XAD", 2}, {"XAF", 0}, {"XCD", 2}, {"XCG", 2}, {"XOF", 0}, {"XPF", 0},
+    {"YER", 2}, {"ZAR", 2}, {"ZMW", 2}, {"ZWG", 2},
+};
+
+int acct_currency_minor_units(const char *code)
+{
+    if (code == NULL)
+        return -1;
+    for (size_t i = 0; i < ARRAY_LEN(iso4217); i++) {
+        if (strcmp(iso4217[i].code, code) == 0)
+            return iso4217[i].minor_units;
+    }
+    return -1;
+}
+
+int acct_check_currency(const char *field, const char *value, mb_error *err)
+{
+    if (!is_upper(value[0]) || !is_upper(value[1]) || !is_upper(value[2]) || value[3] != '\0')
+        return acct_field_error(err, field, "must be an ISO 4217 code (three upper-case letters)");
+    if (acct_currency_minor_units(value) < 0)
+        return acct_field_error(err, field, "is not an active ISO 4217 currency code");
+    return 0;
+}
+
+/*
+ * VAT IDs.
+ *
+ * The national formats are written in a pattern language kept tiny on
+ * purpose, so the table reads like the published list:
+ *   d  a digit            a  a letter            x  a letter or digit
+ *   f  a French key character: a letter or digit, but not I or O
+ *   p  the second character of an old Irish number: a letter, '+' or '*'
+ *   anything else (upper-case letters, digits) matches itself;
+ *   "{n}" or "{m,n}" after an element repeats it; '|' separates alternatives.
+ * Patterns apply to what follows the two-letter prefix, after the value has
+ * been stripped of separators and upper-cased.
+ */
+static bool vat_class_has(char cls, char c)
+{
+    switch (cls) {
+    case 'd':
+        return is_digit(c);
+    case 'a':
+        return is_upper(c);
+    case 'x':
+        return is_upper(c) || is_digit(c);
+    case 'f':
+        return (is_upper(c) && c != 'I' && c != 'O') || is_digit(c);
+    case 'p':
+        return is_upper(c) || c == '+' || c == '*';
+    default:
+        return c == cls;
+    }
+}
+
+/* Matches s against the elements in [pat, end); backtracks over the
+ * repetition counts, which is cheap at these lengths (at most 13). */
+static bool vat_match_seq(const char *pat, const char *end, const char *s)
+{
+    if (pat == end)
+        return *s == '\0';
+    char cls = *pat++;
+    long lo = 1, hi = 1;
+    if (pat < end && *pat == '{') {
+        char *q;
+        lo = hi = strtol(pat + 1, &q, 10);
+        if (*q == ',')
+            hi = strtol(q + 1, &q, 10);
+        pat = q + 1; /* past '}' */
+    }
+    for (long n = 0; n <= hi; n++) {
+        if (n >= lo && vat_match_seq(pat, end, s + n))
+            return true;
+        if (s[n] == '\0' || !vat_class_has(cls, s[n]))
+            return false;
+    }
+    return false;
+}
+
+static bool vat_match(const char *pattern, const char *s)
+{
+    for (const char *alt = pattern;;) {
+        const char *bar = strchr(alt, '|');
+        const char *end = bar != NULL ? bar : alt + strlen(alt);
+        if (vat_match_seq(alt, end, s))
+            return true;
+        if (bar == NULL)
+            return false;
+        alt = bar + 1;
+    }
+}
+
+/* ISO 7064 MOD 11,10 over the first eight digits of a German USt-IdNr.; the
+ * ninth is the check digit (Bundeszentralamt für Steuern). */
+static bool vat_de_check_digit_ok(const char *d)
+{
+    int product = 10;
+    for (int i = 0; i < 8; i++) {
+        int sum = (d[i] - '0' + product) % 10;
+        if (sum == 0)
+            sum = 10;
+        product = (2 * sum) % 11;
+    }
+    int check = 11 - product;
+    if (check == 10)
+        check = 0;
+    return check == d[8] - '0';
+}
+
+/* The formats as the Commission's VIES help describes them. NL IDs issued
+ * since 2020 no longer pass the old "11-test", so NL is syntax only; of the
+ * check digits only the German one is verified. ES: a NIF always holds a
+ * letter, first or last, so nine digits are refused. */
+static const struct vat_format {
+    char prefix[3];
+    const char *pattern;
+    const char *rule; /* the pattern in words, for the error message */
+} vat_formats[] = {
+    {"AT", "Ud{8}", "U and 8 digits"},
+    {"BE", "0d{9}|1d{9}", "10 digits starting with 0 or 1"},
+    {"BG", "d{9,10}", "9 or 10 digits"},
+    {"CY", "d{8}a", "8 digits and a letter"},
+    {"CZ", "d{8,10}", "8 to 10 digits"},
+    {"DE", "d{9}", "9 digits"},
+    {"DK", "d{8}", "8 digits"},
+    {"EE", "d{9}", "9 digits"},
+    {"EL", "d{9}", "9 digits"},
+    {"ES", "ad{7}x|d{8}a", "a letter or digit, 7 digits and a letter or digit, one of the two a letter"},
+    {"FI", "d{8}", "8 digits"},
+    {"FR", "ffd{9}", "2 letters or digits (not I or O) and 9 digits"},
+    {"HR", "d{11}", "11 digits"},
+    {"HU", "d{8}", "8 digits"},
+    {"IE", "d{7}a{1,2}|dpd{5}a",
+     "7 digits and 1 or 2 letters, or a digit, a letter, '+' or '*', 5 digits and a letter"},
+    {"IT", "d{11}", "11 digits"},
+    {"LT", "d{9}|d{12}", "9 or 12 digits"},
+    {"LU", "d{8}", "8 digits"},
+    {"LV", "d{11}", "11 digits"},
+    {"MT", "d{8}", "8 digits"},
+    {"NL", "d{9}Bd{2}", "9 digits, B and 2 digits"},
+    {"PL", "d{10}", "10 digits"},
+    {"PT", "d{9}", "9 digits"},
+    {"RO", "d{2,10}", "2 to 10 digits"},
+    {"SE", "d{12}", "12 digits"},
+    {"SI", "d{8}", "8 digits"},
+    {"SK", "d{10}", "10 digits"},
+    /* Northern Ireland trades goods under EU VAT rules (Windsor Framework). */
+    {"XI", "d{9}|d{12}|GDd{3}|HAd{3}", "9 or 12 digits, or GD or HA and 3 digits"},
+};
+
+/* Anything else: a two-letter prefix and 2 to 13 letters or digits, the
+ * envelope VIES itself uses. */
+static const struct vat_format vat_generic = {"", "x{2,13}", "2 to 13 letters or digits"};
+
+static const struct vat_format *vat_format_of(const char *prefix)
+{
+    for (size_t i = 0; i < ARRAY_LEN(vat_formats); i++) {
+        if (memcmp(vat_formats[i].prefix, prefix, 2) == 0)
+            return &vat_formats[i];
+    }
+    return &vat_generic;
+}
+
+int acct_check_vat_id(const char *field, const char *value, const char *country_code, char *out,
+                      size_t out_size, mb_error *err)
+{
+    char id[ACCT_VAT_ID_SIZE];
+    clear_out(out, out_size);
+    if (out != NULL && out_size < ACCT_VAT_ID_SIZE)
+        return buffer_too_small(err, field);
+    int len = acct_compact(value, " .-", true, id, sizeof id);
+    if (len < 0)
+        return acct_field_error(err, field, "must be at most %d characters without separators",
+                                ACCT_VAT_ID_SIZE - 1);
+    if (len == 0)
+        return acct_field_error(err, field, "must not be empty");
+    if (!is_upper(id[0]) || !is_upper(id[1]))
+        return acct_field_error(err, field, "must start with a two-letter country prefix");
+
+    /* "GR..." is Greece's ISO code but never its VAT prefix: say so rather
+     * than let it pass as some non-EU number or blame the billing country. */
+    const struct eu_state *named = eu_state_of((char[3]){id[0], id[1], '\0'});
+    if (named != NULL && memcmp(named->vat_prefix, id, 2) != 0)
+        return acct_field_error(err, field,
+                                "must start with the member state's VAT prefix (EL for Greece)");
+    const struct eu_state *billing = eu_state_of(country_code);
+    if (billing != NULL && memcmp(billing->vat_prefix, id, 2) != 0)
+        return acct_field_error(err, field,
+                                "country prefix does not match billing_address.country_code");
+
+    /* The message describes the format but does not repeat the prefix: it
+     * is part of the value. */
+    const struct vat_format *fmt = vat_format_of(id);
+    if (!vat_match(fmt->pattern, id + 2))
+        return acct_field_error(err, field, "must have the country prefix followed by %s",
+                                fmt->rule);
+    if (memcmp(id, "DE", 2) == 0 && !vat_de_check_digit_ok(id + 2))
+        return acct_field_error(err, field, "check digit is wrong");
+    if (out != NULL)
+        memcpy(out, id, (size_t)len + 1);
+    return 0;
+}
+
+/*
+ * E-mail addresses.
+ *
+ * Lower-casing the local part is not what RFC 5321 allows in general, but
+ * every large provider treats it case-insensitively, and the blind index
+ * must find every contact a data subject's request names (Art. 15 GDPR):
+ * missing "Jane@x.de" because "jane@x.de" was asked for would be worse than
+ * the theoretical mailbox that differs only in case.
+ */
+static bool email_atext(char c)
+{
+    return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+static int email_check_local(const char *field, const char *s, size_t len, mb_error *err)
+{
+    if (len < 1 || len > 64)
+        return acct_field_error(err, field, "local part must be 1 to 64 characters");
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.') {
+            if (i == 0 || i == len - 1 || s[i + 1] == '.')
+                return acct_field_error(
+                    err, field,
+                    "local part must not start or end with a dot or contain two dots in a row");
+        } else if (!email_atext(s[i])) {
+            return acct_field_error(err, field, "local part contains a character not allowed");
+        }
+    }
+    return 0;
+}
+
+static int email_check_domain(const char *field, const char *s, size_t len, mb_error *err)
+{
+    if (len < 1 || len > 253)
+        return acct_field_error(err, field, "domain must be 1 to 253 characters");
+    size_t labels = 0;
+    const char *label = s, *end = s + len;
+    while (label <= end) {
+        const char *dot = memchr(label, '.', (size_t)(end - label));
+        size_t n = (size_t)((dot != NULL ? dot : end) - label);
+        if (n == 0)
+            return acct_field_error(err, field, "domain must not have an empty label");
+        if (n > 63)
+            return acct_field_error(err, field, "domain labels must be at most 63 characters");
+        for (size_t i = 0; i < n; i++) {
+            if (!is_alnum(label[i]) && label[i] != '-')
+                return acct_field_error(err, field,
+                                        "domain may only contain letters, digits, '-' and '.'");
+        }
+        if (label[0] == '-' || label[n - 1] == '-')
+            return acct_field_error(err, field, "domain labels must not start or end with '-'");
+        labels++;
+        if (dot == NULL) {
+            /* label is the top-level domain: alphabetic, or an IDN A-label. */
+            bool alpha = n >= 2;
+            for (size_t i = 0; i < n && alpha; i++)
+                alpha = is_alpha(label[i]);
+            bool idn = n > 4 && strncasecmp(label, "xn--", 4) == 0;
+            if (labels < 2)
+                return acct_field_error(err, field, "domain must have at least two labels");
+            if (!alpha && !idn)
+                return acct_field_error(err, field,
+                                        "top-level domain must be at least two letters or an "
+                                        "IDN A-label");
+            return 0;
+        }
+        label = dot + 1;
+    }
+    return 0; /* not reached: the last label returns above */
+}
+
+int acct_check_email(const char *field, const char *value, char *out, size_t out_size,
+                     mb_error *err)
+{
+    clear_out(out, out_size);
+    if (out != NULL && out_size < ACCT_EMAIL_SIZE)
+        return buffer_too_small(err, field);
+    const char *ws = " \t\r\n";
+    const char *s = value + strspn(value, ws);
+    size_t len = strlen(s);
+    while (len > 0 && strchr(ws, s[len - 1]) != NULL)
+        len--;
+    if (len == 0)
+        return acct_field_error(err, field, "must not be empty");
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)s[i] >= 0x80)
+            return acct_field_error(err, field, "must be an ASCII e-mail address");
+    }
+    if (len > ACCT_EMAIL_SIZE - 1)
+        return acct_field_error(err, field, "must be at most %d characters", ACCT_EMAIL_SIZE - 1);
+    const char *at = memchr(s, '@', len);
+    if (at == NULL || memchr(at + 1, '@', len - (size_t)(at + 1 - s)) != NULL)
+        return acct_field_error(err, field, "must have the form local-part@domain");
+    size_t local_len = (size_t)(at - s);
+    if (email_check_local(field, s, local_len, err) != 0 ||
+        email_check_domain(field, at + 1, len - local_len - 1, err) != 0)
+        return -1;
+    if (out != NULL) {
+        for (size_t i = 0; i < len; i++)
+            out[i] = to_lower(s[i]);
+        out[len] = '\0';
+    }
+    return 0;
+}
+
+/*
+ * Phone numbers.
+ *
+ * "+49 (0)151 ..." is the usual way to show the trunk prefix that is dialled
+ * only inside the country; E.164 has no room for it, so a parenthesised 0
+ * after the country code is dropped rather than kept as a wrong digit. (Italy
+ * keeps its leading 0 in E.164, but writes it without parentheses.)
+ */
+int acct_check_phone(const char *field, const char *value, char *out, size_t out_size,
+                     mb_error *err)
+{
+    static const char rule[] = "must be an international number: '+' and 8 to 15 digits, "
+                               "the first not 0";
+    char tmp[48], num[ACCT_PHONE_SIZE];
+    clear_out(out, out_size);
+    if (out != NULL && out_size < ACCT_PHONE_SIZE)
+        return buffer_too_small(err, field);
+    if (acct_compact(value, " -.", false, tmp, sizeof tmp) < 0)
+        return acct_field_error(err, field, "%s", rule);
+    size_t n = 0;
+    for (const char *p = tmp; *p != '\0'; p++) {
+        if (n >= 2 && strncmp(p, "(0)", 3) == 0) {
+            p += 2;
+            continue;
+        }
+        if (*p == '(' || *p == ')')
+            continue;
+        if (n == sizeof num - 1)
+            return acct_field_error(err, field, "%s", rule);
+        num[n++] = *p;
+    }
+    num[n] = '\0';
+    if (n < 9 || num[0] != '+' || num[1] == '0')
+        return acct_field_error(err, field, "%s", rule);
+    for (size_t i = 1; i < n; i++) {
+        if (!is_digit(num[i]))
+            return acct_field_error(err, field, "%s", rule);
+    }
+    if (out != NULL)
+        memcpy(out, num, n + 1);
+    return 0;
+}

@@ -1,0 +1,183 @@
+/*
+ * dek.c - see dek.h.
+ */
+#include "crypto/dek.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+static const char SQL_NEXT_ID[] = "SELECT coalesce(max(dek_id), 0) + 1 FROM data_keys";
+static const char SQL_INSERT[] =
+    "INSERT INTO data_keys(dek_id, master_version, nonce, wrapped) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_GET[] = "SELECT master_version, nonce, wrapped FROM data_keys WHERE dek_id = ?1";
+static const char SQL_DELETE[] = "DELETE FROM data_keys WHERE dek_id = ?1";
+
+/* The wrapped key is bound to its row: swapping wrapped keys between rows
+ * makes them fail to unwrap. */
+static void wrap_ad(char *ad, size_t size, int64_t id)
+{
+    snprintf(ad, size, "minbill:data_keys:%lld", (long long)id);
+}
+
+static int alloc_key(dek *out, mb_error *err)
+{
+    out->key = sodium_malloc(KEYRING_KEY_BYTES);
+    if (out->key == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory for keys");
+    return 0;
+}
+
+int dek_create(store_conn_t *conn, const keyring_t *kr, dek *out, mb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_NEXT_ID, err);
+    if (st == NULL)
+        return -1;
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return store_error(conn, err, "allocating a data key id");
+    if (alloc_key(out, err) != 0)
+        return -1;
+    randombytes_buf(out->key, KEYRING_KEY_BYTES);
+    out->id = id;
+    unsigned char nonce[KEYRING_NONCE_BYTES], wrapped[KEYRING_WRAPPED_BYTES];
+    char ad[64];
+    wrap_ad(ad, sizeof ad, id);
+    keyring_wrap(kr, ad, out->key, nonce, wrapped);
+    if ((st = store_conn_prepare(conn, SQL_INSERT, err)) == NULL)
+        goto fail;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, keyring_master_version(kr));
+    sqlite3_bind_blob(st, 3, nonce, sizeof nonce, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, wrapped, sizeof wrapped, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    store_error(conn, err, "storing a data key");
+fail:
+    dek_release(out);
+    return -1;
+}
+
+int dek_load(store_conn_t *conn, const keyring_t *kr, int64_t id, dek *out, mb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_GET, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    int ret = -1;
+    if (rc != SQLITE_ROW) {
+        if (rc == SQLITE_DONE)
+            mb_error_set(err, GRPC_STATUS_DATA_LOSS, "data key %lld is missing", (long long)id);
+        else
+            store_error(conn, err, "reading a data key");
+        goto out;
+    }
+    if (sqlite3_column_bytes(st, 1) != KEYRING_NONCE_BYTES ||
+        sqlite3_column_bytes(st, 2) != KEYRING_WRAPPED_BYTES) {
+        mb_error_set(err, GRPC_STATUS_DATA_LOSS, "data key %lld is malformed", (long long)id);
+        goto out;
+    }
+    if (alloc_key(out, err) != 0)
+        goto out;
+    char ad[64];
+    wrap_ad(ad, sizeof ad, id);
+    if (keyring_unwrap(kr, sqlite3_column_int(st, 0), ad, sqlite3_column_blob(st, 1),
+                       sqlite3_column_blob(st, 2), out->key, err) != 0) {
+        dek_release(out);
+        goto out;
+    }
+    out->id = id;
+    ret = 0;
+out:
+    sqlite3_reset(st);
+    return ret;
+}
+
+int dek_destroy(store_conn_t *conn, int64_t id, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_DELETE, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "destroying a data key");
+}
+
+void dek_release(dek *d)
+{
+    if (d->key != NULL)
+        sodium_free(d->key);
+    d->key = NULL;
+    d->id = 0;
+}
+
+static int seal_ad(char *ad, size_t size, const dek *d, const char *table, const char *column,
+                   const char *row_id)
+{
+    return snprintf(ad, size, "minbill:%s:%s:%s:dek%lld", table, column, row_id,
+                    (long long)d->id);
+}
+
+void dek_seal(const dek *d, const char *table, const char *column, const char *row_id,
+              const void *plain, size_t len, unsigned char *out)
+{
+    char ad[256];
+    int adlen = seal_ad(ad, sizeof ad, d, table, column, row_id);
+    randombytes_buf(out, 24);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, NULL, plain, len, (unsigned char *)ad,
+                                               (size_t)adlen, NULL, out, d->key);
+}
+
+int dek_bind_sealed(sqlite3_stmt *st, int idx, const dek *d, const char *table,
+                    const char *column, const char *row_id, const char *value, mb_error *err)
+{
+    if (value == NULL || value[0] == '\0') {
+        sqlite3_bind_null(st, idx);
+        return 0;
+    }
+    size_t len = strlen(value);
+    unsigned char *ct = malloc(len + DEK_SEAL_OVERHEAD);
+    if (ct == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    dek_seal(d, table, column, row_id, value, len, ct);
+    sqlite3_bind_blob(st, idx, ct, (int)(len + DEK_SEAL_OVERHEAD), free);
+    return 0;
+}
+
+int dek_column_open(sqlite3_stmt *st, int col, const dek *d, const char *table,
+                    const char *column, const char *row_id, mb_arena_t *arena, char **out,
+                    mb_error *err)
+{
+    const unsigned char *ct = sqlite3_column_blob(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    if (ct == NULL) {
+        *out = "";
+        return 0;
+    }
+    if (n < DEK_SEAL_OVERHEAD)
+        return mb_error_set(err, GRPC_STATUS_DATA_LOSS, "%s.%s of %s is malformed", table,
+                            column, row_id);
+    char *plain = mb_arena_alloc(arena, n - DEK_SEAL_OVERHEAD + 1);
+    if (plain == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    char ad[256];
+    int adlen = seal_ad(ad, sizeof ad, d, table, column, row_id);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)plain, NULL, NULL, ct + 24,
+                                                   n - 24, (unsigned char *)ad, (size_t)adlen,
+                                                   ct, d->key) != 0)
+        return mb_error_set(err, GRPC_STATUS_DATA_LOSS, "%s.%s of %s does not decrypt", table,
+                            column, row_id);
+    plain[n - DEK_SEAL_OVERHEAD] = '\0';
+    *out = plain;
+    return 0;
+}

@@ -1,0 +1,22 @@
+/*
+ * mask.h - the masked forms of personal data shown to support and finance.
+ *
+ * Masks are computed once, when the value is written, and stored beside the
+ * ciphertext: a masked read then needs no decryption, and the connections of
+ * the support and invoicing purposes never get to read the ciphertext.
+ * PCI DSS 3.4.1 allows at most first six / last four digits of a PAN; these
+ * show less.
+ */
+#ifndef MB_CRYPTO_MASK_H
+#define MB_CRYPTO_MASK_H
+
+#include <stddef.h>
+
+/* "jane.doe@example.de" -> "j***@e***.de" */
+void mask_email(const char *email, char *out, size_t size);
+/* "+4915112345667" (E.164) -> "+49 *** *** 67" */
+void mask_phone(const char *e164, char *out, size_t size);
+/* "Jane Mary Doe" -> "J. M. D." (first code point of each word) */
+void mask_name(const char *name, char *out, size_t size);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * inventory.c - see inventory.h. Keep this table in step with migrations/:
+ * tests/unit/inventory checks that every declared column exists.
+ */
+#include "inventory/inventory.h"
+
+#include <string.h>
+
+#define SUP INV_PURPOSE(PURPOSE_SUPPORT)
+#define INV INV_PURPOSE(PURPOSE_INVOICING)
+#define EXP INV_PURPOSE(PURPOSE_EXPORT)
+#define PAY INV_PURPOSE(PURPOSE_PAYMENT)
+
+/* Non-personal columns: ids, states, settings, key references. */
+#define PLAIN(t, c, p) {.table = t, .column = c, .name = c, .personal = false, .purposes = p}
+
+static const char CONTRACT[] = "Art. 6(1)(b) GDPR: performance of the billing contract";
+static const char LEGAL_DUTY[] =
+    "Art. 6(1)(c) GDPR: invoicing duties (Art. 226 VAT Directive, §14 UStG)";
+static const char PLATFORM_SOURCE[] = "the dealer's account on the messaging platform";
+static const char UNTIL_ERASED[] =
+    "while the account is active; erased on request or on account closure, unless an issued "
+    "invoice must keep it (8 years, §14b UStG / §147 AO)";
+
+const inv_field inventory_fields[] = {
+    PLAIN("accounts", "account_id", SUP | INV | EXP | PAY),
+    PLAIN("accounts", "state", SUP | INV | EXP),
+    PLAIN("accounts", "currency", SUP | INV | EXP),
+    PLAIN("accounts", "plan_id", SUP | INV | EXP),
+    PLAIN("accounts", "dek_id", SUP | INV | EXP),
+    PLAIN("accounts", "default_payment_method", SUP | INV | EXP | PAY),
+    PLAIN("accounts", "created_at", SUP | INV | EXP),
+    PLAIN("accounts", "updated_at", SUP | INV | EXP),
+    PLAIN("accounts", "closed_at", SUP | INV | EXP),
+    {.table = "accounts", .column = "legal_name_ct", .name = "account legal name",
+     .personal = true, .purposes = SUP | INV | EXP, .category = "identity (sole traders)",
+     .why = "to name the invoice recipient", .legal_basis = LEGAL_DUTY,
+     .recipients = "the recipient of the invoice; tax authorities on audit",
+     .source = PLATFORM_SOURCE, .retention = UNTIL_ERASED, .mask = MASK_NONE},
+    {.table = "accounts", .column = "address_ct", .name = "billing address", .personal = true,
+     .purposes = INV | EXP, .category = "contact details (sole traders)",
+     .why = "the invoice must state the recipient's address", .legal_basis = LEGAL_DUTY,
+     .recipients = "the recipient of the invoice; tax authorities on audit",
+     .source = PLATFORM_SOURCE, .retention = UNTIL_ERASED, .mask = MASK_HIDDEN},
+    {.table = "accounts", .column = "vat_id_ct", .name = "VAT identification number",
+     .personal = true, .purposes = INV | EXP, .category = "tax identifiers",
+     .why = "reverse-charge invoices must state the recipient's VAT id",
+     .legal_basis = LEGAL_DUTY, .recipients = "tax authorities on audit",
+     .source = PLATFORM_SOURCE, .retention = UNTIL_ERASED, .mask = MASK_HIDDEN},
+
+    PLAIN("contacts", "account_id", SUP | EXP),
+    PLAIN("contacts", "contact_id", SUP | EXP),
+    PLAIN("contacts", "role", SUP | EXP),
+    PLAIN("contacts", "dek_id", EXP),
+    PLAIN("contacts", "created_at", SUP | EXP),
+    PLAIN("contacts", "updated_at", SUP | EXP),
+    {.table = "contacts", .column = "name_ct", .name = "contact name", .personal = true,
+     .purposes = EXP, .category = "identity", .why = "to address billing questions to a person",
+     .legal_basis = CONTRACT, .recipients = "none outside minbill", .source = PLATFORM_SOURCE,
+     .retention = UNTIL_ERASED, .mask = MASK_NAME},
+    {.table = "contacts", .column = "email_ct", .name = "contact e-mail", .personal = true,
+     .purposes = EXP, .category = "contact details",
+     .why = "to send invoices and billing notices", .legal_basis = CONTRACT,
+     .recipients = "none outside minbill", .source = PLATFORM_SOURCE,
+     .retention = UNTIL_ERASED, .mask = MASK_EMAIL},
+    {.table = "contacts", .column = "phone_ct", .name = "contact phone", .personal = true,
+     .purposes = EXP, .category = "contact details", .why = "to resolve billing problems",
+     .legal_basis = CONTRACT, .recipients = "none outside minbill", .source = PLATFORM_SOURCE,
+     .retention = UNTIL_ERASED, .mask = MASK_PHONE},
+    {.table = "contacts", .column = "name_masked", .name = "contact name (masked)",
+     .personal = true, .purposes = SUP, .category = "identity (pseudonymised)",
+     .why = "lets support recognise a contact without seeing it", .legal_basis = CONTRACT,
+     .recipients = "support staff", .source = "derived from the contact name",
+     .retention = UNTIL_ERASED, .mask = MASK_NONE},
+    {.table = "contacts", .column = "email_masked", .name = "contact e-mail (masked)",
+     .personal = true, .purposes = SUP, .category = "contact details (pseudonymised)",
+     .why = "lets support recognise a contact without seeing it", .legal_basis = CONTRACT,
+     .recipients = "support staff", .source = "derived from the contact e-mail",
+     .retention = UNTIL_ERASED, .mask = MASK_NONE},
+    {.table = "contacts", .column = "phone_masked", .name = "contact phone (masked)",
+     .personal = true, .purposes = SUP, .category = "contact details (pseudonymised)",
+     .why = "lets support recognise a contact without seeing it", .legal_basis = CONTRACT,
+     .recipients = "support staff", .source = "derived from the contact phone",
+     .retention = UNTIL_ERASED, .mask = MASK_NONE},
+    {.table = "contacts", .column = "email_bidx", .name = "contact e-mail (keyed hash)",
+     .personal = true, .purposes = EXP, .category = "contact details (pseudonymised)",
+     .why = "to find every record of a person who asks by e-mail", .legal_basis = CONTRACT,
+     .recipients = "none", .source = "derived from the contact e-mail",
+     .retention = UNTIL_ERASED, .mask = MASK_HIDDEN},
+
+    PLAIN("data_keys", "dek_id", SUP | INV | EXP | PAY),
+    PLAIN("data_keys", "master_version", SUP | INV | EXP | PAY),
+    PLAIN("data_keys", "nonce", SUP | INV | EXP | PAY),
+    PLAIN("data_keys", "wrapped", SUP | INV | EXP | PAY),
+};
+
+const size_t inventory_count = sizeof inventory_fields / sizeof inventory_fields[0];
+
+const char *inventory_purpose_name(inv_purpose p)
+{
+    static const char *const names[PURPOSE_COUNT] = {
+        [PURPOSE_SUPPORT] = "support",
+        [PURPOSE_INVOICING] = "invoicing",
+        [PURPOSE_EXPORT] = "export",
+        [PURPOSE_PAYMENT] = "payment",
+    };
+    return (unsigned)p < PURPOSE_COUNT ? names[p] : "unknown";
+}
+
+bool inventory_readable(int purpose, const char *table, const char *column)
+{
+    if (purpose < 0 || purpose >= PURPOSE_COUNT || table == NULL || column == NULL)
+        return false;
+    for (size_t i = 0; i < inventory_count; i++) {
+        const inv_field *f = &inventory_fields[i];
+        if (strcmp(f->table, table) == 0 && strcmp(f->column, column) == 0)
+            return (f->purposes & INV_PURPOSE(purpose)) != 0;
+    }
+    return false;
+}

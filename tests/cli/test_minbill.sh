@@ -1,0 +1,224 @@
+#!/bin/sh
+# test_minbill.sh - drives the built `minbill` tool against a real minbilld:
+# output, exit codes (0 ok, 1 refused, 2 usage, 3 cannot connect), one-line
+# stderr messages, the environment, and that an API key is never printed.
+#
+# CTest sets MINBILLD and MINBILL to the binaries. The daemon runs from a
+# private temporary directory on a port it picks itself; set
+# MINBILL_KEEP_TEST_DIR=1 to keep that directory (and minbilld.log).
+set -eu
+
+: "${MINBILLD:?set MINBILLD to the minbilld binary}"
+: "${MINBILL:?set MINBILL to the minbill binary}"
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/minbill-cli-XXXXXX")
+daemon=
+stop_daemon() {
+    if [ -n "$daemon" ]; then
+        kill "$daemon" 2>/dev/null || true
+        wait "$daemon" 2>/dev/null || true
+        daemon=
+    fi
+}
+cleanup() {
+    stop_daemon
+    if [ -z "${MINBILL_KEEP_TEST_DIR:-}" ]; then
+        rm -rf "$dir"
+    else
+        echo "kept $dir" >&2
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# The tests' own settings come from flags only.
+unset MINBILL_SERVER MINBILL_API_KEY
+
+passed=0
+failed=0
+
+# run CMD...: runs it without stopping the script; leaves its exit code in
+# $rc, its stdout in $out, its stderr in $err, its duration in $ms.
+run() {
+    t0=$(date +%s%3N)
+    rc=0
+    "$@" >"$dir/out" 2>"$dir/err" || rc=$?
+    ms=$(($(date +%s%3N) - t0))
+    out=$(cat "$dir/out")
+    err=$(cat "$dir/err")
+}
+
+pass() { passed=$((passed + 1)); }
+fail() {
+    failed=$((failed + 1))
+    printf 'FAILED: %s\n  exit %s\n  stdout: %s\n  stderr: %s\n' "$1" "$rc" "$out" "$err" >&2
+}
+
+expect_rc() { if [ "$rc" = "$2" ]; then pass; else fail "$1: exit code, want $2"; fi; }
+expect_out() { if [ "$out" = "$2" ]; then pass; else fail "$1: stdout, want '$2'"; fi; }
+expect_err() { if [ "$err" = "$2" ]; then pass; else fail "$1: stderr, want '$2'"; fi; }
+expect_out_has() {
+    case $out in *"$2"*) pass ;; *) fail "$1: stdout lacks '$2'" ;; esac
+}
+expect_err_has() {
+    case $err in *"$2"*) pass ;; *) fail "$1: stderr lacks '$2'" ;; esac
+}
+expect_err_lacks() {
+    case $err$out in *"$2"*) fail "$1: output shows '$2'" ;; *) pass ;; esac
+}
+# Every failure explains itself in exactly one line.
+expect_one_err_line() {
+    n=$(wc -l <"$dir/err")
+    if [ "$n" -eq 1 ]; then pass; else fail "$1: $n stderr lines, want 1"; fi
+}
+# A usage error: exit 2, one line, message and hint.
+expect_usage() {
+    expect_rc "$1" 2
+    expect_one_err_line "$1"
+    expect_err_has "$1" "$2"
+}
+
+# --- without a server: help and usage errors -----------------------------
+
+run "$MINBILL" --help
+expect_rc "--help" 0
+expect_out_has "--help" \
+    "usage: minbill [--server HOST:PORT] [--api-key KEY] [--json] [--timeout S] COMMAND"
+expect_out_has "--help lists health" "  health "
+expect_err "--help" ""
+run "$MINBILL" -h
+expect_rc "-h" 0
+run "$MINBILL" help
+expect_rc "help" 0
+run "$MINBILL" health --help
+expect_rc "health --help" 0
+expect_out_has "health --help" "usage: minbill [GLOBAL FLAGS] health [--service NAME]"
+expect_out_has "health --help" "--service NAME"
+health_help=$out
+run "$MINBILL" help health
+expect_rc "help health" 0
+expect_out "help health = health --help" "$health_help"
+
+run "$MINBILL"
+expect_usage "no command" "minbill: no command given (see minbill --help)"
+run "$MINBILL" --bogus health
+expect_usage "bad global flag" "minbill: unknown flag '--bogus' (see minbill --help)"
+run "$MINBILL" health --bogus
+expect_usage "bad health flag" "minbill: health: unknown flag '--bogus' (see minbill health --help)"
+run "$MINBILL" frobnicate
+expect_usage "unknown command" "minbill: unknown command 'frobnicate' (see minbill --help)"
+run "$MINBILL" health extra
+expect_usage "extra argument" "minbill: health: unexpected argument 'extra'"
+run "$MINBILL" help frobnicate
+expect_usage "help unknown command" "unknown command 'frobnicate'"
+run "$MINBILL" --server
+expect_usage "--server without value" "--server needs a value"
+for t in abc 0 -1 0.0 '' 1e3 inf; do
+    run "$MINBILL" --timeout "$t" health
+    expect_usage "--timeout '$t'" "minbill: --timeout: "
+done
+run "$MINBILL" health --json=yes
+expect_usage "--json=yes" "--json takes no value"
+
+# Output that cannot be written is a failure, not silent success.
+run sh -c '"$0" --help >/dev/full' "$MINBILL"
+expect_rc "--help >/dev/full" 1
+expect_err_has "--help >/dev/full" "minbill: cannot write the output"
+
+# --- against a real server -----------------------------------------------
+
+"$MINBILLD" keys init --key-file "$dir/master.key" >/dev/null
+"$MINBILLD" serve --listen 127.0.0.1:0 --db "$dir/minbill.db" --key-file "$dir/master.key" \
+    2>"$dir/minbilld.log" &
+daemon=$!
+port=
+i=0
+while [ $i -lt 1200 ]; do # up to 120 s: sanitizer builds start slowly
+    port=$(sed -n 's/.*event=serving .*port=\([0-9][0-9]*\).*/\1/p' "$dir/minbilld.log" | head -n 1)
+    [ -n "$port" ] && break
+    if ! kill -0 "$daemon" 2>/dev/null; then
+        echo "minbilld exited before serving:" >&2
+        cat "$dir/minbilld.log" >&2
+        exit 1
+    fi
+    sleep 0.1
+    i=$((i + 1))
+done
+if [ -z "$port" ]; then
+    echo "minbilld did not serve within 120 s" >&2
+    exit 1
+fi
+server=127.0.0.1:$port
+key=$("$MINBILLD" keys create-api-key --db "$dir/minbill.db" --key-file "$dir/master.key" \
+    --role support --name cli-test)
+
+run "$MINBILL" --server "$server" health
+expect_rc "health" 0
+expect_out "health" "SERVING"
+expect_err "health" ""
+
+run "$MINBILL" --server "$server" --json health
+expect_rc "health --json" 0
+expect_out "health --json" '{"status":"SERVING"}'
+run "$MINBILL" health --json --server "$server" --timeout 0.5
+expect_rc "global flags after the command" 0
+expect_out "global flags after the command" '{"status":"SERVING"}'
+
+run env MINBILL_SERVER="$server" "$MINBILL" health
+expect_rc "MINBILL_SERVER" 0
+expect_out "MINBILL_SERVER" "SERVING"
+# A flag beats the environment (and nothing listens on port 9, discard).
+run env MINBILL_SERVER=127.0.0.1:9 "$MINBILL" --server "$server" health
+expect_rc "--server beats MINBILL_SERVER" 0
+
+run "$MINBILL" --server "$server" health --service minbill.v1.Metering
+expect_rc "health --service known" 0
+expect_out "health --service known" "SERVING"
+run "$MINBILL" --server "$server" health --service no.such.Service
+expect_rc "health --service unknown" 1
+expect_one_err_line "health --service unknown"
+expect_err "health --service unknown" "minbill: health: NOT_FOUND: service: unknown service name"
+expect_out "health --service unknown" ""
+
+# API keys: a valid one is accepted, a wrong one refused; none is ever shown.
+run "$MINBILL" --server "$server" --api-key "$key" health
+expect_rc "valid --api-key" 0
+run env MINBILL_API_KEY="$key" "$MINBILL" --server "$server" health
+expect_rc "valid MINBILL_API_KEY" 0
+wrong_key=$(printf '%s' "$key" | sed 's/.$/x/')
+if [ "$wrong_key" = "$key" ]; then wrong_key=$(printf '%s' "$key" | sed 's/.$/y/'); fi
+run "$MINBILL" --server "$server" --api-key "$wrong_key" health
+expect_rc "unknown API key" 1
+expect_one_err_line "unknown API key"
+expect_err_has "unknown API key" "minbill: health: UNAUTHENTICATED: "
+expect_err_lacks "unknown API key" "$wrong_key"
+run env MINBILL_API_KEY=not-a-key-sekrit "$MINBILL" --server "$server" health
+expect_rc "malformed API key" 1
+expect_err_has "malformed API key" "UNAUTHENTICATED"
+expect_err_lacks "malformed API key" "sekrit"
+run "$MINBILL" --server "$server" --api-key "$key" health --bogus="$key"
+expect_usage "flag value never echoed" "unknown flag '--bogus'"
+expect_err_lacks "flag value never echoed" "$key"
+run "$MINBILL" --server "$server" --api-key "$key" "$key"
+expect_usage "key as command never echoed" "unknown command '(hidden)'"
+expect_err_lacks "key as command never echoed" "$key"
+
+run sh -c '"$0" --server "$1" health >/dev/full' "$MINBILL" "$server"
+expect_rc "health >/dev/full" 1
+expect_one_err_line "health >/dev/full"
+
+# --- nothing listening ---------------------------------------------------
+
+# The daemon's port, once it has stopped: known to be free of it.
+stop_daemon
+run "$MINBILL" --server "$server" --timeout 1 health
+expect_rc "nothing listening" 3
+expect_err "nothing listening" "minbill: cannot connect to $server"
+if [ "$ms" -lt 5000 ]; then pass; else fail "nothing listening: took $ms ms with --timeout 1"; fi
+run "$MINBILL" --server "$server" --timeout 0.5 --json health
+expect_rc "nothing listening, --timeout 0.5" 3
+expect_out "nothing listening, --timeout 0.5" ""
+if [ "$ms" -lt 4000 ]; then pass; else fail "--timeout 0.5: took $ms ms"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
