@@ -9,6 +9,7 @@
 #include "methods.h"
 
 #include "accounts/accounts.h"
+#include "accounts/payments.h"
 #include "audit/audit_rpc.h"
 
 #include "minbill/v1/accounts.pb-c.h"
@@ -71,16 +72,31 @@ const rpc_method mb_methods[] = {
      .request = D(close_account_request),
      .roles = PLATFORM,
      .on_message = accounts_close},
-    PLANNED("/minbill.v1.Accounts/AttachPaymentMethod", RPC_UNARY, D(attach_payment_method_request),
-     PLATFORM),
-    PLANNED("/minbill.v1.Accounts/ListPaymentMethods", RPC_UNARY, D(list_payment_methods_request),
-     FINANCE | SUPPORT),
-    PLANNED("/minbill.v1.Accounts/DetachPaymentMethod", RPC_UNARY, D(detach_payment_method_request),
-     PLATFORM),
-    PLANNED("/minbill.v1.Accounts/SetDefaultPaymentMethod", RPC_UNARY,
-     D(set_default_payment_method_request), PLATFORM),
-    PLANNED("/minbill.v1.Accounts/RevealPaymentMethod", RPC_UNARY, D(reveal_payment_method_request),
-     PAYMENTS),
+    {.path = "/minbill.v1.Accounts/AttachPaymentMethod",
+     .kind = RPC_UNARY,
+     .request = D(attach_payment_method_request),
+     .roles = PLATFORM,
+     .on_message = payments_attach},
+    {.path = "/minbill.v1.Accounts/ListPaymentMethods",
+     .kind = RPC_UNARY,
+     .request = D(list_payment_methods_request),
+     .roles = FINANCE | SUPPORT,
+     .on_message = payments_list},
+    {.path = "/minbill.v1.Accounts/DetachPaymentMethod",
+     .kind = RPC_UNARY,
+     .request = D(detach_payment_method_request),
+     .roles = PLATFORM,
+     .on_message = payments_detach},
+    {.path = "/minbill.v1.Accounts/SetDefaultPaymentMethod",
+     .kind = RPC_UNARY,
+     .request = D(set_default_payment_method_request),
+     .roles = PLATFORM,
+     .on_message = payments_set_default},
+    {.path = "/minbill.v1.Accounts/RevealPaymentMethod",
+     .kind = RPC_UNARY,
+     .request = D(reveal_payment_method_request),
+     .roles = PAYMENTS,
+     .on_message = payments_reveal},
 
     PLANNED("/minbill.v1.Invoicing/UpsertPlan", RPC_UNARY, D(plan), ADMIN | FINANCE),
     PLANNED("/minbill.v1.Invoicing/RunBilling", RPC_SERVER_STREAMING, D(run_billing_request), FINANCE),

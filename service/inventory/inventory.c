@@ -22,6 +22,9 @@ static const char UNTIL_ERASED[] =
     "while the account is active; erased on request or on account closure, unless an issued "
     "invoice must keep it (8 years, §14b UStG / §147 AO)";
 
+static const char UNTIL_DETACHED[] =
+    "until the payment method is detached or the account erased";
+
 const inv_field inventory_fields[] = {
     PLAIN("accounts", "account_id", SUP | INV | EXP | PAY),
     PLAIN("accounts", "state", SUP | INV | EXP),
@@ -87,6 +90,45 @@ const inv_field inventory_fields[] = {
      .why = "to find every record of a person who asks by e-mail", .legal_basis = CONTRACT,
      .recipients = "none", .source = "derived from the contact e-mail",
      .retention = UNTIL_ERASED, .mask = MASK_HIDDEN},
+
+    PLAIN("payment_methods", "token", SUP | INV | EXP | PAY),
+    PLAIN("payment_methods", "account_id", SUP | INV | EXP | PAY),
+    PLAIN("payment_methods", "type", SUP | INV | EXP | PAY),
+    PLAIN("payment_methods", "brand", SUP | INV | EXP | PAY),
+    PLAIN("payment_methods", "exp_month", SUP | INV | EXP | PAY),
+    PLAIN("payment_methods", "exp_year", SUP | INV | EXP | PAY),
+    PLAIN("payment_methods", "country_code", SUP | INV | EXP | PAY),
+    PLAIN("payment_methods", "bic", INV | EXP | PAY),
+    PLAIN("payment_methods", "mandate_signed_us", INV | EXP | PAY),
+    PLAIN("payment_methods", "dek_id", PAY),
+    PLAIN("payment_methods", "created_us", SUP | INV | EXP | PAY),
+    {.table = "payment_methods", .column = "last4", .name = "card or account number (last 4)",
+     .personal = true, .purposes = SUP | INV | EXP | PAY, .category = "payment data (truncated)",
+     .why = "lets the dealer and support recognise the payment method",
+     .legal_basis = CONTRACT, .recipients = "support staff", .source = PLATFORM_SOURCE,
+     .retention = UNTIL_DETACHED, .mask = MASK_NONE},
+    {.table = "payment_methods", .column = "mandate_reference", .name = "SEPA mandate reference",
+     .personal = true, .purposes = SUP | INV | EXP | PAY, .category = "payment data",
+     .why = "a SEPA direct debit must cite its mandate", .legal_basis = CONTRACT,
+     .recipients = "the dealer's bank, with each direct debit", .source = PLATFORM_SOURCE,
+     .retention = UNTIL_DETACHED, .mask = MASK_NONE},
+    {.table = "payment_methods", .column = "fingerprint", .name = "payment number (keyed hash)",
+     .personal = true, .purposes = SUP | INV | EXP | PAY, .category = "payment data (pseudonymised)",
+     .why = "recognises the same card or account without revealing it",
+     .legal_basis = CONTRACT, .recipients = "none", .source = "derived from the number",
+     .retention = UNTIL_DETACHED, .mask = MASK_HIDDEN},
+    {.table = "payment_vault", .column = "token", .name = "token", .personal = false,
+     .purposes = PAY},
+    {.table = "payment_vault", .column = "number_ct", .name = "card number (PAN) or IBAN",
+     .personal = true, .purposes = PAY, .category = "payment data",
+     .why = "to collect the dealer's payments", .legal_basis = CONTRACT,
+     .recipients = "the payment processor or bank, when collecting",
+     .source = PLATFORM_SOURCE, .retention = UNTIL_DETACHED, .mask = MASK_LAST4},
+    {.table = "payment_vault", .column = "holder_ct", .name = "card or account holder name",
+     .personal = true, .purposes = PAY, .category = "identity",
+     .why = "card and SEPA payments name the holder", .legal_basis = CONTRACT,
+     .recipients = "the payment processor or bank, when collecting",
+     .source = PLATFORM_SOURCE, .retention = UNTIL_DETACHED, .mask = MASK_NAME},
 
     PLAIN("data_keys", "dek_id", SUP | INV | EXP | PAY),
     PLAIN("data_keys", "master_version", SUP | INV | EXP | PAY),

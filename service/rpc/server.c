@@ -55,6 +55,12 @@ typedef struct call_tag {
     tag_kind kind;
 } call_tag;
 
+typedef struct deferred {
+    struct deferred *next;
+    void (*fn)(void *arg);
+    void *arg;
+} deferred;
+
 typedef struct out_msg {
     struct out_msg *next;
     grpc_byte_buffer *buf;
@@ -89,6 +95,7 @@ struct rpc_call {
     uint64_t rid;
     char path[METHOD_LOG_MAX];
     void *state;
+    deferred *deferred;
 };
 
 struct rpc_server {
@@ -135,6 +142,8 @@ static rpc_call_t *call_new(rpc_server_t *srv, size_t cq_index, long method_inde
 
 static void call_destroy(rpc_call_t *c)
 {
+    for (deferred *d = c->deferred; d != NULL; d = d->next)
+        d->fn(d->arg);
     if (c->call != NULL)
         grpc_call_unref(c->call);
     grpc_metadata_array_destroy(&c->md);
@@ -843,6 +852,19 @@ int64_t rpc_call_deadline_ns(const rpc_call_t *c)
 mb_arena_t *rpc_call_arena(rpc_call_t *c)
 {
     return c->arena;
+}
+
+int rpc_call_defer(rpc_call_t *c, void (*fn)(void *arg), void *arg)
+{
+    deferred *d = mb_arena_alloc(c->arena, sizeof *d);
+    if (d == NULL)
+        return -1;
+    *d = (deferred){.fn = fn, .arg = arg};
+    pthread_mutex_lock(&c->lock);
+    d->next = c->deferred;
+    c->deferred = d;
+    pthread_mutex_unlock(&c->lock);
+    return 0;
 }
 
 void rpc_call_set_state(rpc_call_t *c, void *state)

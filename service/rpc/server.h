@@ -87,6 +87,11 @@ int rpc_call_send(rpc_call_t *call, const ProtobufCMessage *msg);
  * unary and client-streaming methods, resp is the response. Exactly once. */
 void rpc_call_finish(rpc_call_t *call, const ProtobufCMessage *resp, const mb_error *err);
 
+/* Runs fn(arg) when the call is freed, whatever its outcome: for wiping and
+ * freeing secrets a response pointed to (sodium_free of a revealed PAN).
+ * Returns -1 (and runs nothing) if out of memory. */
+int rpc_call_defer(rpc_call_t *call, void (*fn)(void *arg), void *arg);
+
 /* Client streaming: reads the next message after on_message paused. */
 void rpc_call_resume(rpc_call_t *call);
 

@@ -1,0 +1,74 @@
+/*
+ * payment_validate.h - pure syntax checks for payment methods: card numbers
+ * and expiry dates, IBANs, BICs and SEPA mandate references.
+ *
+ * Owns: the check-digit algorithms (Luhn, ISO 7064 MOD 97-10), the card
+ * brand IIN ranges and the IBAN lengths of the SWIFT IBAN registry. Nothing
+ * here allocates, stores, logs or keeps state.
+ *
+ * Must never: echo a PAN, IBAN or any digit of them in an error message (PCI
+ * DSS 3.3/3.5, GDPR Art. 32). Messages name the field and the rule; the only
+ * things derived from a value that may appear are the IBAN's country code
+ * and the card brand, neither of which identifies an account. Local copies
+ * of a PAN are wiped before returning.
+ *
+ * Conventions as in validate.h: inputs are NUL-terminated valid UTF-8,
+ * functions return 0 or -1 with err = INVALID_ARGUMENT "<field>: <rule>",
+ * and outputs are written only on success (on failure they hold "" and
+ * PAY_BRAND_UNKNOWN).
+ */
+#ifndef MB_ACCOUNTS_PAYMENT_VALIDATE_H
+#define MB_ACCOUNTS_PAYMENT_VALIDATE_H
+
+#include <stdbool.h>
+
+#include "base/error.h"
+
+#define PAY_PAN_SIZE 20  /* at most 19 digits + NUL */
+#define PAY_IBAN_SIZE 35 /* at most 34 characters + NUL */
+
+typedef enum {
+    PAY_BRAND_UNKNOWN,
+    PAY_BRAND_VISA,
+    PAY_BRAND_MASTERCARD,
+    PAY_BRAND_AMEX,
+    PAY_BRAND_DISCOVER,
+    PAY_BRAND_JCB,
+    PAY_BRAND_DINERS,
+    PAY_BRAND_UNIONPAY,
+    PAY_BRAND_MAESTRO
+} pay_brand;
+
+/* "visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay",
+ * "maestro"; "unknown" for anything else. */
+const char *pay_brand_name(pay_brand brand);
+
+/* A card: pan with spaces and hyphens ignored must be 12 to 19 digits,
+ * pass Luhn, fall in a supported brand's IIN range and have a length that
+ * brand issues; exp_month 1..12, exp_year 2000..2099, and the card valid
+ * through the end of its expiry month as of now_year/now_month. Errors name
+ * "<field_prefix>.pan", "<field_prefix>.exp_month" or
+ * "<field_prefix>.exp_year". On success digits_out (PAY_PAN_SIZE bytes)
+ * holds the bare digits, *brand the brand and last4 the last four digits. */
+int pay_check_card(const char *field_prefix, const char *pan, int exp_month, int exp_year,
+                   int now_year, int now_month, char *digits_out, pay_brand *brand, char last4[5],
+                   mb_error *err);
+
+/* An IBAN: spaces ignored, letters upper-cased; a country of the SWIFT IBAN
+ * registry, that country's length, check digits 02..98 and MOD 97 == 1.
+ * normalised_out (PAY_IBAN_SIZE bytes) receives the compact upper-case form,
+ * country the country code, last4 the last four characters. */
+int pay_check_iban(const char *field, const char *iban, char *normalised_out, char country[3],
+                   char last4[5], mb_error *err);
+
+/* A BIC (ISO 9362): 8 or 11 upper-case characters, 4 letters (bank), an
+ * assigned country code, 2 letters or digits (location) and optionally 3
+ * letters or digits (branch). An empty bic passes unless `required`. */
+int pay_check_bic(const char *field, const char *bic, bool required, mb_error *err);
+
+/* A SEPA mandate reference: 1 to 35 characters of the SEPA set (letters,
+ * digits, space and / - ? : ( ) . , ' +), not starting or ending with '/'
+ * and without "//" (EPC SDD rulebook). */
+int pay_check_mandate_reference(const char *field, const char *ref, mb_error *err);
+
+#endif

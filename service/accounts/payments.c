@@ -1,0 +1,677 @@
+/*
+ * payments.c - see payments.h.
+ */
+#include "accounts/payments.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "accounts/payment_validate.h"
+#include "accounts/validate.h"
+#include "app.h"
+#include "audit/audit.h"
+#include "base/clock.h"
+#include "crypto/dek.h"
+#include "inventory/inventory.h"
+#include "minbill/v1/accounts.pb-c.h"
+#include "rpc/write.h"
+
+#define TOKEN_LEN 27 /* "pm_" + 24 base62 */
+#define FP_BYTES 16
+#define MAX_PER_ACCOUNT 100
+
+static const char SQL_ACCOUNT_STATE[] = "SELECT state FROM accounts WHERE account_id = ?1";
+static const char SQL_BY_FINGERPRINT[] =
+    "SELECT token FROM payment_methods WHERE account_id = ?1 AND fingerprint = ?2";
+static const char SQL_INSERT_METHOD[] =
+    "INSERT INTO payment_methods(token, account_id, type, brand, last4, exp_month, exp_year,"
+    " country_code, bic, mandate_reference, mandate_signed_us, fingerprint, dek_id, created_us)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+static const char SQL_INSERT_VAULT[] =
+    "INSERT INTO payment_vault(token, number_ct, holder_ct) VALUES (?1, ?2, ?3)";
+/* A payment method as answered: metadata only, never the vault. */
+#define SQL_METHOD                                                                               \
+    "SELECT m.token, m.type, m.brand, m.last4, m.exp_month, m.exp_year, m.country_code,"         \
+    " m.mandate_reference, m.fingerprint, m.created_us, m.account_id,"                           \
+    " coalesce(a.default_payment_method = m.token, 0)"                                           \
+    " FROM payment_methods m JOIN accounts a ON a.account_id = m.account_id"
+static const char SQL_GET_METHOD[] = SQL_METHOD " WHERE m.token = ?1";
+static const char SQL_LIST_METHODS[] =
+    SQL_METHOD " WHERE m.account_id = ?1 ORDER BY m.created_us, m.token LIMIT 101";
+static const char SQL_OWNER[] =
+    "SELECT m.account_id, m.dek_id, a.state FROM payment_methods m"
+    " JOIN accounts a ON a.account_id = m.account_id WHERE m.token = ?1";
+static const char SQL_DELETE_VAULT[] = "DELETE FROM payment_vault WHERE token = ?1";
+static const char SQL_DELETE_METHOD[] = "DELETE FROM payment_methods WHERE token = ?1";
+static const char SQL_CLEAR_DEFAULT[] =
+    "UPDATE accounts SET default_payment_method = NULL WHERE default_payment_method = ?1";
+static const char SQL_SET_DEFAULT[] =
+    "UPDATE accounts SET default_payment_method = ?2 WHERE account_id = ?1";
+static const char SQL_REVEAL[] =
+    "SELECT m.type, m.exp_month, m.exp_year, m.bic, m.mandate_reference, m.mandate_signed_us,"
+    " m.dek_id, m.account_id, v.number_ct, v.holder_ct"
+    " FROM payment_methods m JOIN payment_vault v ON v.token = m.token WHERE m.token = ?1";
+
+static int fail(rpc_call_t *call, const mb_error *err)
+{
+    rpc_call_finish(call, NULL, err);
+    return RPC_CONTINUE;
+}
+
+static int oom(rpc_call_t *call)
+{
+    mb_error err;
+    mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    return fail(call, &err);
+}
+
+static void sodium_free_cb(void *p)
+{
+    sodium_free(p);
+}
+
+/* Locked memory that is wiped and freed with the call. */
+static void *call_secret(rpc_call_t *call, size_t n)
+{
+    void *p = sodium_malloc(n);
+    if (p != NULL && rpc_call_defer(call, sodium_free_cb, p) != 0) {
+        sodium_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static int check_token(const char *field, const char *token, mb_error *err)
+{
+    if (strlen(token) != TOKEN_LEN || strncmp(token, "pm_", 3) != 0)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "%s: must be a payment method token (pm_ and 24 letters or digits)",
+                            field);
+    for (size_t i = 3; i < TOKEN_LEN; i++)
+        if (!((token[i] >= '0' && token[i] <= '9') || (token[i] >= 'A' && token[i] <= 'Z') ||
+              (token[i] >= 'a' && token[i] <= 'z')))
+            return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                                "%s: must be a payment method token (pm_ and 24 letters or "
+                                "digits)",
+                                field);
+    return 0;
+}
+
+/* ---- Attach -------------------------------------------------------------- */
+
+typedef struct attach {
+    const char *account_id;
+    int card; /* else SEPA debit */
+    char *number; /* sodium_malloc'd: PAN digits or compact IBAN */
+    const char *holder;
+    const char *brand;
+    char last4[5];
+    char country[3];
+    int exp_month, exp_year;
+    const char *bic;
+    const char *mandate_reference;
+    int64_t mandate_signed_us;
+    unsigned char fingerprint[FP_BYTES];
+    char token[TOKEN_LEN + 1];
+} attach;
+
+static int check_card(const Minbill__V1__CardDetails *c, attach *a, mb_error *err)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    pay_brand brand;
+    if (pay_check_card("card", c->pan, c->exp_month, c->exp_year, tm.tm_year + 1900,
+                       tm.tm_mon + 1, a->number, &brand, a->last4, err) != 0 ||
+        acct_check_text("card.holder_name", c->holder_name, 0, 200, err) != 0)
+        return -1;
+    a->card = 1;
+    a->brand = pay_brand_name(brand);
+    a->exp_month = c->exp_month;
+    a->exp_year = c->exp_year;
+    a->holder = c->holder_name;
+    a->bic = a->mandate_reference = "";
+    return 0;
+}
+
+static int check_sepa(const Minbill__V1__SepaDebitDetails *s, attach *a, mb_error *err)
+{
+    if (pay_check_iban("sepa_debit.iban", s->iban, a->number, a->country, a->last4, err) != 0 ||
+        pay_check_bic("sepa_debit.bic", s->bic, false, err) != 0 ||
+        acct_check_text("sepa_debit.account_holder", s->account_holder, 1, 70, err) != 0 ||
+        pay_check_mandate_reference("sepa_debit.mandate_reference", s->mandate_reference, err) !=
+            0)
+        return -1;
+    if (s->mandate_signed_at == NULL || s->mandate_signed_at->seconds <= 0)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "sepa_debit.mandate_signed_at: required");
+    int64_t signed_us = s->mandate_signed_at->seconds * 1000000 + s->mandate_signed_at->nanos / 1000;
+    if (signed_us > mb_now_us() + 300 * 1000000LL)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "sepa_debit.mandate_signed_at: must not be in the future");
+    a->card = 0;
+    a->brand = "";
+    a->holder = s->account_holder;
+    a->bic = s->bic;
+    a->mandate_reference = s->mandate_reference;
+    a->mandate_signed_us = signed_us;
+    return 0;
+}
+
+static const char *const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/* Random, never derived from the number. */
+static void new_token(char out[TOKEN_LEN + 1])
+{
+    memcpy(out, "pm_", 3);
+    for (int i = 3; i < TOKEN_LEN; i++)
+        out[i] = BASE62[randombytes_uniform(62)];
+    out[TOKEN_LEN] = '\0';
+}
+
+static void fingerprint_hex(const unsigned char *fp, int n, char *out)
+{
+    sodium_bin2hex(out, (size_t)n * 2 + 1, fp, (size_t)n);
+}
+
+/* Fills a PaymentMethod from a row of SQL_METHOD. */
+static Minbill__V1__PaymentMethod *method_from_row(mb_arena_t *ar, sqlite3_stmt *st)
+{
+    Minbill__V1__PaymentMethod *m = mb_arena_alloc(ar, sizeof *m);
+    Google__Protobuf__Timestamp *ts = mb_arena_alloc(ar, sizeof *ts);
+    char *fp = mb_arena_alloc(ar, 3 + FP_BYTES * 2 + 1);
+    if (m == NULL || ts == NULL || fp == NULL)
+        return NULL;
+    minbill__v1__payment_method__init(m);
+    google__protobuf__timestamp__init(ts);
+#define TEXT(col) mb_arena_printf(ar, "%s", (const char *)sqlite3_column_text(st, col))
+    m->token = TEXT(0);
+    const char *type = (const char *)sqlite3_column_text(st, 1);
+    m->type = strcmp(type, "card") == 0 ? MINBILL__V1__PAYMENT_METHOD_TYPE__PAYMENT_METHOD_TYPE_CARD
+                                        : MINBILL__V1__PAYMENT_METHOD_TYPE__PAYMENT_METHOD_TYPE_SEPA_DEBIT;
+    m->brand = TEXT(2);
+    m->last4 = TEXT(3);
+    m->exp_month = sqlite3_column_int(st, 4);
+    m->exp_year = sqlite3_column_int(st, 5);
+    m->country_code = TEXT(6);
+    m->mandate_reference = TEXT(7);
+    int n = sqlite3_column_bytes(st, 8);
+    memcpy(fp, "fp_", 3);
+    fingerprint_hex(sqlite3_column_blob(st, 8), n > FP_BYTES ? FP_BYTES : n, fp + 3);
+    m->fingerprint = fp;
+    int64_t us = sqlite3_column_int64(st, 9);
+    ts->seconds = us / 1000000;
+    ts->nanos = (int32_t)(us % 1000000) * 1000;
+    m->created_at = ts;
+    m->account_id = TEXT(10);
+    m->is_default = sqlite3_column_int(st, 11) != 0;
+#undef TEXT
+    return m->token && m->brand && m->last4 && m->country_code && m->mandate_reference &&
+                   m->account_id
+               ? m
+               : NULL;
+}
+
+/* Reads one payment method by token on conn into *out. */
+static int read_method(store_conn_t *conn, mb_arena_t *ar, const char *token,
+                       Minbill__V1__PaymentMethod **out, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_GET_METHOD, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW) {
+        if ((*out = method_from_row(ar, st)) == NULL)
+            ret = mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        ret = mb_error_set(err, GRPC_STATUS_NOT_FOUND, "token: no such payment method");
+    } else {
+        ret = store_error(conn, err, "reading the payment method");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+/* The account must exist and be active. */
+static int require_active(store_conn_t *conn, const char *field, const char *account_id,
+                          mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_ACCOUNT_STATE, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_DONE)
+        ret = mb_error_set(err, GRPC_STATUS_NOT_FOUND, "%s: no such account", field);
+    else if (rc != SQLITE_ROW)
+        ret = store_error(conn, err, "reading the account");
+    else if (strcmp((const char *)sqlite3_column_text(st, 0), "active") != 0)
+        ret = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "%s: the account is closed",
+                           field);
+    sqlite3_reset(st);
+    return ret;
+}
+
+static int audit_payment(store_conn_t *conn, rpc_call_t *call, const char *action,
+                         const char *account_id, const char *token, const char *purpose,
+                         char *event_id, mb_error *err)
+{
+    const auth_identity *who = rpc_call_identity(call);
+    audit_entry e = {.actor_key_id = who->key_id,
+                     .actor_role = auth_role_name(who->role),
+                     .action = action,
+                     .account_id = account_id,
+                     .target_id = token,
+                     .purpose = purpose};
+    return audit_append(conn, ((mb_app *)rpc_call_app(call))->keyring, &e, event_id, err);
+}
+
+/* Looks for the same number on the account: attaching it again answers the
+ * existing token instead of storing a second copy. */
+static int existing_token(store_conn_t *conn, const attach *a, char token[TOKEN_LEN + 1],
+                          bool *found, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_BY_FINGERPRINT, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, a->account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, a->fingerprint, FP_BYTES, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (*found)
+        snprintf(token, TOKEN_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_error(conn, err, "fingerprint lookup");
+}
+
+static int store_new(store_conn_t *conn, const keyring_t *kr, const attach *a, mb_error *err)
+{
+    dek key = {0};
+    if (dek_create(conn, kr, &key, err) != 0)
+        return -1;
+    int ret = -1;
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_INSERT_METHOD, err);
+    if (st == NULL)
+        goto out;
+    sqlite3_bind_text(st, 1, a->token, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->card ? "card" : "sepa_debit", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, a->brand, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, a->last4, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, a->exp_month);
+    sqlite3_bind_int(st, 7, a->exp_year);
+    sqlite3_bind_text(st, 8, a->country, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, a->bic, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, a->mandate_reference, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 11, a->mandate_signed_us);
+    sqlite3_bind_blob(st, 12, a->fingerprint, FP_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 13, key.id);
+    sqlite3_bind_int64(st, 14, mb_now_us());
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        store_error(conn, err, "storing the payment method");
+        goto out;
+    }
+    if ((st = store_conn_prepare(conn, SQL_INSERT_VAULT, err)) == NULL)
+        goto out;
+    sqlite3_bind_text(st, 1, a->token, -1, SQLITE_STATIC);
+    if (dek_bind_sealed(st, 2, &key, "payment_vault", "number_ct", a->token, a->number, err) !=
+            0 ||
+        dek_bind_sealed(st, 3, &key, "payment_vault", "holder_ct", a->token, a->holder, err) != 0) {
+        sqlite3_reset(st);
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    ret = rc == SQLITE_DONE ? 0 : store_error(conn, err, "storing the vault entry");
+out:
+    dek_release(&key);
+    return ret;
+}
+
+static int attach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
+                      mb_error *err)
+{
+    attach *a = arg;
+    mb_app *app = rpc_call_app(call);
+    bool found;
+    char token[TOKEN_LEN + 1];
+    if (require_active(conn, "account_id", a->account_id, err) != 0 ||
+        existing_token(conn, a, token, &found, err) != 0)
+        return -1;
+    if (!found) {
+        if (store_new(conn, app->keyring, a, err) != 0 ||
+            audit_payment(conn, call, "payment_method.attach", a->account_id, a->token,
+                          "payment collection", NULL, err) != 0)
+            return -1;
+        memcpy(token, a->token, sizeof token);
+    }
+    Minbill__V1__PaymentMethod *m;
+    if (read_method(conn, rpc_call_arena(call), token, &m, err) != 0)
+        return -1;
+    *resp = &m->base;
+    return 0;
+}
+
+int payments_attach(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Minbill__V1__AttachPaymentMethodRequest *req = (const void *)msg;
+    mb_app *app = rpc_call_app(call);
+    mb_error err;
+    attach *a = mb_arena_alloc(rpc_call_arena(call), sizeof *a);
+    if (a == NULL)
+        return oom(call);
+    memset(a, 0, sizeof *a);
+    if ((a->number = call_secret(call, PAY_IBAN_SIZE)) == NULL)
+        return oom(call);
+    if (acct_check_id("account_id", req->account_id, &err) != 0)
+        return fail(call, &err);
+    a->account_id = req->account_id;
+    int rc;
+    if (req->method_case == MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD)
+        rc = check_card(req->card, a, &err);
+    else if (req->method_case == MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_SEPA_DEBIT)
+        rc = check_sepa(req->sepa_debit, a, &err);
+    else
+        rc = mb_error_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "method: card or sepa_debit required");
+    if (rc != 0)
+        return fail(call, &err);
+    /* The type is part of the fingerprint input so that a PAN and an IBAN
+     * can never collide. */
+    char fp_in[PAY_IBAN_SIZE + 8];
+    int n = snprintf(fp_in, sizeof fp_in, "%s:%s", a->card ? "card" : "iban", a->number);
+    keyring_mac(app->keyring, KEYRING_SECRET_FINGERPRINT, fp_in, (size_t)n, a->fingerprint,
+                FP_BYTES);
+    sodium_memzero(fp_in, sizeof fp_in);
+    new_token(a->token);
+    rpc_call_write(call, app->store, attach_run, a);
+    return RPC_CONTINUE;
+}
+
+/* ---- List ---------------------------------------------------------------- */
+
+int payments_list(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Minbill__V1__ListPaymentMethodsRequest *req = (const void *)msg;
+    mb_app *app = rpc_call_app(call);
+    mb_arena_t *ar = rpc_call_arena(call);
+    mb_error err;
+    if (acct_check_id("account_id", req->account_id, &err) != 0)
+        return fail(call, &err);
+    Minbill__V1__ListPaymentMethodsResponse resp = MINBILL__V1__LIST_PAYMENT_METHODS_RESPONSE__INIT;
+    resp.payment_methods = mb_arena_alloc(ar, (MAX_PER_ACCOUNT + 1) * sizeof *resp.payment_methods);
+    if (resp.payment_methods == NULL)
+        return oom(call);
+    /* Support and finance see metadata only: the support purpose cannot read
+     * the vault at all. */
+    store_conn_t *conn = store_reader_acquire_for(app->store, PURPOSE_SUPPORT);
+    int ret = require_active(conn, "account_id", req->account_id, &err);
+    if (ret != 0 && err.code == GRPC_STATUS_FAILED_PRECONDITION)
+        ret = 0; /* a closed account still lists what it had */
+    sqlite3_stmt *st = ret == 0 ? store_conn_prepare(conn, SQL_LIST_METHODS, &err) : NULL;
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, req->account_id, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && resp.n_payment_methods < MAX_PER_ACCOUNT) {
+            Minbill__V1__PaymentMethod *m = method_from_row(ar, st);
+            if (m == NULL) {
+                ret = mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                break;
+            }
+            resp.payment_methods[resp.n_payment_methods++] = m;
+        }
+        if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+            ret = store_error(conn, &err, "listing payment methods");
+        sqlite3_reset(st);
+    } else {
+        ret = -1;
+    }
+    store_reader_release(app->store, conn);
+    rpc_call_finish(call, ret == 0 ? &resp.base : NULL, ret == 0 ? NULL : &err);
+    return RPC_CONTINUE;
+}
+
+/* ---- Detach and default -------------------------------------------------- */
+
+typedef struct owner {
+    char account_id[72];
+    int64_t dek_id;
+    bool active;
+} owner;
+
+static int find_owner(store_conn_t *conn, const char *token, owner *o, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_OWNER, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW) {
+        snprintf(o->account_id, sizeof o->account_id, "%s", sqlite3_column_text(st, 0));
+        o->dek_id = sqlite3_column_int64(st, 1);
+        o->active = strcmp((const char *)sqlite3_column_text(st, 2), "active") == 0;
+    } else if (rc == SQLITE_DONE) {
+        ret = mb_error_set(err, GRPC_STATUS_NOT_FOUND, "token: no such payment method");
+    } else {
+        ret = store_error(conn, err, "reading the payment method");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+static int exec_token(store_conn_t *conn, const char *sql, const char *a, const char *b,
+                      mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b != NULL)
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "updating payment methods");
+}
+
+static int detach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
+                      mb_error *err)
+{
+    const char *token = arg;
+    owner o;
+    if (find_owner(conn, token, &o, err) != 0 ||
+        exec_token(conn, SQL_CLEAR_DEFAULT, token, NULL, err) != 0 ||
+        exec_token(conn, SQL_DELETE_VAULT, token, NULL, err) != 0 ||
+        exec_token(conn, SQL_DELETE_METHOD, token, NULL, err) != 0 ||
+        dek_destroy(conn, o.dek_id, err) != 0 ||
+        audit_payment(conn, call, "payment_method.detach", o.account_id, token,
+                      "payment collection", NULL, err) != 0)
+        return -1;
+    mb_arena_t *ar = rpc_call_arena(call);
+    Minbill__V1__DetachPaymentMethodResponse *r = mb_arena_alloc(ar, sizeof *r);
+    if (r == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    minbill__v1__detach_payment_method_response__init(r);
+    r->token = (char *)token;
+    r->account_id = mb_arena_printf(ar, "%s", o.account_id);
+    *resp = &r->base;
+    return r->account_id != NULL ? 0 : mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+int payments_detach(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Minbill__V1__DetachPaymentMethodRequest *req = (const void *)msg;
+    mb_error err;
+    if (check_token("token", req->token, &err) != 0)
+        return fail(call, &err);
+    rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, detach_run, req->token);
+    return RPC_CONTINUE;
+}
+
+static int default_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
+                       mb_error *err)
+{
+    const char *token = arg;
+    owner o;
+    if (find_owner(conn, token, &o, err) != 0)
+        return -1;
+    if (!o.active)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "token: the account is closed");
+    if (exec_token(conn, SQL_SET_DEFAULT, o.account_id, token, err) != 0)
+        return -1;
+    mb_arena_t *ar = rpc_call_arena(call);
+    Minbill__V1__SetDefaultPaymentMethodResponse *r = mb_arena_alloc(ar, sizeof *r);
+    if (r == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    minbill__v1__set_default_payment_method_response__init(r);
+    r->account_id = mb_arena_printf(ar, "%s", o.account_id);
+    r->default_payment_method = (char *)token;
+    *resp = &r->base;
+    return r->account_id != NULL ? 0 : mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+int payments_set_default(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Minbill__V1__SetDefaultPaymentMethodRequest *req = (const void *)msg;
+    mb_error err;
+    if (check_token("token", req->token, &err) != 0)
+        return fail(call, &err);
+    rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, default_run, req->token);
+    return RPC_CONTINUE;
+}
+
+/* ---- Reveal -------------------------------------------------------------- */
+
+typedef struct revealed {
+    const char *token;
+    const char *purpose;
+    char account_id[72];
+    Minbill__V1__RevealPaymentMethodResponse resp;
+    Minbill__V1__CardDetails card;
+    Minbill__V1__SepaDebitDetails sepa;
+    Google__Protobuf__Timestamp signed_at;
+    char *event_id;
+} revealed;
+
+/* Opens a sealed vault column into locked memory freed with the call. */
+static int open_secret(rpc_call_t *call, sqlite3_stmt *st, int col, const dek *key,
+                       const char *column, const char *token, char **out, mb_error *err)
+{
+    int n = sqlite3_column_bytes(st, col);
+    char *tmp;
+    /* dek_column_open decrypts into the call arena (wiped when the call is
+     * freed); copy into locked memory and wipe the arena copy at once. */
+    if (dek_column_open(st, col, key, "payment_vault", column, token, rpc_call_arena(call), &tmp,
+                        err) != 0)
+        return -1;
+    size_t len = strlen(tmp);
+    *out = call_secret(call, len + 1);
+    if (*out == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory");
+    memcpy(*out, tmp, len + 1);
+    sodium_memzero(tmp, n > DEK_SEAL_OVERHEAD ? (size_t)(n - DEK_SEAL_OVERHEAD) : len);
+    return 0;
+}
+
+static int read_vault(rpc_call_t *call, store_conn_t *conn, revealed *r, mb_error *err)
+{
+    mb_app *app = rpc_call_app(call);
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_REVEAL, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, r->token, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = -1;
+    dek key = {0};
+    if (rc != SQLITE_ROW) {
+        if (rc == SQLITE_DONE)
+            mb_error_set(err, GRPC_STATUS_NOT_FOUND, "token: no such payment method");
+        else
+            store_error(conn, err, "reading the vault");
+        goto out;
+    }
+    if (dek_load(conn, app->keyring, sqlite3_column_int64(st, 6), &key, err) != 0)
+        goto out;
+    snprintf(r->account_id, sizeof r->account_id, "%s", sqlite3_column_text(st, 7));
+    minbill__v1__reveal_payment_method_response__init(&r->resp);
+    r->resp.token = (char *)r->token;
+    char *number, *holder;
+    if (open_secret(call, st, 8, &key, "number_ct", r->token, &number, err) != 0 ||
+        open_secret(call, st, 9, &key, "holder_ct", r->token, &holder, err) != 0)
+        goto out;
+    if (strcmp((const char *)sqlite3_column_text(st, 0), "card") == 0) {
+        minbill__v1__card_details__init(&r->card);
+        r->card.pan = number;
+        r->card.holder_name = holder;
+        r->card.exp_month = sqlite3_column_int(st, 1);
+        r->card.exp_year = sqlite3_column_int(st, 2);
+        r->resp.type = MINBILL__V1__PAYMENT_METHOD_TYPE__PAYMENT_METHOD_TYPE_CARD;
+        r->resp.details_case = MINBILL__V1__REVEAL_PAYMENT_METHOD_RESPONSE__DETAILS_CARD;
+        r->resp.card = &r->card;
+    } else {
+        minbill__v1__sepa_debit_details__init(&r->sepa);
+        google__protobuf__timestamp__init(&r->signed_at);
+        int64_t us = sqlite3_column_int64(st, 5);
+        r->signed_at.seconds = us / 1000000;
+        r->signed_at.nanos = (int32_t)(us % 1000000) * 1000;
+        r->sepa.iban = number;
+        r->sepa.account_holder = holder;
+        r->sepa.bic = mb_arena_printf(rpc_call_arena(call), "%s", sqlite3_column_text(st, 3));
+        r->sepa.mandate_reference =
+            mb_arena_printf(rpc_call_arena(call), "%s", sqlite3_column_text(st, 4));
+        r->sepa.mandate_signed_at = &r->signed_at;
+        r->resp.type = MINBILL__V1__PAYMENT_METHOD_TYPE__PAYMENT_METHOD_TYPE_SEPA_DEBIT;
+        r->resp.details_case = MINBILL__V1__REVEAL_PAYMENT_METHOD_RESPONSE__DETAILS_SEPA_DEBIT;
+        r->resp.sepa_debit = &r->sepa;
+        if (r->sepa.bic == NULL || r->sepa.mandate_reference == NULL) {
+            mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            goto out;
+        }
+    }
+    ret = 0;
+out:
+    sqlite3_reset(st);
+    dek_release(&key);
+    return ret;
+}
+
+/* The number leaves only once the reveal's audit event is committed. */
+static int reveal_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
+                      mb_error *err)
+{
+    revealed *r = arg;
+    if (audit_payment(conn, call, "payment_method.reveal", r->account_id, r->token, r->purpose,
+                      r->event_id, err) != 0)
+        return -1;
+    r->resp.audit_event_id = r->event_id;
+    *resp = &r->resp.base;
+    return 0;
+}
+
+int payments_reveal(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Minbill__V1__RevealPaymentMethodRequest *req = (const void *)msg;
+    mb_app *app = rpc_call_app(call);
+    mb_error err;
+    if (check_token("token", req->token, &err) != 0 ||
+        acct_check_text("purpose", req->purpose, 1, 200, &err) != 0)
+        return fail(call, &err);
+    revealed *r = mb_arena_alloc(rpc_call_arena(call), sizeof *r);
+    char *event_id = mb_arena_alloc(rpc_call_arena(call), AUDIT_EVENT_ID_MAX);
+    if (r == NULL || event_id == NULL)
+        return oom(call);
+    memset(r, 0, sizeof *r);
+    r->token = req->token;
+    r->purpose = req->purpose;
+    r->event_id = event_id;
+    store_conn_t *conn = store_reader_acquire_for(app->store, PURPOSE_PAYMENT);
+    int rc = read_vault(call, conn, r, &err);
+    store_reader_release(app->store, conn);
+    if (rc != 0)
+        return fail(call, &err);
+    rpc_call_write(call, app->store, reveal_run, r);
+    return RPC_CONTINUE;
+}
