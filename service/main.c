@@ -6,6 +6,7 @@
  *   minbilld migrate --db PATH
  *   minbilld keys init --key-file PATH
  *   minbilld keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME
+ *   minbilld keys rotate --db PATH --key-file PATH
  *
  * Every flag can also come from the environment as MINBILL_<FLAG> (dashes as
  * underscores, e.g. MINBILL_KEY_FILE); a flag beats the environment.
@@ -63,7 +64,9 @@ static int usage(FILE *f)
             "  keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME\n"
             "               print a new API key (shown once; only its keyed hash is stored)\n"
             "               roles: platform finance support payments privacy admin\n"
-            "  keys rotate, purge, backup   not implemented yet\n"
+            "  keys rotate --db PATH --key-file PATH\n"
+            "               new master key version; re-wraps every key while minbilld serves\n"
+            "  purge, backup   not implemented yet\n"
             "\n"
             "Every flag may also be set as MINBILL_<FLAG> in the environment, e.g. MINBILL_DB.\n");
     return f == stderr ? EXIT_USAGE : 0;
@@ -354,6 +357,26 @@ out:
     return ret;
 }
 
+static int cmd_keys_rotate(const config *cfg)
+{
+    mb_error err;
+    store_conn_t *conn = NULL;
+    keyring_rotation r;
+    harden_process();
+    if (store_conn_open(cfg->db, false, false, &conn, &err) != 0 ||
+        store_migrate(conn, NULL, &err) != 0 || keyring_rotate(cfg->key_file, conn, &r, &err) != 0) {
+        store_conn_close(conn);
+        return fail(&err);
+    }
+    store_conn_close(conn);
+    printf("rotated the master key of %s from version %d to %d: re-wrapped %lld data keys and "
+           "%lld secrets in %d transactions (longest %.1f ms); %s now holds the new key and the "
+           "old one is needed for nothing\n",
+           cfg->db, r.from_version, r.to_version, (long long)r.data_keys, (long long)r.secrets,
+           r.batches, r.longest_batch_ms, cfg->key_file);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -389,7 +412,9 @@ int main(int argc, char **argv)
         return cmd_keys_init(&cfg);
     if (sub != NULL && strcmp(sub, "create-api-key") == 0)
         return cmd_create_api_key(&cfg);
-    if ((sub != NULL && strcmp(sub, "rotate") == 0) || strcmp(cmd, "purge") == 0 ||
+    if (sub != NULL && strcmp(sub, "rotate") == 0)
+        return cmd_keys_rotate(&cfg);
+    if (strcmp(cmd, "purge") == 0 ||
         strcmp(cmd, "backup") == 0) {
         fprintf(stderr, "minbilld: %s%s%s is not implemented yet\n", cmd, sub ? " " : "",
                 sub ? sub : "");

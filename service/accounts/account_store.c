@@ -72,7 +72,7 @@ static void contact_row_id(char *out, const char *account_id, const char *contac
 
 /* Loads the row's data key, or creates one when the row is new. *exists
  * tells which; *state (optional) receives the account state. */
-static int owner_key(store_conn_t *conn, const keyring_t *kr, const char *sql, const char *a,
+static int owner_key(store_conn_t *conn, keyring_t *kr, const char *sql, const char *a,
                      const char *b, dek *key, bool *exists, char *state, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
@@ -110,7 +110,7 @@ static int seal_address(sqlite3_stmt *st, int idx, const dek *key, const char *a
     return 0;
 }
 
-static int upsert_contact(store_conn_t *conn, const keyring_t *kr, const char *account_id,
+static int upsert_contact(store_conn_t *conn, keyring_t *kr, const char *account_id,
                           const contact_in *c, mb_error *err)
 {
     dek key = {0};
@@ -153,7 +153,7 @@ out:
     return ret;
 }
 
-int account_store_upsert(store_conn_t *conn, const keyring_t *kr, const account_in *in,
+int account_store_upsert(store_conn_t *conn, keyring_t *kr, const account_in *in,
                          mb_error *err)
 {
     dek key = {0};
@@ -251,7 +251,7 @@ static char *column_copy(mb_arena_t *a, sqlite3_stmt *st, int col)
     return mb_arena_printf(a, "%s", s != NULL ? s : "");
 }
 
-static int read_contacts(store_conn_t *conn, const keyring_t *kr, const char *account_id,
+static int read_contacts(store_conn_t *conn, keyring_t *kr, const char *account_id,
                          account_view view, mb_arena_t *a, Minbill__V1__Account *acc,
                          mb_error *err)
 {
@@ -311,7 +311,7 @@ static const char *state_text_enum(const char *state, Minbill__V1__AccountState 
     return state;
 }
 
-int account_store_read(store_conn_t *conn, const keyring_t *kr, const char *account_id,
+int account_store_read(store_conn_t *conn, keyring_t *kr, const char *account_id,
                        account_view view, mb_arena_t *a, Minbill__V1__Account **out,
                        mb_error *err)
 {

@@ -47,7 +47,7 @@ typedef enum {
 
 /* Creates or updates the account and merges its contacts. FAILED_PRECONDITION
  * if the account is closed. */
-int account_store_upsert(store_conn_t *conn, const keyring_t *kr, const account_in *in,
+int account_store_upsert(store_conn_t *conn, keyring_t *kr, const account_in *in,
                          mb_error *err);
 
 /* Deletes a contact and destroys its data key. NOT_FOUND if absent. */
@@ -59,7 +59,7 @@ int account_store_close(store_conn_t *conn, const char *account_id, mb_error *er
 
 /* Reads the account in the given view into arena memory. NOT_FOUND if
  * absent. */
-int account_store_read(store_conn_t *conn, const keyring_t *kr, const char *account_id,
+int account_store_read(store_conn_t *conn, keyring_t *kr, const char *account_id,
                        account_view view, mb_arena_t *arena, Minbill__V1__Account **out,
                        mb_error *err);
 

@@ -288,7 +288,7 @@ static int existing_token(store_conn_t *conn, const attach *a, char token[TOKEN_
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_error(conn, err, "fingerprint lookup");
 }
 
-static int store_new(store_conn_t *conn, const keyring_t *kr, const attach *a, mb_error *err)
+static int store_new(store_conn_t *conn, keyring_t *kr, const attach *a, mb_error *err)
 {
     dek key = {0};
     if (dek_create(conn, kr, &key, err) != 0)

@@ -88,6 +88,18 @@ int acct_compact(const char *in, const char *drop, bool upper, char *out, size_t
     return (int)n;
 }
 
+/* chars is what a person counts: characters, not bytes. */
+static int check_length(const char *field, size_t chars, size_t min, size_t max, mb_error *err)
+{
+    if (chars == 0 && min > 0)
+        return acct_field_error(err, field, "must not be empty");
+    if (chars < min)
+        return acct_field_error(err, field, "must be at least %zu characters", min);
+    if (chars > max)
+        return acct_field_error(err, field, "must be at most %zu characters", max);
+    return 0;
+}
+
 int acct_check_ascii(const char *field, const char *value, size_t min, size_t max,
                      const char *extra, const char *charset_rule, mb_error *err)
 {
@@ -97,14 +109,7 @@ int acct_check_ascii(const char *field, const char *value, size_t min, size_t ma
         if (!is_alnum(*p) && strchr(extra, *p) == NULL)
             return acct_field_error(err, field, "%s", charset_rule);
     }
-    size_t len = strlen(value);
-    if (len == 0 && min > 0)
-        return acct_field_error(err, field, "must not be empty");
-    if (len < min)
-        return acct_field_error(err, field, "must be at least %zu characters", min);
-    if (len > max)
-        return acct_field_error(err, field, "must be at most %zu characters", max);
-    return 0;
+    return check_length(field, strlen(value), min, max, err);
 }
 
 int acct_check_id(const char *field, const char *value, mb_error *err)
@@ -126,13 +131,7 @@ int acct_check_text(const char *field, const char *value, size_t min, size_t max
         if ((s[i] & 0xc0) != 0x80)
             chars++;
     }
-    if (chars == 0 && min > 0)
-        return acct_field_error(err, field, "must not be empty");
-    if (chars < min)
-        return acct_field_error(err, field, "must be at least %zu characters", min);
-    if (chars > max)
-        return acct_field_error(err, field, "must be at most %zu characters", max);
-    return 0;
+    return check_length(field, chars, min, max, err);
 }
 
 int acct_check_postal_code(const char *field, const char *value, mb_error *err)
@@ -399,8 +398,8 @@ static const struct vat_format {
     {"XI", "d{9}|d{12}|GDd{3}|HAd{3}", "9 or 12 digits, or GD or HA and 3 digits"},
 };
 
-/* Anything else: a two-letter prefix and 2 to 13 letters or digits, the
- * envelope VIES itself uses. */
+/* Any other prefix (CHE... in Switzerland, ...MVA in Norway, GB...): only
+ * a generic envelope, two letters and then 2 to 13 letters or digits. */
 static const struct vat_format vat_generic = {"", "x{2,13}", "2 to 13 letters or digits"};
 
 static const struct vat_format *vat_format_of(const char *prefix)

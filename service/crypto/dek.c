@@ -30,7 +30,7 @@ static int alloc_key(dek *out, mb_error *err)
     return 0;
 }
 
-int dek_create(store_conn_t *conn, const keyring_t *kr, dek *out, mb_error *err)
+int dek_create(store_conn_t *conn, keyring_t *kr, dek *out, mb_error *err)
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_NEXT_ID, err);
@@ -47,12 +47,13 @@ int dek_create(store_conn_t *conn, const keyring_t *kr, dek *out, mb_error *err)
     out->id = id;
     unsigned char nonce[KEYRING_NONCE_BYTES], wrapped[KEYRING_WRAPPED_BYTES];
     char ad[64];
+    int version;
     wrap_ad(ad, sizeof ad, id);
-    keyring_wrap(kr, ad, out->key, nonce, wrapped);
-    if ((st = store_conn_prepare(conn, SQL_INSERT, err)) == NULL)
+    if (keyring_wrap(kr, conn, ad, out->key, nonce, wrapped, &version, err) != 0 ||
+        (st = store_conn_prepare(conn, SQL_INSERT, err)) == NULL)
         goto fail;
     sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int(st, 2, keyring_master_version(kr));
+    sqlite3_bind_int(st, 2, version);
     sqlite3_bind_blob(st, 3, nonce, sizeof nonce, SQLITE_STATIC);
     sqlite3_bind_blob(st, 4, wrapped, sizeof wrapped, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -65,7 +66,7 @@ fail:
     return -1;
 }
 
-int dek_load(store_conn_t *conn, const keyring_t *kr, int64_t id, dek *out, mb_error *err)
+int dek_load(store_conn_t *conn, keyring_t *kr, int64_t id, dek *out, mb_error *err)
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_GET, err);
@@ -90,7 +91,7 @@ int dek_load(store_conn_t *conn, const keyring_t *kr, int64_t id, dek *out, mb_e
         goto out;
     char ad[64];
     wrap_ad(ad, sizeof ad, id);
-    if (keyring_unwrap(kr, sqlite3_column_int(st, 0), ad, sqlite3_column_blob(st, 1),
+    if (keyring_unwrap(kr, conn, sqlite3_column_int(st, 0), ad, sqlite3_column_blob(st, 1),
                        sqlite3_column_blob(st, 2), out->key, err) != 0) {
         dek_release(out);
         goto out;

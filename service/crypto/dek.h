@@ -32,8 +32,8 @@ typedef struct dek {
 } dek;
 
 /* A new random DEK, stored wrapped. Writer connection only. */
-int dek_create(store_conn_t *conn, const keyring_t *kr, dek *out, mb_error *err);
-int dek_load(store_conn_t *conn, const keyring_t *kr, int64_t id, dek *out, mb_error *err);
+int dek_create(store_conn_t *conn, keyring_t *kr, dek *out, mb_error *err);
+int dek_load(store_conn_t *conn, keyring_t *kr, int64_t id, dek *out, mb_error *err);
 /* Deletes the wrapped key: everything sealed under it is gone. */
 int dek_destroy(store_conn_t *conn, int64_t id, mb_error *err);
 /* Wipes and frees the clear key; safe on a zeroed dek. */

@@ -1,22 +1,49 @@
 /*
  * keyring.c - see keyring.h.
+ *
+ * Loaded master keys form an append-only table: a slot is filled completely
+ * before the count that publishes it is raised, so lookups need no lock;
+ * loading (keyring_refresh) is serialised by a mutex. A slot's version is 0
+ * until the database says which version its key id is.
  */
 #include "crypto/keyring.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
-struct keyring {
-    unsigned char master[KEYRING_KEY_BYTES];
+#define MAX_MASTERS 16
+#define ROTATE_BATCH 256
+#define KEY_ID_BYTES 16
+
+typedef struct key_mem {
+    unsigned char masters[MAX_MASTERS][KEYRING_KEY_BYTES];
     unsigned char secrets[KEYRING_SECRET_COUNT][KEYRING_KEY_BYTES];
-    int master_version;
-    bool attached;
+} key_mem;
+
+typedef struct master_slot {
+    _Atomic int version; /* 0: not (yet) a version of this database */
+    unsigned char id[KEY_ID_BYTES];
+} master_slot;
+
+struct keyring {
+    char path[PATH_MAX];
+    pthread_mutex_t lock;
+    atomic_int n;       /* published slots */
+    atomic_int current; /* slot that wraps */
+    master_slot slots[MAX_MASTERS];
+    key_mem *mem; /* sodium_malloc'd */
 };
 
 static const char *const secret_names[KEYRING_SECRET_COUNT] = {
@@ -27,39 +54,129 @@ static const char *const secret_names[KEYRING_SECRET_COUNT] = {
     [KEYRING_SECRET_IDEMPOTENCY] = "idempotency",
 };
 
-static const char SQL_MASTER_BY_ID[] = "SELECT version FROM keyring_master WHERE key_id = ?1";
-static const char SQL_MASTER_ANY[] = "SELECT count(*) FROM keyring_master";
+static const char SQL_VERSION_BY_ID[] = "SELECT version FROM keyring_master WHERE key_id = ?1";
+static const char SQL_MAX_VERSION[] = "SELECT coalesce(max(version), 0) FROM keyring_master";
 static const char SQL_MASTER_INSERT[] =
     "INSERT INTO keyring_master(version, key_id) VALUES (?1, ?2)";
 static const char SQL_SECRET_GET[] =
     "SELECT master_version, nonce, wrapped FROM keyring_secrets WHERE name = ?1";
 static const char SQL_SECRET_PUT[] =
     "INSERT INTO keyring_secrets(name, master_version, nonce, wrapped) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_STALE_DEKS[] =
+    "SELECT dek_id, master_version, nonce, wrapped FROM data_keys WHERE master_version <> ?1"
+    " LIMIT ?2";
+static const char SQL_REWRAP_DEK[] =
+    "UPDATE data_keys SET master_version = ?2, nonce = ?3, wrapped = ?4 WHERE dek_id = ?1";
+static const char SQL_STALE_SECRETS[] =
+    "SELECT name, master_version, nonce, wrapped FROM keyring_secrets WHERE master_version <> ?1";
+static const char SQL_REWRAP_SECRET[] =
+    "UPDATE keyring_secrets SET master_version = ?2, nonce = ?3, wrapped = ?4 WHERE name = ?1";
 
-int keyring_file_create(const char *path, mb_error *err)
+/* ---- key files ----------------------------------------------------------- */
+
+static int write_key_file(const char *path, const unsigned char *key, mb_error *err)
 {
-    if (sodium_init() < 0)
-        return mb_error_set(err, GRPC_STATUS_INTERNAL, "libsodium failed to initialise");
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "key file %s: %s", path,
                             errno == EEXIST ? "already exists (refusing to overwrite a key)"
                                             : strerror(errno));
-    unsigned char *key = sodium_malloc(KEYRING_KEY_BYTES);
     int ret = 0;
-    if (key == NULL) {
-        ret = mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory");
-        goto out;
-    }
-    randombytes_buf(key, KEYRING_KEY_BYTES);
-    if (write(fd, key, KEYRING_KEY_BYTES) != KEYRING_KEY_BYTES || fsync(fd) != 0)
+    if (write(fd, key, KEYRING_KEY_BYTES) != KEYRING_KEY_BYTES || fsync(fd) != 0) {
         ret = mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "key file %s: write failed: %s", path,
                            strerror(errno));
-out:
-    sodium_free(key);
-    close(fd);
-    if (ret != 0)
         unlink(path);
+    }
+    close(fd);
+    return ret;
+}
+
+int keyring_file_create(const char *path, mb_error *err)
+{
+    if (sodium_init() < 0)
+        return mb_error_set(err, GRPC_STATUS_INTERNAL, "libsodium failed to initialise");
+    unsigned char *key = sodium_malloc(KEYRING_KEY_BYTES);
+    if (key == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory");
+    randombytes_buf(key, KEYRING_KEY_BYTES);
+    int ret = write_key_file(path, key, err);
+    sodium_free(key);
+    return ret;
+}
+
+/* Reads a key file into out. *missing tells a file that does not exist from
+ * one that is unusable (which is an error). */
+static int read_key_file(const char *path, unsigned char *out, bool *missing, mb_error *err)
+{
+    *missing = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        *missing = errno == ENOENT;
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                            "key file %s: %s (create one with: minbilld keys init --key-file %s)",
+                            path, strerror(errno), path);
+    }
+    struct stat st;
+    int ret = -1;
+    if (fstat(fd, &st) != 0)
+        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "key file %s: %s", path,
+                     strerror(errno));
+    else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                     "key file %s is accessible by group or others (mode %03o): chmod 600 it",
+                     path, (unsigned)(st.st_mode & 0777));
+    else if (!S_ISREG(st.st_mode) || st.st_size != KEYRING_KEY_BYTES)
+        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                     "key file %s must be a regular file of exactly %d bytes", path,
+                     KEYRING_KEY_BYTES);
+    else if (read(fd, out, KEYRING_KEY_BYTES) != KEYRING_KEY_BYTES)
+        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "key file %s: short read", path);
+    else
+        ret = 0;
+    close(fd);
+    return ret;
+}
+
+static void next_path(const keyring_t *kr, char *out, size_t size)
+{
+    snprintf(out, size, "%s.next", kr->path);
+}
+
+static void key_id(const unsigned char *key, unsigned char id[KEY_ID_BYTES])
+{
+    static const char label[] = "minbill master key id v1";
+    crypto_generichash(id, KEY_ID_BYTES, (const unsigned char *)label, sizeof label - 1, key,
+                       KEYRING_KEY_BYTES);
+}
+
+/* Adds the key in path unless it is loaded already. Caller holds the lock.
+ * A missing file is fine when optional. */
+static int load_file(keyring_t *kr, const char *path, bool optional, mb_error *err)
+{
+    int n = atomic_load(&kr->n);
+    if (n == MAX_MASTERS)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many master keys loaded");
+    bool missing;
+    mb_error file_err;
+    sodium_mprotect_readwrite(kr->mem);
+    unsigned char *slot = kr->mem->masters[n];
+    int ret = read_key_file(path, slot, &missing, &file_err);
+    if (ret == 0) {
+        key_id(slot, kr->slots[n].id);
+        for (int i = 0; i < n; i++)
+            if (sodium_memcmp(kr->slots[i].id, kr->slots[n].id, KEY_ID_BYTES) == 0)
+                goto already;
+        atomic_store(&kr->slots[n].version, 0);
+        atomic_store(&kr->n, n + 1);
+    } else if (missing && optional) {
+        ret = 0;
+    } else if (err != NULL) {
+        *err = file_err;
+    }
+already:
+    if (atomic_load(&kr->n) == n)
+        sodium_memzero(slot, KEYRING_KEY_BYTES);
+    sodium_mprotect_readonly(kr->mem);
     return ret;
 }
 
@@ -67,111 +184,189 @@ int keyring_load(const char *path, keyring_t **out, mb_error *err)
 {
     if (sodium_init() < 0)
         return mb_error_set(err, GRPC_STATUS_INTERNAL, "libsodium failed to initialise");
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-                            "key file %s: %s (create one with: minbilld keys init --key-file %s)",
-                            path, strerror(errno), path);
-    keyring_t *kr = NULL;
-    struct stat st;
-    int ret = -1;
-    if (fstat(fd, &st) != 0) {
-        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "key file %s: %s", path,
-                     strerror(errno));
-        goto out;
+    keyring_t *kr = calloc(1, sizeof *kr);
+    if (kr == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    snprintf(kr->path, sizeof kr->path, "%s", path);
+    pthread_mutex_init(&kr->lock, NULL);
+    atomic_init(&kr->current, -1);
+    if ((kr->mem = sodium_malloc(sizeof *kr->mem)) == NULL) {
+        keyring_free(kr);
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory for keys");
     }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-                     "key file %s is accessible by group or others (mode %03o): "
-                     "chmod 600 it",
-                     path, (unsigned)(st.st_mode & 0777));
-        goto out;
+    sodium_memzero(kr->mem, sizeof *kr->mem);
+    sodium_mprotect_readonly(kr->mem);
+    char next[PATH_MAX + 8];
+    next_path(kr, next, sizeof next);
+    if (load_file(kr, path, false, err) != 0 || load_file(kr, next, true, err) != 0) {
+        keyring_free(kr);
+        return -1;
     }
-    if (!S_ISREG(st.st_mode) || st.st_size != KEYRING_KEY_BYTES) {
-        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-                     "key file %s must be a regular file of exactly %d bytes", path,
-                     KEYRING_KEY_BYTES);
-        goto out;
-    }
-    kr = sodium_malloc(sizeof *kr);
-    if (kr == NULL) {
-        mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory for keys");
-        goto out;
-    }
-    memset(kr, 0, sizeof *kr);
-    if (read(fd, kr->master, KEYRING_KEY_BYTES) != KEYRING_KEY_BYTES) {
-        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "key file %s: short read", path);
-        goto out;
-    }
-    sodium_mprotect_readonly(kr);
     *out = kr;
-    kr = NULL;
-    ret = 0;
-out:
-    if (kr != NULL)
-        sodium_free(kr); /* sodium_free wipes before releasing */
-    close(fd);
-    return ret;
+    return 0;
 }
 
 void keyring_free(keyring_t *kr)
 {
-    if (kr != NULL)
-        sodium_free(kr);
+    if (kr == NULL)
+        return;
+    if (kr->mem != NULL)
+        sodium_free(kr->mem); /* wipes */
+    pthread_mutex_destroy(&kr->lock);
+    free(kr);
 }
 
-static void master_key_id(const keyring_t *kr, unsigned char id[16])
-{
-    static const char label[] = "minbill master key id v1";
-    crypto_generichash(id, 16, (const unsigned char *)label, sizeof label - 1, kr->master,
-                       KEYRING_KEY_BYTES);
-}
+/* ---- versions ------------------------------------------------------------ */
 
-/* The master version of this key in this database, inserting it as version 1
- * when the database has never seen a key. */
-static int attach_master(keyring_t *kr, store_conn_t *conn, mb_error *err)
+/* Asks the database which version each unmapped slot is, and makes the
+ * newest known version current. Caller holds the lock (or is single). */
+static int map_versions(keyring_t *kr, store_conn_t *conn, mb_error *err)
 {
-    unsigned char id[16];
-    master_key_id(kr, id);
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_MASTER_BY_ID, err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_blob(st, 1, id, sizeof id, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return store_error(conn, err, "reading keyring_master");
-    if (version == 0) {
-        if ((st = store_conn_prepare(conn, SQL_MASTER_ANY, err)) == NULL)
-            return -1;
-        rc = sqlite3_step(st);
-        int known = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-        sqlite3_reset(st);
-        if (known != 0)
-            return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-                                "the key file is not this database's master key");
-        if ((st = store_conn_prepare(conn, SQL_MASTER_INSERT, err)) == NULL)
-            return -1;
-        version = 1;
-        sqlite3_bind_int(st, 1, version);
-        sqlite3_bind_blob(st, 2, id, sizeof id, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return store_error(conn, err, "recording the master key");
+    int n = atomic_load(&kr->n), best = atomic_load(&kr->current);
+    for (int i = 0; i < n; i++) {
+        if (atomic_load(&kr->slots[i].version) == 0) {
+            sqlite3_stmt *st = store_conn_prepare(conn, SQL_VERSION_BY_ID, err);
+            if (st == NULL)
+                return -1;
+            sqlite3_bind_blob(st, 1, kr->slots[i].id, KEY_ID_BYTES, SQLITE_STATIC);
+            int rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW)
+                atomic_store(&kr->slots[i].version, sqlite3_column_int(st, 0));
+            sqlite3_reset(st);
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return store_error(conn, err, "reading keyring_master");
+        }
+        int v = atomic_load(&kr->slots[i].version);
+        if (v > 0 && (best < 0 || v > atomic_load(&kr->slots[best].version)))
+            best = i;
     }
-    kr->master_version = version;
+    atomic_store(&kr->current, best);
     return 0;
 }
+
+/* Loads the key files again (a rotation may have staged or installed a new
+ * key) and maps their versions. */
+static int refresh(keyring_t *kr, store_conn_t *conn, mb_error *err)
+{
+    char next[PATH_MAX + 8];
+    next_path(kr, next, sizeof next);
+    pthread_mutex_lock(&kr->lock);
+    int ret = 0;
+    if (load_file(kr, kr->path, true, err) != 0 || load_file(kr, next, true, err) != 0 ||
+        map_versions(kr, conn, err) != 0)
+        ret = -1;
+    pthread_mutex_unlock(&kr->lock);
+    return ret;
+}
+
+static int slot_of_version(const keyring_t *kr, int version)
+{
+    int n = atomic_load(&kr->n);
+    for (int i = 0; i < n; i++)
+        if (atomic_load(&kr->slots[i].version) == version)
+            return i;
+    return -1;
+}
+
+static int max_version(store_conn_t *conn, int *out, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_MAX_VERSION, err);
+    if (st == NULL)
+        return -1;
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : store_error(conn, err, "reading keyring_master");
+}
+
+static int current_version(const keyring_t *kr)
+{
+    int c = atomic_load(&kr->current);
+    return c < 0 ? 0 : atomic_load(&kr->slots[c].version);
+}
+
+static void wrap_with(const keyring_t *kr, int slot, const char *ad,
+                      const unsigned char key[KEYRING_KEY_BYTES],
+                      unsigned char nonce[KEYRING_NONCE_BYTES],
+                      unsigned char wrapped[KEYRING_WRAPPED_BYTES])
+{
+    randombytes_buf(nonce, KEYRING_NONCE_BYTES);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped, NULL, key, KEYRING_KEY_BYTES,
+                                               (const unsigned char *)ad, strlen(ad), NULL, nonce,
+                                               kr->mem->masters[slot]);
+}
+
+int keyring_wrap(keyring_t *kr, store_conn_t *conn, const char *ad,
+                 const unsigned char key[KEYRING_KEY_BYTES],
+                 unsigned char nonce[KEYRING_NONCE_BYTES],
+                 unsigned char wrapped[KEYRING_WRAPPED_BYTES], int *version, mb_error *err)
+{
+    /* A rotation registers its version before re-wrapping: from then on new
+     * keys must use it too, or the rotation would never finish. */
+    int newest;
+    if (max_version(conn, &newest, err) != 0)
+        return -1;
+    if (newest > current_version(kr) && refresh(kr, conn, err) != 0)
+        return -1;
+    int c = atomic_load(&kr->current);
+    if (c < 0)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "keyring is not attached");
+    wrap_with(kr, c, ad, key, nonce, wrapped);
+    *version = atomic_load(&kr->slots[c].version);
+    return 0;
+}
+
+int keyring_unwrap(keyring_t *kr, store_conn_t *conn, int version, const char *ad,
+                   const unsigned char nonce[KEYRING_NONCE_BYTES],
+                   const unsigned char wrapped[KEYRING_WRAPPED_BYTES],
+                   unsigned char key[KEYRING_KEY_BYTES], mb_error *err)
+{
+    int s = slot_of_version(kr, version);
+    if (s < 0 && conn != NULL) {
+        if (refresh(kr, conn, err) != 0)
+            return -1;
+        s = slot_of_version(kr, version);
+    }
+    if (s < 0)
+        return mb_error_set(err, GRPC_STATUS_DATA_LOSS,
+                            "master key version %d is not in the key file", version);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(key, NULL, NULL, wrapped,
+                                                   KEYRING_WRAPPED_BYTES,
+                                                   (const unsigned char *)ad, strlen(ad), nonce,
+                                                   kr->mem->masters[s]) != 0)
+        return mb_error_set(err, GRPC_STATUS_DATA_LOSS,
+                            "a key wrapped by master key version %d does not unwrap", version);
+    return 0;
+}
+
+/* ---- attach -------------------------------------------------------------- */
 
 static void secret_ad(char *ad, size_t size, const char *name, int version)
 {
     snprintf(ad, size, "minbill:keyring_secrets:%s:v%d", name, version);
 }
 
+static int register_version(keyring_t *kr, store_conn_t *conn, int slot, mb_error *err)
+{
+    int v;
+    if (max_version(conn, &v, err) != 0)
+        return -1;
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_MASTER_INSERT, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int(st, 1, v + 1);
+    sqlite3_bind_blob(st, 2, kr->slots[slot].id, KEY_ID_BYTES, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_error(conn, err, "recording a master key");
+    atomic_store(&kr->slots[slot].version, v + 1);
+    atomic_store(&kr->current, slot);
+    return 0;
+}
+
 /* Unwraps the named secret into out, creating and storing it if missing. */
-static int attach_secret(const keyring_t *kr, store_conn_t *conn, const char *name,
+static int attach_secret(keyring_t *kr, store_conn_t *conn, const char *name,
                          unsigned char out[KEYRING_KEY_BYTES], mb_error *err)
 {
     unsigned char nonce[KEYRING_NONCE_BYTES];
@@ -184,18 +379,18 @@ static int attach_secret(const keyring_t *kr, store_conn_t *conn, const char *na
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         int version = sqlite3_column_int(st, 0);
-        int ok = sqlite3_column_bytes(st, 1) == (int)sizeof nonce &&
-                 sqlite3_column_bytes(st, 2) == (int)sizeof wrapped;
+        bool ok = sqlite3_column_bytes(st, 1) == (int)sizeof nonce &&
+                  sqlite3_column_bytes(st, 2) == (int)sizeof wrapped;
         if (ok) {
             memcpy(nonce, sqlite3_column_blob(st, 1), sizeof nonce);
             memcpy(wrapped, sqlite3_column_blob(st, 2), sizeof wrapped);
         }
         sqlite3_reset(st);
-        secret_ad(ad, sizeof ad, name, version);
         if (!ok)
             return mb_error_set(err, GRPC_STATUS_DATA_LOSS, "keyring secret %s is malformed",
                                 name);
-        if (keyring_unwrap(kr, version, ad, nonce, wrapped, out, err) != 0) {
+        secret_ad(ad, sizeof ad, name, version);
+        if (keyring_unwrap(kr, conn, version, ad, nonce, wrapped, out, err) != 0) {
             mb_error_prefix(err, "keyring secret %s: ", name);
             return -1;
         }
@@ -204,13 +399,15 @@ static int attach_secret(const keyring_t *kr, store_conn_t *conn, const char *na
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return store_error(conn, err, "reading keyring_secrets");
+    int version;
     randombytes_buf(out, KEYRING_KEY_BYTES);
-    secret_ad(ad, sizeof ad, name, kr->master_version);
-    keyring_wrap(kr, ad, out, nonce, wrapped);
+    version = current_version(kr);
+    secret_ad(ad, sizeof ad, name, version);
+    wrap_with(kr, atomic_load(&kr->current), ad, out, nonce, wrapped);
     if ((st = store_conn_prepare(conn, SQL_SECRET_PUT, err)) == NULL)
         return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, kr->master_version);
+    sqlite3_bind_int(st, 2, version);
     sqlite3_bind_blob(st, 3, nonce, sizeof nonce, SQLITE_STATIC);
     sqlite3_bind_blob(st, 4, wrapped, sizeof wrapped, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -220,62 +417,219 @@ static int attach_secret(const keyring_t *kr, store_conn_t *conn, const char *na
 
 int keyring_attach(keyring_t *kr, store_conn_t *conn, mb_error *err)
 {
-    int ret = 0;
-    sodium_mprotect_readwrite(kr);
-    if (attach_master(kr, conn, err) != 0) {
-        ret = -1;
+    int newest, ret = -1;
+    pthread_mutex_lock(&kr->lock);
+    if (map_versions(kr, conn, err) != 0 || max_version(conn, &newest, err) != 0)
         goto out;
-    }
-    for (int i = 0; i < KEYRING_SECRET_COUNT; i++) {
-        if (attach_secret(kr, conn, secret_names[i], kr->secrets[i], err) != 0) {
-            ret = -1;
+    if (atomic_load(&kr->current) < 0) {
+        if (newest != 0) {
+            mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                         "the key file is not this database's master key");
             goto out;
         }
+        if (register_version(kr, conn, 0, err) != 0)
+            goto out;
     }
-    kr->attached = true;
+    pthread_mutex_unlock(&kr->lock);
+    /* Outside the lock: unwrapping may refresh, which takes it. */
+    sodium_mprotect_readwrite(kr->mem);
+    ret = 0;
+    for (int i = 0; i < KEYRING_SECRET_COUNT && ret == 0; i++)
+        ret = attach_secret(kr, conn, secret_names[i], kr->mem->secrets[i], err);
+    sodium_mprotect_readonly(kr->mem);
+    return ret;
 out:
-    sodium_mprotect_readonly(kr);
+    pthread_mutex_unlock(&kr->lock);
     return ret;
 }
 
 const unsigned char *keyring_secret_borrow(const keyring_t *kr, keyring_secret which)
 {
-    return kr->secrets[which];
+    return kr->mem->secrets[which];
 }
 
 void keyring_mac(const keyring_t *kr, keyring_secret which, const void *data, size_t len,
                  unsigned char *out, size_t out_len)
 {
-    crypto_generichash(out, out_len, data, len, kr->secrets[which], KEYRING_KEY_BYTES);
+    crypto_generichash(out, out_len, data, len, kr->mem->secrets[which], KEYRING_KEY_BYTES);
 }
 
-int keyring_master_version(const keyring_t *kr)
+/* ---- rotation ------------------------------------------------------------ */
+
+static double now_ms(void)
 {
-    return kr->master_version;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-void keyring_wrap(const keyring_t *kr, const char *ad, const unsigned char key[KEYRING_KEY_BYTES],
-                  unsigned char nonce[KEYRING_NONCE_BYTES],
-                  unsigned char wrapped[KEYRING_WRAPPED_BYTES])
+/* Re-wraps one row read by a stale-row query into the current version. */
+static int rewrap_row(keyring_t *kr, store_conn_t *conn, sqlite3_stmt *row, const char *upd,
+                      const char *ad_old, const char *ad_new, mb_error *err)
 {
-    randombytes_buf(nonce, KEYRING_NONCE_BYTES);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped, NULL, key, KEYRING_KEY_BYTES,
-                                               (const unsigned char *)ad, strlen(ad), NULL,
-                                               nonce, kr->master);
+    unsigned char *key = sodium_malloc(KEYRING_KEY_BYTES);
+    unsigned char nonce[KEYRING_NONCE_BYTES], wrapped[KEYRING_WRAPPED_BYTES];
+    if (key == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory");
+    int ret = -1;
+    if (sqlite3_column_bytes(row, 2) != KEYRING_NONCE_BYTES ||
+        sqlite3_column_bytes(row, 3) != KEYRING_WRAPPED_BYTES) {
+        mb_error_set(err, GRPC_STATUS_DATA_LOSS, "a wrapped key is malformed");
+        goto out;
+    }
+    if (keyring_unwrap(kr, conn, sqlite3_column_int(row, 1), ad_old, sqlite3_column_blob(row, 2),
+                       sqlite3_column_blob(row, 3), key, err) != 0)
+        goto out;
+    int c = atomic_load(&kr->current);
+    wrap_with(kr, c, ad_new, key, nonce, wrapped);
+    sqlite3_stmt *st = store_conn_prepare(conn, upd, err);
+    if (st == NULL)
+        goto out;
+    sqlite3_bind_value(st, 1, sqlite3_column_value(row, 0));
+    sqlite3_bind_int(st, 2, atomic_load(&kr->slots[c].version));
+    sqlite3_bind_blob(st, 3, nonce, sizeof nonce, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, wrapped, sizeof wrapped, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    ret = rc == SQLITE_DONE ? 0 : store_error(conn, err, "re-wrapping a key");
+out:
+    sodium_free(key);
+    return ret;
 }
 
-int keyring_unwrap(const keyring_t *kr, int master_version, const char *ad,
-                   const unsigned char nonce[KEYRING_NONCE_BYTES],
-                   const unsigned char wrapped[KEYRING_WRAPPED_BYTES],
-                   unsigned char key[KEYRING_KEY_BYTES], mb_error *err)
+/* One short transaction: re-wraps up to ROTATE_BATCH data keys (and, when
+ * none are left, the service secrets). *done tells whether nothing was left. */
+static int rotate_batch(keyring_t *kr, store_conn_t *conn, keyring_rotation *r, bool *done,
+                        mb_error *err)
 {
-    if (master_version != kr->master_version ||
-        crypto_aead_xchacha20poly1305_ietf_decrypt(key, NULL, NULL, wrapped,
-                                                   KEYRING_WRAPPED_BYTES,
-                                                   (const unsigned char *)ad, strlen(ad), nonce,
-                                                   kr->master) != 0)
-        return mb_error_set(err, GRPC_STATUS_DATA_LOSS,
-                            "a key wrapped by master key version %d cannot be unwrapped",
-                            master_version);
+    int to = r->to_version, rows = 0, rc = SQLITE_DONE;
+    if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    double t0 = now_ms();
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_STALE_DEKS, err);
+    if (st == NULL)
+        goto fail;
+    sqlite3_bind_int(st, 1, to);
+    sqlite3_bind_int(st, 2, ROTATE_BATCH);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char ad[64];
+        snprintf(ad, sizeof ad, "minbill:data_keys:%lld", (long long)sqlite3_column_int64(st, 0));
+        if (rewrap_row(kr, conn, st, SQL_REWRAP_DEK, ad, ad, err) != 0) {
+            sqlite3_reset(st);
+            goto fail;
+        }
+        rows++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        store_error(conn, err, "reading data keys");
+        goto fail;
+    }
+    r->data_keys += rows;
+    if (rows == 0) {
+        if ((st = store_conn_prepare(conn, SQL_STALE_SECRETS, err)) == NULL)
+            goto fail;
+        sqlite3_bind_int(st, 1, to);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            char ad_old[96], ad_new[96];
+            const char *name = (const char *)sqlite3_column_text(st, 0);
+            secret_ad(ad_old, sizeof ad_old, name, sqlite3_column_int(st, 1));
+            secret_ad(ad_new, sizeof ad_new, name, to);
+            if (rewrap_row(kr, conn, st, SQL_REWRAP_SECRET, ad_old, ad_new, err) != 0) {
+                sqlite3_reset(st);
+                goto fail;
+            }
+            r->secrets++;
+        }
+        sqlite3_reset(st);
+        *done = true;
+    }
+    if (store_conn_exec(conn, "COMMIT", err) != 0)
+        goto fail;
+    double ms = now_ms() - t0;
+    if (ms > r->longest_batch_ms)
+        r->longest_batch_ms = ms;
+    r->batches++;
     return 0;
+fail:
+    sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* Makes sure "<path>.next" holds a key registered as a new version, making
+ * one unless an interrupted rotation left it. Returns its slot. */
+static int stage_next(keyring_t *kr, store_conn_t *conn, int *slot, mb_error *err)
+{
+    char next[PATH_MAX + 8];
+    next_path(kr, next, sizeof next);
+    if (access(next, F_OK) != 0 && keyring_file_create(next, err) != 0)
+        return -1;
+    if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    pthread_mutex_lock(&kr->lock);
+    int ret = load_file(kr, next, false, err) == 0 && map_versions(kr, conn, err) == 0 ? 0 : -1;
+    /* The staged key is the slot whose id matches the .next file. */
+    unsigned char id[KEY_ID_BYTES];
+    bool missing;
+    unsigned char *tmp = sodium_malloc(KEYRING_KEY_BYTES);
+    if (ret == 0 && (tmp == NULL || read_key_file(next, tmp, &missing, err) != 0))
+        ret = -1;
+    if (ret == 0) {
+        key_id(tmp, id);
+        *slot = -1;
+        for (int i = 0; i < atomic_load(&kr->n); i++)
+            if (sodium_memcmp(kr->slots[i].id, id, KEY_ID_BYTES) == 0)
+                *slot = i;
+        /* Slot 0 is the key file's own key: staging it again is no rotation. */
+        if (*slot <= 0)
+            ret = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                               "%s holds the current key: remove it and rotate again", next);
+        else if (atomic_load(&kr->slots[*slot].version) == 0)
+            ret = register_version(kr, conn, *slot, err);
+        else
+            atomic_store(&kr->current, *slot);
+    }
+    if (tmp != NULL)
+        sodium_free(tmp);
+    pthread_mutex_unlock(&kr->lock);
+    if (ret == 0 && store_conn_exec(conn, "COMMIT", err) == 0)
+        return 0;
+    sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+int keyring_rotate(const char *path, store_conn_t *conn, keyring_rotation *out, mb_error *err)
+{
+    keyring_t *kr = NULL;
+    memset(out, 0, sizeof *out);
+    int slot, ret = -1;
+    if (keyring_load(path, &kr, err) != 0)
+        return -1;
+    if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
+        goto out;
+    if (keyring_attach(kr, conn, err) != 0 || store_conn_exec(conn, "COMMIT", err) != 0) {
+        sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+        goto out;
+    }
+    /* The version the key file itself holds is what we rotate away from. */
+    out->from_version = atomic_load(&kr->slots[0].version);
+    if (stage_next(kr, conn, &slot, err) != 0)
+        goto out;
+    out->to_version = atomic_load(&kr->slots[slot].version);
+    for (bool done = false; !done;)
+        if (rotate_batch(kr, conn, out, &done, err) != 0)
+            goto out;
+    /* Every key is wrapped by the new version: install it as the key file.
+     * rename() is atomic, so a crash leaves either key file, both usable. */
+    char next[PATH_MAX + 8];
+    next_path(kr, next, sizeof next);
+    if (rename(next, path) != 0) {
+        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot install %s as %s: %s", next, path,
+                     strerror(errno));
+        goto out;
+    }
+    ret = 0;
+out:
+    keyring_free(kr);
+    return ret;
 }

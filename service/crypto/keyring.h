@@ -1,25 +1,34 @@
 /*
- * keyring.h - the master key and the service secrets it wraps.
+ * keyring.h - master keys and the service secrets they wrap.
  *
- * The master key is 32 random bytes in a key file that must not be readable
- * by group or others. It never touches the database: it only wraps other
- * keys. Service secrets (the API-key hashing key today; fingerprint, blind
- * index and audit-chain keys later) are random 32-byte keys stored in
- * keyring_secrets wrapped by the master key, so rotating the master key
- * re-wraps them without changing any hash computed with them.
+ * A master key is 32 random bytes in a key file that must not be readable by
+ * group or others. It never touches the database: it only wraps other keys
+ * (data keys in data_keys, service secrets in keyring_secrets). The database
+ * records each master key version by a keyed id, never the key.
  *
- * All key bytes live in sodium_malloc'd memory (guard pages, mlock'd, wiped
- * on free) and are read-only except while being filled.
+ * Rotation (keyring_rotate, `minbilld keys rotate`) stages a new key in
+ * "<key-file>.next", registers it as the next version, re-wraps every data
+ * key and secret in small transactions while the daemon keeps serving, then
+ * renames it over the key file: from then on the old key is needed for
+ * nothing. A running daemon notices a newer version on its next wrap and an
+ * unknown one on unwrap, and loads it from the same two files.
+ *
+ * Key bytes live only in sodium_malloc'd memory (guard pages, mlock'd,
+ * wiped on free), read-only except while being filled. The functions are
+ * thread-safe once keyring_attach() succeeded.
  */
 #ifndef MB_KEYRING_H
 #define MB_KEYRING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 #include "store/store.h"
 
 #define KEYRING_KEY_BYTES 32
+#define KEYRING_NONCE_BYTES 24
+#define KEYRING_WRAPPED_BYTES (KEYRING_KEY_BYTES + 16)
 
 typedef struct keyring keyring_t;
 
@@ -36,14 +45,15 @@ typedef enum {
  * overwrite an existing file. */
 int keyring_file_create(const char *path, mb_error *err);
 
-/* Reads the key file (refusing one that group or others may read, or that is
- * not exactly 32 bytes) into locked memory. */
+/* Reads the key file (and "<path>.next" if a rotation is under way),
+ * refusing one that group or others may read or that is not 32 bytes. */
 int keyring_load(const char *path, keyring_t **out, mb_error *err);
 void keyring_free(keyring_t *kr);
 
 /* Binds the keyring to a database inside the caller's write transaction:
- * records the master key's id on first use, refuses a key file that is not
- * the database's, and unwraps (creating on first use) every service secret. */
+ * records the key as version 1 of a new database, refuses a key file that
+ * is none of the database's versions, and unwraps (creating on first use)
+ * every service secret. */
 int keyring_attach(keyring_t *kr, store_conn_t *conn, mb_error *err);
 
 /* The 32 bytes of an attached service secret; valid until keyring_free(). */
@@ -54,23 +64,32 @@ const unsigned char *keyring_secret_borrow(const keyring_t *kr, keyring_secret w
 void keyring_mac(const keyring_t *kr, keyring_secret which, const void *data, size_t len,
                  unsigned char *out, size_t out_len);
 
-#define KEYRING_NONCE_BYTES 24
-#define KEYRING_WRAPPED_BYTES (KEYRING_KEY_BYTES + 16)
+/* Wraps a 32-byte key under the newest master key this process knows of
+ * (after checking the database for a newer one on conn); *version receives
+ * the version used. ad binds the wrapped key to where it is stored. */
+int keyring_wrap(keyring_t *kr, store_conn_t *conn, const char *ad,
+                 const unsigned char key[KEYRING_KEY_BYTES],
+                 unsigned char nonce[KEYRING_NONCE_BYTES],
+                 unsigned char wrapped[KEYRING_WRAPPED_BYTES], int *version, mb_error *err);
 
-/* The master key version keys are wrapped with (after keyring_attach). */
-int keyring_master_version(const keyring_t *kr);
-
-/* Wraps a 32-byte key under the current master key; ad binds it to where it
- * is stored. */
-void keyring_wrap(const keyring_t *kr, const char *ad, const unsigned char key[KEYRING_KEY_BYTES],
-                  unsigned char nonce[KEYRING_NONCE_BYTES],
-                  unsigned char wrapped[KEYRING_WRAPPED_BYTES]);
-
-/* Unwraps into key (caller's locked memory). DATA_LOSS if it was wrapped by
- * another master key version or tampered with. */
-int keyring_unwrap(const keyring_t *kr, int master_version, const char *ad,
+/* Unwraps into key (caller's locked memory), loading the key files again if
+ * the version is not known yet. DATA_LOSS if the version's key is missing
+ * or the wrapped key was tampered with. */
+int keyring_unwrap(keyring_t *kr, store_conn_t *conn, int version, const char *ad,
                    const unsigned char nonce[KEYRING_NONCE_BYTES],
                    const unsigned char wrapped[KEYRING_WRAPPED_BYTES],
                    unsigned char key[KEYRING_KEY_BYTES], mb_error *err);
+
+typedef struct keyring_rotation {
+    int from_version, to_version;
+    int64_t data_keys, secrets;    /* re-wrapped */
+    int batches;
+    double longest_batch_ms;       /* the longest any write waited for us */
+} keyring_rotation;
+
+/* `minbilld keys rotate`: rotates the master key of the database at conn
+ * (a writer connection of the calling process) whose key file is path. Safe
+ * to run while minbilld serves, and to run again after a crash. */
+int keyring_rotate(const char *path, store_conn_t *conn, keyring_rotation *out, mb_error *err);
 
 #endif

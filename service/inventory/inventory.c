@@ -130,6 +130,9 @@ const inv_field inventory_fields[] = {
      .recipients = "the payment processor or bank, when collecting",
      .source = PLATFORM_SOURCE, .retention = UNTIL_DETACHED, .mask = MASK_NAME},
 
+    /* Unwrapping may need to learn a new master key version (rotation). */
+    PLAIN("keyring_master", "version", SUP | INV | EXP | PAY),
+    PLAIN("keyring_master", "key_id", SUP | INV | EXP | PAY),
     PLAIN("data_keys", "dek_id", SUP | INV | EXP | PAY),
     PLAIN("data_keys", "master_version", SUP | INV | EXP | PAY),
     PLAIN("data_keys", "nonce", SUP | INV | EXP | PAY),

@@ -66,11 +66,16 @@ static void run_jobs(store_conn_t *conn, store_job **jobs, mb_error *errs, size_
             continue;
         if (j->run(conn, j->arg, &errs[i]) != 0) {
             mb_error tmp;
+            if (errs[i].code == GRPC_STATUS_OK) /* a failure must never read as success */
+                mb_error_set(&errs[i], GRPC_STATUS_INTERNAL, "write failed without a reason");
             if (step_once(conn, SQL_ROLLBACK_TO, &tmp) != 0 ||
                 step_once(conn, SQL_RELEASE, &tmp) != 0)
                 mb_log(MB_LOG_ERROR, "event=writer_rollback_failed");
             continue;
         }
+        /* The return value decides: a job may have filled err on a path it
+         * recovered from. */
+        mb_error_clear(&errs[i]);
         step_once(conn, SQL_RELEASE, &errs[i]);
     }
 }

@@ -196,6 +196,23 @@ static void test_expired_job_not_run(void)
     CHECK(runs == 1);
 }
 
+/* Succeeds after filling err on a path it recovered from. */
+static int recovered_run(store_conn_t *conn, void *arg, mb_error *err)
+{
+    (void)conn;
+    (*(int *)arg)++;
+    mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "optional thing missing");
+    return 0;
+}
+
+static void test_return_value_decides(void)
+{
+    int runs = 0;
+    mb_error err;
+    CHECK(store_write_sync(store, recovered_run, &runs, &err) == 0);
+    CHECK(runs == 1);
+}
+
 static void test_pragmas(void)
 {
     store_conn_t *c = store_reader_acquire(store);
@@ -232,6 +249,7 @@ int main(void)
     }
     RUN(test_group_commit);
     RUN(test_expired_job_not_run);
+    RUN(test_return_value_decides);
     RUN(test_pragmas);
     store_close(store);
     return check_summary();

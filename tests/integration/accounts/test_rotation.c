@@ -1,0 +1,266 @@
+/*
+ * test_rotation.c - master key rotation while the daemon serves: writes keep
+ * succeeding during `minbilld keys rotate`, no rotation transaction holds
+ * the write lock for 100 ms, afterwards every data key and secret is wrapped
+ * by the new version, and the old key, deleted, is needed for nothing: the
+ * restarted daemon reads everything (API keys, account reveals, card
+ * reveals) with the new key file alone, and refuses to start on the old one.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "common.h"
+#include "minbill/v1/accounts.pb-c.h"
+
+#define UPSERT "/minbill.v1.Accounts/UpsertAccount"
+#define ATTACH "/minbill.v1.Accounts/AttachPaymentMethod"
+#define REVEAL "/minbill.v1.Accounts/RevealPaymentMethod"
+#define GET "/minbill.v1.Accounts/GetAccount"
+#define ACCOUNTS 40
+
+static mbt_server srv;
+static char platform[MBT_KEY_MAX], payments[MBT_KEY_MAX], privacy[MBT_KEY_MAX];
+static char tokens[ACCOUNTS][32];
+static atomic_int stop_writer, writes_ok, writes_failed;
+
+static int upsert(mbc_channel_t *ch, const char *id)
+{
+    Minbill__V1__PostalAddress addr = MINBILL__V1__POSTAL_ADDRESS__INIT;
+    addr.line1 = "Hauptstrasse 1";
+    addr.postal_code = "10115";
+    addr.city = "Berlin";
+    addr.country_code = "DE";
+    Minbill__V1__Contact c = MINBILL__V1__CONTACT__INIT, *cp = &c;
+    c.contact_id = "c1";
+    c.role = MINBILL__V1__CONTACT_ROLE__CONTACT_ROLE_BILLING;
+    c.name = "Jane Doe";
+    c.email = "jane.doe@example.de";
+    Minbill__V1__Account acc = MINBILL__V1__ACCOUNT__INIT;
+    acc.account_id = (char *)id;
+    acc.legal_name = "Autohaus Example GmbH";
+    acc.billing_address = &addr;
+    acc.currency = "EUR";
+    acc.n_contacts = 1;
+    acc.contacts = &cp;
+    Minbill__V1__UpsertAccountRequest req = MINBILL__V1__UPSERT_ACCOUNT_REQUEST__INIT;
+    req.account = &acc;
+    ProtobufCMessage *resp = NULL;
+    mb_error st;
+    mbc_unary(ch, UPSERT, platform, &req.base, &minbill__v1__account__descriptor, 20000, &resp,
+              &st);
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    return st.code;
+}
+
+static int attach(const char *account, const char *pan, char *token_out)
+{
+    Minbill__V1__CardDetails card = MINBILL__V1__CARD_DETAILS__INIT;
+    card.pan = (char *)pan;
+    card.exp_month = 12;
+    card.exp_year = 2031;
+    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
+    req.account_id = (char *)account;
+    req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD;
+    req.card = &card;
+    ProtobufCMessage *resp = NULL;
+    mb_error st;
+    mbc_unary(srv.ch, ATTACH, platform, &req.base, &minbill__v1__payment_method__descriptor, 20000,
+              &resp, &st);
+    if (resp != NULL) {
+        snprintf(token_out, 32, "%s", ((Minbill__V1__PaymentMethod *)resp)->token);
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    return st.code;
+}
+
+/* A distinct valid Visa number per i (Luhn check digit computed). */
+static void make_pan(int i, char out[17])
+{
+    snprintf(out, 17, "411111%09d", i);
+    int sum = 0;
+    for (int k = 14; k >= 0; k--) {
+        int d = out[k] - '0';
+        if ((14 - k) % 2 == 0 && (d *= 2) > 9)
+            d -= 9;
+        sum += d;
+    }
+    out[15] = (char)('0' + (10 - sum % 10) % 10);
+    out[16] = '\0';
+}
+
+static int reveal_pan(const char *token, char *pan_out)
+{
+    Minbill__V1__RevealPaymentMethodRequest req = MINBILL__V1__REVEAL_PAYMENT_METHOD_REQUEST__INIT;
+    req.token = (char *)token;
+    req.purpose = "rotation test";
+    ProtobufCMessage *resp = NULL;
+    mb_error st;
+    mbc_unary(srv.ch, REVEAL, payments, &req.base,
+              &minbill__v1__reveal_payment_method_response__descriptor, 20000, &resp, &st);
+    Minbill__V1__RevealPaymentMethodResponse *r = (void *)resp;
+    if (r != NULL && r->card != NULL)
+        snprintf(pan_out, 20, "%s", r->card->pan);
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    return st.code;
+}
+
+static int revealed_email(const char *account, char *email_out)
+{
+    Minbill__V1__GetAccountRequest req = MINBILL__V1__GET_ACCOUNT_REQUEST__INIT;
+    req.account_id = (char *)account;
+    req.reveal = 1;
+    ProtobufCMessage *resp = NULL;
+    mb_error st;
+    mbc_unary(srv.ch, GET, privacy, &req.base, &minbill__v1__account__descriptor, 20000, &resp,
+              &st);
+    Minbill__V1__Account *a = (void *)resp;
+    if (a != NULL && a->n_contacts > 0)
+        snprintf(email_out, 64, "%s", a->contacts[0]->email);
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    return st.code;
+}
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    mbc_channel_t *ch = mbc_channel_new(srv.d.target);
+    for (int i = 0; !atomic_load(&stop_writer); i++) {
+        char id[32];
+        snprintf(id, sizeof id, "during-%d", i);
+        int code = upsert(ch, id);
+        if (code == GRPC_STATUS_OK) {
+            atomic_fetch_add(&writes_ok, 1);
+        } else {
+            atomic_fetch_add(&writes_failed, 1);
+            fprintf(stderr, "   write during rotation failed: %s\n", mb_status_name(code));
+        }
+    }
+    mbc_channel_free(ch);
+    return NULL;
+}
+
+static int count_rows(const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    int n = -1;
+    if (sqlite3_open_v2(srv.d.db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            n = sqlite3_column_int(stmt, 0);
+        sqlite3_finalize(stmt);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+static int read_key(const char *path, unsigned char out[32])
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = f != NULL ? fread(out, 1, 32, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    return n == 32 ? 0 : -1;
+}
+
+static int rotate(char *out, size_t size)
+{
+    const char *args[] = {"keys", "rotate", "--db", srv.d.db, "--key-file", srv.d.key_file, NULL};
+    return mbt_run_minbilld(args, out, size);
+}
+
+/* "(longest 12.3 ms)" in the rotate report. */
+static double longest_ms(const char *report)
+{
+    const char *p = strstr(report, "(longest ");
+    return p != NULL ? atof(p + 9) : 1e9;
+}
+
+static void test_rotate_while_serving(void)
+{
+    char pan[20];
+    for (int i = 0; i < ACCOUNTS; i++) {
+        char id[32], p[17];
+        snprintf(id, sizeof id, "before-%d", i);
+        make_pan(i, p);
+        CHECK(upsert(srv.ch, id) == GRPC_STATUS_OK);
+        CHECK(attach(id, p, tokens[i]) == GRPC_STATUS_OK);
+    }
+    unsigned char old_key[32], new_key[32];
+    CHECK(read_key(srv.d.key_file, old_key) == 0);
+
+    pthread_t th;
+    pthread_create(&th, NULL, writer_main, NULL);
+    mbt_sleep_ms(200);
+    char report[1024];
+    int rc = rotate(report, sizeof report);
+    mbt_sleep_ms(200);
+    atomic_store(&stop_writer, 1);
+    pthread_join(th, NULL);
+    fprintf(stderr, "   %s   writes during rotation: %d ok, %d failed\n", report,
+            atomic_load(&writes_ok), atomic_load(&writes_failed));
+    CHECK(rc == 0);
+    CHECK_CONTAINS(report, "from version 1 to 2");
+    CHECK(longest_ms(report) < 100.0);
+    CHECK(atomic_load(&writes_ok) > 0 && atomic_load(&writes_failed) == 0);
+    CHECK(count_rows("SELECT count(*) FROM data_keys WHERE master_version <> 2") == 0);
+    CHECK(count_rows("SELECT count(*) FROM keyring_secrets WHERE master_version <> 2") == 0);
+
+    /* The key file now holds the new key; nothing else holds the old one. */
+    CHECK(read_key(srv.d.key_file, new_key) == 0 && memcmp(old_key, new_key, 32) != 0);
+    char next[MBT_PATH + 40];
+    snprintf(next, sizeof next, "%s.next", srv.d.key_file);
+    CHECK(access(next, F_OK) != 0);
+
+    /* The running daemon reads old and new data and writes with version 2. */
+    CHECK(reveal_pan(tokens[3], pan) == GRPC_STATUS_OK);
+    char want[17];
+    make_pan(3, want);
+    CHECK(strcmp(pan, want) == 0);
+    char tok[32];
+    make_pan(ACCOUNTS + 1, want);
+    CHECK(attach("before-0", want, tok) == GRPC_STATUS_OK);
+    CHECK(count_rows("SELECT count(*) FROM data_keys WHERE master_version <> 2") == 0);
+    memset(old_key, 0, sizeof old_key);
+}
+
+static void test_old_key_needed_for_nothing(void)
+{
+    /* Restart on the new key file alone. */
+    CHECK(mbt_stop(&srv, SIGTERM) == 0);
+    CHECK(mbt_serve(&srv, NULL) == 0);
+    char pan[20] = "", want[17], email[64] = "";
+    CHECK(reveal_pan(tokens[ACCOUNTS - 1], pan) == GRPC_STATUS_OK); /* API keys still verify */
+    make_pan(ACCOUNTS - 1, want);
+    CHECK(strcmp(pan, want) == 0);
+    CHECK(revealed_email("before-7", email) == GRPC_STATUS_OK);
+    CHECK(strcmp(email, "jane.doe@example.de") == 0);
+    CHECK(revealed_email("during-0", email) == GRPC_STATUS_OK);
+    CHECK(strcmp(email, "jane.doe@example.de") == 0);
+
+    /* A second rotation works the same way. */
+    char report[1024];
+    CHECK(rotate(report, sizeof report) == 0);
+    CHECK_CONTAINS(report, "from version 2 to 3");
+    CHECK(reveal_pan(tokens[0], pan) == GRPC_STATUS_OK);
+}
+
+int main(void)
+{
+    if (mbt_up(&srv, NULL) != 0)
+        return 1;
+    mbt_key(&srv, "platform", platform);
+    mbt_key(&srv, "payments", payments);
+    mbt_key(&srv, "privacy", privacy);
+    RUN(test_rotate_while_serving);
+    RUN(test_old_key_needed_for_nothing);
+    CHECK(mbt_down(&srv) == 0);
+    return check_summary();
+}
