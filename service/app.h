@@ -8,6 +8,7 @@
 #include "crypto/keyring.h"
 #include "rpc/auth.h"
 #include "rpc/health.h"
+#include "rpc/reflection.h"
 #include "store/store.h"
 
 typedef struct mb_app {
@@ -15,6 +16,7 @@ typedef struct mb_app {
     keyring_t *keyring;
     auth_t *auth;
     health_t *health;
+    reflection_t *reflection;
 } mb_app;
 
 #endif

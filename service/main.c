@@ -233,6 +233,8 @@ static int cmd_serve(const config *cfg)
     if (store_write_sync(app.store, attach_job, app.keyring, &err) != 0 ||
         auth_new(app.store, app.keyring, &app.auth, &err) != 0)
         goto out;
+    if (reflection_new(&app.reflection, &err) != 0)
+        goto out;
     if ((app.health = health_new(mb_methods, mb_methods_count)) == NULL) {
         mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
@@ -288,6 +290,7 @@ out:
     store_close(app.store);
     auth_free(app.auth);
     health_free(app.health);
+    reflection_free(app.reflection);
     keyring_free(app.keyring);
     if (ret == 0)
         mb_log(MB_LOG_INFO, "event=stopped");

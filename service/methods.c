@@ -18,7 +18,9 @@
 #include "minbill/v1/invoicing.pb-c.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "minbill/v1/privacy.pb-c.h"
+#include "grpc/reflection/v1/reflection.pb-c.h"
 #include "rpc/health.h"
+#include "rpc/reflection.h"
 
 #define D(name) &minbill__v1__##name##__descriptor
 
@@ -47,6 +49,21 @@ const rpc_method mb_methods[] = {
      .roles = ANYONE,
      .on_message = health_watch,
      .on_cancel = health_watch_cancel},
+    /* v1alpha's messages are v1's on the wire; generic clients try both. */
+    {.path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+     .kind = RPC_BIDI_STREAMING,
+     .request = &grpc__reflection__v1__server_reflection_request__descriptor,
+     .roles = ANYONE,
+     .on_message = reflection_on_message,
+     .on_end = reflection_on_end,
+     .on_cancel = reflection_on_cancel},
+    {.path = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+     .kind = RPC_BIDI_STREAMING,
+     .request = &grpc__reflection__v1__server_reflection_request__descriptor,
+     .roles = ANYONE,
+     .on_message = reflection_on_message,
+     .on_end = reflection_on_end,
+     .on_cancel = reflection_on_cancel},
 
     PLANNED("/minbill.v1.Metering/RecordUsage", RPC_UNARY, D(record_usage_request), PLATFORM),
     PLANNED("/minbill.v1.Metering/StreamUsage", RPC_CLIENT_STREAMING, D(record_usage_request), PLATFORM),

@@ -116,6 +116,18 @@ struct rpc_server {
 
 static void start_final_locked(rpc_call_t *c);
 
+/* Kinds whose requests arrive as a stream of RECV_MESSAGE. */
+static bool reads_stream(rpc_kind k)
+{
+    return k == RPC_CLIENT_STREAMING || k == RPC_BIDI_STREAMING;
+}
+
+/* Kinds whose final batch carries the one response message. */
+static bool answers_once(rpc_kind k)
+{
+    return k == RPC_UNARY || k == RPC_CLIENT_STREAMING;
+}
+
 /* --- allocation and references ------------------------------------------- */
 
 static rpc_call_t *call_new(rpc_server_t *srv, size_t cq_index, long method_index)
@@ -209,7 +221,7 @@ static void post_request(rpc_server_t *srv, size_t cq_index, long method_index)
     grpc_completion_queue *cq = srv->cqs[cq_index];
     grpc_call_error e;
     if (method_index >= 0) {
-        bool with_payload = c->method->kind != RPC_CLIENT_STREAMING;
+        bool with_payload = !reads_stream(c->method->kind);
         e = grpc_server_request_registered_call(srv->server, srv->registered[method_index],
                                                 &c->call, &c->deadline, &c->md,
                                                 with_payload ? &c->payload : NULL, cq, cq,
@@ -302,7 +314,7 @@ static void start_final_locked(rpc_call_t *c)
 void rpc_call_finish(rpc_call_t *c, const ProtobufCMessage *resp, const mb_error *err)
 {
     grpc_status_code code = err != NULL ? err->code : GRPC_STATUS_OK;
-    bool with_message = c->method == NULL || c->method->kind != RPC_SERVER_STREAMING;
+    bool with_message = c->method == NULL || answers_once(c->method->kind);
     grpc_byte_buffer *bb = NULL;
     if (code == GRPC_STATUS_OK && with_message) {
         if (resp != NULL)
@@ -544,7 +556,7 @@ static void on_new_call(rpc_call_t *c)
     }
     if (c->method->kind != RPC_UNARY)
         post_close(c);
-    if (c->method->kind == RPC_CLIENT_STREAMING) {
+    if (reads_stream(c->method->kind)) {
         c->msg_arena = mb_arena_new(srv->arena_limit);
         if (c->msg_arena == NULL) {
             finish_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -706,8 +718,8 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
         if (m->on_message != NULL && m->kind != RPC_UNARY && m->on_cancel == NULL)
             return mb_error_set(err, GRPC_STATUS_INTERNAL, "%s: streaming handler lacks on_cancel",
                                 m->path);
-        if (m->on_message != NULL && m->kind == RPC_CLIENT_STREAMING && m->on_end == NULL)
-            return mb_error_set(err, GRPC_STATUS_INTERNAL, "%s: client-streaming handler lacks on_end",
+        if (m->on_message != NULL && reads_stream(m->kind) && m->on_end == NULL)
+            return mb_error_set(err, GRPC_STATUS_INTERNAL, "%s: streaming handler lacks on_end",
                                 m->path);
     }
     grpc_init();
@@ -749,8 +761,8 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
         const rpc_method *m = &opt->methods[i];
         srv->registered[i] = grpc_server_register_method(
             srv->server, m->path, NULL,
-            m->kind == RPC_CLIENT_STREAMING ? GRPC_SRM_PAYLOAD_NONE
-                                            : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+            reads_stream(m->kind) ? GRPC_SRM_PAYLOAD_NONE
+                                  : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
             0);
         if (srv->registered[i] == NULL) {
             server_free(srv);

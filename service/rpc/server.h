@@ -27,7 +27,7 @@
 typedef struct rpc_server rpc_server_t;
 typedef struct rpc_call rpc_call_t;
 
-typedef enum { RPC_UNARY, RPC_CLIENT_STREAMING, RPC_SERVER_STREAMING } rpc_kind;
+typedef enum { RPC_UNARY, RPC_CLIENT_STREAMING, RPC_SERVER_STREAMING, RPC_BIDI_STREAMING } rpc_kind;
 
 /* on_message return values (client streaming). */
 enum { RPC_CONTINUE = 0, RPC_PAUSE = 1 };
@@ -40,7 +40,7 @@ typedef struct rpc_method {
     /* NULL: the capability is not built yet; the call answers UNIMPLEMENTED
      * (after authentication, so the answer leaks nothing to strangers). */
     int (*on_message)(rpc_call_t *call, const ProtobufCMessage *msg);
-    /* Client streaming: the client half-closed. */
+    /* Client and bidi streaming: the client half-closed. */
     void (*on_end)(rpc_call_t *call);
     /* Streaming: the call ended (deadline, client cancel, shutdown) before
      * the handler finished. The handler must still call rpc_call_finish(). */
@@ -79,8 +79,8 @@ mb_arena_t *rpc_call_arena(rpc_call_t *call);
 void rpc_call_set_state(rpc_call_t *call, void *state);
 void *rpc_call_state(const rpc_call_t *call);
 
-/* Server streaming: queues one response message. Returns -1 if the call has
- * already ended (the handler should then finish). */
+/* Server and bidi streaming: queues one response message. Returns -1 if the
+ * call has already ended (the handler should then finish). */
 int rpc_call_send(rpc_call_t *call, const ProtobufCMessage *msg);
 
 /* Ends the call: with err == NULL (or code OK) the status is OK and, for
@@ -92,7 +92,8 @@ void rpc_call_finish(rpc_call_t *call, const ProtobufCMessage *resp, const mb_er
  * Returns -1 (and runs nothing) if out of memory. */
 int rpc_call_defer(rpc_call_t *call, void (*fn)(void *arg), void *arg);
 
-/* Client streaming: reads the next message after on_message paused. */
+/* Client and bidi streaming: reads the next message after on_message
+ * paused. */
 void rpc_call_resume(rpc_call_t *call);
 
 #endif
