@@ -8,11 +8,15 @@
  * list it below, and add the .c to client/CMakeLists.txt.
  */
 #include "cli.h"
+#include "cmd_account.h"
 #include "cmd_health.h"
+#include "cmd_payment_methods.h"
 
 /* In the order `minbill --help` lists them. */
 static const cli_command *const commands[] = {
     &cmd_health,
+    &cmd_account_show,
+    &cmd_payment_methods_list,
 };
 
 int main(int argc, char **argv)

@@ -3,80 +3,10 @@
 # output, exit codes (0 ok, 1 refused, 2 usage, 3 cannot connect), one-line
 # stderr messages, the environment, and that an API key is never printed.
 #
-# CTest sets MINBILLD and MINBILL to the binaries. The daemon runs from a
-# private temporary directory on a port it picks itself; set
-# MINBILL_KEEP_TEST_DIR=1 to keep that directory (and minbilld.log).
+# The helpers, the temporary directory and the daemon: lib.sh.
 set -eu
 
-: "${MINBILLD:?set MINBILLD to the minbilld binary}"
-: "${MINBILL:?set MINBILL to the minbill binary}"
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/minbill-cli-XXXXXX")
-daemon=
-stop_daemon() {
-    if [ -n "$daemon" ]; then
-        kill "$daemon" 2>/dev/null || true
-        wait "$daemon" 2>/dev/null || true
-        daemon=
-    fi
-}
-cleanup() {
-    stop_daemon
-    if [ -z "${MINBILL_KEEP_TEST_DIR:-}" ]; then
-        rm -rf "$dir"
-    else
-        echo "kept $dir" >&2
-    fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-# The tests' own settings come from flags only.
-unset MINBILL_SERVER MINBILL_API_KEY
-
-passed=0
-failed=0
-
-# run CMD...: runs it without stopping the script; leaves its exit code in
-# $rc, its stdout in $out, its stderr in $err, its duration in $ms.
-run() {
-    t0=$(date +%s%3N)
-    rc=0
-    "$@" >"$dir/out" 2>"$dir/err" || rc=$?
-    ms=$(($(date +%s%3N) - t0))
-    out=$(cat "$dir/out")
-    err=$(cat "$dir/err")
-}
-
-pass() { passed=$((passed + 1)); }
-fail() {
-    failed=$((failed + 1))
-    printf 'FAILED: %s\n  exit %s\n  stdout: %s\n  stderr: %s\n' "$1" "$rc" "$out" "$err" >&2
-}
-
-expect_rc() { if [ "$rc" = "$2" ]; then pass; else fail "$1: exit code, want $2"; fi; }
-expect_out() { if [ "$out" = "$2" ]; then pass; else fail "$1: stdout, want '$2'"; fi; }
-expect_err() { if [ "$err" = "$2" ]; then pass; else fail "$1: stderr, want '$2'"; fi; }
-expect_out_has() {
-    case $out in *"$2"*) pass ;; *) fail "$1: stdout lacks '$2'" ;; esac
-}
-expect_err_has() {
-    case $err in *"$2"*) pass ;; *) fail "$1: stderr lacks '$2'" ;; esac
-}
-expect_err_lacks() {
-    case $err$out in *"$2"*) fail "$1: output shows '$2'" ;; *) pass ;; esac
-}
-# Every failure explains itself in exactly one line.
-expect_one_err_line() {
-    n=$(wc -l <"$dir/err")
-    if [ "$n" -eq 1 ]; then pass; else fail "$1: $n stderr lines, want 1"; fi
-}
-# A usage error: exit 2, one line, message and hint.
-expect_usage() {
-    expect_rc "$1" 2
-    expect_one_err_line "$1"
-    expect_err_has "$1" "$2"
-}
+. "$(dirname "$0")/lib.sh"
 
 # --- without a server: help and usage errors -----------------------------
 
@@ -127,30 +57,8 @@ expect_err_has "--help >/dev/full" "minbill: cannot write the output"
 
 # --- against a real server -----------------------------------------------
 
-"$MINBILLD" keys init --key-file "$dir/master.key" >/dev/null
-"$MINBILLD" serve --listen 127.0.0.1:0 --db "$dir/minbill.db" --key-file "$dir/master.key" \
-    2>"$dir/minbilld.log" &
-daemon=$!
-port=
-i=0
-while [ $i -lt 1200 ]; do # up to 120 s: sanitizer builds start slowly
-    port=$(sed -n 's/.*event=serving .*port=\([0-9][0-9]*\).*/\1/p' "$dir/minbilld.log" | head -n 1)
-    [ -n "$port" ] && break
-    if ! kill -0 "$daemon" 2>/dev/null; then
-        echo "minbilld exited before serving:" >&2
-        cat "$dir/minbilld.log" >&2
-        exit 1
-    fi
-    sleep 0.1
-    i=$((i + 1))
-done
-if [ -z "$port" ]; then
-    echo "minbilld did not serve within 120 s" >&2
-    exit 1
-fi
-server=127.0.0.1:$port
-key=$("$MINBILLD" keys create-api-key --db "$dir/minbill.db" --key-file "$dir/master.key" \
-    --role support --name cli-test)
+start_daemon
+key=$(create_key support)
 
 run "$MINBILL" --server "$server" health
 expect_rc "health" 0
@@ -220,5 +128,4 @@ expect_rc "nothing listening, --timeout 0.5" 3
 expect_out "nothing listening, --timeout 0.5" ""
 if [ "$ms" -lt 4000 ]; then pass; else fail "--timeout 0.5: took $ms ms"; fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

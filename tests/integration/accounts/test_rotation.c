@@ -81,7 +81,7 @@ static int attach(const char *account, const char *pan, char *token_out)
 /* A distinct valid Visa number per i (Luhn check digit computed). */
 static void make_pan(int i, char out[17])
 {
-    snprintf(out, 17, "411111%09d", i);
+    snprintf(out, 17, "411111%09u", (unsigned)i % 1000000000u);
     int sum = 0;
     for (int k = 14; k >= 0; k--) {
         int d = out[k] - '0';
