@@ -325,6 +325,14 @@ int mbc_call_recv(mbc_call_t *c, uint8_t **msg, size_t *len)
 
 int mbc_call_finish(mbc_call_t *c, mb_error *status)
 {
+    if (!c->status_received && !c->failed) {
+        /* The status is delivered only after the initial metadata and every
+         * message were read: drain what the caller left. */
+        uint8_t *msg;
+        size_t len;
+        while (mbc_call_recv(c, &msg, &len) == 1)
+            free(msg);
+    }
     if (!c->status_received) {
         grpc_op op;
         set_recv_status(c, &op);

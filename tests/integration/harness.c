@@ -3,6 +3,7 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -34,8 +35,11 @@ int mbt_run_minbilld(const char *const *args, char *out, size_t size)
     if (pipe(fds) != 0)
         return -1;
     pid_t pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
         return -1;
+    }
     if (pid == 0) {
         const char *argv[MAX_ARGS];
         int n = 0;
@@ -115,6 +119,7 @@ int mbt_daemon_start(mbt_daemon *d, const char *const *extra_args)
     struct stat st;
     long from = stat(d->log, &st) == 0 ? (long)st.st_size : 0;
     d->port = 0;
+    d->exit_status = -1;
     pid_t pid = fork();
     if (pid < 0)
         return -1;
@@ -156,6 +161,7 @@ int mbt_daemon_start(mbt_daemon *d, const char *const *extra_args)
         if (waitpid(pid, &status, WNOHANG) == pid) {
             fprintf(stderr, "harness: minbilld exited during start-up (see %s)\n", d->log);
             d->pid = 0;
+            d->exit_status = status;
             return -1;
         }
         int port = find_port(d->log, from);
@@ -207,17 +213,25 @@ void mbt_daemon_cleanup(mbt_daemon *d)
         int status;
         mbt_daemon_stop(d, SIGKILL, 5, &status);
     }
-    if (getenv("MINBILL_KEEP_TEST_DIR") != NULL || d->dir[0] == '\0') {
+    if (d->dir[0] == '\0')
+        return; /* mbt_daemon_init() never got as far as a directory */
+    if (getenv("MINBILL_KEEP_TEST_DIR") != NULL) {
         fprintf(stderr, "harness: kept %s\n", d->dir);
         return;
     }
-    const char *names[] = {"minbill.db", "minbill.db-wal", "minbill.db-shm", "master.key",
-                           "minbilld.log"};
-    char path[MBT_PATH + 32];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", d->dir, names[i]);
+    /* Everything in it: tests add files of their own (second logs, other
+     * key files, backups), and a leftover would make rmdir fail. The
+     * directory is ours alone (mkdtemp), with no subdirectories. */
+    DIR *dir = opendir(d->dir);
+    for (struct dirent *e; dir != NULL && (e = readdir(dir)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[MBT_PATH + 256];
+        snprintf(path, sizeof path, "%s/%s", d->dir, e->d_name);
         unlink(path);
     }
+    if (dir != NULL)
+        closedir(dir);
     if (rmdir(d->dir) != 0)
         fprintf(stderr, "harness: could not remove %s: %s\n", d->dir, strerror(errno));
 }

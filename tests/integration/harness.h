@@ -24,6 +24,9 @@ typedef struct mbt_daemon {
     char key_file[MBT_PATH + 32];
     char log[MBT_PATH + 32];
     char target[64]; /* "127.0.0.1:PORT" */
+    /* waitpid status when the daemon exited during start-up (so tests of
+     * refused start-ups can check the exit code); -1 otherwise. */
+    int exit_status;
 } mbt_daemon;
 
 /* Temporary directory + key file. Returns 0 or -1 (message on stderr). */
