@@ -74,6 +74,30 @@ static void test_support_and_invoicing_cannot_read_contact_details(void)
     CHECK(prepares(conns[PURPOSE_EXPORT], "SELECT name_ct, email_ct, phone_ct FROM contacts"));
 }
 
+static void test_only_payment_collection_reads_the_vault(void)
+{
+    const char *const vault[] = {
+        "SELECT number_ct FROM payment_vault",
+        "SELECT holder_ct FROM payment_vault",
+        "SELECT token FROM payment_vault",
+        "SELECT m.token FROM payment_methods m JOIN payment_vault v ON v.token = m.token",
+        "SELECT dek_id FROM payment_methods",
+    };
+    for (int p = 0; p < PURPOSE_COUNT; p++) {
+        for (size_t i = 0; i < sizeof vault / sizeof vault[0]; i++) {
+            bool ok = prepares(conns[p], vault[i]);
+            if (ok != (p == PURPOSE_PAYMENT))
+                fprintf(stderr, "   %s: %s %s\n", inventory_purpose_name(p), vault[i],
+                        ok ? "runs" : "is denied");
+            CHECK(ok == (p == PURPOSE_PAYMENT));
+        }
+    }
+    /* Everyone else sees the token and its clear metadata. */
+    CHECK(prepares(conns[PURPOSE_SUPPORT],
+                   "SELECT token, brand, last4, exp_month, exp_year FROM payment_methods"));
+    CHECK(prepares(conns[PURPOSE_INVOICING], "SELECT token, last4 FROM payment_methods"));
+}
+
 static void test_only_select(void)
 {
     const char *const writes[] = {
@@ -107,6 +131,7 @@ int main(void)
     }
     RUN(test_declared_columns_exist);
     RUN(test_support_and_invoicing_cannot_read_contact_details);
+    RUN(test_only_payment_collection_reads_the_vault);
     RUN(test_only_select);
     for (int p = 0; p < PURPOSE_COUNT; p++)
         store_conn_close(conns[p]);
