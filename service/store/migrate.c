@@ -74,12 +74,13 @@ static int apply_one(store_conn_t *conn, const store_migration *m, mb_error *err
 int store_migrate(store_conn_t *conn, int *applied, mb_error *err)
 {
     int count = 0, current = 0;
-    if (store_conn_exec(conn, SQL_CREATE, err) != 0)
-        return -1;
     for (;;) {
+        /* Everything, even creating the history table, happens under the
+         * write lock: a statement that upgrades a read to a write gets BUSY
+         * without waiting when another process migrates at the same time. */
         if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
             return -1;
-        if (check_history(conn, &current, err) != 0)
+        if (store_conn_exec(conn, SQL_CREATE, err) != 0 || check_history(conn, &current, err) != 0)
             goto rollback;
         if (current == store_migrations_count) {
             if (store_conn_exec(conn, "COMMIT", err) != 0)
