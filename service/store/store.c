@@ -212,7 +212,7 @@ int store_open(const char *path, const store_options *opt, store_t **out, mb_err
         if (pool_open(&s->pools[i], path, size, i - 1, i == 0 ? NULL : opt->readable, err) != 0)
             goto fail;
     }
-    if (store_writer_start(s, &s->writer, err) != 0)
+    if (store_writer_start(s, path, &s->writer, err) != 0)
         goto fail;
     *out = s;
     return 0;

@@ -14,13 +14,17 @@
 
 #include "base/log.h"
 
+typedef struct group group;
+
 struct store_writer {
     store_t *store;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    store_job *head, *tail;
-    int stopping;
+    pthread_t thread, completer, checkpointer;
+    pthread_mutex_t lock; /* guards everything below but commits */
+    pthread_cond_t cond, done_cond, checkpoint_cond;
+    store_job *head, *tail;    /* jobs waiting for the writer */
+    group *done_head, *done_tail; /* groups waiting for the completer */
+    int stopping, writer_done, checkpoint_wanted;
+    store_conn_t *checkpoint_conn;
     _Atomic uint64_t commits;
 };
 
@@ -80,52 +84,81 @@ static void run_jobs(store_conn_t *conn, store_job **jobs, mb_error *errs, size_
     }
 }
 
+/* The outcome of one committed (or failed) group, on its way to the
+ * completer thread. */
+typedef struct group {
+    struct group *next;
+    store_job **jobs;
+    mb_error *errs;
+    mb_error group_err;
+    size_t n;
+} group;
+
+static void complete_group(group *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        const mb_error *e = NULL;
+        if (g->errs[i].code != GRPC_STATUS_OK)
+            e = &g->errs[i];
+        else if (g->group_err.code != GRPC_STATUS_OK)
+            e = &g->group_err;
+        g->jobs[i]->done(g->jobs[i]->arg, e);
+    }
+    free(g->jobs);
+    free(g->errs);
+    free(g);
+}
+
 static void commit_group(store_writer_t *w, store_job *list)
 {
     size_t n = 0;
     for (store_job *j = list; j != NULL; j = j->next)
         n++;
+    group *g = calloc(1, sizeof *g);
     store_job **jobs = malloc(n * sizeof *jobs);
     mb_error *errs = malloc(n * sizeof *errs);
-    mb_error group_err;
-    mb_error_clear(&group_err);
-    if (jobs == NULL || errs == NULL) {
+    if (g == NULL || jobs == NULL || errs == NULL) {
         /* Cannot even track the group: fail every job, write nothing. */
-        mb_error_set(&group_err, GRPC_STATUS_RESOURCE_EXHAUSTED, "writer: out of memory");
+        mb_error e;
+        mb_error_set(&e, GRPC_STATUS_RESOURCE_EXHAUSTED, "writer: out of memory");
         for (store_job *j = list, *next; j != NULL; j = next) {
             next = j->next;
-            j->done(j->arg, &group_err);
+            j->done(j->arg, &e);
         }
-        goto out;
+        free(g);
+        free(jobs);
+        free(errs);
+        return;
     }
     n = 0;
     for (store_job *j = list; j != NULL; j = j->next)
         jobs[n++] = j;
+    *g = (group){.jobs = jobs, .errs = errs, .n = n};
+    mb_error_clear(&g->group_err);
 
     store_conn_t *conn = store_writer_conn_borrow(w->store);
-    if (step_once(conn, SQL_BEGIN, &group_err) == 0) {
+    if (step_once(conn, SQL_BEGIN, &g->group_err) == 0) {
         run_jobs(conn, jobs, errs, n);
-        if (step_once(conn, SQL_COMMIT, &group_err) != 0) {
+        if (step_once(conn, SQL_COMMIT, &g->group_err) != 0) {
             mb_error tmp;
             step_once(conn, SQL_ROLLBACK, &tmp);
         } else {
             w->commits++;
         }
     }
-    if (group_err.code != GRPC_STATUS_OK)
+    if (g->group_err.code != GRPC_STATUS_OK)
         mb_log(MB_LOG_ERROR, "event=group_commit_failed jobs=%zu code=%s", n,
-               mb_status_name(group_err.code));
-    for (size_t i = 0; i < n; i++) {
-        const mb_error *e = NULL;
-        if (errs[i].code != GRPC_STATUS_OK)
-            e = &errs[i];
-        else if (group_err.code != GRPC_STATUS_OK)
-            e = &group_err;
-        jobs[i]->done(jobs[i]->arg, e);
-    }
-out:
-    free(jobs);
-    free(errs);
+               mb_status_name(g->group_err.code));
+    /* Answering callers (packing responses, waking threads) is not the
+     * writer's work: the completer does it while the next group commits. */
+    pthread_mutex_lock(&w->lock);
+    if (w->done_tail != NULL)
+        w->done_tail->next = g;
+    else
+        w->done_head = g;
+    w->done_tail = g;
+    pthread_cond_signal(&w->done_cond);
+    pthread_mutex_unlock(&w->lock);
 }
 
 static void *writer_main(void *arg)
@@ -143,11 +176,81 @@ static void *writer_main(void *arg)
         commit_group(w, list);
         pthread_mutex_lock(&w->lock);
     }
+    w->writer_done = 1;
+    pthread_cond_signal(&w->done_cond);
     pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
-int store_writer_start(store_t *store, store_writer_t **out, mb_error *err)
+/* Runs done callbacks in commit order. */
+static void *completer_main(void *arg)
+{
+    store_writer_t *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->done_head == NULL && !w->writer_done)
+            pthread_cond_wait(&w->done_cond, &w->lock);
+        group *g = w->done_head;
+        if (g == NULL)
+            break; /* the writer stopped and everything was answered */
+        w->done_head = g->next;
+        if (w->done_head == NULL)
+            w->done_tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+        complete_group(g);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/*
+ * Checkpoints. SQLite's automatic checkpoint runs inside the COMMIT that
+ * crosses its threshold, so every few groups one commit also copies the WAL
+ * into the database and fsyncs it. Instead, a checkpointer thread with its
+ * own connection copies frames in the background (PASSIVE: it never blocks
+ * the writer). The WAL can only restart from its beginning once a checkpoint
+ * has copied every frame, which a background checkpoint chasing a busy
+ * writer may never do; so past a hard limit the writer itself checkpoints
+ * the little that is left, between two groups.
+ */
+#define CHECKPOINT_SOFT_FRAMES 1000
+#define CHECKPOINT_HARD_FRAMES 8000
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    store_writer_t *w = arg;
+    if (frames >= CHECKPOINT_HARD_FRAMES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (frames >= CHECKPOINT_SOFT_FRAMES) {
+        pthread_mutex_lock(&w->lock);
+        w->checkpoint_wanted = 1;
+        pthread_cond_signal(&w->checkpoint_cond);
+        pthread_mutex_unlock(&w->lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    store_writer_t *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->checkpoint_wanted && !w->stopping)
+            pthread_cond_wait(&w->checkpoint_cond, &w->lock);
+        if (w->stopping)
+            break;
+        w->checkpoint_wanted = 0;
+        pthread_mutex_unlock(&w->lock);
+        sqlite3_wal_checkpoint_v2(store_conn_db_borrow(w->checkpoint_conn), NULL,
+                                  SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int store_writer_start(store_t *store, const char *path, store_writer_t **out, mb_error *err)
 {
     store_writer_t *w = calloc(1, sizeof *w);
     if (w == NULL)
@@ -155,14 +258,44 @@ int store_writer_start(store_t *store, store_writer_t **out, mb_error *err)
     w->store = store;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
-    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->cond);
-        free(w);
-        return mb_error_set(err, GRPC_STATUS_INTERNAL, "writer: cannot start thread");
-    }
+    pthread_cond_init(&w->done_cond, NULL);
+    pthread_cond_init(&w->checkpoint_cond, NULL);
+    if (store_conn_open(path, false, false, &w->checkpoint_conn, err) != 0)
+        goto fail;
+    sqlite3 *db = store_conn_db_borrow(store_writer_conn_borrow(store));
+    sqlite3_wal_autocheckpoint(db, 0);
+    sqlite3_wal_hook(db, wal_hook, w);
+    int started = 0;
+    if (pthread_create(&w->completer, NULL, completer_main, w) != 0)
+        goto fail_threads;
+    started++;
+    if (pthread_create(&w->checkpointer, NULL, checkpointer_main, w) != 0)
+        goto fail_threads;
+    started++;
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+        goto fail_threads;
     *out = w;
     return 0;
+fail_threads:
+    mb_error_set(err, GRPC_STATUS_INTERNAL, "writer: cannot start threads");
+    pthread_mutex_lock(&w->lock);
+    w->stopping = w->writer_done = 1;
+    pthread_cond_broadcast(&w->done_cond);
+    pthread_cond_broadcast(&w->checkpoint_cond);
+    pthread_mutex_unlock(&w->lock);
+    if (started > 0)
+        pthread_join(w->completer, NULL);
+    if (started > 1)
+        pthread_join(w->checkpointer, NULL);
+    sqlite3_wal_hook(db, NULL, NULL);
+fail:
+    store_conn_close(w->checkpoint_conn);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    pthread_cond_destroy(&w->done_cond);
+    pthread_cond_destroy(&w->checkpoint_cond);
+    free(w);
+    return -1;
 }
 
 void store_writer_stop(store_writer_t *w)
@@ -172,10 +305,18 @@ void store_writer_stop(store_writer_t *w)
     pthread_mutex_lock(&w->lock);
     w->stopping = 1;
     pthread_cond_signal(&w->cond);
+    pthread_cond_signal(&w->checkpoint_cond);
     pthread_mutex_unlock(&w->lock);
+    /* The writer drains the queue, then the completer answers the rest. */
     pthread_join(w->thread, NULL);
+    pthread_join(w->completer, NULL);
+    pthread_join(w->checkpointer, NULL);
+    sqlite3_wal_hook(store_conn_db_borrow(store_writer_conn_borrow(w->store)), NULL, NULL);
+    store_conn_close(w->checkpoint_conn);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
+    pthread_cond_destroy(&w->done_cond);
+    pthread_cond_destroy(&w->checkpoint_cond);
     free(w);
 }
 

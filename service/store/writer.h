@@ -10,6 +10,9 @@
  *
  * A job whose deadline has passed before the writer reaches it is not run and
  * completes with DEADLINE_EXCEEDED: its caller has already given up.
+ *
+ * WAL checkpoints run on a checkpointer thread, not inside commits (see
+ * writer.c).
  */
 #ifndef MB_STORE_WRITER_H
 #define MB_STORE_WRITER_H
@@ -26,8 +29,9 @@ struct store_job {
     /* Runs inside the group transaction on the writer connection. Returns 0
      * or -1 with err filled; on -1 the job's changes are rolled back. */
     int (*run)(store_conn_t *conn, void *arg, mb_error *err);
-    /* Called once, on the writer thread, after the commit (err == NULL) or
-     * after the job failed or the commit failed (err set). */
+    /* Called once, after the commit (err == NULL) or after the job or the
+     * commit failed (err set), on the completer thread: jobs complete in
+     * commit order while the writer already runs the next group. */
     void (*done)(void *arg, const mb_error *err);
     void *arg;
     /* CLOCK_MONOTONIC nanoseconds; INT64_MAX for none. */
@@ -35,7 +39,8 @@ struct store_job {
     store_job *next; /* owned by the writer while queued */
 };
 
-int store_writer_start(store_t *store, store_writer_t **out, mb_error *err);
+/* path: the database, for the checkpointer's own connection. */
+int store_writer_start(store_t *store, const char *path, store_writer_t **out, mb_error *err);
 
 /* Lets the queue drain, then joins the thread. NULL is a no-op. */
 void store_writer_stop(store_writer_t *writer);
