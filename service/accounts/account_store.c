@@ -324,15 +324,10 @@ int account_store_read(store_conn_t *conn, keyring_t *kr, const char *account_id
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     minbill__v1__account__init(acc);
     sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = -1;
+    int ret = -1;
     dek key = {0};
-    if (rc != SQLITE_ROW) {
-        if (rc == SQLITE_DONE)
-            mb_error_set(err, GRPC_STATUS_NOT_FOUND, "account_id: no such account");
-        else
-            store_error(conn, err, "reading the account");
+    if (store_step_one(conn, st, "account_id: no such account", "reading the account", err) != 0)
         goto out;
-    }
     acc->account_id = mb_arena_printf(a, "%s", account_id);
     state_text_enum((const char *)sqlite3_column_text(st, 0), &acc->state);
     acc->currency = column_copy(a, st, 1);

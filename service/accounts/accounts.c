@@ -9,7 +9,7 @@
 #include "accounts/account_store.h"
 #include "accounts/validate.h"
 #include "app.h"
-#include "audit/audit.h"
+#include "audit/audit_rpc.h"
 #include "inventory/inventory.h"
 #include "minbill/v1/accounts.pb-c.h"
 #include "rpc/write.h"
@@ -119,21 +119,6 @@ static int check_account(mb_arena_t *a, const Minbill__V1__Account *acc, account
     return 0;
 }
 
-/* Appends the audit event of an account action by the caller. */
-static int audit_action(store_conn_t *conn, rpc_call_t *call, const char *action,
-                        const char *account_id, const char *target_id, const char *purpose,
-                        char *event_id, mb_error *err)
-{
-    const auth_identity *who = rpc_call_identity(call);
-    audit_entry e = {.actor_key_id = who->key_id,
-                     .actor_role = auth_role_name(who->role),
-                     .action = action,
-                     .account_id = account_id,
-                     .target_id = target_id,
-                     .purpose = purpose};
-    return audit_append(conn, ((mb_app *)rpc_call_app(call))->keyring, &e, event_id, err);
-}
-
 /* The masked account, read inside the write transaction for the answer. */
 static int answer_masked(store_conn_t *conn, rpc_call_t *call, const char *account_id,
                          ProtobufCMessage **resp, mb_error *err)
@@ -173,7 +158,7 @@ static int remove_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
 {
     const Minbill__V1__RemoveContactRequest *req = arg;
     if (account_store_remove_contact(conn, req->account_id, req->contact_id, err) != 0 ||
-        audit_action(conn, call, "contact.remove", req->account_id, req->contact_id,
+        audit_call_append(conn, call, "contact.remove", req->account_id, req->contact_id,
                      "data minimisation", NULL, err) != 0)
         return -1;
     return answer_masked(conn, call, req->account_id, resp, err);
@@ -195,7 +180,7 @@ static int close_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCM
 {
     const Minbill__V1__CloseAccountRequest *req = arg;
     if (account_store_close(conn, req->account_id, err) != 0 ||
-        audit_action(conn, call, "account.close", req->account_id, NULL, "account lifecycle",
+        audit_call_append(conn, call, "account.close", req->account_id, NULL, "account lifecycle",
                      NULL, err) != 0)
         return -1;
     return answer_masked(conn, call, req->account_id, resp, err);
@@ -221,7 +206,7 @@ static int reveal_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
                       mb_error *err)
 {
     reveal *r = arg;
-    if (audit_action(conn, call, "account.reveal", r->account_id, NULL, "privacy reveal", NULL,
+    if (audit_call_append(conn, call, "account.reveal", r->account_id, NULL, "privacy reveal", NULL,
                      err) != 0)
         return -1;
     *resp = &r->account->base;

@@ -13,6 +13,7 @@
 #include "accounts/validate.h"
 #include "app.h"
 #include "audit/audit.h"
+#include "audit/audit_rpc.h"
 #include "base/clock.h"
 #include "crypto/dek.h"
 #include "inventory/inventory.h"
@@ -20,6 +21,7 @@
 #include "rpc/write.h"
 
 #define TOKEN_LEN 27 /* "pm_" + 24 base62 */
+#define NO_SUCH_TOKEN "token: no such payment method"
 #define FP_BYTES 16
 #define MAX_PER_ACCOUNT 100
 
@@ -223,15 +225,9 @@ static int read_method(store_conn_t *conn, mb_arena_t *ar, const char *token,
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = 0;
-    if (rc == SQLITE_ROW) {
-        if ((*out = method_from_row(ar, st)) == NULL)
-            ret = mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    } else if (rc == SQLITE_DONE) {
-        ret = mb_error_set(err, GRPC_STATUS_NOT_FOUND, "token: no such payment method");
-    } else {
-        ret = store_error(conn, err, "reading the payment method");
-    }
+    int ret = store_step_one(conn, st, NO_SUCH_TOKEN, "reading the payment method", err);
+    if (ret == 0 && (*out = method_from_row(ar, st)) == NULL)
+        ret = mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     sqlite3_reset(st);
     return ret;
 }
@@ -254,20 +250,6 @@ static int require_active(store_conn_t *conn, const char *field, const char *acc
                            field);
     sqlite3_reset(st);
     return ret;
-}
-
-static int audit_payment(store_conn_t *conn, rpc_call_t *call, const char *action,
-                         const char *account_id, const char *token, const char *purpose,
-                         char *event_id, mb_error *err)
-{
-    const auth_identity *who = rpc_call_identity(call);
-    audit_entry e = {.actor_key_id = who->key_id,
-                     .actor_role = auth_role_name(who->role),
-                     .action = action,
-                     .account_id = account_id,
-                     .target_id = token,
-                     .purpose = purpose};
-    return audit_append(conn, ((mb_app *)rpc_call_app(call))->keyring, &e, event_id, err);
 }
 
 /* Looks for the same number on the account: attaching it again answers the
@@ -346,7 +328,7 @@ static int attach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
         return -1;
     if (!found) {
         if (store_new(conn, app->keyring, a, err) != 0 ||
-            audit_payment(conn, call, "payment_method.attach", a->account_id, a->token,
+            audit_call_append(conn, call, "payment_method.attach", a->account_id, a->token,
                           "payment collection", NULL, err) != 0)
             return -1;
         memcpy(token, a->token, sizeof token);
@@ -450,15 +432,11 @@ static int find_owner(store_conn_t *conn, const char *token, owner *o, mb_error 
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = 0;
-    if (rc == SQLITE_ROW) {
+    int ret = store_step_one(conn, st, NO_SUCH_TOKEN, "reading the payment method", err);
+    if (ret == 0) {
         snprintf(o->account_id, sizeof o->account_id, "%s", sqlite3_column_text(st, 0));
         o->dek_id = sqlite3_column_int64(st, 1);
         o->active = strcmp((const char *)sqlite3_column_text(st, 2), "active") == 0;
-    } else if (rc == SQLITE_DONE) {
-        ret = mb_error_set(err, GRPC_STATUS_NOT_FOUND, "token: no such payment method");
-    } else {
-        ret = store_error(conn, err, "reading the payment method");
     }
     sqlite3_reset(st);
     return ret;
@@ -488,7 +466,7 @@ static int detach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
         exec_token(conn, SQL_DELETE_VAULT, token, NULL, err) != 0 ||
         exec_token(conn, SQL_DELETE_METHOD, token, NULL, err) != 0 ||
         dek_destroy(conn, o.dek_id, err) != 0 ||
-        audit_payment(conn, call, "payment_method.detach", o.account_id, token,
+        audit_call_append(conn, call, "payment_method.detach", o.account_id, token,
                       "payment collection", NULL, err) != 0)
         return -1;
     mb_arena_t *ar = rpc_call_arena(call);
@@ -502,14 +480,20 @@ static int detach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
     return r->account_id != NULL ? 0 : mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 }
 
+/* Detach and SetDefault: a token in, a write keyed by it. */
+static int write_for_token(rpc_call_t *call, const char *token, rpc_write_fn fn)
+{
+    mb_error err;
+    if (check_token("token", token, &err) != 0)
+        return fail(call, &err);
+    rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, fn, (void *)token);
+    return RPC_CONTINUE;
+}
+
 int payments_detach(rpc_call_t *call, const ProtobufCMessage *msg)
 {
-    const Minbill__V1__DetachPaymentMethodRequest *req = (const void *)msg;
-    mb_error err;
-    if (check_token("token", req->token, &err) != 0)
-        return fail(call, &err);
-    rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, detach_run, req->token);
-    return RPC_CONTINUE;
+    return write_for_token(call, ((const Minbill__V1__DetachPaymentMethodRequest *)msg)->token,
+                           detach_run);
 }
 
 static int default_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
@@ -536,12 +520,8 @@ static int default_run(store_conn_t *conn, rpc_call_t *call, void *arg, Protobuf
 
 int payments_set_default(rpc_call_t *call, const ProtobufCMessage *msg)
 {
-    const Minbill__V1__SetDefaultPaymentMethodRequest *req = (const void *)msg;
-    mb_error err;
-    if (check_token("token", req->token, &err) != 0)
-        return fail(call, &err);
-    rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, default_run, req->token);
-    return RPC_CONTINUE;
+    return write_for_token(
+        call, ((const Minbill__V1__SetDefaultPaymentMethodRequest *)msg)->token, default_run);
 }
 
 /* ---- Reveal -------------------------------------------------------------- */
@@ -584,15 +564,10 @@ static int read_vault(rpc_call_t *call, store_conn_t *conn, revealed *r, mb_erro
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, r->token, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = -1;
+    int ret = -1;
     dek key = {0};
-    if (rc != SQLITE_ROW) {
-        if (rc == SQLITE_DONE)
-            mb_error_set(err, GRPC_STATUS_NOT_FOUND, "token: no such payment method");
-        else
-            store_error(conn, err, "reading the vault");
+    if (store_step_one(conn, st, NO_SUCH_TOKEN, "reading the vault", err) != 0)
         goto out;
-    }
     if (dek_load(conn, app->keyring, sqlite3_column_int64(st, 6), &key, err) != 0)
         goto out;
     snprintf(r->account_id, sizeof r->account_id, "%s", sqlite3_column_text(st, 7));
@@ -643,7 +618,7 @@ static int reveal_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
                       mb_error *err)
 {
     revealed *r = arg;
-    if (audit_payment(conn, call, "payment_method.reveal", r->account_id, r->token, r->purpose,
+    if (audit_call_append(conn, call, "payment_method.reveal", r->account_id, r->token, r->purpose,
                       r->event_id, err) != 0)
         return -1;
     r->resp.audit_event_id = r->event_id;

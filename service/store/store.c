@@ -54,6 +54,17 @@ int store_error(store_conn_t *conn, mb_error *err, const char *what)
     return mb_error_set(err, code, "storage: %s: %s", what, sqlite3_errmsg(conn->db));
 }
 
+int store_step_one(store_conn_t *conn, sqlite3_stmt *st, const char *not_found,
+                   const char *what, mb_error *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return mb_error_set(err, GRPC_STATUS_NOT_FOUND, "%s", not_found);
+    return store_error(conn, err, what);
+}
+
 int store_conn_exec(store_conn_t *conn, const char *sql, mb_error *err)
 {
     char *msg = NULL;

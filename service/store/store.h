@@ -59,6 +59,12 @@ int store_conn_exec(store_conn_t *conn, const char *sql, mb_error *err);
  * otherwise. `what` says what was being done. Returns -1. */
 int store_error(store_conn_t *conn, mb_error *err, const char *what);
 
+/* Steps a statement that must return a row: 0 on SQLITE_ROW; on no row,
+ * NOT_FOUND with not_found as the message; otherwise the storage error,
+ * saying `what` was being done. Does not reset the statement. */
+int store_step_one(store_conn_t *conn, sqlite3_stmt *st, const char *not_found,
+                   const char *what, mb_error *err);
+
 /* Opens the database for the daemon: checks/applies migrations on a writer
  * connection, opens the reader pool and starts the writer thread. */
 int store_open(const char *path, const store_options *opt, store_t **out, mb_error *err);
