@@ -3,6 +3,8 @@
  */
 #include "common.h"
 
+#include <sqlite3.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -404,4 +406,35 @@ int mbt_log_count(const mbt_server *s, const char *needle1, const char *needle2)
     }
     free(log);
     return n;
+}
+
+int mbt_db_text(const char *path, const char *sql, char *out, size_t size)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    out[0] = '\0';
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *t = sqlite3_column_text(st, 0);
+            snprintf(out, size, "%s", t != NULL ? (const char *)t : "");
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_OK;
+        }
+    }
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "  sqlite: %s: %s\n", sql, db ? sqlite3_errmsg(db) : "cannot open");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+long mbt_db_long(const char *path, const char *sql)
+{
+    char buf[64];
+    return mbt_db_text(path, sql, buf, sizeof buf) == 0 ? strtol(buf, NULL, 10) : -1;
 }

@@ -112,6 +112,13 @@ mbc_call_t *mbt_watch_start(mbc_channel_t *ch, const char *service, int timeout_
  * failed call or an undecodable message. */
 int mbt_watch_next(mbc_call_t *call, int *serving);
 
+/* The first column of the first row of sql on the database at path, as
+ * text into out ("" for no row); 0, or -1 (printed) on an SQLite error. */
+int mbt_db_text(const char *path, const char *sql, char *out, size_t size);
+
+/* The same as a number; -1 on error. */
+long mbt_db_long(const char *path, const char *sql);
+
 /* The whole file, NUL-terminated, malloc'd; NULL if unreadable. */
 char *mbt_read_file(const char *path);
 

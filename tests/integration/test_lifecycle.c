@@ -48,38 +48,6 @@ static int db_exec(const char *path, const char *sql)
     return rc == SQLITE_OK ? 0 : -1;
 }
 
-/* First column of the first row as text into out ("" if none). */
-static int db_text(const char *path, const char *sql, char *out, size_t size)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    out[0] = '\0';
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            const unsigned char *t = sqlite3_column_text(st, 0);
-            snprintf(out, size, "%s", t != NULL ? (const char *)t : "");
-            rc = SQLITE_OK;
-        } else if (rc == SQLITE_DONE) {
-            rc = SQLITE_OK;
-        }
-    }
-    if (rc != SQLITE_OK)
-        fprintf(stderr, "  sqlite: %s: %s\n", sql, db ? sqlite3_errmsg(db) : "cannot open");
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc == SQLITE_OK ? 0 : -1;
-}
-
-static long db_long(const char *path, const char *sql)
-{
-    char buf[64];
-    return db_text(path, sql, buf, sizeof buf) == 0 ? strtol(buf, NULL, 10) : -1;
-}
-
 /* Parses "P: N migration(s) applied, schema at M". */
 static bool parse_migrate(const char *out, long *applied, long *schema)
 {
@@ -138,15 +106,15 @@ static void test_migrate(void)
     CHECK_CONTAINS(out, d.db);
     CHECK(applied >= 1);
     CHECK(applied == schema);
-    CHECK(db_long(d.db, "SELECT count(*) FROM schema_migrations") == schema);
-    CHECK(db_long(d.db, "SELECT max(version) FROM schema_migrations") == schema);
+    CHECK(mbt_db_long(d.db, "SELECT count(*) FROM schema_migrations") == schema);
+    CHECK(mbt_db_long(d.db, "SELECT max(version) FROM schema_migrations") == schema);
 
     CHECK(mbt_run_minbilld(args, out, sizeof out) == 0);
     long applied2 = -1, schema2 = -1;
     CHECK(parse_migrate(out, &applied2, &schema2));
     CHECK(applied2 == 0);
     CHECK(schema2 == schema);
-    CHECK(db_long(d.db, "SELECT count(*) FROM schema_migrations") == schema);
+    CHECK(mbt_db_long(d.db, "SELECT count(*) FROM schema_migrations") == schema);
     mbt_daemon_cleanup(&d);
 }
 
@@ -186,9 +154,9 @@ static void test_migrate_concurrently(void)
         total += applied;
     }
     CHECK(total == schema);
-    CHECK(db_long(d.db, "SELECT count(*) FROM schema_migrations") == schema);
+    CHECK(mbt_db_long(d.db, "SELECT count(*) FROM schema_migrations") == schema);
     char ok[64];
-    CHECK(db_text(d.db, "PRAGMA integrity_check", ok, sizeof ok) == 0);
+    CHECK(mbt_db_text(d.db, "PRAGMA integrity_check", ok, sizeof ok) == 0);
     CHECK(strcmp(ok, "ok") == 0);
     mbt_daemon_cleanup(&d);
 }
@@ -201,7 +169,7 @@ static void test_refuses_foreign_schema(void)
     const char *args[] = {"migrate", "--db", s.d.db, NULL};
     char out[512];
     CHECK(mbt_run_minbilld(args, out, sizeof out) == 0);
-    long schema = db_long(s.d.db, "SELECT max(version) FROM schema_migrations");
+    long schema = mbt_db_long(s.d.db, "SELECT max(version) FROM schema_migrations");
     CHECK(schema >= 1);
 
     /* A migration from a newer minbilld. */
@@ -213,7 +181,7 @@ static void test_refuses_foreign_schema(void)
     check_refused(&s, "newer");
     CHECK(mbt_run_minbilld(args, out, sizeof out) != 0);
     /* Nothing was touched. */
-    CHECK(db_long(s.d.db, "SELECT count(*) FROM schema_migrations") == schema + 1);
+    CHECK(mbt_db_long(s.d.db, "SELECT count(*) FROM schema_migrations") == schema + 1);
 
     /* Same count, different history. */
     snprintf(sql, sizeof sql,
@@ -361,7 +329,7 @@ static void test_sigterm_under_load(void)
     CHECK(mbt_up(&s, two) == 0);
     char key[MBT_KEY_MAX];
     mbt_key(&s, "support", key);
-    long keys_before = db_long(s.d.db, "SELECT count(*) FROM api_keys");
+    long keys_before = mbt_db_long(s.d.db, "SELECT count(*) FROM api_keys");
 
     atomic_int ready = 0, stop = 0;
     enum load_kind kinds[] = {LOAD_CHECK, LOAD_CHECK, LOAD_CHECK, LOAD_AUTHED, LOAD_AUTHED,
@@ -426,9 +394,9 @@ static void test_sigterm_under_load(void)
     snprintf(wal, sizeof wal, "%s-wal", s.d.db);
     CHECK(!file_exists(wal));
     char ok[64];
-    CHECK(db_text(s.d.db, "PRAGMA integrity_check", ok, sizeof ok) == 0);
+    CHECK(mbt_db_text(s.d.db, "PRAGMA integrity_check", ok, sizeof ok) == 0);
     CHECK(strcmp(ok, "ok") == 0);
-    CHECK(db_long(s.d.db, "SELECT count(*) FROM api_keys") == keys_before + keys_made);
+    CHECK(mbt_db_long(s.d.db, "SELECT count(*) FROM api_keys") == keys_before + keys_made);
     /* Every call the daemon accepted, it finished properly. */
     CHECK(mbt_log_count(&s, "event=call", "status=INTERNAL") == 0);
     CHECK(mbt_log_count(&s, "method=/grpc.health.v1.Health/Check", "status=CANCELLED") == 0);

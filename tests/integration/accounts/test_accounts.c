@@ -252,25 +252,10 @@ static void test_validation(void)
     CHECK_CONTAINS(st.msg, "account.contacts[1].contact_id");
 }
 
-static int count_rows(const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *stmt;
-    int n = -1;
-    if (sqlite3_open_v2(srv.d.db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
-        if (sqlite3_step(stmt) == SQLITE_ROW)
-            n = sqlite3_column_int(stmt, 0);
-        sqlite3_finalize(stmt);
-    }
-    sqlite3_close(db);
-    return n;
-}
-
 static void test_remove_contact_shreds(void)
 {
     mb_error st;
-    int keys_before = count_rows("SELECT count(*) FROM data_keys");
+    int keys_before = mbt_db_long(srv.d.db, "SELECT count(*) FROM data_keys");
     Minbill__V1__RemoveContactRequest req = MINBILL__V1__REMOVE_CONTACT_REQUEST__INIT;
     req.account_id = "acc-1";
     req.contact_id = "c-max";
@@ -282,8 +267,8 @@ static void test_remove_contact_shreds(void)
     CHECK(a != NULL && a->n_contacts == 1 && find_contact(a, "c-max") == NULL);
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
-    CHECK(count_rows("SELECT count(*) FROM data_keys") == keys_before - 1);
-    CHECK(count_rows("SELECT count(*) FROM contacts WHERE contact_id = 'c-max'") == 0);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM data_keys") == keys_before - 1);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM contacts WHERE contact_id = 'c-max'") == 0);
     mbc_unary(srv.ch, REMOVE, platform, &req.base, &minbill__v1__account__descriptor, 10000, &resp,
               &st);
     CHECK_STATUS(st, GRPC_STATUS_NOT_FOUND);

@@ -146,25 +146,10 @@ static void test_attach_public_test_numbers(void)
     }
 }
 
-static int count_rows(const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *stmt;
-    int n = -1;
-    if (sqlite3_open_v2(srv.d.db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
-        if (sqlite3_step(stmt) == SQLITE_ROW)
-            n = sqlite3_column_int(stmt, 0);
-        sqlite3_finalize(stmt);
-    }
-    sqlite3_close(db);
-    return n;
-}
-
 static void test_same_number_same_token(void)
 {
     mb_error st;
-    int before = count_rows("SELECT count(*) FROM payment_methods");
+    int before = mbt_db_long(srv.d.db, "SELECT count(*) FROM payment_methods");
     /* Spaces are formatting, not a different card. */
     Minbill__V1__PaymentMethod *m = attach_card("acc-p", "4111 1111 1111 1111", 12, 2031, &st);
     CHECK_STATUS(st, GRPC_STATUS_OK);
@@ -173,7 +158,7 @@ static void test_same_number_same_token(void)
     if (m != NULL)
         snprintf(fp, sizeof fp, "%s", m->fingerprint);
     free_msg(m);
-    CHECK(count_rows("SELECT count(*) FROM payment_methods") == before);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM payment_methods") == before);
     /* Another account gets its own token; the keyed fingerprint matches. */
     m = attach_card("acc-q", CARDS[0], 12, 2031, &st);
     CHECK_STATUS(st, GRPC_STATUS_OK);
@@ -218,7 +203,7 @@ static void expect_sepa_error(const char *iban, const char *bic, const char *man
 
 static void test_invalid_inputs(void)
 {
-    int before = count_rows("SELECT count(*) FROM payment_methods");
+    int before = mbt_db_long(srv.d.db, "SELECT count(*) FROM payment_methods");
     expect_card_error("4111111111111112", 12, 2031, "card.pan");   /* Luhn */
     expect_card_error("41111111111", 12, 2031, "card.pan");        /* too short */
     expect_card_error("41111111111111111111", 12, 2031, "card.pan"); /* too long */
@@ -238,7 +223,7 @@ static void test_invalid_inputs(void)
     Minbill__V1__PaymentMethod *m = attach_card("no-such-account", CARDS[0], 12, 2031, &st);
     free_msg(m);
     CHECK_STATUS(st, GRPC_STATUS_NOT_FOUND);
-    CHECK(count_rows("SELECT count(*) FROM payment_methods") == before);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM payment_methods") == before);
 }
 
 static void test_list_and_default(void)
@@ -339,7 +324,7 @@ static void test_reveal(void)
 static void test_detach_shreds(void)
 {
     mb_error st;
-    int keys = count_rows("SELECT count(*) FROM data_keys");
+    int keys = mbt_db_long(srv.d.db, "SELECT count(*) FROM data_keys");
     Minbill__V1__DetachPaymentMethodRequest req = MINBILL__V1__DETACH_PAYMENT_METHOD_REQUEST__INIT;
     req.token = card_tokens[2];
     ProtobufCMessage *resp = NULL;
@@ -353,8 +338,8 @@ static void test_detach_shreds(void)
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM payment_vault WHERE token = '%s'",
              card_tokens[2]);
-    CHECK(count_rows(sql) == 0);
-    CHECK(count_rows("SELECT count(*) FROM data_keys") == keys - 1);
+    CHECK(mbt_db_long(srv.d.db, sql) == 0);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM data_keys") == keys - 1);
     mbc_unary(srv.ch, DETACH, platform, &req.base,
               &minbill__v1__detach_payment_method_response__descriptor, 10000, &resp, &st);
     CHECK_STATUS(st, GRPC_STATUS_NOT_FOUND);
@@ -363,7 +348,7 @@ static void test_detach_shreds(void)
     mbc_unary(srv.ch, DETACH, platform, &req.base,
               &minbill__v1__detach_payment_method_response__descriptor, 10000, &resp, &st);
     free_msg(resp);
-    CHECK(count_rows("SELECT count(*) FROM accounts WHERE default_payment_method IS NOT NULL") == 0);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM accounts WHERE default_payment_method IS NOT NULL") == 0);
 }
 
 static bool file_contains(const char *path, const char *needle)

@@ -146,21 +146,6 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-static int count_rows(const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *stmt;
-    int n = -1;
-    if (sqlite3_open_v2(srv.d.db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
-        if (sqlite3_step(stmt) == SQLITE_ROW)
-            n = sqlite3_column_int(stmt, 0);
-        sqlite3_finalize(stmt);
-    }
-    sqlite3_close(db);
-    return n;
-}
-
 static int read_key(const char *path, unsigned char out[32])
 {
     FILE *f = fopen(path, "rb");
@@ -210,8 +195,8 @@ static void test_rotate_while_serving(void)
     CHECK_CONTAINS(report, "from version 1 to 2");
     CHECK(longest_ms(report) < 100.0);
     CHECK(atomic_load(&writes_ok) > 0 && atomic_load(&writes_failed) == 0);
-    CHECK(count_rows("SELECT count(*) FROM data_keys WHERE master_version <> 2") == 0);
-    CHECK(count_rows("SELECT count(*) FROM keyring_secrets WHERE master_version <> 2") == 0);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM data_keys WHERE master_version <> 2") == 0);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM keyring_secrets WHERE master_version <> 2") == 0);
 
     /* The key file now holds the new key; nothing else holds the old one. */
     CHECK(read_key(srv.d.key_file, new_key) == 0 && memcmp(old_key, new_key, 32) != 0);
@@ -227,7 +212,7 @@ static void test_rotate_while_serving(void)
     char tok[32];
     make_pan(ACCOUNTS + 1, want);
     CHECK(attach("before-0", want, tok) == GRPC_STATUS_OK);
-    CHECK(count_rows("SELECT count(*) FROM data_keys WHERE master_version <> 2") == 0);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM data_keys WHERE master_version <> 2") == 0);
     memset(old_key, 0, sizeof old_key);
 }
 
