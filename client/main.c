@@ -11,12 +11,15 @@
 #include "cmd_account.h"
 #include "cmd_health.h"
 #include "cmd_payment_methods.h"
+#include "cmd_usage.h"
 
 /* In the order `minbill --help` lists them. */
 static const cli_command *const commands[] = {
     &cmd_health,
     &cmd_account_show,
     &cmd_payment_methods_list,
+    &cmd_usage_show,
+    &cmd_usage_import,
 };
 
 int main(int argc, char **argv)

@@ -6,6 +6,7 @@
 #define MB_APP_H
 
 #include "crypto/keyring.h"
+#include "metering/metering.h"
 #include "rpc/auth.h"
 #include "rpc/health.h"
 #include "rpc/reflection.h"
@@ -17,6 +18,7 @@ typedef struct mb_app {
     auth_t *auth;
     health_t *health;
     reflection_t *reflection;
+    metering_t *metering;
 } mb_app;
 
 #endif

@@ -7,6 +7,7 @@
  *   minbilld keys init --key-file PATH
  *   minbilld keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME
  *   minbilld keys rotate --db PATH --key-file PATH
+ *   minbilld purge --db PATH [--acceptance-window-days N] [--dry-run]
  *
  * Every flag can also come from the environment as MINBILL_<FLAG> (dashes as
  * underscores, e.g. MINBILL_KEY_FILE); a flag beats the environment.
@@ -42,7 +43,9 @@ typedef struct config {
     const char *name;
     long threads;
     long max_message_bytes;
+    long window_days;
     int dev;
+    int dry_run;
 } config;
 
 static int usage(FILE *f)
@@ -59,6 +62,9 @@ static int usage(FILE *f)
             "               --max-message-bytes N   largest request (default 4194304)\n"
             "               --dev                   create var/ and the key file if missing,\n"
             "                                       and print a ready-to-use API key\n"
+            "               --acceptance-window-days N  usage events older than N days are\n"
+            "                                       refused; idempotency hashes are kept as\n"
+            "                                       long (default 62)\n"
             "  migrate      apply pending schema migrations: --db PATH\n"
             "  keys init    create a master key file: --key-file PATH\n"
             "  keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME\n"
@@ -66,7 +72,10 @@ static int usage(FILE *f)
             "               roles: platform finance support payments privacy admin\n"
             "  keys rotate --db PATH --key-file PATH\n"
             "               new master key version; re-wraps every key while minbilld serves\n"
-            "  purge, backup   not implemented yet\n"
+            "  purge --db PATH [--acceptance-window-days N] [--dry-run]\n"
+            "               delete usage idempotency hashes past the window (minbilld serve\n"
+            "               also does this every minute)\n"
+            "  backup       not implemented yet\n"
             "\n"
             "Every flag may also be set as MINBILL_<FLAG> in the environment, e.g. MINBILL_DB.\n");
     return f == stderr ? EXIT_USAGE : 0;
@@ -102,6 +111,8 @@ static int parse_flags(int argc, char **argv, config *cfg)
         {"role", required_argument, NULL, 'r'},
         {"name", required_argument, NULL, 'n'},
         {"dev", no_argument, NULL, 'D'},
+        {"acceptance-window-days", required_argument, NULL, 'w'},
+        {"dry-run", no_argument, NULL, 'y'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -116,7 +127,10 @@ static int parse_flags(int argc, char **argv, config *cfg)
     if (parse_long("MINBILL_THREADS", env_or("MINBILL_THREADS", "0"), 0, 256, &cfg->threads) != 0 ||
         parse_long("MINBILL_MAX_MESSAGE_BYTES",
                    env_or("MINBILL_MAX_MESSAGE_BYTES", "4194304"), 1024, 64 << 20,
-                   &cfg->max_message_bytes) != 0)
+                   &cfg->max_message_bytes) != 0 ||
+        parse_long("MINBILL_ACCEPTANCE_WINDOW_DAYS",
+                   env_or("MINBILL_ACCEPTANCE_WINDOW_DAYS", "62"), 1, METERING_WINDOW_DAYS_MAX,
+                   &cfg->window_days) != 0)
         return -1;
     if (cfg->threads == 0)
         cfg->threads = ncpu > 0 ? ncpu : 1;
@@ -130,6 +144,12 @@ static int parse_flags(int argc, char **argv, config *cfg)
         case 'r': cfg->role = optarg; break;
         case 'n': cfg->name = optarg; break;
         case 'D': cfg->dev = 1; break;
+        case 'y': cfg->dry_run = 1; break;
+        case 'w':
+            if (parse_long("--acceptance-window-days", optarg, 1, METERING_WINDOW_DAYS_MAX,
+                           &cfg->window_days) != 0)
+                return -1;
+            break;
         case 't':
             if (parse_long("--threads", optarg, 1, 256, &cfg->threads) != 0)
                 return -1;
@@ -239,6 +259,9 @@ static int cmd_serve(const config *cfg)
         mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
+    metering_options mo = {.window_days = (int)cfg->window_days};
+    if (metering_start(app.store, app.keyring, &mo, &app.metering, &err) != 0)
+        goto out;
     create_key_args dev_key = {.kr = app.keyring, .role = ROLE_SUPPORT, .name = "dev"};
     if (cfg->dev && store_write_sync(app.store, create_key_job, &dev_key, &err) != 0)
         goto out;
@@ -287,6 +310,7 @@ out:
         fail(&err);
     if (srv != NULL)
         rpc_server_shutdown(srv, 0);
+    metering_stop(app.metering); /* its jobs need the writer: before store_close */
     store_close(app.store);
     auth_free(app.auth);
     health_free(app.health);
@@ -380,6 +404,24 @@ static int cmd_keys_rotate(const config *cfg)
     return 0;
 }
 
+static int cmd_purge(const config *cfg)
+{
+    mb_error err;
+    store_conn_t *conn = NULL;
+    int64_t hashes = 0, runs = 0;
+    if (store_conn_open(cfg->db, false, false, &conn, &err) != 0 ||
+        store_migrate(conn, NULL, &err) != 0 ||
+        metering_purge(conn, (int)cfg->window_days, cfg->dry_run, &hashes, &runs, &err) != 0) {
+        store_conn_close(conn);
+        return fail(&err);
+    }
+    store_conn_close(conn);
+    printf("%s: %s %lld usage idempotency hash(es) in %lld run(s) older than %ld days\n", cfg->db,
+           cfg->dry_run ? "would delete" : "deleted", (long long)hashes, (long long)runs,
+           cfg->window_days + 1);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -417,8 +459,9 @@ int main(int argc, char **argv)
         return cmd_create_api_key(&cfg);
     if (sub != NULL && strcmp(sub, "rotate") == 0)
         return cmd_keys_rotate(&cfg);
-    if (strcmp(cmd, "purge") == 0 ||
-        strcmp(cmd, "backup") == 0) {
+    if (strcmp(cmd, "purge") == 0)
+        return cmd_purge(&cfg);
+    if (strcmp(cmd, "backup") == 0) {
         fprintf(stderr, "minbilld: %s%s%s is not implemented yet\n", cmd, sub ? " " : "",
                 sub ? sub : "");
         return 1;

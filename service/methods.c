@@ -11,6 +11,8 @@
 #include "accounts/accounts.h"
 #include "accounts/payments.h"
 #include "audit/audit_rpc.h"
+#include "invoicing/plans.h"
+#include "metering/metering.h"
 
 #include "minbill/v1/accounts.pb-c.h"
 #include "minbill/v1/audit.pb-c.h"
@@ -33,6 +35,9 @@ enum {
     ADMIN = ROLE_ADMIN,
     ANYONE = ROLE_ANONYMOUS,
 };
+
+/* A built unary method. */
+#define UNARY(p, req, r, fn) {.path = p, .kind = RPC_UNARY, .request = req, .roles = r, .on_message = fn}
 
 /* A contract method whose capability is not built yet. */
 #define PLANNED(p, k, req, r) {.path = p, .kind = k, .request = req, .roles = r}
@@ -65,57 +70,29 @@ const rpc_method mb_methods[] = {
      .on_end = reflection_on_end,
      .on_cancel = reflection_on_cancel},
 
-    PLANNED("/minbill.v1.Metering/RecordUsage", RPC_UNARY, D(record_usage_request), PLATFORM),
-    PLANNED("/minbill.v1.Metering/StreamUsage", RPC_CLIENT_STREAMING, D(record_usage_request), PLATFORM),
-    PLANNED("/minbill.v1.Metering/GetUsage", RPC_UNARY, D(get_usage_request), FINANCE | SUPPORT),
+    UNARY("/minbill.v1.Metering/RecordUsage", D(record_usage_request), PLATFORM, metering_record_usage),
+    {.path = "/minbill.v1.Metering/StreamUsage",
+     .kind = RPC_CLIENT_STREAMING,
+     .request = D(record_usage_request),
+     .roles = PLATFORM,
+     .on_message = metering_stream_usage,
+     .on_end = metering_stream_end,
+     .on_cancel = metering_stream_cancel},
+    UNARY("/minbill.v1.Metering/GetUsage", D(get_usage_request), FINANCE | SUPPORT, metering_get_usage),
 
-    {.path = "/minbill.v1.Accounts/UpsertAccount",
-     .kind = RPC_UNARY,
-     .request = D(upsert_account_request),
-     .roles = PLATFORM,
-     .on_message = accounts_upsert},
-    {.path = "/minbill.v1.Accounts/RemoveContact",
-     .kind = RPC_UNARY,
-     .request = D(remove_contact_request),
-     .roles = PLATFORM,
-     .on_message = accounts_remove_contact},
-    {.path = "/minbill.v1.Accounts/GetAccount",
-     .kind = RPC_UNARY,
-     .request = D(get_account_request),
-     .roles = FINANCE | SUPPORT | PRIVACY,
-     .on_message = accounts_get},
-    {.path = "/minbill.v1.Accounts/CloseAccount",
-     .kind = RPC_UNARY,
-     .request = D(close_account_request),
-     .roles = PLATFORM,
-     .on_message = accounts_close},
-    {.path = "/minbill.v1.Accounts/AttachPaymentMethod",
-     .kind = RPC_UNARY,
-     .request = D(attach_payment_method_request),
-     .roles = PLATFORM,
-     .on_message = payments_attach},
-    {.path = "/minbill.v1.Accounts/ListPaymentMethods",
-     .kind = RPC_UNARY,
-     .request = D(list_payment_methods_request),
-     .roles = FINANCE | SUPPORT,
-     .on_message = payments_list},
-    {.path = "/minbill.v1.Accounts/DetachPaymentMethod",
-     .kind = RPC_UNARY,
-     .request = D(detach_payment_method_request),
-     .roles = PLATFORM,
-     .on_message = payments_detach},
-    {.path = "/minbill.v1.Accounts/SetDefaultPaymentMethod",
-     .kind = RPC_UNARY,
-     .request = D(set_default_payment_method_request),
-     .roles = PLATFORM,
-     .on_message = payments_set_default},
-    {.path = "/minbill.v1.Accounts/RevealPaymentMethod",
-     .kind = RPC_UNARY,
-     .request = D(reveal_payment_method_request),
-     .roles = PAYMENTS,
-     .on_message = payments_reveal},
+    UNARY("/minbill.v1.Accounts/UpsertAccount", D(upsert_account_request), PLATFORM, accounts_upsert),
+    UNARY("/minbill.v1.Accounts/RemoveContact", D(remove_contact_request), PLATFORM, accounts_remove_contact),
+    UNARY("/minbill.v1.Accounts/GetAccount", D(get_account_request), FINANCE | SUPPORT | PRIVACY, accounts_get),
+    UNARY("/minbill.v1.Accounts/CloseAccount", D(close_account_request), PLATFORM, accounts_close),
+    UNARY("/minbill.v1.Accounts/AttachPaymentMethod", D(attach_payment_method_request), PLATFORM, payments_attach),
+    UNARY("/minbill.v1.Accounts/ListPaymentMethods", D(list_payment_methods_request), FINANCE | SUPPORT, payments_list),
+    UNARY("/minbill.v1.Accounts/DetachPaymentMethod", D(detach_payment_method_request), PLATFORM, payments_detach),
+    UNARY("/minbill.v1.Accounts/SetDefaultPaymentMethod", D(set_default_payment_method_request), PLATFORM, payments_set_default),
+    UNARY("/minbill.v1.Accounts/RevealPaymentMethod", D(reveal_payment_method_request), PAYMENTS, payments_reveal),
 
-    PLANNED("/minbill.v1.Invoicing/UpsertPlan", RPC_UNARY, D(plan), ADMIN | FINANCE),
+    UNARY("/minbill.v1.Invoicing/UpsertPlan", D(plan), ADMIN | FINANCE, plans_upsert),
+    UNARY("/minbill.v1.Invoicing/GetPlan", D(get_plan_request), ADMIN | FINANCE, plans_get),
+    UNARY("/minbill.v1.Invoicing/ListPlans", D(list_plans_request), ADMIN | FINANCE, plans_list),
     PLANNED("/minbill.v1.Invoicing/RunBilling", RPC_SERVER_STREAMING, D(run_billing_request), FINANCE),
     PLANNED("/minbill.v1.Invoicing/GetInvoice", RPC_UNARY, D(get_invoice_request), FINANCE | SUPPORT),
     PLANNED("/minbill.v1.Invoicing/ListInvoices", RPC_UNARY, D(list_invoices_request), FINANCE | SUPPORT),
@@ -132,16 +109,8 @@ const rpc_method mb_methods[] = {
     PLANNED("/minbill.v1.Privacy/ListSubjectRequests", RPC_UNARY, D(list_subject_requests_request),
      PRIVACY),
 
-    {.path = "/minbill.v1.Audit/ListAuditEvents",
-     .kind = RPC_UNARY,
-     .request = D(list_audit_events_request),
-     .roles = PRIVACY,
-     .on_message = audit_rpc_list},
-    {.path = "/minbill.v1.Audit/VerifyAuditChain",
-     .kind = RPC_UNARY,
-     .request = D(verify_audit_chain_request),
-     .roles = PRIVACY,
-     .on_message = audit_rpc_verify},
+    UNARY("/minbill.v1.Audit/ListAuditEvents", D(list_audit_events_request), PRIVACY, audit_rpc_list),
+    UNARY("/minbill.v1.Audit/VerifyAuditChain", D(verify_audit_chain_request), PRIVACY, audit_rpc_verify),
 };
 
 const size_t mb_methods_count = sizeof mb_methods / sizeof mb_methods[0];

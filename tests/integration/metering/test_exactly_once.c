@@ -27,7 +27,7 @@
 #define PER_BATCH 50
 #define STREAM_BATCHES 4
 #define ACCOUNTS 3
-#define MIN_ROUNDS 20
+#define MIN_ROUNDS 30
 #define MAX_BATCHES 100000
 
 static mbt_server srv;
@@ -44,9 +44,9 @@ static atomic_bool stop;
 typedef struct client {
     int id;
     pthread_t thread;
-    long batches;       /* completed (acknowledged) batches */
-    long retries;       /* requests sent again after a failure */
-    long dup_retries;   /* retries that found some of their events counted */
+    long batches;     /* completed (acknowledged) batches */
+    long retries;     /* requests sent again after a failure */
+    long dup_retries; /* retries that found some of their events counted */
 } client;
 
 static void event_of(int c, long b, int e, mu_event *out, char *key, size_t key_size)
@@ -110,8 +110,8 @@ static void *client_main(void *arg)
             if (st.code != GRPC_STATUS_UNAVAILABLE && st.code != GRPC_STATUS_CANCELLED &&
                 st.code != GRPC_STATUS_DEADLINE_EXCEEDED && st.code != GRPC_STATUS_INTERNAL &&
                 st.code != GRPC_STATUS_UNKNOWN)
-                fprintf(stderr, "client %d: unexpected %s: %s\n", cl->id,
-                        mb_status_name(st.code), st.msg);
+                fprintf(stderr, "client %d: unexpected %s: %s\n", cl->id, mb_status_name(st.code),
+                        st.msg);
             mbt_sleep_ms(10);
         }
         cl->batches += nb;
@@ -215,15 +215,10 @@ static void test_kill_and_retry(void)
 int main(void)
 {
     now = (int64_t)time(NULL);
-    if (mbt_up(&srv, NULL) != 0)
+    if (mu_up(&srv, platform, finance, ACCOUNT_IDS, ACCOUNTS, "eo", METRICS, 2) != 0) {
+        mbt_down(&srv);
         return 1;
-    mbt_key(&srv, "platform", platform);
-    mbt_key(&srv, "finance", finance);
-    char admin[MBT_KEY_MAX];
-    mbt_key(&srv, "admin", admin);
-    mb_error st;
-    CHECK(mu_add_accounts(&srv, ACCOUNT_IDS, ACCOUNTS) == 0);
-    CHECK(mu_plan(srv.ch, admin, "eo", METRICS, 2, &st) == GRPC_STATUS_OK);
+    }
     RUN(test_kill_and_retry);
     CHECK(mbt_down(&srv) == 0);
     return check_summary();

@@ -10,10 +10,12 @@
  * StreamUsage totals (also with more batches than the daemon queues per
  * stream, an empty stream, a failing batch mid-stream, a cancelled stream
  * and an expired deadline); GetUsage (periods, NOT_FOUND, bad period); late
- * usage of an invoiced period; GetPlan / ListPlans with paging; and that
- * the idempotency keys themselves are stored nowhere.
+ * usage of an invoiced period; GetPlan / ListPlans with paging; that the
+ * idempotency keys themselves are stored nowhere; and the purge of hashes
+ * past the window (`minbilld purge` and the daemon's own).
  */
 #include <signal.h>
+#include <sqlite3.h>
 #include <time.h>
 
 #include "check.h"
@@ -21,15 +23,15 @@
 #include "usage_util.h"
 
 static mbt_server srv;
-static char platform[MBT_KEY_MAX], finance[MBT_KEY_MAX], support[MBT_KEY_MAX],
-    admin[MBT_KEY_MAX], payments[MBT_KEY_MAX], privacy[MBT_KEY_MAX];
+static char platform[MBT_KEY_MAX], finance[MBT_KEY_MAX], support[MBT_KEY_MAX], admin[MBT_KEY_MAX],
+    payments[MBT_KEY_MAX], privacy[MBT_KEY_MAX];
 static int64_t now;
 static char period_now[8];
 
 static mu_event ev(const char *key, const char *account, const char *metric, int64_t q)
 {
-    return (mu_event){.key = key, .account = account, .metric = metric, .quantity = q,
-                      .occurred = now - 60};
+    return (mu_event){
+        .key = key, .account = account, .metric = metric, .quantity = q, .occurred = now - 60};
 }
 
 static int64_t usage_of(const char *account, const char *period, const char *metric)
@@ -235,8 +237,7 @@ static void test_plans(void)
     lp.page_size = 501;
     lp.page_token = "";
     CHECK(mbc_unary(srv.ch, MU_LIST_PLANS, admin, &lp.base,
-                    &minbill__v1__list_plans_response__descriptor, mbt_ms(10000), &resp,
-                    &st) != 0);
+                    &minbill__v1__list_plans_response__descriptor, mbt_ms(10000), &resp, &st) != 0);
     CHECK_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT);
 }
 
@@ -253,7 +254,8 @@ static void test_validation(void)
     e[2].key = long_key;
     record_expect(e, 3, GRPC_STATUS_INVALID_ARGUMENT, "events[2].idempotency_key: must be at most");
     e[2].key = "a\x01";
-    record_expect(e, 3, GRPC_STATUS_INVALID_ARGUMENT, "events[2].idempotency_key: must be printable");
+    record_expect(e, 3, GRPC_STATUS_INVALID_ARGUMENT,
+                  "events[2].idempotency_key: must be printable");
     e[2].key = "v-2";
     e[1].account = "";
     record_expect(e, 3, GRPC_STATUS_INVALID_ARGUMENT, "events[1].account_id: required");
@@ -349,7 +351,8 @@ static void test_stream(void)
         if (i < BATCHES * PER - 100)
             expect += 1 + i % 5;
     }
-    int64_t before = usage_of("acc-a", period_now, "seats") + usage_of("acc-c", period_now, "seats");
+    int64_t before =
+        usage_of("acc-a", period_now, "seats") + usage_of("acc-c", period_now, "seats");
     int64_t a = -1, d = -1;
     mb_error st;
     /* More batches than the daemon queues per stream: it pauses and resumes. */
@@ -374,7 +377,7 @@ static void test_stream(void)
     before = usage_of("acc-a", period_now, "seats");
     CHECK(mu_stream(srv.ch, platform, f, 3, 2, mbt_ms(10000), &a, &d, &st) ==
           GRPC_STATUS_FAILED_PRECONDITION);
-    CHECK_CONTAINS(st.msg, "events[1].account_id: no such account");
+    CHECK_CONTAINS(st.msg, "messages[1].events[1].account_id: no such account");
     CHECK(usage_of("acc-a", period_now, "seats") == before + 2);
     f[3].account = "acc-a";
     CHECK(mu_stream(srv.ch, platform, f, 3, 2, mbt_ms(10000), &a, &d, &st) == GRPC_STATUS_OK);
@@ -384,7 +387,7 @@ static void test_stream(void)
     f[5].key = "f-6";
     CHECK(mu_stream(srv.ch, platform, f, 3, 2, mbt_ms(10000), &a, &d, &st) ==
           GRPC_STATUS_INVALID_ARGUMENT);
-    CHECK_CONTAINS(st.msg, "events[1].quantity");
+    CHECK_CONTAINS(st.msg, "messages[2].events[1].quantity");
 }
 
 /* Streams that end badly: the client goes away mid-stream, or the deadline
@@ -499,6 +502,68 @@ static void test_restart_keeps_keys(void)
     CHECK(usage_of("acc-f", period_now, "messages") == 10);
 }
 
+static long idem_rows(const char *where)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM usage_idem WHERE %s", where);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+    if (sqlite3_open_v2(srv.d.db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* An expired run (hashes 100 days old) for the purges to find. */
+static void plant_expired_run(int run, int hashes)
+{
+    char sql[512];
+    long day = (long)(now / 86400) - 100;
+    snprintf(sql, sizeof sql,
+             "INSERT INTO usage_idem_runs(run, first_day, last_day) VALUES (%d, %ld, %ld);"
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
+             " INSERT INTO usage_idem(run, hash) SELECT %d, randomblob(16) FROM n",
+             run, day, day, hashes, run);
+    CHECK(mu_sql(&srv, sql) == 0);
+}
+
+/* Hashes past the window go: `minbilld purge` (dry run first) while the
+ * daemon is down, and the daemon's own purge soon after it starts. Recent
+ * hashes stay. */
+static void test_purge(void)
+{
+    long recent = idem_rows("run >= 0");
+    CHECK(recent > 0);
+    CHECK(mbt_stop(&srv, SIGTERM) == 0);
+    plant_expired_run(-2, 3);
+    char out[512];
+    const char *const dry[] = {"purge", "--db", srv.d.db, "--dry-run", NULL};
+    CHECK(mbt_run_minbilld(dry, out, sizeof out) == 0);
+    CHECK_CONTAINS(out, "would delete 3 usage idempotency hash(es) in 1 run(s)");
+    CHECK(idem_rows("run = -2") == 3);
+    const char *const purge[] = {"purge", "--db", srv.d.db, NULL};
+    CHECK(mbt_run_minbilld(purge, out, sizeof out) == 0);
+    CHECK_CONTAINS(out, "deleted 3 usage idempotency hash(es) in 1 run(s)");
+    CHECK(idem_rows("run = -2") == 0);
+
+    plant_expired_run(-1, 5);
+    CHECK(mbt_serve(&srv, NULL) == 0);
+    double until = mbt_now() + mbt_ms(10000) / 1000.0;
+    while (idem_rows("run = -1") != 0 && mbt_now() < until)
+        mbt_sleep_ms(50);
+    CHECK(idem_rows("run = -1") == 0);
+    CHECK(mbt_log_count(&srv, "event=usage_purge hashes=5", NULL) == 1);
+    CHECK(idem_rows("run >= 0") == recent);
+    /* The daemon still counts and deduplicates. */
+    mu_event e = ev("r-0", "acc-f", "messages", 4);
+    int64_t a = -1, d = -1;
+    mb_error st;
+    CHECK(mu_record(srv.ch, platform, &e, 1, &a, &d, &st) == GRPC_STATUS_OK && d == 1);
+}
+
 int main(void)
 {
     now = (int64_t)time(NULL);
@@ -511,8 +576,8 @@ int main(void)
     mbt_key(&srv, "admin", admin);
     mbt_key(&srv, "payments", payments);
     mbt_key(&srv, "privacy", privacy);
-    const char *const accounts[] = {"acc-a", "acc-b", "acc-c", "acc-d", "acc-e", "acc-f",
-                                    "acc-closed"};
+    const char *const accounts[] = {"acc-a", "acc-b", "acc-c",     "acc-d",
+                                    "acc-e", "acc-f", "acc-closed"};
     CHECK(mu_add_accounts(&srv, accounts, 7) == 0);
     CHECK(mu_sql(&srv, "UPDATE accounts SET state = 'closed' WHERE account_id = 'acc-closed'") ==
           0);
@@ -526,6 +591,7 @@ int main(void)
     RUN(test_get_usage);
     RUN(test_late_usage);
     RUN(test_restart_keeps_keys);
+    RUN(test_purge);
     CHECK(mbt_down(&srv) == 0);
     return check_summary();
 }

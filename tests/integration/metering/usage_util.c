@@ -37,8 +37,29 @@ int mu_add_accounts(const mbt_server *s, const char *const *ids, size_t n)
     return 0;
 }
 
-int mu_plan(mbc_channel_t *ch, const char *api_key, const char *plan_id,
-            const char *const *metrics, size_t n, mb_error *st)
+int mu_up(mbt_server *s, char platform[MBT_KEY_MAX], char finance[MBT_KEY_MAX],
+          const char *const *accounts, size_t n_accounts, const char *plan_id,
+          const char *const *metrics, size_t n_metrics)
+{
+    char admin[MBT_KEY_MAX];
+    mb_error st;
+    if (mbt_up(s, NULL) != 0)
+        return -1;
+    mbt_key(s, "platform", platform);
+    mbt_key(s, "finance", finance);
+    mbt_key(s, "admin", admin);
+    if (platform[0] == '\0' || finance[0] == '\0' || admin[0] == '\0' ||
+        mu_add_accounts(s, accounts, n_accounts) != 0)
+        return -1;
+    if (mu_plan(s->ch, admin, plan_id, metrics, n_metrics, &st) != GRPC_STATUS_OK) {
+        fprintf(stderr, "usage_util: UpsertPlan: %s: %s\n", mb_status_name(st.code), st.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int mu_plan(mbc_channel_t *ch, const char *api_key, const char *plan_id, const char *const *metrics,
+            size_t n, mb_error *st)
 {
     Minbill__V1__Price prices[16], *pp[16];
     Minbill__V1__Plan p = MINBILL__V1__PLAN__INIT;
@@ -116,8 +137,7 @@ int mu_record(mbc_channel_t *ch, const char *api_key, const mu_event *ev, size_t
     if (req == NULL)
         return mb_error_set(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"),
                GRPC_STATUS_RESOURCE_EXHAUSTED;
-    if (mbc_unary_raw(ch, MU_RECORD, api_key, req, len, mbt_ms(10000), &resp, &resp_len, st) ==
-        0)
+    if (mbc_unary_raw(ch, MU_RECORD, api_key, req, len, mbt_ms(10000), &resp, &resp_len, st) == 0)
         unpack_counts(resp, resp_len, accepted, duplicates, st);
     free(req);
     free(resp);

@@ -28,6 +28,13 @@ typedef struct mu_event {
     int64_t occurred; /* Unix seconds; 0 = leave occurred_at unset */
 } mu_event;
 
+/* Brings up a daemon for a usage test: platform and finance API keys, the
+ * accounts (active) and a plan plan_id pricing metrics. 0 or -1 (reason on
+ * stderr); the caller tears down with mbt_down() either way. */
+int mu_up(mbt_server *s, char platform[MBT_KEY_MAX], char finance[MBT_KEY_MAX],
+          const char *const *accounts, size_t n_accounts, const char *plan_id,
+          const char *const *metrics, size_t n_metrics);
+
 /* Runs sql on the daemon's database file (with a busy timeout, so it waits
  * for the daemon's writer). 0 or -1 (message on stderr). */
 int mu_sql(const mbt_server *s, const char *sql);
@@ -36,8 +43,8 @@ int mu_sql(const mbt_server *s, const char *sql);
 int mu_add_accounts(const mbt_server *s, const char *const *ids, size_t n);
 
 /* UpsertPlan: plan_id in EUR with one flat price "0.0025" per metric. */
-int mu_plan(mbc_channel_t *ch, const char *api_key, const char *plan_id,
-            const char *const *metrics, size_t n, mb_error *st);
+int mu_plan(mbc_channel_t *ch, const char *api_key, const char *plan_id, const char *const *metrics,
+            size_t n, mb_error *st);
 
 /* A packed RecordUsageRequest (malloc'd). */
 uint8_t *mu_pack(const mu_event *ev, size_t n, size_t *len);

@@ -1,0 +1,462 @@
+/*
+ * idem.c - see idem.h.
+ */
+#include "metering/idem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "base/log.h"
+
+struct idem {
+    idem_filter_t *filter;
+    int64_t *runs; /* ascending; every run that may hold hashes */
+    size_t n_runs, cap_runs;
+    int64_t cur_run; /* the run new hashes go to, when cur_ok */
+    int64_t cur_day;
+    uint32_t cur_count;
+    bool cur_ok;
+    bool invalid; /* rebuild runs and filter from the table before use */
+    uint64_t probes, rebuilds;
+};
+
+static const char SQL_RUNS[] = "SELECT run FROM usage_idem_runs ORDER BY run";
+static const char SQL_COUNT[] = "SELECT count(*) FROM usage_idem";
+static const char SQL_ALL[] = "SELECT hash FROM usage_idem";
+static const char SQL_PART[] =
+    "SELECT hash FROM usage_idem WHERE run = ?1 AND hash >= ?2 AND hash < ?3";
+static const char SQL_PROBE[] = "SELECT 1 FROM usage_idem WHERE run = ?1 AND hash = ?2";
+static const char SQL_INSERT[] = "INSERT OR IGNORE INTO usage_idem(run, hash) VALUES (?1, ?2)";
+/* Re-creates the row if the job that created it was rolled back. */
+static const char SQL_RUN_TOUCH[] =
+    "INSERT INTO usage_idem_runs(run, first_day, last_day) VALUES (?1, ?2, ?2)"
+    " ON CONFLICT(run) DO UPDATE SET last_day = max(last_day, excluded.last_day)";
+static const char SQL_EXPIRED[] =
+    "SELECT run FROM usage_idem_runs WHERE last_day < ?1 AND run > ?2 ORDER BY run LIMIT 1";
+static const char SQL_RUN_SIZE[] = "SELECT count(*) FROM usage_idem WHERE run = ?1";
+static const char SQL_DELETE_CHUNK[] =
+    "DELETE FROM usage_idem WHERE run = ?1 AND hash IN"
+    " (SELECT hash FROM usage_idem WHERE run = ?1 ORDER BY hash LIMIT ?2) RETURNING hash";
+static const char SQL_RUN_DROP[] = "DELETE FROM usage_idem_runs WHERE run = ?1";
+
+void idem_hash(const unsigned char key[32], const char *account, size_t account_len,
+               const char *idempotency_key, size_t key_len, uint8_t out[IDEM_HASH_BYTES])
+{
+    crypto_generichash_state st;
+    uint8_t len[4] = {(uint8_t)(account_len >> 24), (uint8_t)(account_len >> 16),
+                      (uint8_t)(account_len >> 8), (uint8_t)account_len};
+    crypto_generichash_init(&st, key, 32, IDEM_HASH_BYTES);
+    crypto_generichash_update(&st, len, sizeof len);
+    crypto_generichash_update(&st, (const unsigned char *)account, account_len);
+    crypto_generichash_update(&st, (const unsigned char *)idempotency_key, key_len);
+    crypto_generichash_final(&st, out, IDEM_HASH_BYTES);
+}
+
+int64_t idem_day(int64_t unix_seconds)
+{
+    /* Floor division: days before 1970 are negative, not truncated to 0. */
+    return unix_seconds >= 0 ? unix_seconds / 86400 : -((-unix_seconds + 86399) / 86400);
+}
+
+static int oom(mb_error *err)
+{
+    return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "idempotency index: out of memory");
+}
+
+/* --- the run list ----------------------------------------------------------- */
+
+static int runs_append(idem_t *ix, int64_t run, mb_error *err)
+{
+    if (ix->n_runs > 0 && ix->runs[ix->n_runs - 1] >= run)
+        return 0;
+    if (ix->n_runs == ix->cap_runs) {
+        size_t cap = ix->cap_runs ? ix->cap_runs * 2 : 64;
+        int64_t *r = realloc(ix->runs, cap * sizeof *r);
+        if (r == NULL)
+            return oom(err);
+        ix->runs = r;
+        ix->cap_runs = cap;
+    }
+    ix->runs[ix->n_runs++] = run;
+    return 0;
+}
+
+static void runs_remove(idem_t *ix, int64_t run)
+{
+    for (size_t i = 0; i < ix->n_runs; i++) {
+        if (ix->runs[i] == run) {
+            memmove(&ix->runs[i], &ix->runs[i + 1], (ix->n_runs - i - 1) * sizeof *ix->runs);
+            ix->n_runs--;
+            return;
+        }
+    }
+}
+
+static int load_runs(idem_t *ix, store_conn_t *conn, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_RUNS, err);
+    if (st == NULL)
+        return -1;
+    ix->n_runs = 0;
+    int rc, ret = 0;
+    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        ret = runs_append(ix, sqlite3_column_int64(st, 0), err);
+    sqlite3_reset(st);
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = store_error(conn, err, "reading idempotency runs");
+    return ret;
+}
+
+/* --- the filter ------------------------------------------------------------- */
+
+/* Bounds of a partition's hashes as blobs: the first 10 bits are the
+ * partition, and SQLite compares blobs with memcmp, then by length. */
+static void part_bounds(unsigned part, uint8_t lo[2], uint8_t hi[IDEM_HASH_BYTES + 1], int *hi_len)
+{
+    unsigned l = part << 6, h = (part + 1) << 6;
+    lo[0] = (uint8_t)(l >> 8);
+    lo[1] = (uint8_t)l;
+    if (part + 1 < IDEM_FILTER_PARTS) {
+        hi[0] = (uint8_t)(h >> 8);
+        hi[1] = (uint8_t)h;
+        *hi_len = 2;
+    } else { /* above every 16-byte hash */
+        memset(hi, 0xff, IDEM_HASH_BYTES + 1);
+        *hi_len = IDEM_HASH_BYTES + 1;
+    }
+}
+
+/* Adds every stored hash of partition `part` of one run. 1 if the partition
+ * overflowed (rebuild bigger), 0 done, -1 error. */
+static int part_add_run(idem_t *ix, store_conn_t *conn, unsigned part, int64_t run, mb_error *err)
+{
+    uint8_t lo[2], hi[IDEM_HASH_BYTES + 1];
+    int hi_len;
+    part_bounds(part, lo, hi, &hi_len);
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_PART, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_blob(st, 2, lo, sizeof lo, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, hi, hi_len, SQLITE_STATIC);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 0) != IDEM_HASH_BYTES)
+            continue; /* the table's CHECK makes this impossible */
+        if (idem_filter_add(ix->filter, sqlite3_column_blob(st, 0)) != 0) {
+            ret = 1;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = store_error(conn, err, "reading idempotency hashes");
+    return ret;
+}
+
+/* Refills one partition from the table, growing it until everything fits. */
+static int rebuild_part(idem_t *ix, store_conn_t *conn, unsigned part, mb_error *err)
+{
+    size_t items = idem_filter_items(ix->filter, part) + 1;
+    for (;;) {
+        if (idem_filter_reset(ix->filter, part, items) != 0)
+            return oom(err);
+        ix->rebuilds++;
+        int rc = 0;
+        for (size_t r = 0; r < ix->n_runs && rc == 0; r++)
+            rc = part_add_run(ix, conn, part, ix->runs[r], err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            return 0;
+        items *= 2;
+    }
+}
+
+/* The whole filter from the table: one scan, then the partitions that the
+ * size estimate got wrong once more. */
+static int build_filter(idem_t *ix, store_conn_t *conn, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_COUNT, err);
+    if (st == NULL)
+        return -1;
+    int64_t total = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    idem_filter_free(ix->filter);
+    /* About 70% full to start with (idem_filter_new sizes for half full),
+     * so a restart does not double the filter's memory, and a floor that
+     * keeps small databases from rebuilding in their first minutes. */
+    ix->filter = idem_filter_new((size_t)(total / IDEM_FILTER_PARTS) * 5 / 7 + 512);
+    bool *overflow = calloc(IDEM_FILTER_PARTS, sizeof *overflow);
+    if (ix->filter == NULL || overflow == NULL) {
+        free(overflow);
+        return oom(err);
+    }
+    int rc, ret = 0;
+    if ((st = store_conn_prepare(conn, SQL_ALL, err)) == NULL) {
+        free(overflow);
+        return -1;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const uint8_t *h = sqlite3_column_blob(st, 0);
+        if (sqlite3_column_bytes(st, 0) != IDEM_HASH_BYTES)
+            continue;
+        unsigned part = idem_filter_part(h);
+        if (!overflow[part] && idem_filter_add(ix->filter, h) != 0)
+            overflow[part] = true;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        ret = store_error(conn, err, "reading idempotency hashes");
+    for (unsigned p = 0; ret == 0 && p < IDEM_FILTER_PARTS; p++)
+        if (overflow[p])
+            ret = rebuild_part(ix, conn, p, err);
+    free(overflow);
+    return ret;
+}
+
+static int rebuild_all(idem_t *ix, store_conn_t *conn, mb_error *err)
+{
+    if (load_runs(ix, conn, err) != 0 || build_filter(ix, conn, err) != 0)
+        return -1;
+    ix->cur_ok = false;
+    ix->invalid = false;
+    return 0;
+}
+
+int idem_open(store_conn_t *conn, idem_t **out, mb_error *err)
+{
+    idem_t *ix = calloc(1, sizeof *ix);
+    if (ix == NULL)
+        return oom(err);
+    if (rebuild_all(ix, conn, err) != 0) {
+        idem_free(ix);
+        return -1;
+    }
+    *out = ix;
+    return 0;
+}
+
+void idem_free(idem_t *ix)
+{
+    if (ix == NULL)
+        return;
+    idem_filter_free(ix->filter);
+    free(ix->runs);
+    free(ix);
+}
+
+void idem_invalidate(idem_t *ix)
+{
+    ix->invalid = true;
+}
+
+/* --- counting ----------------------------------------------------------------- */
+
+static int touch_run(store_conn_t *conn, int64_t run, int64_t day, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_RUN_TOUCH, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int64(st, 2, day);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "recording an idempotency run");
+}
+
+/* Makes sure hashes of `day` have a run to go to, and that its row exists in
+ * this transaction (a rolled-back job may have taken it away). */
+static int current_run(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *err)
+{
+    if (ix->invalid && rebuild_all(ix, conn, err) != 0)
+        return -1;
+    if (!ix->cur_ok || day != ix->cur_day || ix->cur_count >= IDEM_RUN_MAX_HASHES) {
+        int64_t next = ix->n_runs > 0 ? ix->runs[ix->n_runs - 1] + 1 : 1;
+        if (ix->cur_ok && ix->cur_run >= next)
+            next = ix->cur_run + 1;
+        if (runs_append(ix, next, err) != 0)
+            return -1;
+        ix->cur_run = next;
+        ix->cur_day = day;
+        ix->cur_count = 0;
+        ix->cur_ok = true;
+    }
+    return touch_run(conn, ix->cur_run, day, err);
+}
+
+/* Exact lookup across runs, newest first (replays are usually recent). */
+static int probe(idem_t *ix, store_conn_t *conn, const uint8_t h[IDEM_HASH_BYTES], mb_error *err)
+{
+    ix->probes++;
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_PROBE, err);
+    if (st == NULL)
+        return -1;
+    for (size_t i = ix->n_runs; i-- > 0;) {
+        sqlite3_bind_int64(st, 1, ix->runs[i]);
+        sqlite3_bind_blob(st, 2, h, IDEM_HASH_BYTES, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_ROW)
+            return 1;
+        if (rc != SQLITE_DONE)
+            return store_error(conn, err, "looking up an idempotency hash");
+    }
+    return 0;
+}
+
+int idem_begin(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *err)
+{
+    return current_run(ix, conn, day, err);
+}
+
+int idem_insert(idem_t *ix, store_conn_t *conn, const uint8_t h[IDEM_HASH_BYTES], mb_error *err)
+{
+    /* A rebuild (after a failed purge) must come before the probe. */
+    if ((ix->invalid || !ix->cur_ok || ix->cur_count >= IDEM_RUN_MAX_HASHES) &&
+        current_run(ix, conn, ix->cur_day, err) != 0)
+        return -1;
+    if (idem_filter_maybe(ix->filter, h)) {
+        int found = probe(ix, conn, h, err);
+        if (found != 0)
+            return found < 0 ? -1 : 0;
+    }
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_INSERT, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, ix->cur_run);
+    sqlite3_bind_blob(st, 2, h, IDEM_HASH_BYTES, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_error(conn, err, "storing an idempotency hash");
+    if (sqlite3_changes(store_conn_db_borrow(conn)) == 0) {
+        /* Already in the current run, yet the filter said no: the filter
+         * is missing a stored hash. Count it as the duplicate it is and
+         * rebuild the filter rather than trust it further. */
+        mb_log(MB_LOG_ERROR, "event=idem_filter_missed run=%lld", (long long)ix->cur_run);
+        ix->invalid = true;
+        return 0;
+    }
+    ix->cur_count++;
+    if (idem_filter_add(ix->filter, h) != 0 &&
+        rebuild_part(ix, conn, idem_filter_part(h), err) != 0) {
+        /* The failed add may have displaced another entry: distrust the
+         * filter until it is rebuilt. */
+        ix->invalid = true;
+        return -1;
+    }
+    return 1;
+}
+
+/* --- retention ---------------------------------------------------------------- */
+
+static int next_expired(store_conn_t *conn, int64_t cutoff, int64_t after, int64_t *run,
+                        mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_EXPIRED, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, cutoff);
+    sqlite3_bind_int64(st, 2, after);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *run = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_error(conn, err, "finding expired idempotency runs");
+    return rc == SQLITE_ROW ? 1 : 0;
+}
+
+static int run_exec(store_conn_t *conn, const char *sql, int64_t run, int64_t *count, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, run);
+    int rc = sqlite3_step(st);
+    if (count != NULL && rc == SQLITE_ROW)
+        *count = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_error(conn, err, "purging idempotency hashes");
+    return 0;
+}
+
+/* Deletes up to max hashes of run; *deleted receives how many. */
+static int delete_chunk(idem_t *ix, store_conn_t *conn, int64_t run, int max, int64_t *deleted,
+                        mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_DELETE_CHUNK, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int(st, 2, max);
+    int rc;
+    *deleted = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (ix != NULL && sqlite3_column_bytes(st, 0) == IDEM_HASH_BYTES)
+            idem_filter_remove(ix->filter, sqlite3_column_blob(st, 0));
+        (*deleted)++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        if (ix != NULL) /* entries are gone from the filter, rows may not be */
+            ix->invalid = true;
+        return store_error(conn, err, "purging idempotency hashes");
+    }
+    return 0;
+}
+
+int idem_purge(idem_t *ix, store_conn_t *conn, int64_t today, int window_days, int max_hashes,
+               bool dry_run, idem_purge_result *res, mb_error *err)
+{
+    int64_t cutoff = today - window_days - 1, run = 0, after = INT64_MIN;
+    memset(res, 0, sizeof *res);
+    if (ix != NULL && ix->invalid && rebuild_all(ix, conn, err) != 0)
+        return -1;
+    for (;;) {
+        int found = next_expired(conn, cutoff, after, &run, err);
+        if (found <= 0)
+            return found;
+        after = run;
+        if (dry_run) {
+            int64_t n = 0;
+            if (run_exec(conn, SQL_RUN_SIZE, run, &n, err) != 0)
+                return -1;
+            res->hashes += n;
+            res->runs++;
+            continue;
+        }
+        int64_t budget = max_hashes - res->hashes, deleted = 0;
+        if (budget <= 0) {
+            res->more = true;
+            return 0;
+        }
+        if (delete_chunk(ix, conn, run, (int)budget, &deleted, err) != 0)
+            return -1;
+        res->hashes += deleted;
+        if (deleted == budget) { /* maybe more in this run: next time */
+            res->more = true;
+            return 0;
+        }
+        if (run_exec(conn, SQL_RUN_DROP, run, NULL, err) != 0)
+            return -1;
+        res->runs++;
+        if (ix != NULL) {
+            runs_remove(ix, run);
+            if (ix->cur_ok && ix->cur_run == run)
+                ix->cur_ok = false;
+        }
+    }
+}
+
+void idem_get_stats(const idem_t *ix, idem_stats *st)
+{
+    st->runs = ix->n_runs;
+    st->filter_bytes = ix->filter != NULL ? idem_filter_bytes(ix->filter) : 0;
+    st->probes = ix->probes;
+    st->rebuilds = ix->rebuilds;
+}

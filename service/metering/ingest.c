@@ -1,0 +1,345 @@
+/*
+ * ingest.c - see ingest.h.
+ *
+ * A batch is one malloc: the header, then the events, counters and names
+ * arrays, the interning tables and the string pool, each sized for the
+ * worst case of n distinct values (bounded by INGEST_MAX_EVENTS and the
+ * field length limits). Interning through open-addressing tables keeps a
+ * batch of many distinct accounts linear instead of quadratic.
+ */
+#include "metering/ingest.h"
+
+#include <stdalign.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metering/period.h"
+
+typedef struct ing_event {
+    uint8_t hash[IDEM_HASH_BYTES];
+    int64_t quantity;
+    uint32_t counter;
+} ing_event;
+
+/* A distinct string (account or metric) and the first event naming it. */
+typedef struct ing_name {
+    const char *s;
+    uint32_t len;
+    uint32_t first;
+} ing_name;
+
+/* A distinct (account, period, metric) and what this batch adds to it. */
+typedef struct ing_counter {
+    uint32_t account, metric, first;
+    char period[PERIOD_SIZE];
+    int64_t accepted;
+} ing_counter;
+
+struct ingest_batch {
+    size_t n_events, n_counters, n_accounts, n_metrics;
+    ing_event *events;
+    ing_counter *counters;
+    ing_name *accounts, *metrics;
+    int64_t accepted, duplicates;
+};
+
+/* Interning state while a batch is built (lives in the batch block). */
+typedef struct interner {
+    uint32_t *slots; /* index + 1; 0 = empty */
+    uint32_t mask;
+} interner;
+
+static const char SQL_ACCOUNT_ACTIVE[] =
+    "SELECT state = 'active' FROM accounts WHERE account_id = ?1";
+static const char SQL_METRIC_KNOWN[] = "SELECT 1 FROM plan_prices WHERE metric = ?1 LIMIT 1";
+/* A sum past INT64_MAX becomes NULL and fails the NOT NULL constraint:
+ * SQLite would otherwise turn it into a floating-point value. */
+static const char SQL_COUNTER_ADD[] =
+    "INSERT INTO usage_counters(account_id, period, metric, quantity) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT(account_id, period, metric) DO UPDATE SET quantity ="
+    " CASE WHEN quantity <= 9223372036854775807 - excluded.quantity"
+    " THEN quantity + excluded.quantity END";
+
+/* --- validation ------------------------------------------------------------- */
+
+static int event_error(mb_error *err, size_t i, const char *field, const char *rule)
+{
+    return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "events[%zu].%s: %s", i, field, rule);
+}
+
+/* 1..max bytes, each printable ASCII (and, for ids, an id character). */
+static int check_ascii(const char *s, size_t max, bool id, size_t i, const char *field, size_t *len,
+                       mb_error *err)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (c < 0x20 || c > 0x7e)
+            return event_error(err, i, field, "must be printable ASCII");
+        if (id && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == ':' || c == '-'))
+            return event_error(err, i, field,
+                               "may only contain letters, digits, '.', '_', ':' and '-'");
+    }
+    if (n == 0)
+        return event_error(err, i, field, "required");
+    if (n > max)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "events[%zu].%s: must be at most %zu characters", i, field, max);
+    *len = n;
+    return 0;
+}
+
+static int check_event(const Minbill__V1__UsageEvent *e, size_t i, const ingest_rules *r,
+                       size_t *pool, mb_error *err)
+{
+    size_t klen = 0, alen = 0, mlen = 0;
+    if (check_ascii(e->idempotency_key, IDEM_KEY_MAX, false, i, "idempotency_key", &klen, err) ||
+        check_ascii(e->account_id, IDEM_ACCOUNT_MAX, true, i, "account_id", &alen, err) ||
+        check_ascii(e->metric, INGEST_METRIC_MAX, false, i, "metric", &mlen, err))
+        return -1;
+    if (e->quantity <= 0 || e->quantity > INGEST_MAX_QUANTITY)
+        return event_error(err, i, "quantity", "must be > 0 and <= 1000000000000");
+    const Google__Protobuf__Timestamp *t = e->occurred_at;
+    if (t == NULL)
+        return event_error(err, i, "occurred_at", "must be set");
+    if (t->nanos < 0 || t->nanos > 999999999)
+        return event_error(err, i, "occurred_at", "nanos must be from 0 to 999999999");
+    if (t->seconds > r->now + INGEST_MAX_FUTURE_SECONDS)
+        return event_error(err, i, "occurred_at", "must not be more than 5 minutes in the future");
+    if (t->seconds < r->now - (int64_t)r->window_days * 86400)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "events[%zu].occurred_at: older than the acceptance window (%d days)",
+                            i, r->window_days);
+    *pool += alen + 1 + mlen + 1;
+    return 0;
+}
+
+/* --- building ----------------------------------------------------------------- */
+
+static uint32_t fnv1a(uint32_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 16777619u;
+    return h;
+}
+
+/* The index of string s in names (adding it, copied to *pool, if new). */
+static uint32_t intern_name(interner *t, ing_name *names, size_t *n, char **pool, const char *s,
+                            uint32_t event)
+{
+    size_t len = strlen(s);
+    for (uint32_t i = fnv1a(2166136261u, s, len) & t->mask;; i = (i + 1) & t->mask) {
+        uint32_t k = t->slots[i];
+        if (k == 0) {
+            memcpy(*pool, s, len + 1);
+            names[*n] = (ing_name){.s = *pool, .len = (uint32_t)len, .first = event};
+            *pool += len + 1;
+            t->slots[i] = (uint32_t)++ * n;
+            return (uint32_t)(*n - 1);
+        }
+        if (names[k - 1].len == len && memcmp(names[k - 1].s, s, len) == 0)
+            return k - 1;
+    }
+}
+
+static uint32_t intern_counter(interner *t, ingest_batch *b, uint32_t account, uint32_t metric,
+                               const char period[PERIOD_SIZE], uint32_t event)
+{
+    uint32_t h = fnv1a(2166136261u, &account, sizeof account);
+    h = fnv1a(h, &metric, sizeof metric);
+    h = fnv1a(h, period, PERIOD_SIZE);
+    for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        uint32_t k = t->slots[i];
+        if (k == 0) {
+            ing_counter *c = &b->counters[b->n_counters];
+            *c = (ing_counter){.account = account, .metric = metric, .first = event};
+            memcpy(c->period, period, PERIOD_SIZE);
+            t->slots[i] = (uint32_t)++b->n_counters;
+            return (uint32_t)(b->n_counters - 1);
+        }
+        const ing_counter *c = &b->counters[k - 1];
+        if (c->account == account && c->metric == metric &&
+            memcmp(c->period, period, PERIOD_SIZE) == 0)
+            return k - 1;
+    }
+}
+
+static size_t align_up(size_t n, size_t a)
+{
+    return (n + a - 1) & ~(a - 1);
+}
+
+int ingest_build(const Minbill__V1__RecordUsageRequest *req, const ingest_rules *rules,
+                 ingest_batch **out, mb_error *err)
+{
+    size_t n = req->n_events, pool_size = 0;
+    if (n == 0)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "events: at least one event is required");
+    if (n > INGEST_MAX_EVENTS)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "events: at most %d events per request", INGEST_MAX_EVENTS);
+    for (size_t i = 0; i < n; i++)
+        if (check_event(req->events[i], i, rules, &pool_size, err) != 0)
+            return -1;
+
+    uint32_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    size_t off_events = align_up(sizeof(ingest_batch), alignof(max_align_t));
+    size_t off_counters = align_up(off_events + n * sizeof(ing_event), alignof(max_align_t));
+    size_t off_accounts = align_up(off_counters + n * sizeof(ing_counter), alignof(max_align_t));
+    size_t off_metrics = off_accounts + n * sizeof(ing_name);
+    size_t off_slots = off_metrics + n * sizeof(ing_name);
+    size_t off_pool = off_slots + 3 * (size_t)cap * sizeof(uint32_t);
+    char *block = calloc(1, off_pool + pool_size);
+    if (block == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    ingest_batch *b = (ingest_batch *)block;
+    b->n_events = n;
+    b->events = (ing_event *)(block + off_events);
+    b->counters = (ing_counter *)(block + off_counters);
+    b->accounts = (ing_name *)(block + off_accounts);
+    b->metrics = (ing_name *)(block + off_metrics);
+    uint32_t *slots = (uint32_t *)(block + off_slots);
+    interner accounts = {slots, cap - 1}, metrics = {slots + cap, cap - 1},
+             counters = {slots + 2 * (size_t)cap, cap - 1};
+    char *pool = block + off_pool;
+
+    for (size_t i = 0; i < n; i++) {
+        const Minbill__V1__UsageEvent *e = req->events[i];
+        ing_event *ev = &b->events[i];
+        char period[PERIOD_SIZE];
+        uint32_t a =
+            intern_name(&accounts, b->accounts, &b->n_accounts, &pool, e->account_id, (uint32_t)i);
+        uint32_t m =
+            intern_name(&metrics, b->metrics, &b->n_metrics, &pool, e->metric, (uint32_t)i);
+        period_of(e->occurred_at->seconds, period);
+        ev->counter = intern_counter(&counters, b, a, m, period, (uint32_t)i);
+        ev->quantity = e->quantity;
+        idem_hash(rules->hash_key, e->account_id, b->accounts[a].len, e->idempotency_key,
+                  strlen(e->idempotency_key), ev->hash);
+    }
+    *out = b;
+    return 0;
+}
+
+void ingest_free(ingest_batch *b)
+{
+    free(b);
+}
+
+size_t ingest_events(const ingest_batch *b)
+{
+    return b->n_events;
+}
+
+int64_t ingest_accepted(const ingest_batch *b)
+{
+    return b->accepted;
+}
+
+int64_t ingest_duplicates(const ingest_batch *b)
+{
+    return b->duplicates;
+}
+
+/* --- applying (writer thread) ------------------------------------------------ */
+
+/* Steps sql with name bound to ?1: 1 and *v (its first column) for a row,
+ * 0 for none, -1 with err on a storage failure. */
+static int lookup_name(store_conn_t *conn, const char *sql, const ing_name *name, int *v,
+                       mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, name->s, (int)name->len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_error(conn, err, "checking accounts and metrics");
+    return rc == SQLITE_ROW;
+}
+
+/* Every account active, every metric known; otherwise FAILED_PRECONDITION
+ * for the lowest event index with a problem (account before metric). */
+static int check_names(const ingest_batch *b, store_conn_t *conn, mb_error *err)
+{
+    uint32_t worst = UINT32_MAX;
+    const char *field = NULL, *why = NULL;
+    for (size_t k = 0; k < b->n_accounts + b->n_metrics; k++) {
+        bool account = k < b->n_accounts;
+        const ing_name *n = account ? &b->accounts[k] : &b->metrics[k - b->n_accounts];
+        int active = 0;
+        int found =
+            lookup_name(conn, account ? SQL_ACCOUNT_ACTIVE : SQL_METRIC_KNOWN, n, &active, err);
+        if (found < 0)
+            return -1;
+        const char *problem =
+            !found ? (account ? "no such account" : "not in the metric catalog (no plan prices it)")
+            : !active ? "the account is closed"
+                      : NULL;
+        if (problem != NULL && n->first < worst) {
+            worst = n->first;
+            field = account ? "account_id" : "metric";
+            why = problem;
+        }
+    }
+    if (why != NULL)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "events[%u].%s: %s", worst, field,
+                            why);
+    return 0;
+}
+
+static int add_counter(const ingest_batch *b, const ing_counter *c, store_conn_t *conn,
+                       mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_COUNTER_ADD, err);
+    if (st == NULL)
+        return -1;
+    const ing_name *a = &b->accounts[c->account], *m = &b->metrics[c->metric];
+    sqlite3_bind_text(st, 1, a->s, (int)a->len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->period, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, m->s, (int)m->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, c->accepted);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (sqlite3_extended_errcode(store_conn_db_borrow(conn)) == SQLITE_CONSTRAINT_NOTNULL)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                            "events[%u].quantity: the counter of this account, period and metric "
+                            "would exceed 9223372036854775807",
+                            c->first);
+    return store_error(conn, err, "adding usage");
+}
+
+int ingest_apply(ingest_batch *b, idem_t *ix, store_conn_t *conn, int64_t today, mb_error *err)
+{
+    b->accepted = b->duplicates = 0;
+    for (size_t k = 0; k < b->n_counters; k++)
+        b->counters[k].accepted = 0;
+    if (check_names(b, conn, err) != 0 || idem_begin(ix, conn, today, err) != 0)
+        return -1;
+    for (size_t i = 0; i < b->n_events; i++) {
+        const ing_event *ev = &b->events[i];
+        int fresh = idem_insert(ix, conn, ev->hash, err);
+        if (fresh < 0)
+            return -1;
+        if (fresh) {
+            b->counters[ev->counter].accepted += ev->quantity;
+            b->accepted++;
+        } else {
+            b->duplicates++;
+        }
+    }
+    for (size_t k = 0; k < b->n_counters; k++)
+        if (b->counters[k].accepted > 0 && add_counter(b, &b->counters[k], conn, err) != 0)
+            return -1;
+    return 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * ingest.h - one batch of usage events, from request to counters.
+ *
+ * ingest_build() runs on the completion-queue thread: it validates the whole
+ * request (INVALID_ARGUMENT naming the first bad event and field, e.g.
+ * "events[3].quantity: must be > 0 and <= 1000000000000"), computes each
+ * event's idempotency hash (idem.h) and its period, and copies what the
+ * writer needs into one heap block: hashes and quantities, and the distinct
+ * accounts, metrics and (account, period, metric) counters the events name.
+ * Nothing else of the request is kept: in particular not the idempotency
+ * keys.
+ *
+ * ingest_apply() runs on the writer thread inside the batch's savepoint:
+ * every account must exist and be active and every metric be in the catalog
+ * (FAILED_PRECONDITION naming an event, and the whole batch is rolled back);
+ * then each event is counted once (idem_insert) and the accepted quantities,
+ * summed per counter first, are added to usage_counters.
+ */
+#ifndef MB_METERING_INGEST_H
+#define MB_METERING_INGEST_H
+
+#include <stdint.h>
+
+#include "base/error.h"
+#include "metering/idem.h"
+#include "minbill/v1/metering.pb-c.h"
+#include "store/store.h"
+
+#define INGEST_MAX_EVENTS 10000
+#define INGEST_MAX_QUANTITY 1000000000000LL /* 10^12 */
+#define INGEST_MAX_FUTURE_SECONDS 300
+#define INGEST_METRIC_MAX 64
+
+typedef struct ingest_batch ingest_batch;
+
+typedef struct ingest_rules {
+    const unsigned char *hash_key; /* KEYRING_SECRET_IDEMPOTENCY, 32 bytes */
+    int64_t now;                   /* Unix seconds */
+    int window_days;               /* acceptance window */
+} ingest_rules;
+
+/* Validates req whole; on success *out is a batch to ingest_apply() and
+ * ingest_free(). */
+int ingest_build(const Minbill__V1__RecordUsageRequest *req, const ingest_rules *rules,
+                 ingest_batch **out, mb_error *err);
+void ingest_free(ingest_batch *b);
+
+/* Counts the batch on the writer connection (see above); `today` is the
+ * arrival day for the idempotency runs. */
+int ingest_apply(ingest_batch *b, idem_t *ix, store_conn_t *conn, int64_t today, mb_error *err);
+
+size_t ingest_events(const ingest_batch *b);
+/* After a successful ingest_apply(). */
+int64_t ingest_accepted(const ingest_batch *b);
+int64_t ingest_duplicates(const ingest_batch *b);
+
+#endif

@@ -1,0 +1,565 @@
+/*
+ * metering.c - see metering.h.
+ *
+ * StreamUsage lifetime. Three kinds of events race: on_message / on_end /
+ * on_cancel on the call's completion-queue thread, and batch done callbacks
+ * on the writer thread. The per-call stream_state serialises them under its
+ * mutex. The call is finished exactly once, by whichever event finds "no
+ * batch pending, and the stream is over (ended, cancelled or failed)", and
+ * marks the state finished first; after that nothing touches the call
+ * again (a runtime callback that raced with the finish sees `finished` and
+ * does nothing). The state itself is freed with the call (rpc_call_defer),
+ * so a late callback never reads freed memory. Reads are resumed only under
+ * the mutex, so a resume can never follow the finish.
+ */
+#include "metering/metering.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "base/log.h"
+#include "metering/idem.h"
+#include "metering/ingest.h"
+#include "metering/period.h"
+#include "minbill/v1/metering.pb-c.h"
+#include "store/writer.h"
+
+#define PURGE_INTERVAL_MS_DEFAULT 60000
+#define PURGE_CHUNK_DEFAULT 20000
+#define PURGE_FIRST_MS 1000
+
+struct metering {
+    store_t *store;
+    const unsigned char *hash_key;
+    int window_days;
+    idem_t *idem; /* writer thread only */
+
+    /* The purge timer and its one job. */
+    pthread_t timer;
+    bool timer_started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stopping, purge_queued;
+    int purge_interval_ms, purge_chunk;
+    store_job purge_job;
+    idem_purge_result purged;
+};
+
+typedef struct stream_state {
+    pthread_mutex_t lock;
+    int pending; /* batches queued to the writer, not done yet */
+    bool paused, ended, cancelled, failed, finished;
+    mb_error err; /* the first failure */
+    int64_t accepted, duplicates;
+    uint32_t messages; /* received so far (completion-queue thread only) */
+} stream_state;
+
+typedef struct batch_job {
+    store_job job;
+    metering_t *m;
+    ingest_batch *batch;
+    rpc_call_t *call;
+    stream_state *stream; /* NULL: a RecordUsage call */
+    uint32_t message;     /* its index in the stream */
+} batch_job;
+
+static const char SQL_ACCOUNT_EXISTS[] = "SELECT 1 FROM accounts WHERE account_id = ?1";
+static const char SQL_USAGE[] =
+    "SELECT c.metric, c.quantity, c.invoiced_quantity, ip.period IS NOT NULL"
+    " FROM usage_counters c LEFT JOIN invoiced_periods ip"
+    " ON ip.account_id = c.account_id AND ip.period = c.period"
+    " WHERE c.account_id = ?1 AND c.period = ?2 ORDER BY c.metric";
+
+static metering_t *metering_of(const rpc_call_t *call)
+{
+    return ((mb_app *)rpc_call_app(call))->metering;
+}
+
+static int64_t unix_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* --- the batch job ---------------------------------------------------------- */
+
+static void stream_fail_locked(stream_state *s, const mb_error *err);
+
+/* A stream's batches run in order; once one failed (or the client went
+ * away) the ones queued behind it are refused, so a stream counts exactly
+ * the batches before its first failure. */
+static int batch_run(store_conn_t *conn, void *arg, mb_error *err)
+{
+    batch_job *j = arg;
+    stream_state *s = j->stream;
+    if (s != NULL) {
+        pthread_mutex_lock(&s->lock);
+        bool over = s->failed || s->cancelled;
+        pthread_mutex_unlock(&s->lock);
+        if (over)
+            return mb_error_set(err, GRPC_STATUS_ABORTED,
+                                "an earlier batch of this stream failed or the stream ended");
+    }
+    int rc = ingest_apply(j->batch, j->m->idem, conn, idem_day(unix_now()), err);
+    if (rc != 0 && s != NULL) {
+        mb_error_prefix(err, "messages[%u].", j->message);
+        pthread_mutex_lock(&s->lock);
+        stream_fail_locked(s, err);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return rc;
+}
+
+static void stream_batch_done(batch_job *j, const mb_error *err);
+
+static void batch_free(batch_job *j)
+{
+    ingest_free(j->batch);
+    free(j);
+}
+
+static void batch_done(void *arg, const mb_error *err)
+{
+    batch_job *j = arg;
+    if (j->stream != NULL) {
+        stream_batch_done(j, err);
+    } else {
+        Minbill__V1__RecordUsageResponse resp = MINBILL__V1__RECORD_USAGE_RESPONSE__INIT;
+        resp.accepted = ingest_accepted(j->batch);
+        resp.duplicates = ingest_duplicates(j->batch);
+        rpc_call_finish(j->call, err != NULL ? NULL : &resp.base, err);
+    }
+    batch_free(j);
+}
+
+/* Validates and hashes one request into a job (not queued yet). */
+static batch_job *batch_new(rpc_call_t *call, const ProtobufCMessage *msg, stream_state *stream,
+                            mb_error *err)
+{
+    metering_t *m = metering_of(call);
+    ingest_rules rules = {
+        .hash_key = m->hash_key, .now = unix_now(), .window_days = m->window_days};
+    batch_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
+    if (ingest_build((const Minbill__V1__RecordUsageRequest *)msg, &rules, &j->batch, err) != 0) {
+        free(j);
+        return NULL;
+    }
+    j->m = m;
+    j->call = call;
+    j->stream = stream;
+    j->job = (store_job){
+        .run = batch_run, .done = batch_done, .arg = j, .deadline_ns = rpc_call_deadline_ns(call)};
+    return j;
+}
+
+/* Queues j; on failure frees it (its done callback never runs). */
+static int batch_submit(batch_job *j, mb_error *err)
+{
+    if (store_submit(j->m->store, &j->job, err) == 0)
+        return 0;
+    batch_free(j);
+    return -1;
+}
+
+int metering_record_usage(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    mb_error err;
+    batch_job *j = batch_new(call, msg, NULL, &err);
+    if (j == NULL || batch_submit(j, &err) != 0)
+        rpc_call_finish(call, NULL, &err);
+    return RPC_CONTINUE;
+}
+
+/* --- StreamUsage --------------------------------------------------------------- */
+
+static void stream_free(void *arg)
+{
+    stream_state *s = arg;
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static stream_state *stream_of(rpc_call_t *call)
+{
+    stream_state *s = rpc_call_state(call);
+    if (s != NULL)
+        return s;
+    if ((s = calloc(1, sizeof *s)) == NULL)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    if (rpc_call_defer(call, stream_free, s) != 0) {
+        stream_free(s);
+        return NULL;
+    }
+    rpc_call_set_state(call, s);
+    return s;
+}
+
+/* Under s->lock: is it time to finish the call? If so marks it finished
+ * and fills what to answer (*failure NULL for the totals). */
+static bool stream_finishing(stream_state *s, Minbill__V1__RecordUsageResponse *resp, mb_error *err,
+                             const mb_error **failure)
+{
+    if (s->finished || s->pending > 0 || !(s->ended || s->cancelled || s->failed))
+        return false;
+    s->finished = true;
+    *failure = NULL;
+    if (s->failed) {
+        *err = s->err;
+        *failure = err;
+    } else if (s->cancelled) {
+        mb_error_set(err, GRPC_STATUS_CANCELLED, "the stream was cancelled");
+        *failure = err;
+    }
+    resp->accepted = s->accepted;
+    resp->duplicates = s->duplicates;
+    return true;
+}
+
+static void stream_fail_locked(stream_state *s, const mb_error *err)
+{
+    if (!s->failed) {
+        s->failed = true;
+        s->err = *err;
+    }
+}
+
+/* Unlocks s, then finishes the call if the stream is over and nothing is
+ * pending (see the top of this file). */
+static void stream_unlock(rpc_call_t *call, stream_state *s)
+{
+    Minbill__V1__RecordUsageResponse resp = MINBILL__V1__RECORD_USAGE_RESPONSE__INIT;
+    mb_error err;
+    const mb_error *failure;
+    bool finish = stream_finishing(s, &resp, &err, &failure);
+    pthread_mutex_unlock(&s->lock);
+    if (finish)
+        rpc_call_finish(call, failure != NULL ? NULL : &resp.base, failure);
+}
+
+static void stream_batch_done(batch_job *j, const mb_error *err)
+{
+    stream_state *s = j->stream;
+    pthread_mutex_lock(&s->lock);
+    s->pending--;
+    if (err != NULL) {
+        stream_fail_locked(s, err);
+    } else {
+        s->accepted += ingest_accepted(j->batch);
+        s->duplicates += ingest_duplicates(j->batch);
+    }
+    /* Under the lock, so no finish can come between check and resume. */
+    if (s->paused && !s->failed && !s->cancelled && !s->finished) {
+        s->paused = false;
+        rpc_call_resume(j->call);
+    }
+    stream_unlock(j->call, s);
+}
+
+int metering_stream_usage(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    stream_state *s = stream_of(call);
+    mb_error err;
+    if (s == NULL) { /* nothing queued yet, so finishing here is safe */
+        mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        rpc_call_finish(call, NULL, &err);
+        return RPC_PAUSE;
+    }
+    /* Errors name the message as well as the event, so a client knows
+     * which of its batches failed (those before it were counted). */
+    uint32_t index = s->messages++;
+    /* Validation and hashing happen outside the lock: the writer takes it
+     * in every done callback and must not wait for them. */
+    batch_job *j = batch_new(call, msg, s, &err);
+    if (j != NULL)
+        j->message = index;
+    else
+        mb_error_prefix(&err, "messages[%u].", index);
+    int ret = RPC_CONTINUE;
+    pthread_mutex_lock(&s->lock);
+    if (s->finished || s->failed) {
+        ret = RPC_PAUSE; /* raced with the end of the call: ignore */
+        if (j != NULL)
+            batch_free(j);
+    } else if (j == NULL || batch_submit(j, &err) != 0) {
+        stream_fail_locked(s, &err);
+        ret = RPC_PAUSE;
+    } else if (++s->pending >= METERING_STREAM_PENDING) {
+        /* pending is raised under the lock the done callback takes, so
+         * the decrement cannot come first. */
+        s->paused = true;
+        ret = RPC_PAUSE;
+    }
+    stream_unlock(call, s);
+    return ret;
+}
+
+void metering_stream_end(rpc_call_t *call)
+{
+    stream_state *s = rpc_call_state(call);
+    if (s == NULL) { /* an empty stream */
+        Minbill__V1__RecordUsageResponse resp = MINBILL__V1__RECORD_USAGE_RESPONSE__INIT;
+        rpc_call_finish(call, &resp.base, NULL);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->ended = true;
+    stream_unlock(call, s);
+}
+
+void metering_stream_cancel(rpc_call_t *call)
+{
+    stream_state *s = rpc_call_state(call);
+    if (s == NULL) {
+        mb_error err;
+        mb_error_set(&err, GRPC_STATUS_CANCELLED, "the stream was cancelled");
+        rpc_call_finish(call, NULL, &err);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->cancelled = true;
+    stream_unlock(call, s);
+}
+
+/* --- GetUsage -------------------------------------------------------------------- */
+
+static int fail(rpc_call_t *call, const mb_error *err)
+{
+    rpc_call_finish(call, NULL, err);
+    return RPC_CONTINUE;
+}
+
+static int read_usage(store_conn_t *conn, mb_arena_t *a, const Minbill__V1__GetUsageRequest *req,
+                      Minbill__V1__GetUsageResponse *resp, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_ACCOUNT_EXISTS, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, req->account_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return mb_error_set(err, GRPC_STATUS_NOT_FOUND, "account_id: no such account");
+    if (rc != SQLITE_ROW)
+        return store_error(conn, err, "reading an account");
+
+    if ((st = store_conn_prepare(conn, SQL_USAGE, err)) == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, req->account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, req->period, -1, SQLITE_STATIC);
+    size_t cap = 0;
+    int ret = 0;
+    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (resp->n_counters == cap) {
+            cap = cap ? cap * 2 : 16;
+            Minbill__V1__UsageCounter **grown = mb_arena_alloc(a, cap * sizeof *grown);
+            if (grown == NULL) {
+                ret = mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                break;
+            }
+            if (resp->n_counters > 0)
+                memcpy(grown, resp->counters, resp->n_counters * sizeof *grown);
+            resp->counters = grown;
+        }
+        Minbill__V1__UsageCounter *c = mb_arena_alloc(a, sizeof *c);
+        char *metric = mb_arena_printf(a, "%s", (const char *)sqlite3_column_text(st, 0));
+        if (c == NULL || metric == NULL) {
+            ret = mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            break;
+        }
+        minbill__v1__usage_counter__init(c);
+        c->account_id = req->account_id;
+        c->period = req->period;
+        c->metric = metric;
+        c->quantity = sqlite3_column_int64(st, 1);
+        c->invoiced_quantity = sqlite3_column_int64(st, 2);
+        if (sqlite3_column_int(st, 3))
+            c->late_quantity = c->quantity - c->invoiced_quantity;
+        resp->counters[resp->n_counters++] = c;
+    }
+    sqlite3_reset(st);
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = store_error(conn, err, "reading usage");
+    return ret;
+}
+
+int metering_get_usage(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Minbill__V1__GetUsageRequest *req = (const void *)msg;
+    mb_app *app = rpc_call_app(call);
+    mb_arena_t *a = rpc_call_arena(call);
+    mb_error err;
+    if (req->account_id[0] == '\0')
+        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT, "account_id: required"});
+    if (period_check("period", req->period, &err) != 0)
+        return fail(call, &err);
+    Minbill__V1__GetUsageResponse *resp = mb_arena_alloc(a, sizeof *resp);
+    if (resp == NULL)
+        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+    minbill__v1__get_usage_response__init(resp);
+    store_conn_t *conn = store_reader_acquire(app->store);
+    int rc = read_usage(conn, a, req, resp, &err);
+    store_reader_release(app->store, conn);
+    if (rc != 0)
+        return fail(call, &err);
+    rpc_call_finish(call, &resp->base, NULL);
+    return RPC_CONTINUE;
+}
+
+/* --- purge and lifetime ------------------------------------------------------------ */
+
+static int purge_run(store_conn_t *conn, void *arg, mb_error *err)
+{
+    metering_t *m = arg;
+    return idem_purge(m->idem, conn, idem_day(unix_now()), m->window_days, m->purge_chunk, false,
+                      &m->purged, err);
+}
+
+static void purge_done(void *arg, const mb_error *err)
+{
+    metering_t *m = arg;
+    if (err != NULL) {
+        /* Rows this purge deleted may be back while the filter forgot them. */
+        idem_invalidate(m->idem);
+        mb_log(MB_LOG_ERROR, "event=usage_purge_failed code=%s", mb_status_name(err->code));
+    } else if (m->purged.hashes > 0) {
+        mb_log(MB_LOG_INFO, "event=usage_purge hashes=%lld runs=%lld more=%d",
+               (long long)m->purged.hashes, (long long)m->purged.runs, m->purged.more);
+    }
+    pthread_mutex_lock(&m->lock);
+    bool again = err == NULL && m->purged.more && !m->stopping;
+    mb_error e;
+    /* A backlog drains one bounded job at a time, so writes in between
+     * never wait long behind it. */
+    if (!again || store_submit(m->store, &m->purge_job, &e) != 0)
+        m->purge_queued = false;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void *purge_timer(void *arg)
+{
+    metering_t *m = arg;
+    /* The first purge soon after start: a daemon that was down for a while
+     * has expired hashes waiting. */
+    int wait_ms = m->purge_interval_ms < PURGE_FIRST_MS ? m->purge_interval_ms : PURGE_FIRST_MS;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        wait_ms = m->purge_interval_ms;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!m->stopping && pthread_cond_timedwait(&m->cond, &m->lock, &until) == 0) {
+        }
+        if (m->stopping || m->purge_queued)
+            continue;
+        mb_error e;
+        m->purge_queued = store_submit(m->store, &m->purge_job, &e) == 0;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+int metering_purge(store_conn_t *conn, int window_days, bool dry_run, int64_t *hashes,
+                   int64_t *runs, mb_error *err)
+{
+    int64_t today = idem_day(unix_now());
+    *hashes = *runs = 0;
+    for (;;) {
+        idem_purge_result r;
+        if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
+            return -1;
+        if (idem_purge(NULL, conn, today, window_days, PURGE_CHUNK_DEFAULT, dry_run, &r, err) !=
+                0 ||
+            store_conn_exec(conn, "COMMIT", err) != 0) {
+            mb_error ignored;
+            store_conn_exec(conn, "ROLLBACK", &ignored);
+            return -1;
+        }
+        *hashes += r.hashes;
+        *runs += r.runs;
+        if (!r.more)
+            return 0;
+    }
+}
+
+static int open_job(store_conn_t *conn, void *arg, mb_error *err)
+{
+    metering_t *m = arg;
+    return idem_open(conn, &m->idem, err);
+}
+
+int metering_start(store_t *store, const keyring_t *kr, const metering_options *opt,
+                   metering_t **out, mb_error *err)
+{
+    metering_t *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    m->store = store;
+    m->hash_key = keyring_secret_borrow(kr, KEYRING_SECRET_IDEMPOTENCY);
+    m->window_days = opt->window_days > 0 ? opt->window_days : METERING_WINDOW_DAYS_DEFAULT;
+    m->purge_interval_ms =
+        opt->purge_interval_ms > 0 ? opt->purge_interval_ms : PURGE_INTERVAL_MS_DEFAULT;
+    m->purge_chunk = opt->purge_chunk > 0 ? opt->purge_chunk : PURGE_CHUNK_DEFAULT;
+    m->purge_job =
+        (store_job){.run = purge_run, .done = purge_done, .arg = m, .deadline_ns = INT64_MAX};
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    int64_t t0 = store_now_ns();
+    if (store_write_sync(store, open_job, m, err) != 0) {
+        metering_stop(m);
+        return -1;
+    }
+    /* Before the timer exists: nothing else touches the index yet. */
+    idem_stats st;
+    idem_get_stats(m->idem, &st);
+    mb_log(MB_LOG_INFO, "event=usage_index_loaded runs=%zu filter_bytes=%zu ms=%lld window_days=%d",
+           st.runs, st.filter_bytes, (long long)((store_now_ns() - t0) / 1000000), m->window_days);
+    if (pthread_create(&m->timer, NULL, purge_timer, m) != 0) {
+        metering_stop(m);
+        return mb_error_set(err, GRPC_STATUS_INTERNAL, "metering: cannot start the purge timer");
+    }
+    m->timer_started = true;
+    *out = m;
+    return 0;
+}
+
+void metering_stop(metering_t *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->stopping = true;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    if (m->timer_started)
+        pthread_join(m->timer, NULL);
+    pthread_mutex_lock(&m->lock);
+    while (m->purge_queued)
+        pthread_cond_wait(&m->cond, &m->lock);
+    pthread_mutex_unlock(&m->lock);
+    if (m->idem != NULL) { /* quiescent now: no job of ours is queued */
+        idem_stats st;
+        idem_get_stats(m->idem, &st);
+        mb_log(MB_LOG_INFO,
+               "event=usage_index_stats runs=%zu filter_bytes=%zu disk_probes=%llu "
+               "partition_rebuilds=%llu",
+               st.runs, st.filter_bytes, (unsigned long long)st.probes,
+               (unsigned long long)st.rebuilds);
+    }
+    idem_free(m->idem);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    free(m);
+}

@@ -1,0 +1,280 @@
+/*
+ * test_idem.c - the idempotency index: the cuckoo filter never forgets a
+ * hash it holds and rarely imagines one; hashes are counted once within a
+ * transaction, across transactions and across a reopen (restart); runs roll
+ * over by day and by size; a rolled-back job cannot leave hashes in a run
+ * without its row; a partition that fills up is rebuilt from disk without
+ * losing anything; the purge drops exactly the runs past the window and
+ * lets their keys count again; an invalidated filter is rebuilt.
+ */
+#include <sodium.h>
+
+#include "check.h"
+#include "metering/idem.h"
+#include "store/migrate.h"
+#include "unit_tmp.h"
+
+#define DAY 20600 /* 2026-05-26 */
+
+static store_conn_t *open_db(const char *name)
+{
+    char path[512];
+    mb_error err;
+    store_conn_t *c = NULL;
+    CHECK(store_conn_open(unit_path(path, sizeof path, name), true, false, &c, &err) == 0);
+    CHECK(store_migrate(c, NULL, &err) == 0);
+    return c;
+}
+
+static long query_long(store_conn_t *c, const char *sql)
+{
+    sqlite3_stmt *st;
+    long v = -1;
+    if (sqlite3_prepare_v2(store_conn_db_borrow(c), sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Inserts n hashes from hashes[] in one job; returns how many were new. */
+static int insert_all(idem_t *ix, store_conn_t *c, int64_t day, uint8_t (*hashes)[16], int n)
+{
+    mb_error err;
+    int fresh = 0;
+    CHECK(store_conn_exec(c, "BEGIN", &err) == 0);
+    CHECK(idem_begin(ix, c, day, &err) == 0);
+    for (int i = 0; i < n; i++) {
+        int r = idem_insert(ix, c, hashes[i], &err);
+        CHECK(r >= 0);
+        fresh += r > 0;
+    }
+    CHECK(store_conn_exec(c, "COMMIT", &err) == 0);
+    return fresh;
+}
+
+static void test_filter(void)
+{
+    enum { N = 200000 };
+    uint8_t(*h)[16] = malloc(N * sizeof *h);
+    randombytes_buf(h, N * sizeof *h);
+    idem_filter_t *f = idem_filter_new(N / IDEM_FILTER_PARTS * 2);
+    CHECK(f != NULL);
+    int failed = 0;
+    for (int i = 0; i < N; i++)
+        failed += idem_filter_add(f, h[i]) != 0;
+    CHECK(failed == 0);
+    int missing = 0;
+    for (int i = 0; i < N; i++)
+        missing += !idem_filter_maybe(f, h[i]);
+    CHECK(missing == 0); /* never a false "no" */
+    uint8_t probe[16];
+    int fp = 0;
+    for (int i = 0; i < N; i++) {
+        randombytes_buf(probe, sizeof probe);
+        fp += idem_filter_maybe(f, probe);
+    }
+    fprintf(stderr, "  false positives: %d of %d\n", fp, N);
+    CHECK(fp < N / 2000); /* ~1 in 8,000 expected; allow 1 in 2,000 */
+    for (int i = 0; i < N / 2; i++)
+        idem_filter_remove(f, h[i]);
+    missing = 0;
+    for (int i = N / 2; i < N; i++)
+        missing += !idem_filter_maybe(f, h[i]);
+    CHECK(missing == 0); /* removing some never removes the others */
+    size_t items = 0;
+    for (unsigned p = 0; p < IDEM_FILTER_PARTS; p++)
+        items += idem_filter_items(f, p);
+    CHECK(items == N / 2);
+    /* A partition refuses to fill beyond its load limit. */
+    CHECK(idem_filter_reset(f, 7, 10) == 0);
+    int added = 0;
+    for (int i = 0; i < 1000; i++) {
+        randombytes_buf(probe, sizeof probe);
+        probe[0] = 7 >> 2;
+        probe[1] = (uint8_t)((7 & 3) << 6);
+        if (idem_filter_add(f, probe) != 0)
+            break;
+        added++;
+    }
+    CHECK(added > 0 && added < 1000);
+    idem_filter_free(f);
+    free(h);
+}
+
+static void test_hash(void)
+{
+    unsigned char k1[32], k2[32];
+    uint8_t a[16], b[16], c[16];
+    randombytes_buf(k1, sizeof k1);
+    randombytes_buf(k2, sizeof k2);
+    idem_hash(k1, "a1", 2, "2x", 2, a);
+    idem_hash(k1, "a12", 3, "x", 1, b);
+    CHECK(memcmp(a, b, 16) != 0); /* the account length is part of the input */
+    idem_hash(k1, "a1", 2, "2x", 2, c);
+    CHECK(memcmp(a, c, 16) == 0);
+    idem_hash(k2, "a1", 2, "2x", 2, c);
+    CHECK(memcmp(a, c, 16) != 0); /* keyed */
+    CHECK(idem_day(0) == 0 && idem_day(86399) == 0 && idem_day(86400) == 1 && idem_day(-1) == -1);
+}
+
+static void test_counted_once(void)
+{
+    store_conn_t *c = open_db("once.db");
+    mb_error err;
+    idem_t *ix = NULL;
+    CHECK(idem_open(c, &ix, &err) == 0);
+    uint8_t h[4][16];
+    randombytes_buf(h, sizeof h);
+    memcpy(h[3], h[1], 16); /* a repeat within the batch */
+    CHECK(insert_all(ix, c, DAY, h, 4) == 3);
+    CHECK(insert_all(ix, c, DAY, h, 4) == 0); /* across transactions */
+    idem_free(ix);
+    /* A restart: the filter is rebuilt from the table. */
+    CHECK(idem_open(c, &ix, &err) == 0);
+    CHECK(insert_all(ix, c, DAY, h, 4) == 0);
+    uint8_t fresh[1][16];
+    randombytes_buf(fresh, sizeof fresh);
+    CHECK(insert_all(ix, c, DAY, fresh, 1) == 1);
+    CHECK(query_long(c, "SELECT count(*) FROM usage_idem") == 4);
+    /* The restart started a new run; each run has its row. */
+    CHECK(query_long(c, "SELECT count(*) FROM usage_idem_runs") == 2);
+    CHECK(query_long(c, "SELECT count(*) FROM usage_idem WHERE run NOT IN"
+                        " (SELECT run FROM usage_idem_runs)") == 0);
+    idem_free(ix);
+    store_conn_close(c);
+}
+
+static void test_runs(void)
+{
+    store_conn_t *c = open_db("runs.db");
+    mb_error err;
+    idem_t *ix = NULL;
+    CHECK(idem_open(c, &ix, &err) == 0);
+    uint8_t h[3][16];
+    randombytes_buf(h, sizeof h);
+    CHECK(insert_all(ix, c, DAY, h, 1) == 1);
+    CHECK(insert_all(ix, c, DAY + 1, h + 1, 1) == 1); /* a new day, a new run */
+    CHECK(query_long(c, "SELECT count(*) FROM usage_idem_runs") == 2);
+    CHECK(query_long(c, "SELECT count(DISTINCT run) FROM usage_idem") == 2);
+    CHECK(insert_all(ix, c, DAY + 1, h, 2) == 0); /* found in either run */
+
+    /* A job that created a run and was rolled back: the next job must not
+     * write into that run without its row. */
+    CHECK(store_conn_exec(c, "BEGIN; SAVEPOINT job", &err) == 0);
+    CHECK(idem_begin(ix, c, DAY + 2, &err) == 0);
+    CHECK(idem_insert(ix, c, h[2], &err) == 1);
+    CHECK(store_conn_exec(c, "ROLLBACK TO job; RELEASE job; COMMIT", &err) == 0);
+    CHECK(insert_all(ix, c, DAY + 2, h + 2, 1) == 1);
+    CHECK(query_long(c, "SELECT count(*) FROM usage_idem WHERE run NOT IN"
+                        " (SELECT run FROM usage_idem_runs)") == 0);
+    CHECK(query_long(c, "SELECT count(*) FROM usage_idem") == 3);
+
+    /* Size rollover. */
+    enum { N = IDEM_RUN_MAX_HASHES + 10 };
+    uint8_t(*many)[16] = malloc(N * sizeof *many);
+    randombytes_buf(many, N * sizeof *many);
+    long runs_before = query_long(c, "SELECT count(*) FROM usage_idem_runs");
+    CHECK(insert_all(ix, c, DAY + 2, many, N) == N);
+    CHECK(query_long(c, "SELECT count(*) FROM usage_idem_runs") == runs_before + 1);
+    /* At most the maximum (the rolled-back insert above still counts
+     * against its run in memory: runs may end slightly short). */
+    long biggest =
+        query_long(c, "SELECT max(n) FROM (SELECT count(*) AS n FROM usage_idem GROUP BY run)");
+    CHECK(biggest <= IDEM_RUN_MAX_HASHES && biggest >= IDEM_RUN_MAX_HASHES - 2);
+    CHECK(insert_all(ix, c, DAY + 2, many, N) == 0);
+    free(many);
+    idem_free(ix);
+    store_conn_close(c);
+}
+
+/* Many hashes in one partition: it is rebuilt (bigger) from disk, more than
+ * once, and nothing is forgotten. */
+static void test_partition_rebuild(void)
+{
+    enum { N = 5000 };
+    store_conn_t *c = open_db("rebuild.db");
+    mb_error err;
+    idem_t *ix = NULL;
+    CHECK(idem_open(c, &ix, &err) == 0);
+    uint8_t(*h)[16] = malloc(N * sizeof *h);
+    randombytes_buf(h, N * sizeof *h);
+    for (int i = 0; i < N; i++) {
+        h[i][0] = 0x12; /* partition 0x48 */
+        h[i][1] &= 0x3f;
+    }
+    CHECK(insert_all(ix, c, DAY, h, N / 2) == N / 2);
+    CHECK(insert_all(ix, c, DAY + 1, h + N / 2, N - N / 2) == N - N / 2);
+    idem_stats st;
+    idem_get_stats(ix, &st);
+    CHECK(st.rebuilds >= 2);
+    CHECK(insert_all(ix, c, DAY + 1, h, N) == 0);
+    /* A filter that lost trust is rebuilt before it answers again. */
+    idem_invalidate(ix);
+    CHECK(insert_all(ix, c, DAY + 1, h, N) == 0);
+    free(h);
+    idem_free(ix);
+    store_conn_close(c);
+}
+
+static void test_purge(void)
+{
+    store_conn_t *c = open_db("purge.db");
+    mb_error err;
+    idem_t *ix = NULL;
+    CHECK(idem_open(c, &ix, &err) == 0);
+    enum { OLD = 25, NEW = 5 };
+    uint8_t old[OLD][16], young[NEW][16];
+    randombytes_buf(old, sizeof old);
+    randombytes_buf(young, sizeof young);
+    int64_t today = DAY + 100;
+    CHECK(insert_all(ix, c, today - 64, old, 10) == 10);      /* expired (> 62 + 1 days) */
+    CHECK(insert_all(ix, c, today - 63, old + 10, 15) == 15); /* exactly 62 + 1: kept */
+    CHECK(insert_all(ix, c, today, young, NEW) == NEW);
+
+    idem_purge_result r;
+    CHECK(store_conn_exec(c, "BEGIN", &err) == 0);
+    CHECK(idem_purge(ix, c, today, 62, 1000, true, &r, &err) == 0);
+    CHECK(store_conn_exec(c, "COMMIT", &err) == 0);
+    CHECK(r.hashes == 10 && r.runs == 1); /* a dry run counts only */
+    CHECK(query_long(c, "SELECT count(*) FROM usage_idem") == 30);
+
+    /* In chunks of 4: 4, 4, then 2 and the run's row. */
+    int rounds = 0;
+    int64_t total = 0;
+    do {
+        CHECK(store_conn_exec(c, "BEGIN", &err) == 0);
+        CHECK(idem_purge(ix, c, today, 62, 4, false, &r, &err) == 0);
+        CHECK(store_conn_exec(c, "COMMIT", &err) == 0);
+        total += r.hashes;
+        rounds++;
+    } while (r.more && rounds < 10);
+    CHECK(rounds == 3 && total == 10);
+    CHECK(query_long(c, "SELECT count(*) FROM usage_idem") == 20);
+    CHECK(query_long(c, "SELECT count(*) FROM usage_idem_runs") == 2);
+    /* Purged keys count again (their events would be refused as too old);
+     * everything kept is still a duplicate. */
+    CHECK(insert_all(ix, c, today, old, 10) == 10);
+    CHECK(insert_all(ix, c, today, old + 10, 15) == 0);
+    CHECK(insert_all(ix, c, today, young, NEW) == 0);
+    /* The tool's purge (no filter) 63 days on takes all but today's run. */
+    CHECK(store_conn_exec(c, "BEGIN", &err) == 0);
+    CHECK(idem_purge(NULL, c, today + 63, 62, 1000, false, &r, &err) == 0);
+    CHECK(store_conn_exec(c, "COMMIT", &err) == 0);
+    CHECK(r.hashes == 15 && r.runs == 1);
+    idem_free(ix);
+    store_conn_close(c);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    RUN(test_filter);
+    RUN(test_hash);
+    RUN(test_counted_once);
+    RUN(test_runs);
+    RUN(test_partition_rebuild);
+    RUN(test_purge);
+    return check_summary();
+}
