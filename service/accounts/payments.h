@@ -6,9 +6,9 @@
  * Reveal (payments role, a stated purpose, audited before the number is
  * sent). In between it exists only sealed in payment_vault under the payment
  * method's own data key; every other answer carries the random token and
- * clear metadata. Clear numbers are held in sodium_malloc'd memory and
- * wiped. This module never logs, and never puts in an error, any part of a
- * number.
+ * clear metadata. Clear numbers are held in secure memory (locked, never
+ * dumped, wiped on free: crypto/secmem.h). This module never logs, and
+ * never puts in an error, any part of a number.
  */
 #ifndef MB_PAYMENTS_H
 #define MB_PAYMENTS_H

@@ -9,6 +9,16 @@
 
 #include <sodium.h>
 
+#include "crypto/secmem.h"
+
+/* Read on every create rather than counted here. A counter would be right
+ * within one write transaction: a rollback, of a savepoint or of all of it,
+ * only removes rows, so the counter stays ahead of the table (gaps, never a
+ * duplicate; and max + 1 reusing a rolled-back id is fine too, its row is
+ * gone). Between transactions, though, another process may insert keys, so
+ * the counter would have to be dropped at every commit and rollback, which
+ * only the writer (store/) sees. The seek to the last key costs ~1 us on the
+ * writer thread: not worth coupling the two. */
 static const char SQL_NEXT_ID[] = "SELECT coalesce(max(dek_id), 0) + 1 FROM data_keys";
 static const char SQL_INSERT[] =
     "INSERT INTO data_keys(dek_id, master_version, nonce, wrapped) VALUES (?1, ?2, ?3, ?4)";
@@ -24,7 +34,7 @@ static void wrap_ad(char *ad, size_t size, int64_t id)
 
 static int alloc_key(dek *out, mb_error *err)
 {
-    out->key = sodium_malloc(KEYRING_KEY_BYTES);
+    out->key = secmem_alloc(KEYRING_KEY_BYTES);
     if (out->key == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory for keys");
     return 0;
@@ -116,8 +126,7 @@ int dek_destroy(store_conn_t *conn, int64_t id, mb_error *err)
 
 void dek_release(dek *d)
 {
-    if (d->key != NULL)
-        sodium_free(d->key);
+    secmem_free(d->key);
     d->key = NULL;
     d->id = 0;
 }

@@ -9,8 +9,8 @@
  * ciphertext under it unreadable for good: that is how erasure reaches
  * copies we cannot delete (WAL frames, backups).
  *
- * Clear key bytes live only in sodium_malloc'd memory, from dek_create /
- * dek_load until dek_release.
+ * Clear key bytes live only in secure memory (crypto/secmem.h: locked, never
+ * dumped, wiped on free), from dek_create / dek_load until dek_release.
  */
 #ifndef MB_CRYPTO_DEK_H
 #define MB_CRYPTO_DEK_H
@@ -28,7 +28,7 @@
 
 typedef struct dek {
     int64_t id;
-    unsigned char *key; /* sodium_malloc'd, KEYRING_KEY_BYTES */
+    unsigned char *key; /* secmem_alloc'd, KEYRING_KEY_BYTES */
 } dek;
 
 /* A new random DEK, stored wrapped. Writer connection only. */

@@ -23,6 +23,8 @@
 
 #include <sodium.h>
 
+#include "crypto/secmem.h"
+
 #define MAX_MASTERS 16
 #define ROTATE_BATCH 256
 #define KEY_ID_BYTES 16
@@ -43,7 +45,7 @@ struct keyring {
     atomic_int n;       /* published slots */
     atomic_int current; /* slot that wraps */
     master_slot slots[MAX_MASTERS];
-    key_mem *mem; /* sodium_malloc'd */
+    key_mem *mem; /* sodium_malloc'd: long-lived, so it gets its own pages to protect */
 };
 
 static const char *const secret_names[KEYRING_SECRET_COUNT] = {
@@ -95,12 +97,12 @@ int keyring_file_create(const char *path, mb_error *err)
 {
     if (sodium_init() < 0)
         return mb_error_set(err, GRPC_STATUS_INTERNAL, "libsodium failed to initialise");
-    unsigned char *key = sodium_malloc(KEYRING_KEY_BYTES);
+    unsigned char *key = secmem_alloc(KEYRING_KEY_BYTES);
     if (key == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory");
     randombytes_buf(key, KEYRING_KEY_BYTES);
     int ret = write_key_file(path, key, err);
-    sodium_free(key);
+    secmem_free(key);
     return ret;
 }
 
@@ -467,7 +469,7 @@ static double now_ms(void)
 static int rewrap_row(keyring_t *kr, store_conn_t *conn, sqlite3_stmt *row, const char *upd,
                       const char *ad_old, const char *ad_new, mb_error *err)
 {
-    unsigned char *key = sodium_malloc(KEYRING_KEY_BYTES);
+    unsigned char *key = secmem_alloc(KEYRING_KEY_BYTES);
     unsigned char nonce[KEYRING_NONCE_BYTES], wrapped[KEYRING_WRAPPED_BYTES];
     if (key == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory");
@@ -493,7 +495,7 @@ static int rewrap_row(keyring_t *kr, store_conn_t *conn, sqlite3_stmt *row, cons
     sqlite3_reset(st);
     ret = rc == SQLITE_DONE ? 0 : store_error(conn, err, "re-wrapping a key");
 out:
-    sodium_free(key);
+    secmem_free(key);
     return ret;
 }
 
@@ -571,7 +573,7 @@ static int stage_next(keyring_t *kr, store_conn_t *conn, int *slot, mb_error *er
     /* The staged key is the slot whose id matches the .next file. */
     unsigned char id[KEY_ID_BYTES];
     bool missing;
-    unsigned char *tmp = sodium_malloc(KEYRING_KEY_BYTES);
+    unsigned char *tmp = secmem_alloc(KEYRING_KEY_BYTES);
     if (ret == 0 && (tmp == NULL || read_key_file(next, tmp, &missing, err) != 0))
         ret = -1;
     if (ret == 0) {
@@ -589,8 +591,7 @@ static int stage_next(keyring_t *kr, store_conn_t *conn, int *slot, mb_error *er
         else
             atomic_store(&kr->current, *slot);
     }
-    if (tmp != NULL)
-        sodium_free(tmp);
+    secmem_free(tmp);
     pthread_mutex_unlock(&kr->lock);
     if (ret == 0 && store_conn_exec(conn, "COMMIT", err) == 0)
         return 0;

@@ -13,9 +13,11 @@
  * nothing. A running daemon notices a newer version on its next wrap and an
  * unknown one on unwrap, and loads it from the same two files.
  *
- * Key bytes live only in sodium_malloc'd memory (guard pages, mlock'd,
- * wiped on free), read-only except while being filled. The functions are
- * thread-safe once keyring_attach() succeeded.
+ * Master keys and service secrets live in one sodium_malloc'd block of
+ * their own (guard pages, mlock'd, wiped on free), read-only except while
+ * being filled; keys passing through (being created or re-wrapped) live in
+ * secure memory (crypto/secmem.h). The functions are thread-safe once
+ * keyring_attach() succeeded.
  */
 #ifndef MB_KEYRING_H
 #define MB_KEYRING_H

@@ -88,7 +88,7 @@ int rpc_call_send(rpc_call_t *call, const ProtobufCMessage *msg);
 void rpc_call_finish(rpc_call_t *call, const ProtobufCMessage *resp, const mb_error *err);
 
 /* Runs fn(arg) when the call is freed, whatever its outcome: for wiping and
- * freeing secrets a response pointed to (sodium_free of a revealed PAN).
+ * freeing secrets a response pointed to (secmem_free of a revealed PAN).
  * Returns -1 (and runs nothing) if out of memory. */
 int rpc_call_defer(rpc_call_t *call, void (*fn)(void *arg), void *arg);
 
