@@ -5,7 +5,8 @@
 -- BLAKE2b of the normalised PAN/IBAN (PCI DSS 3.5.1.1): equal for the same
 -- number, useless without the key.
 CREATE TABLE payment_methods (
-    token             TEXT PRIMARY KEY,
+    method_id         INTEGER PRIMARY KEY,
+    token             TEXT NOT NULL UNIQUE,
     account_id        TEXT NOT NULL REFERENCES accounts(account_id),
     type              TEXT NOT NULL CHECK (type IN ('card', 'sepa_debit')),
     brand             TEXT NOT NULL DEFAULT '',
@@ -24,9 +25,11 @@ CREATE TABLE payment_methods (
 
 -- The vault: the only place a PAN or IBAN (and its holder's name) exists,
 -- sealed under the payment method's own data key. Only the payment purpose
--- may read it; detaching deletes the row and destroys the key.
+-- may read it; detaching deletes the row and destroys the key. It is keyed by
+-- the method's integer id, not its random token, so that inserts append
+-- instead of touching a random index page each.
 CREATE TABLE payment_vault (
-    token     TEXT PRIMARY KEY REFERENCES payment_methods(token),
+    method_id INTEGER PRIMARY KEY REFERENCES payment_methods(method_id),
     number_ct BLOB NOT NULL,
     holder_ct BLOB
 ) STRICT;

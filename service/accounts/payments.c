@@ -34,7 +34,7 @@ static const char SQL_INSERT_METHOD[] =
     " country_code, bic, mandate_reference, mandate_signed_us, fingerprint, dek_id, created_us)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 static const char SQL_INSERT_VAULT[] =
-    "INSERT INTO payment_vault(token, number_ct, holder_ct) VALUES (?1, ?2, ?3)";
+    "INSERT INTO payment_vault(method_id, number_ct, holder_ct) VALUES (?1, ?2, ?3)";
 /* A payment method as answered: metadata only, never the vault. */
 #define SQL_METHOD                                                                               \
     "SELECT m.token, m.type, m.brand, m.last4, m.exp_month, m.exp_year, m.country_code,"         \
@@ -47,7 +47,9 @@ static const char SQL_LIST_METHODS[] =
 static const char SQL_OWNER[] =
     "SELECT m.account_id, m.dek_id, a.state FROM payment_methods m"
     " JOIN accounts a ON a.account_id = m.account_id WHERE m.token = ?1";
-static const char SQL_DELETE_VAULT[] = "DELETE FROM payment_vault WHERE token = ?1";
+static const char SQL_DELETE_VAULT[] =
+    "DELETE FROM payment_vault"
+    " WHERE method_id = (SELECT method_id FROM payment_methods WHERE token = ?1)";
 static const char SQL_DELETE_METHOD[] = "DELETE FROM payment_methods WHERE token = ?1";
 static const char SQL_CLEAR_DEFAULT[] =
     "UPDATE accounts SET default_payment_method = NULL WHERE default_payment_method = ?1";
@@ -56,7 +58,7 @@ static const char SQL_SET_DEFAULT[] =
 static const char SQL_REVEAL[] =
     "SELECT m.type, m.exp_month, m.exp_year, m.bic, m.mandate_reference, m.mandate_signed_us,"
     " m.dek_id, m.account_id, v.number_ct, v.holder_ct"
-    " FROM payment_methods m JOIN payment_vault v ON v.token = m.token WHERE m.token = ?1";
+    " FROM payment_methods m JOIN payment_vault v ON v.method_id = m.method_id WHERE m.token = ?1";
 
 static int fail(rpc_call_t *call, const mb_error *err)
 {
@@ -114,6 +116,7 @@ typedef struct attach {
     int64_t mandate_signed_us;
     unsigned char fingerprint[FP_BYTES];
     char token[TOKEN_LEN + 1];
+    int64_t created_us;
 } attach;
 
 static int check_card(const Minbill__V1__CardDetails *c, attach *a, mb_error *err)
@@ -188,8 +191,17 @@ static void fingerprint_hex(const unsigned char *fp, int n, char *out)
     sodium_bin2hex(out, (size_t)n * 2 + 1, fp, (size_t)n);
 }
 
-/* Fills a PaymentMethod from a row of SQL_METHOD. */
-static Minbill__V1__PaymentMethod *method_from_row(mb_arena_t *ar, sqlite3_stmt *st)
+/* What a PaymentMethod answer is made of, from a row or from an attach. */
+typedef struct method_fields {
+    const char *token, *type, *brand, *last4, *country, *mandate_reference, *account_id;
+    int exp_month, exp_year;
+    const unsigned char *fingerprint;
+    int fingerprint_len;
+    int64_t created_us;
+    bool is_default;
+} method_fields;
+
+static Minbill__V1__PaymentMethod *method_new(mb_arena_t *ar, const method_fields *f)
 {
     Minbill__V1__PaymentMethod *m = mb_arena_alloc(ar, sizeof *m);
     Google__Protobuf__Timestamp *ts = mb_arena_alloc(ar, sizeof *ts);
@@ -198,32 +210,50 @@ static Minbill__V1__PaymentMethod *method_from_row(mb_arena_t *ar, sqlite3_stmt 
         return NULL;
     minbill__v1__payment_method__init(m);
     google__protobuf__timestamp__init(ts);
-#define TEXT(col) mb_arena_printf(ar, "%s", (const char *)sqlite3_column_text(st, col))
-    m->token = TEXT(0);
-    const char *type = (const char *)sqlite3_column_text(st, 1);
-    m->type = strcmp(type, "card") == 0 ? MINBILL__V1__PAYMENT_METHOD_TYPE__PAYMENT_METHOD_TYPE_CARD
-                                        : MINBILL__V1__PAYMENT_METHOD_TYPE__PAYMENT_METHOD_TYPE_SEPA_DEBIT;
-    m->brand = TEXT(2);
-    m->last4 = TEXT(3);
-    m->exp_month = sqlite3_column_int(st, 4);
-    m->exp_year = sqlite3_column_int(st, 5);
-    m->country_code = TEXT(6);
-    m->mandate_reference = TEXT(7);
-    int n = sqlite3_column_bytes(st, 8);
+    m->token = mb_arena_printf(ar, "%s", f->token);
+    m->type = strcmp(f->type, "card") == 0
+                  ? MINBILL__V1__PAYMENT_METHOD_TYPE__PAYMENT_METHOD_TYPE_CARD
+                  : MINBILL__V1__PAYMENT_METHOD_TYPE__PAYMENT_METHOD_TYPE_SEPA_DEBIT;
+    m->brand = mb_arena_printf(ar, "%s", f->brand);
+    m->last4 = mb_arena_printf(ar, "%s", f->last4);
+    m->exp_month = f->exp_month;
+    m->exp_year = f->exp_year;
+    m->country_code = mb_arena_printf(ar, "%s", f->country);
+    m->mandate_reference = mb_arena_printf(ar, "%s", f->mandate_reference);
     memcpy(fp, "fp_", 3);
-    fingerprint_hex(sqlite3_column_blob(st, 8), n > FP_BYTES ? FP_BYTES : n, fp + 3);
+    fingerprint_hex(f->fingerprint, f->fingerprint_len > FP_BYTES ? FP_BYTES : f->fingerprint_len,
+                    fp + 3);
     m->fingerprint = fp;
-    int64_t us = sqlite3_column_int64(st, 9);
-    ts->seconds = us / 1000000;
-    ts->nanos = (int32_t)(us % 1000000) * 1000;
+    ts->seconds = f->created_us / 1000000;
+    ts->nanos = (int32_t)(f->created_us % 1000000) * 1000;
     m->created_at = ts;
-    m->account_id = TEXT(10);
-    m->is_default = sqlite3_column_int(st, 11) != 0;
-#undef TEXT
+    m->account_id = mb_arena_printf(ar, "%s", f->account_id);
+    m->is_default = f->is_default;
     return m->token && m->brand && m->last4 && m->country_code && m->mandate_reference &&
                    m->account_id
                ? m
                : NULL;
+}
+
+/* A PaymentMethod from a row of SQL_METHOD. */
+static Minbill__V1__PaymentMethod *method_from_row(mb_arena_t *ar, sqlite3_stmt *st)
+{
+#define TEXT(col) ((const char *)sqlite3_column_text(st, col))
+    method_fields f = {.token = TEXT(0),
+                       .type = TEXT(1),
+                       .brand = TEXT(2),
+                       .last4 = TEXT(3),
+                       .exp_month = sqlite3_column_int(st, 4),
+                       .exp_year = sqlite3_column_int(st, 5),
+                       .country = TEXT(6),
+                       .mandate_reference = TEXT(7),
+                       .fingerprint = sqlite3_column_blob(st, 8),
+                       .fingerprint_len = sqlite3_column_bytes(st, 8),
+                       .created_us = sqlite3_column_int64(st, 9),
+                       .account_id = TEXT(10),
+                       .is_default = sqlite3_column_int(st, 11) != 0};
+#undef TEXT
+    return method_new(ar, &f);
 }
 
 /* Reads one payment method by token on conn into *out. */
@@ -301,16 +331,17 @@ static int store_new(store_conn_t *conn, keyring_t *kr, const attach *a, mb_erro
     sqlite3_bind_int64(st, 11, a->mandate_signed_us);
     sqlite3_bind_blob(st, 12, a->fingerprint, FP_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 13, key.id);
-    sqlite3_bind_int64(st, 14, mb_now_us());
+    sqlite3_bind_int64(st, 14, a->created_us);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         store_error(conn, err, "storing the payment method");
         goto out;
     }
+    int64_t method_id = sqlite3_last_insert_rowid(store_conn_db_borrow(conn));
     if ((st = store_conn_prepare(conn, SQL_INSERT_VAULT, err)) == NULL)
         goto out;
-    sqlite3_bind_text(st, 1, a->token, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, method_id);
     if (dek_bind_sealed(st, 2, &key, "payment_vault", "number_ct", a->token, a->number, err) !=
             0 ||
         dek_bind_sealed(st, 3, &key, "payment_vault", "holder_ct", a->token, a->holder, err) != 0) {
@@ -335,16 +366,33 @@ static int attach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
     if (require_active(conn, "account_id", a->account_id, err) != 0 ||
         existing_token(conn, a, token, &found, err) != 0)
         return -1;
-    if (!found) {
-        if (store_new(conn, app->keyring, a, err) != 0 ||
-            audit_call_append(conn, call, "payment_method.attach", a->account_id, a->token,
-                          "payment collection", NULL, err) != 0)
-            return -1;
-        memcpy(token, a->token, sizeof token);
-    }
     Minbill__V1__PaymentMethod *m;
-    if (read_method(conn, rpc_call_arena(call), token, &m, err) != 0)
+    if (found) {
+        if (read_method(conn, rpc_call_arena(call), token, &m, err) != 0)
+            return -1;
+        *resp = &m->base;
+        return 0;
+    }
+    a->created_us = mb_now_us();
+    if (store_new(conn, app->keyring, a, err) != 0 ||
+        audit_call_append(conn, call, "payment_method.attach", a->account_id, a->token,
+                          "payment collection", NULL, err) != 0)
         return -1;
+    /* The answer is what was just stored; a new method is never the default. */
+    method_fields f = {.token = a->token,
+                       .type = a->card ? "card" : "sepa_debit",
+                       .brand = a->brand,
+                       .last4 = a->last4,
+                       .exp_month = a->exp_month,
+                       .exp_year = a->exp_year,
+                       .country = a->country,
+                       .mandate_reference = a->mandate_reference,
+                       .fingerprint = a->fingerprint,
+                       .fingerprint_len = FP_BYTES,
+                       .created_us = a->created_us,
+                       .account_id = a->account_id};
+    if ((m = method_new(rpc_call_arena(call), &f)) == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     *resp = &m->base;
     return 0;
 }

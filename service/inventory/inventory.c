@@ -91,6 +91,7 @@ const inv_field inventory_fields[] = {
      .recipients = "none", .source = "derived from the contact e-mail",
      .retention = UNTIL_ERASED, .mask = MASK_HIDDEN},
 
+    PLAIN("payment_methods", "method_id", PAY),
     PLAIN("payment_methods", "token", SUP | INV | EXP | PAY),
     PLAIN("payment_methods", "account_id", SUP | INV | EXP | PAY),
     PLAIN("payment_methods", "type", SUP | INV | EXP | PAY),
@@ -117,8 +118,7 @@ const inv_field inventory_fields[] = {
      .why = "recognises the same card or account without revealing it",
      .legal_basis = CONTRACT, .recipients = "none", .source = "derived from the number",
      .retention = UNTIL_DETACHED, .mask = MASK_HIDDEN},
-    {.table = "payment_vault", .column = "token", .name = "token", .personal = false,
-     .purposes = PAY},
+    PLAIN("payment_vault", "method_id", PAY),
     {.table = "payment_vault", .column = "number_ct", .name = "card number (PAN) or IBAN",
      .personal = true, .purposes = PAY, .category = "payment data",
      .why = "to collect the dealer's payments", .legal_basis = CONTRACT,
@@ -156,9 +156,15 @@ bool inventory_readable(int purpose, const char *table, const char *column)
 {
     if (purpose < 0 || purpose >= PURPOSE_COUNT || table == NULL || column == NULL)
         return false;
+    /* SQLite asks about a table with an empty column name when a statement
+     * reads rows without naming a column (a rowid alias, count(*)): that
+     * is allowed where the purpose may read some column of the table. */
+    bool whole_table = column[0] == '\0';
     for (size_t i = 0; i < inventory_count; i++) {
         const inv_field *f = &inventory_fields[i];
-        if (strcmp(f->table, table) == 0 && strcmp(f->column, column) == 0)
+        if (strcmp(f->table, table) != 0 || (!whole_table && strcmp(f->column, column) != 0))
+            continue;
+        if ((f->purposes & INV_PURPOSE(purpose)) != 0 || !whole_table)
             return (f->purposes & INV_PURPOSE(purpose)) != 0;
     }
     return false;

@@ -79,9 +79,10 @@ static void test_only_payment_collection_reads_the_vault(void)
     const char *const vault[] = {
         "SELECT number_ct FROM payment_vault",
         "SELECT holder_ct FROM payment_vault",
-        "SELECT token FROM payment_vault",
-        "SELECT m.token FROM payment_methods m JOIN payment_vault v ON v.token = m.token",
+        "SELECT method_id FROM payment_vault",
+        "SELECT m.token FROM payment_methods m JOIN payment_vault v ON v.method_id = m.method_id",
         "SELECT dek_id FROM payment_methods",
+        "SELECT count(*) FROM payment_vault",
     };
     for (int p = 0; p < PURPOSE_COUNT; p++) {
         for (size_t i = 0; i < sizeof vault / sizeof vault[0]; i++) {
