@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "crypto/dek.h"
-#include "crypto/mask.h"
+#include "inventory/inventory.h"
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 #define ROW_ID_MAX 140
@@ -121,9 +121,9 @@ static int upsert_contact(store_conn_t *conn, keyring_t *kr, const char *account
                   err) != 0)
         return -1;
     contact_row_id(row, account_id, c->contact_id);
-    mask_name(c->name, nm, sizeof nm);
-    mask_email(c->email, em, sizeof em);
-    mask_phone(c->phone, ph, sizeof ph);
+    inventory_mask("contacts", "name_ct", c->name, nm, sizeof nm);
+    inventory_mask("contacts", "email_ct", c->email, em, sizeof em);
+    inventory_mask("contacts", "phone_ct", c->phone, ph, sizeof ph);
     int ret = -1;
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_CONTACT_UPSERT, err);
     if (st == NULL)
@@ -136,9 +136,9 @@ static int upsert_contact(store_conn_t *conn, keyring_t *kr, const char *account
         dek_bind_sealed(st, 6, &key, "contacts", "email_ct", row, c->email, err) != 0 ||
         dek_bind_sealed(st, 7, &key, "contacts", "phone_ct", row, c->phone, err) != 0)
         goto out;
-    sqlite3_bind_text(st, 8, c->name[0] ? nm : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 9, c->email[0] ? em : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 10, c->phone[0] ? ph : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 8, nm, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 9, em, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 10, ph, -1, SQLITE_TRANSIENT);
     if (c->email[0] != '\0') {
         keyring_mac(kr, KEYRING_SECRET_BLIND_INDEX, c->email, strlen(c->email), bidx,
                     sizeof bidx);

@@ -4,7 +4,10 @@
  */
 #include "inventory/inventory.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "crypto/mask.h"
 
 #define SUP INV_PURPOSE(PURPOSE_SUPPORT)
 #define INV INV_PURPOSE(PURPOSE_INVOICING)
@@ -168,4 +171,31 @@ bool inventory_readable(int purpose, const char *table, const char *column)
             return (f->purposes & INV_PURPOSE(purpose)) != 0;
     }
     return false;
+}
+
+void inventory_mask(const char *table, const char *column, const char *value, char *out,
+                    size_t size)
+{
+    inv_mask rule = MASK_HIDDEN; /* an undeclared column shows nothing */
+    for (size_t i = 0; i < inventory_count; i++)
+        if (strcmp(inventory_fields[i].table, table) == 0 &&
+            strcmp(inventory_fields[i].column, column) == 0)
+            rule = inventory_fields[i].mask;
+    if (size == 0)
+        return;
+    out[0] = '\0';
+    if (value == NULL || value[0] == '\0')
+        return;
+    switch (rule) {
+    case MASK_NONE: snprintf(out, size, "%s", value); break;
+    case MASK_EMAIL: mask_email(value, out, size); break;
+    case MASK_PHONE: mask_phone(value, out, size); break;
+    case MASK_NAME: mask_name(value, out, size); break;
+    case MASK_LAST4: {
+        size_t n = strlen(value);
+        snprintf(out, size, "%s", value + (n > 4 ? n - 4 : 0));
+        break;
+    }
+    case MASK_HIDDEN: break;
+    }
 }

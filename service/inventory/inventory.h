@@ -51,6 +51,12 @@ extern const size_t inventory_count;
 
 const char *inventory_purpose_name(inv_purpose p);
 
+/* The masked form of value, a value of table.column, by that column's mask
+ * rule, into out ("" for an empty value or a hidden one). Masks are applied
+ * where values are written, so masked reads never need the clear value. */
+void inventory_mask(const char *table, const char *column, const char *value, char *out,
+                    size_t size);
+
 /* The authorizer's question: may purpose p read table.column? */
 bool inventory_readable(int purpose, const char *table, const char *column);
 

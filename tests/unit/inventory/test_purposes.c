@@ -99,6 +99,26 @@ static void test_only_payment_collection_reads_the_vault(void)
     CHECK(prepares(conns[PURPOSE_INVOICING], "SELECT token, last4 FROM payment_methods"));
 }
 
+static void test_masks_come_from_the_inventory(void)
+{
+    char out[64];
+    inventory_mask("contacts", "email_ct", "jane.doe@example.de", out, sizeof out);
+    CHECK(strcmp(out, "j***@e***.de") == 0);
+    inventory_mask("contacts", "phone_ct", "+4915112345667", out, sizeof out);
+    CHECK(strcmp(out, "+49 *** *** 67") == 0);
+    inventory_mask("contacts", "name_ct", "Jane Mary Doe", out, sizeof out);
+    CHECK(strcmp(out, "J. M. D.") == 0);
+    inventory_mask("payment_vault", "number_ct", "4242424242424242", out, sizeof out);
+    CHECK(strcmp(out, "4242") == 0);
+    /* Hidden, empty and undeclared columns show nothing. */
+    inventory_mask("accounts", "vat_id_ct", "DE136695976", out, sizeof out);
+    CHECK(out[0] == '\0');
+    inventory_mask("contacts", "email_ct", "", out, sizeof out);
+    CHECK(out[0] == '\0');
+    inventory_mask("contacts", "no_such_column", "secret", out, sizeof out);
+    CHECK(out[0] == '\0');
+}
+
 static void test_only_select(void)
 {
     const char *const writes[] = {
@@ -133,6 +153,7 @@ int main(void)
     RUN(test_declared_columns_exist);
     RUN(test_support_and_invoicing_cannot_read_contact_details);
     RUN(test_only_payment_collection_reads_the_vault);
+    RUN(test_masks_come_from_the_inventory);
     RUN(test_only_select);
     for (int p = 0; p < PURPOSE_COUNT; p++)
         store_conn_close(conns[p]);
