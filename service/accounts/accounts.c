@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "accounts/account_store.h"
-#include "accounts/validate.h"
+#include "base/check.h"
 #include "app.h"
 #include "audit/audit_rpc.h"
 #include "inventory/inventory.h"
@@ -28,12 +28,12 @@ static int check_address(const Minbill__V1__PostalAddress *a, mb_error *err)
     if (a == NULL)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
                             "account.billing_address: required");
-    return acct_check_text("account.billing_address.line1", a->line1, 1, 200, err) ||
-                   acct_check_text("account.billing_address.line2", a->line2, 0, 200, err) ||
-                   acct_check_postal_code("account.billing_address.postal_code", a->postal_code,
+    return check_text("account.billing_address.line1", a->line1, 1, 200, err) ||
+                   check_text("account.billing_address.line2", a->line2, 0, 200, err) ||
+                   check_postal_code("account.billing_address.postal_code", a->postal_code,
                                           err) ||
-                   acct_check_text("account.billing_address.city", a->city, 1, 100, err) ||
-                   acct_check_country("account.billing_address.country_code", a->country_code,
+                   check_text("account.billing_address.city", a->city, 1, 100, err) ||
+                   check_country("account.billing_address.country_code", a->country_code,
                                       err)
                ? -1
                : 0;
@@ -53,17 +53,17 @@ static int check_contact(mb_arena_t *a, const Minbill__V1__Contact *c, size_t i,
                          mb_error *err)
 {
     char field[64];
-    char *email = mb_arena_alloc(a, ACCT_EMAIL_SIZE), *phone = mb_arena_alloc(a, ACCT_PHONE_SIZE);
+    char *email = mb_arena_alloc(a, CHECK_EMAIL_SIZE), *phone = mb_arena_alloc(a, CHECK_PHONE_SIZE);
     if (email == NULL || phone == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     email[0] = phone[0] = '\0';
 #define FIELD(name) (snprintf(field, sizeof field, "account.contacts[%zu]." name, i), field)
-    if (acct_check_id(FIELD("contact_id"), c->contact_id, err) != 0 ||
-        acct_check_text(FIELD("name"), c->name, 0, 200, err) != 0 ||
+    if (check_id(FIELD("contact_id"), c->contact_id, err) != 0 ||
+        check_text(FIELD("name"), c->name, 0, 200, err) != 0 ||
         (c->email[0] != '\0' &&
-         acct_check_email(FIELD("email"), c->email, email, ACCT_EMAIL_SIZE, err) != 0) ||
+         check_email(FIELD("email"), c->email, email, CHECK_EMAIL_SIZE, err) != 0) ||
         (c->phone[0] != '\0' &&
-         acct_check_phone(FIELD("phone"), c->phone, phone, ACCT_PHONE_SIZE, err) != 0))
+         check_phone(FIELD("phone"), c->phone, phone, CHECK_PHONE_SIZE, err) != 0))
         return -1;
     if ((out->role = role_text(c->role)) == NULL)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -81,18 +81,18 @@ static int check_account(mb_arena_t *a, const Minbill__V1__Account *acc, account
 {
     if (acc == NULL)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "account: required");
-    char *vat = mb_arena_alloc(a, ACCT_VAT_ID_SIZE);
+    char *vat = mb_arena_alloc(a, CHECK_VAT_ID_SIZE);
     if (vat == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     vat[0] = '\0';
-    if (acct_check_id("account.account_id", acc->account_id, err) != 0 ||
-        acct_check_text("account.legal_name", acc->legal_name, 1, 200, err) != 0 ||
+    if (check_id("account.account_id", acc->account_id, err) != 0 ||
+        check_text("account.legal_name", acc->legal_name, 1, 200, err) != 0 ||
         check_address(acc->billing_address, err) != 0 ||
         (acc->vat_id[0] != '\0' &&
-         acct_check_vat_id("account.vat_id", acc->vat_id, acc->billing_address->country_code, vat,
-                           ACCT_VAT_ID_SIZE, err) != 0) ||
-        acct_check_currency("account.currency", acc->currency, err) != 0 ||
-        (acc->plan_id[0] != '\0' && acct_check_id("account.plan_id", acc->plan_id, err) != 0))
+         check_vat_id("account.vat_id", acc->vat_id, acc->billing_address->country_code, vat,
+                           CHECK_VAT_ID_SIZE, err) != 0) ||
+        check_currency("account.currency", acc->currency, err) != 0 ||
+        (acc->plan_id[0] != '\0' && check_id("account.plan_id", acc->plan_id, err) != 0))
         return -1;
     if (acc->n_contacts > MAX_CONTACTS)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -168,8 +168,8 @@ int accounts_remove_contact(rpc_call_t *call, const ProtobufCMessage *msg)
 {
     const Minbill__V1__RemoveContactRequest *req = (const void *)msg;
     mb_error err;
-    if (acct_check_id("account_id", req->account_id, &err) != 0 ||
-        acct_check_id("contact_id", req->contact_id, &err) != 0)
+    if (check_id("account_id", req->account_id, &err) != 0 ||
+        check_id("contact_id", req->contact_id, &err) != 0)
         return fail(call, &err);
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, remove_run, (void *)req);
     return RPC_CONTINUE;
@@ -190,7 +190,7 @@ int accounts_close(rpc_call_t *call, const ProtobufCMessage *msg)
 {
     const Minbill__V1__CloseAccountRequest *req = (const void *)msg;
     mb_error err;
-    if (acct_check_id("account_id", req->account_id, &err) != 0)
+    if (check_id("account_id", req->account_id, &err) != 0)
         return fail(call, &err);
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, close_run, (void *)req);
     return RPC_CONTINUE;
@@ -218,7 +218,7 @@ int accounts_get(rpc_call_t *call, const ProtobufCMessage *msg)
     const Minbill__V1__GetAccountRequest *req = (const void *)msg;
     mb_app *app = rpc_call_app(call);
     mb_error err;
-    if (acct_check_id("account_id", req->account_id, &err) != 0)
+    if (check_id("account_id", req->account_id, &err) != 0)
         return fail(call, &err);
     if (req->reveal && rpc_call_identity(call)->role != ROLE_PRIVACY) {
         mb_error_set(&err, GRPC_STATUS_PERMISSION_DENIED,

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "accounts/validate.h"
+#include "base/check.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -122,24 +122,24 @@ static bool luhn_ok(const char *digits, size_t len)
 static int card_check_pan(const char *field, const char *pan, char *d, pay_brand *brand,
                           mb_error *err)
 {
-    int len = acct_compact(pan, " -", false, d, PAY_PAN_SIZE);
+    int len = check_compact(pan, " -", false, d, PAY_PAN_SIZE);
     if (len < 0)
-        return acct_field_error(err, field, "must be 12 to 19 digits");
+        return check_field_error(err, field, "must be 12 to 19 digits");
     for (int i = 0; i < len; i++) {
         if (!is_digit(d[i]))
-            return acct_field_error(err, field, "may only contain digits, spaces and hyphens");
+            return check_field_error(err, field, "may only contain digits, spaces and hyphens");
     }
     if (len < 12)
-        return acct_field_error(err, field, "must be 12 to 19 digits");
+        return check_field_error(err, field, "must be 12 to 19 digits");
     /* Luhn before the brand: a mistyped first digit then reads as a typo
      * ("check the number") rather than as an unsupported card. */
     if (!luhn_ok(d, (size_t)len))
-        return acct_field_error(err, field, "is not a valid card number (check digit is wrong)");
+        return check_field_error(err, field, "is not a valid card number (check digit is wrong)");
     *brand = card_brand(d);
     if (*brand == PAY_BRAND_UNKNOWN)
-        return acct_field_error(err, field, "must be a card number of a supported brand");
+        return check_field_error(err, field, "must be a card number of a supported brand");
     if ((brands[*brand].lengths & LEN(len)) == 0)
-        return acct_field_error(err, field, "has a length that %s does not issue",
+        return check_field_error(err, field, "has a length that %s does not issue",
                                 brands[*brand].name);
     return 0;
 }
@@ -151,14 +151,14 @@ static int card_check_expiry(const char *prefix, int exp_month, int exp_year, in
     snprintf(month_field, sizeof month_field, "%s.exp_month", prefix);
     snprintf(year_field, sizeof year_field, "%s.exp_year", prefix);
     if (exp_month < 1 || exp_month > 12)
-        return acct_field_error(err, month_field, "must be 1 to 12");
+        return check_field_error(err, month_field, "must be 1 to 12");
     if (exp_year < 2000 || exp_year > 2099)
-        return acct_field_error(err, year_field, "must be a four-digit year (2000 to 2099)");
+        return check_field_error(err, year_field, "must be a four-digit year (2000 to 2099)");
     /* A card is valid through the last day of its expiry month. */
     if (exp_year < now_year)
-        return acct_field_error(err, year_field, "the card has expired");
+        return check_field_error(err, year_field, "the card has expired");
     if (exp_year == now_year && exp_month < now_month)
-        return acct_field_error(err, month_field, "the card has expired");
+        return check_field_error(err, month_field, "the card has expired");
     return 0;
 }
 
@@ -240,28 +240,28 @@ static int iban_mod97(const char *s, size_t len)
 
 static int iban_check(const char *field, const char *iban, char *s, mb_error *err)
 {
-    int len = acct_compact(iban, " ", true, s, PAY_IBAN_SIZE);
+    int len = check_compact(iban, " ", true, s, PAY_IBAN_SIZE);
     if (len < 0)
-        return acct_field_error(err, field, "must be at most %d characters", PAY_IBAN_SIZE - 1);
+        return check_field_error(err, field, "must be at most %d characters", PAY_IBAN_SIZE - 1);
     for (int i = 0; i < len; i++) {
         if (!is_upper(s[i]) && !is_digit(s[i]))
-            return acct_field_error(err, field, "may only contain letters, digits and spaces");
+            return check_field_error(err, field, "may only contain letters, digits and spaces");
     }
     if (len < 2 || !is_upper(s[0]) || !is_upper(s[1]))
-        return acct_field_error(err, field, "must start with a two-letter country code");
+        return check_field_error(err, field, "must start with a two-letter country code");
     const struct iban_country *c = iban_country_of(s);
     /* The country code is printed: it is no secret and tells the user more
      * than "invalid" would. */
     if (c == NULL)
-        return acct_field_error(err, field, "country %.2s does not use IBANs", s);
+        return check_field_error(err, field, "country %.2s does not use IBANs", s);
     if (len != c->len)
-        return acct_field_error(err, field, "length for country %s must be %d", c->cc, c->len);
+        return check_field_error(err, field, "length for country %s must be %d", c->cc, c->len);
     if (!is_digit(s[2]) || !is_digit(s[3]))
-        return acct_field_error(err, field, "characters 3 and 4 must be digits");
+        return check_field_error(err, field, "characters 3 and 4 must be digits");
     /* 00, 01 and 99 can satisfy MOD 97 but ISO 13616 never issues them. */
     int check = (s[2] - '0') * 10 + (s[3] - '0');
     if (check < 2 || check > 98 || iban_mod97(s, (size_t)len) != 1)
-        return acct_field_error(err, field, "checksum is wrong");
+        return check_field_error(err, field, "checksum is wrong");
     return 0;
 }
 
@@ -291,23 +291,23 @@ int pay_check_iban(const char *field, const char *iban, char *normalised_out, ch
 int pay_check_bic(const char *field, const char *bic, bool required, mb_error *err)
 {
     if (bic[0] == '\0')
-        return required ? acct_field_error(err, field, "must not be empty") : 0;
+        return required ? check_field_error(err, field, "must not be empty") : 0;
     size_t len = strlen(bic);
     for (size_t i = 0; i < len; i++) {
         if (!is_upper(bic[i]) && !is_digit(bic[i]))
-            return acct_field_error(err, field, "may only contain upper-case letters and digits");
+            return check_field_error(err, field, "may only contain upper-case letters and digits");
     }
     if (len != 8 && len != 11)
-        return acct_field_error(err, field, "must be 8 or 11 characters");
+        return check_field_error(err, field, "must be 8 or 11 characters");
     for (size_t i = 0; i < 4; i++) {
         if (!is_upper(bic[i]))
-            return acct_field_error(err, field, "must start with a four-letter bank code");
+            return check_field_error(err, field, "must start with a four-letter bank code");
     }
     /* SWIFT gives Kosovo's banks XK, which ISO 3166-1 leaves user-assigned;
      * its IBANs are in the registry too, so its BICs must pass. */
     char cc[3] = {bic[4], bic[5], '\0'};
-    if (!acct_country_is_assigned(cc) && strcmp(cc, "XK") != 0)
-        return acct_field_error(err, field,
+    if (!check_country_is_assigned(cc) && strcmp(cc, "XK") != 0)
+        return check_field_error(err, field,
                                 "characters 5 and 6 must be an ISO 3166-1 country code");
     /* Location and branch codes are letters or digits, as checked above. */
     return 0;
@@ -315,12 +315,12 @@ int pay_check_bic(const char *field, const char *bic, bool required, mb_error *e
 
 int pay_check_mandate_reference(const char *field, const char *ref, mb_error *err)
 {
-    if (acct_check_ascii(field, ref, 1, 35, " /-?:().,'+",
+    if (check_ascii(field, ref, 1, 35, " /-?:().,'+",
                          "may only contain letters, digits, spaces and / - ? : ( ) . , ' +",
                          err) != 0)
         return -1;
     size_t len = strlen(ref);
     if (ref[0] == '/' || ref[len - 1] == '/' || strstr(ref, "//") != NULL)
-        return acct_field_error(err, field, "must not start or end with '/' or contain '//'");
+        return check_field_error(err, field, "must not start or end with '/' or contain '//'");
     return 0;
 }

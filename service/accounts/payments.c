@@ -10,7 +10,7 @@
 #include <sodium.h>
 
 #include "accounts/payment_validate.h"
-#include "accounts/validate.h"
+#include "base/check.h"
 #include "app.h"
 #include "audit/audit.h"
 #include "audit/audit_rpc.h"
@@ -127,7 +127,7 @@ static int check_card(const Minbill__V1__CardDetails *c, attach *a, mb_error *er
     pay_brand brand;
     if (pay_check_card("card", c->pan, c->exp_month, c->exp_year, tm.tm_year + 1900,
                        tm.tm_mon + 1, a->number, &brand, a->last4, err) != 0 ||
-        acct_check_text("card.holder_name", c->holder_name, 0, 200, err) != 0)
+        check_text("card.holder_name", c->holder_name, 0, 200, err) != 0)
         return -1;
     a->card = 1;
     a->brand = pay_brand_name(brand);
@@ -142,7 +142,7 @@ static int check_sepa(const Minbill__V1__SepaDebitDetails *s, attach *a, mb_erro
 {
     if (pay_check_iban("sepa_debit.iban", s->iban, a->number, a->country, a->last4, err) != 0 ||
         pay_check_bic("sepa_debit.bic", s->bic, false, err) != 0 ||
-        acct_check_text("sepa_debit.account_holder", s->account_holder, 1, 70, err) != 0 ||
+        check_text("sepa_debit.account_holder", s->account_holder, 1, 70, err) != 0 ||
         pay_check_mandate_reference("sepa_debit.mandate_reference", s->mandate_reference, err) !=
             0)
         return -1;
@@ -408,7 +408,7 @@ int payments_attach(rpc_call_t *call, const ProtobufCMessage *msg)
     memset(a, 0, sizeof *a);
     if ((a->number = call_secret(call, PAY_IBAN_SIZE)) == NULL)
         return oom(call);
-    if (acct_check_id("account_id", req->account_id, &err) != 0)
+    if (check_id("account_id", req->account_id, &err) != 0)
         return fail(call, &err);
     a->account_id = req->account_id;
     int rc;
@@ -440,7 +440,7 @@ int payments_list(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_app *app = rpc_call_app(call);
     mb_arena_t *ar = rpc_call_arena(call);
     mb_error err;
-    if (acct_check_id("account_id", req->account_id, &err) != 0)
+    if (check_id("account_id", req->account_id, &err) != 0)
         return fail(call, &err);
     Minbill__V1__ListPaymentMethodsResponse resp = MINBILL__V1__LIST_PAYMENT_METHODS_RESPONSE__INIT;
     resp.payment_methods = mb_arena_alloc(ar, (MAX_PER_ACCOUNT + 1) * sizeof *resp.payment_methods);
@@ -689,7 +689,7 @@ int payments_reveal(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_app *app = rpc_call_app(call);
     mb_error err;
     if (check_token("token", req->token, &err) != 0 ||
-        acct_check_text("purpose", req->purpose, 1, 200, &err) != 0)
+        check_text("purpose", req->purpose, 1, 200, &err) != 0)
         return fail(call, &err);
     revealed *r = mb_arena_alloc(rpc_call_arena(call), sizeof *r);
     char *event_id = mb_arena_alloc(rpc_call_arena(call), AUDIT_EVENT_ID_MAX);

@@ -5,6 +5,7 @@
  * savepoint of the group transaction), so a plan is never seen half
  * updated and a metric dropped from every plan leaves the catalog at once.
  */
+#include "base/check.h"
 #include "invoicing/plans.h"
 
 #include <stdio.h>
@@ -88,34 +89,6 @@ static int check_metric(const char *field, const char *s, mb_error *err)
     return 0;
 }
 
-/* Invoice line text: 1..PLAN_DESCRIPTION_MAX characters, no controls (the
- * runtime has already checked that it is UTF-8). */
-static int check_description(const char *field, const char *s, mb_error *err)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t chars = 0;
-    for (size_t i = 0; p[i] != '\0'; i++) {
-        if (p[i] < 0x20 || p[i] == 0x7f || (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f))
-            return invalid(err, field, "must not contain control characters");
-        if ((p[i] & 0xc0) != 0x80)
-            chars++;
-    }
-    if (chars == 0)
-        return invalid(err, field, "required");
-    if (chars > PLAN_DESCRIPTION_MAX)
-        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: must be at most %d characters",
-                            field, PLAN_DESCRIPTION_MAX);
-    return 0;
-}
-
-static int check_currency(const char *s, mb_error *err)
-{
-    if (strlen(s) != 3 || !(s[0] >= 'A' && s[0] <= 'Z') || !(s[1] >= 'A' && s[1] <= 'Z') ||
-        !(s[2] >= 'A' && s[2] <= 'Z'))
-        return invalid(err, "currency", "must be an ISO 4217 code such as \"EUR\"");
-    return 0;
-}
-
 static int check_tiers(mb_arena_t *a, const Minbill__V1__Price *p, size_t i, plan_price *out,
                        mb_error *err)
 {
@@ -161,7 +134,7 @@ static int check_price(mb_arena_t *a, const Minbill__V1__Price *p, size_t i, pla
     char field[FIELD_MAX];
 #define FIELD(name) (snprintf(field, sizeof field, "prices[%zu]." name, i), field)
     if (check_metric(FIELD("metric"), p->metric, err) != 0 ||
-        check_description(FIELD("description"), p->description, err) != 0)
+        check_text(FIELD("description"), p->description, 1, PLAN_DESCRIPTION_MAX, err) != 0)
         return -1;
     if (p->included_quantity < 0)
         return invalid(err, FIELD("included_quantity"), "must be >= 0");
@@ -180,7 +153,8 @@ static int check_price(mb_arena_t *a, const Minbill__V1__Price *p, size_t i, pla
 
 int plan_check(mb_arena_t *a, const Minbill__V1__Plan *p, plan *out, mb_error *err)
 {
-    if (check_plan_id("plan_id", p->plan_id, err) != 0 || check_currency(p->currency, err) != 0)
+    if (check_plan_id("plan_id", p->plan_id, err) != 0 ||
+        check_currency("currency", p->currency, err) != 0)
         return -1;
     if (p->base_fee_minor < 0)
         return invalid(err, "base_fee_minor", "must be >= 0");

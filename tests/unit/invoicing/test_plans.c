@@ -97,7 +97,7 @@ static void test_check_rules(void)
     prices[1].metric = "messages.whatsapp";
     expect_invalid("prices[1].metric: duplicates prices[0].metric");
     prices[0].description = "";
-    expect_invalid("prices[0].description: required");
+    expect_invalid("prices[0].description: must not be empty");
     prices[0].description = "line\nbreak";
     expect_invalid("prices[0].description: must not contain control characters");
     prices[0].unit_price = "0.0000025";

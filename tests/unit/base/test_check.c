@@ -1,10 +1,10 @@
-/* test_validate.c - the account field checks: ids, text, postal codes,
+/* test_check.c - the request field checks: ids, text, postal codes,
  * countries, currencies, VAT IDs, e-mail addresses and phone numbers. Every
  * rejected value is also checked not to reappear in its error message. */
 #include <stdbool.h>
 #include <string.h>
 
-#include "accounts/validate.h"
+#include "base/check.h"
 #include "base/error.h"
 #include "check.h"
 
@@ -101,19 +101,19 @@ typedef int (*norm_check)(const char *field, const char *value, const char *coun
 static int vat_check(const char *field, const char *value, const char *country, char *out,
                      size_t out_size, mb_error *err)
 {
-    return acct_check_vat_id(field, value, country, out, out_size, err);
+    return check_vat_id(field, value, country, out, out_size, err);
 }
 
 static int email_check(const char *field, const char *value, const char *country, char *out,
                        size_t out_size, mb_error *err)
 {
-    return acct_check_email(field, value, out, out_size, err);
+    return check_email(field, value, out, out_size, err);
 }
 
 static int phone_check(const char *field, const char *value, const char *country, char *out,
                        size_t out_size, mb_error *err)
 {
-    return acct_check_phone(field, value, out, out_size, err);
+    return check_phone(field, value, out, out_size, err);
 }
 
 /* Runs the cases with an out buffer of exactly the documented size; cases[0]
@@ -122,7 +122,7 @@ static int phone_check(const char *field, const char *value, const char *country
 static void run_normalising(norm_check fn, const char *field, size_t out_size,
                             const struct norm_case *cases, size_t n)
 {
-    char out[ACCT_EMAIL_SIZE];
+    char out[CHECK_EMAIL_SIZE];
     for (size_t i = 0; i < n; i++) {
         mb_error err = {0};
         memcpy(out, "junk", 5);
@@ -158,12 +158,12 @@ static void test_id(void)
          "may only contain"},
         {"acc@1", "may only contain"},
     };
-    RUN_SIMPLE(acct_check_id, "account.account_id", cases);
+    RUN_SIMPLE(check_id, "account.account_id", cases);
 
     char buf[80];
     mb_error err = {0};
-    CHECK(acct_check_id("account.plan_id", repeat(buf, 'p', 64), &err) == 0);
-    expect(acct_check_id("account.plan_id", repeat(buf, 'p', 65), &err), &err, "account.plan_id",
+    CHECK(check_id("account.plan_id", repeat(buf, 'p', 64), &err) == 0);
+    expect(check_id("account.plan_id", repeat(buf, 'p', 65), &err), &err, "account.plan_id",
            buf, "must be at most 64 characters");
 }
 
@@ -195,7 +195,7 @@ static void test_text(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mb_error err = {0};
         int rc =
-            acct_check_text("account.legal_name", cases[i].value, cases[i].min, cases[i].max, &err);
+            check_text("account.legal_name", cases[i].value, cases[i].min, cases[i].max, &err);
         expect(rc, &err, "account.legal_name", cases[i].value, cases[i].want);
     }
 
@@ -205,12 +205,12 @@ static void test_text(void)
     for (size_t i = 0; i < 200; i++)
         memcpy(buf + 2 * i, "\xc3\xbc", 2);
     buf[400] = '\0';
-    CHECK(acct_check_text("account.contacts[0].name", buf, 0, 200, &err) == 0);
+    CHECK(check_text("account.contacts[0].name", buf, 0, 200, &err) == 0);
     memcpy(buf + 400, "\xc3\xbc", 3);
-    expect(acct_check_text("account.contacts[0].name", buf, 0, 200, &err), &err,
+    expect(check_text("account.contacts[0].name", buf, 0, 200, &err), &err,
            "account.contacts[0].name", buf, "must be at most 200 characters");
-    CHECK(acct_check_text("x", repeat(buf, 'a', 200), 1, 200, &err) == 0);
-    expect(acct_check_text("x", repeat(buf, 'a', 201), 1, 200, &err), &err, "x", buf,
+    CHECK(check_text("x", repeat(buf, 'a', 200), 1, 200, &err) == 0);
+    expect(check_text("x", repeat(buf, 'a', 201), 1, 200, &err), &err, "x", buf,
            "must be at most 200 characters");
 }
 
@@ -231,7 +231,7 @@ static void test_postal_code(void)
          "may only contain"},
         {" - ", "must contain a letter or digit"},
     };
-    RUN_SIMPLE(acct_check_postal_code, "account.billing_address.postal_code", cases);
+    RUN_SIMPLE(check_postal_code, "account.billing_address.postal_code", cases);
 }
 
 static void test_country(void)
@@ -261,32 +261,32 @@ static void test_country(void)
         {"AN", "not an assigned"}, /* Netherlands Antilles, withdrawn 2010 */
         {"YU", "not an assigned"},
     };
-    RUN_SIMPLE(acct_check_country, "account.billing_address.country_code", cases);
+    RUN_SIMPLE(check_country, "account.billing_address.country_code", cases);
 
     /* The table is the whole official list: exactly 249 codes. */
     int assigned = 0, eu = 0;
     for (char a = 'A'; a <= 'Z'; a++) {
         for (char b = 'A'; b <= 'Z'; b++) {
             char cc[3] = {a, b, '\0'};
-            assigned += acct_country_is_assigned(cc);
-            eu += acct_country_is_eu(cc);
-            if (acct_country_is_eu(cc))
-                CHECK(acct_country_is_assigned(cc));
+            assigned += check_country_is_assigned(cc);
+            eu += check_country_is_eu(cc);
+            if (check_country_is_eu(cc))
+                CHECK(check_country_is_assigned(cc));
         }
     }
     CHECK(assigned == 249);
     CHECK(eu == 27);
-    CHECK(acct_country_is_eu("GR"));
-    CHECK(acct_country_is_eu("HR"));
-    CHECK(acct_country_is_eu("CY"));
-    CHECK(!acct_country_is_eu("EL"));
-    CHECK(!acct_country_is_eu("GB"));
-    CHECK(!acct_country_is_eu("CH"));
-    CHECK(!acct_country_is_eu("NO"));
-    CHECK(!acct_country_is_eu("de"));
-    CHECK(!acct_country_is_eu(NULL));
-    CHECK(!acct_country_is_assigned(NULL));
-    CHECK(!acct_country_is_assigned("DEU"));
+    CHECK(check_country_is_eu("GR"));
+    CHECK(check_country_is_eu("HR"));
+    CHECK(check_country_is_eu("CY"));
+    CHECK(!check_country_is_eu("EL"));
+    CHECK(!check_country_is_eu("GB"));
+    CHECK(!check_country_is_eu("CH"));
+    CHECK(!check_country_is_eu("NO"));
+    CHECK(!check_country_is_eu("de"));
+    CHECK(!check_country_is_eu(NULL));
+    CHECK(!check_country_is_assigned(NULL));
+    CHECK(!check_country_is_assigned("DEU"));
 }
 
 static void test_currency(void)
@@ -314,7 +314,7 @@ static void test_currency(void)
         {"XXX", "not an active"},
         {"ABC", "not an active"},
     };
-    RUN_SIMPLE(acct_check_currency, "account.currency", cases);
+    RUN_SIMPLE(check_currency, "account.currency", cases);
 
     static const struct {
         const char *code;
@@ -325,8 +325,8 @@ static void test_currency(void)
         {"LYD", 3}, {"IQD", 3}, {"CLF", 4}, {"UYW", 4}, {"BGN", -1}, {"eur", -1}, {"", -1},
     };
     for (size_t i = 0; i < sizeof minor / sizeof minor[0]; i++)
-        CHECK(acct_currency_minor_units(minor[i].code) == minor[i].minor);
-    CHECK(acct_currency_minor_units(NULL) == -1);
+        CHECK(check_currency_minor_units(minor[i].code) == minor[i].minor);
+    CHECK(check_currency_minor_units(NULL) == -1);
 
     /* Every accepted code has a usable scale, and only those are accepted. */
     int accepted = 0;
@@ -335,8 +335,8 @@ static void test_currency(void)
             for (char c = 'A'; c <= 'Z'; c++) {
                 char code[4] = {a, b, c, '\0'};
                 mb_error err = {0};
-                int units = acct_currency_minor_units(code);
-                CHECK((acct_check_currency("c", code, &err) == 0) == (units >= 0));
+                int units = check_currency_minor_units(code);
+                CHECK((check_currency("c", code, &err) == 0) == (units >= 0));
                 CHECK(units >= -1 && units <= 4);
                 accepted += units >= 0;
             }
@@ -446,7 +446,7 @@ static void test_vat_id(void)
         FAIL("D1234", "two-letter country prefix"),
         FAIL_IN("DE", "DE1234567890123456789", "must be at most 15 characters"),
     };
-    RUN_NORMALISING(vat_check, "account.vat_id", ACCT_VAT_ID_SIZE, cases);
+    RUN_NORMALISING(vat_check, "account.vat_id", CHECK_VAT_ID_SIZE, cases);
 }
 
 static void test_email(void)
@@ -492,26 +492,26 @@ static void test_email(void)
         FAIL("jane@exa mple.de", "domain may only contain"),
         FAIL("jane@[192.0.2.1]", "domain may only contain"),
     };
-    RUN_NORMALISING(email_check, "account.contacts[1].email", ACCT_EMAIL_SIZE, cases);
+    RUN_NORMALISING(email_check, "account.contacts[1].email", CHECK_EMAIL_SIZE, cases);
 
     /* Length limits: local part 64, label 63, whole address 254. */
-    char buf[400], out[ACCT_EMAIL_SIZE];
+    char buf[400], out[CHECK_EMAIL_SIZE];
     mb_error err = {0};
     const char *f = "account.contacts[0].email";
     repeat(buf, 'k', 64);
     memcpy(buf + 64, "@example.de", 12);
-    CHECK(acct_check_email(f, buf, out, sizeof out, &err) == 0);
+    CHECK(check_email(f, buf, out, sizeof out, &err) == 0);
     repeat(buf, 'k', 65);
     memcpy(buf + 65, "@example.de", 12);
-    expect(acct_check_email(f, buf, out, sizeof out, &err), &err, f, buf,
+    expect(check_email(f, buf, out, sizeof out, &err), &err, f, buf,
            "local part must be 1 to 64 characters");
     memcpy(buf, "q@", 2);
     repeat(buf + 2, 'w', 63);
     memcpy(buf + 65, ".de", 4);
-    CHECK(acct_check_email(f, buf, out, sizeof out, &err) == 0);
+    CHECK(check_email(f, buf, out, sizeof out, &err) == 0);
     repeat(buf + 2, 'w', 64);
     memcpy(buf + 66, ".de", 4);
-    expect(acct_check_email(f, buf, out, sizeof out, &err), &err, f, buf,
+    expect(check_email(f, buf, out, sizeof out, &err), &err, f, buf,
            "domain labels must be at most 63 characters");
     /* q@ + 3 labels of 63 + ".", + 60 more + ".de" = 254 characters. */
     size_t n = 0;
@@ -523,11 +523,11 @@ static void test_email(void)
     repeat(buf + n, 'z', 57), n += 57;
     memcpy(buf + n, ".de", 4), n += 3;
     CHECK(n == 254);
-    CHECK(acct_check_email(f, buf, out, sizeof out, &err) == 0);
+    CHECK(check_email(f, buf, out, sizeof out, &err) == 0);
     CHECK(strcmp(out, buf) == 0);
     memmove(buf + 1, buf, n + 1);
     buf[0] = 'p';
-    expect(acct_check_email(f, buf, out, sizeof out, &err), &err, f, buf,
+    expect(check_email(f, buf, out, sizeof out, &err), &err, f, buf,
            "must be at most 254 characters");
 }
 
@@ -560,7 +560,7 @@ static void test_phone(void)
         FAIL("+4915112345678+", "8 to 15 digits"),
         FAIL("+49 151 12345678 12345678 12345678 12345678 12345678 99", "8 to 15 digits"),
     };
-    RUN_NORMALISING(phone_check, "account.contacts[2].phone", ACCT_PHONE_SIZE, cases);
+    RUN_NORMALISING(phone_check, "account.contacts[2].phone", CHECK_PHONE_SIZE, cases);
 }
 
 static void test_building_blocks(void)
@@ -571,17 +571,17 @@ static void test_building_blocks(void)
     CHECK(!echoes(": must not be empty", "jane@example.de"));
 
     char out[8];
-    CHECK(acct_compact("a b-c", " -", true, out, sizeof out) == 3 && strcmp(out, "ABC") == 0);
-    CHECK(acct_compact("", " ", false, out, sizeof out) == 0 && out[0] == '\0');
-    CHECK(acct_compact("1234567", "", false, out, sizeof out) == 7);
-    CHECK(acct_compact("12345678", "", false, out, sizeof out) == -1 && out[0] == '\0');
-    CHECK(acct_compact("x", "", false, out, 0) == -1);
+    CHECK(check_compact("a b-c", " -", true, out, sizeof out) == 3 && strcmp(out, "ABC") == 0);
+    CHECK(check_compact("", " ", false, out, sizeof out) == 0 && out[0] == '\0');
+    CHECK(check_compact("1234567", "", false, out, sizeof out) == 7);
+    CHECK(check_compact("12345678", "", false, out, sizeof out) == -1 && out[0] == '\0');
+    CHECK(check_compact("x", "", false, out, 0) == -1);
 
     mb_error err = {0};
-    CHECK(acct_field_error(&err, "a.b", "must be %d", 7) == -1);
+    CHECK(check_field_error(&err, "a.b", "must be %d", 7) == -1);
     CHECK_STATUS(err, GRPC_STATUS_INVALID_ARGUMENT);
     CHECK(strcmp(err.msg, "a.b: must be 7") == 0);
-    CHECK(acct_field_error(NULL, "a.b", "x") == -1);
+    CHECK(check_field_error(NULL, "a.b", "x") == -1);
 }
 
 int main(void)

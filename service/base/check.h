@@ -1,7 +1,7 @@
 /*
- * validate.h - pure syntax checks for the fields of an Account and its
- * contacts: identifiers, free text, postal codes, country and currency codes,
- * VAT IDs, e-mail addresses and phone numbers.
+ * check.h - pure syntax checks for request fields, shared by every domain:
+ * identifiers, free text, postal codes, country and currency codes, VAT IDs,
+ * e-mail addresses and phone numbers.
  *
  * Owns: the rules a field's value must follow and the reference tables they
  * need (ISO 3166-1 alpha-2, ISO 4217, the EU member states and their VAT ID
@@ -23,8 +23,8 @@
  * smaller than the documented size is the caller's bug and fails with
  * INTERNAL.
  */
-#ifndef MB_ACCOUNTS_VALIDATE_H
-#define MB_ACCOUNTS_VALIDATE_H
+#ifndef MB_BASE_CHECK_H
+#define MB_BASE_CHECK_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,62 +32,62 @@
 #include "base/error.h"
 
 /* Buffer sizes (including the NUL) for the normalised outputs. */
-#define ACCT_VAT_ID_SIZE 16 /* two-letter prefix + at most 13 characters */
-#define ACCT_EMAIL_SIZE 255 /* RFC 5321 path limit of 254 octets */
-#define ACCT_PHONE_SIZE 17  /* '+' and at most 15 digits (ITU-T E.164) */
+#define CHECK_VAT_ID_SIZE 16 /* two-letter prefix + at most 13 characters */
+#define CHECK_EMAIL_SIZE 255 /* RFC 5321 path limit of 254 octets */
+#define CHECK_PHONE_SIZE 17  /* '+' and at most 15 digits (ITU-T E.164) */
 
 /* account_id, contact_id, plan_id: 1 to 64 of [A-Za-z0-9._:-]. */
-int acct_check_id(const char *field, const char *value, mb_error *err);
+int check_id(const char *field, const char *value, mb_error *err);
 
 /* Free text (legal_name, address lines, city, contact and holder names):
  * min..max Unicode code points and no control characters (C0, DEL, C1). */
-int acct_check_text(const char *field, const char *value, size_t min, size_t max, mb_error *err);
+int check_text(const char *field, const char *value, size_t min, size_t max, mb_error *err);
 
 /* 1 to 16 ASCII letters, digits, spaces and hyphens, at least one of them a
  * letter or digit. Deliberately not country-specific. */
-int acct_check_postal_code(const char *field, const char *value, mb_error *err);
+int check_postal_code(const char *field, const char *value, mb_error *err);
 
 /* An assigned ISO 3166-1 alpha-2 code, upper-case. */
-int acct_check_country(const char *field, const char *value, mb_error *err);
+int check_country(const char *field, const char *value, mb_error *err);
 
 /* True if cc is one of the 249 officially assigned ISO 3166-1 alpha-2 codes
  * (upper-case, exactly two letters). */
-bool acct_country_is_assigned(const char *cc);
+bool check_country_is_assigned(const char *cc);
 
 /* True if cc (ISO 3166-1 alpha-2, e.g. "GR", not the VAT prefix "EL") is one
  * of the 27 EU member states. */
-bool acct_country_is_eu(const char *cc);
+bool check_country_is_eu(const char *cc);
 
 /* An active ISO 4217 currency or fund code with defined minor units,
  * upper-case. */
-int acct_check_currency(const char *field, const char *value, mb_error *err);
+int check_currency(const char *field, const char *value, mb_error *err);
 
 /* The ISO 4217 minor units (decimal places) of code: EUR 2, JPY 0, KWD 3,
- * CLF 4; -1 if code is not accepted by acct_check_currency(). */
-int acct_currency_minor_units(const char *code);
+ * CLF 4; -1 if code is not accepted by check_currency(). */
+int check_currency_minor_units(const char *code);
 
 /* A VAT identification number. Spaces, dots and hyphens are ignored and the
  * prefix may be in any case. EU prefixes (EL for Greece) and XI (Northern
  * Ireland) are checked against their national syntax, German ones also by
  * their check digit; any other prefix needs 2 to 13 letters or digits after
  * it. If country_code (the billing address's) names an EU member state, the
- * prefix must be that state's. out (ACCT_VAT_ID_SIZE bytes) receives the
+ * prefix must be that state's. out (CHECK_VAT_ID_SIZE bytes) receives the
  * normalised form: upper-case, no separators ("DE136695976"). */
-int acct_check_vat_id(const char *field, const char *value, const char *country_code, char *out,
+int check_vat_id(const char *field, const char *value, const char *country_code, char *out,
                       size_t out_size, mb_error *err);
 
 /* An ASCII e-mail address in RFC 5321 dot-atom form (no quoted local parts,
- * no address literals). out (ACCT_EMAIL_SIZE bytes) receives the form the
+ * no address literals). out (CHECK_EMAIL_SIZE bytes) receives the form the
  * blind index is computed over: surrounding white space removed and the whole
  * address lower-cased. */
-int acct_check_email(const char *field, const char *value, char *out, size_t out_size,
+int check_email(const char *field, const char *value, char *out, size_t out_size,
                      mb_error *err);
 
 /* An international phone number. Spaces, hyphens, dots and parentheses are
  * ignored, and so is a "(0)" trunk prefix after the country code; what is
  * left must be '+' and 8 to 15 digits, the first not 0. out
- * (ACCT_PHONE_SIZE bytes) receives the E.164 form ("+4915112345678"). */
-int acct_check_phone(const char *field, const char *value, char *out, size_t out_size,
+ * (CHECK_PHONE_SIZE bytes) receives the E.164 form ("+4915112345678"). */
+int check_phone(const char *field, const char *value, char *out, size_t out_size,
                      mb_error *err);
 
 /*
@@ -96,18 +96,18 @@ int acct_check_phone(const char *field, const char *value, char *out, size_t out
 
 /* Sets err to INVALID_ARGUMENT "<field>: <rule>" and returns -1. The rule
  * text must never contain the value or any part of it. */
-int acct_field_error(mb_error *err, const char *field, const char *rule_fmt, ...)
+int check_field_error(mb_error *err, const char *field, const char *rule_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* 1..max ASCII characters from letters, digits and the characters in
  * `extra` (and at least min of them); `charset_rule` is the message when
  * another character appears ("may only contain letters, digits and ..."). */
-int acct_check_ascii(const char *field, const char *value, size_t min, size_t max,
+int check_ascii(const char *field, const char *value, size_t min, size_t max,
                      const char *extra, const char *charset_rule, mb_error *err);
 
 /* Copies in to out without the characters in `drop`, upper-casing ASCII
  * letters if `upper`. Returns the length copied, or -1 if it does not fit in
  * out_size bytes (out is then wiped). */
-int acct_compact(const char *in, const char *drop, bool upper, char *out, size_t out_size);
+int check_compact(const char *in, const char *drop, bool upper, char *out, size_t out_size);
 
 #endif

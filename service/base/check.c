@@ -1,11 +1,11 @@
 /*
- * validate.c - see validate.h.
+ * check.c - see check.h.
  *
  * Every message below is a fixed rule text, optionally with numbers from
  * the rule itself (limits, never a count taken from the value), so no
  * message can carry a piece of the value it judges.
  */
-#include "accounts/validate.h"
+#include "base/check.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -48,7 +48,7 @@ static char to_upper(char c)
     return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
 }
 
-int acct_field_error(mb_error *err, const char *field, const char *rule_fmt, ...)
+int check_field_error(mb_error *err, const char *field, const char *rule_fmt, ...)
 {
     char rule[256];
     va_list ap;
@@ -70,7 +70,7 @@ static void clear_out(char *out, size_t out_size)
         out[0] = '\0';
 }
 
-int acct_compact(const char *in, const char *drop, bool upper, char *out, size_t out_size)
+int check_compact(const char *in, const char *drop, bool upper, char *out, size_t out_size)
 {
     size_t n = 0;
     for (const char *p = in; *p != '\0'; p++) {
@@ -92,40 +92,40 @@ int acct_compact(const char *in, const char *drop, bool upper, char *out, size_t
 static int check_length(const char *field, size_t chars, size_t min, size_t max, mb_error *err)
 {
     if (chars == 0 && min > 0)
-        return acct_field_error(err, field, "must not be empty");
+        return check_field_error(err, field, "must not be empty");
     if (chars < min)
-        return acct_field_error(err, field, "must be at least %zu characters", min);
+        return check_field_error(err, field, "must be at least %zu characters", min);
     if (chars > max)
-        return acct_field_error(err, field, "must be at most %zu characters", max);
+        return check_field_error(err, field, "must be at most %zu characters", max);
     return 0;
 }
 
-int acct_check_ascii(const char *field, const char *value, size_t min, size_t max,
+int check_ascii(const char *field, const char *value, size_t min, size_t max,
                      const char *extra, const char *charset_rule, mb_error *err)
 {
     /* The character set first: once it holds, bytes and characters agree,
      * so the length rules below count what a person sees. */
     for (const char *p = value; *p != '\0'; p++) {
         if (!is_alnum(*p) && strchr(extra, *p) == NULL)
-            return acct_field_error(err, field, "%s", charset_rule);
+            return check_field_error(err, field, "%s", charset_rule);
     }
     return check_length(field, strlen(value), min, max, err);
 }
 
-int acct_check_id(const char *field, const char *value, mb_error *err)
+int check_id(const char *field, const char *value, mb_error *err)
 {
-    return acct_check_ascii(field, value, 1, 64, "._:-",
+    return check_ascii(field, value, 1, 64, "._:-",
                             "may only contain letters, digits, '.', '_', ':' and '-'", err);
 }
 
-int acct_check_text(const char *field, const char *value, size_t min, size_t max, mb_error *err)
+int check_text(const char *field, const char *value, size_t min, size_t max, mb_error *err)
 {
     const unsigned char *s = (const unsigned char *)value;
     size_t chars = 0;
     for (size_t i = 0; s[i] != '\0'; i++) {
         /* C1 controls U+0080..U+009F are encoded as C2 80..C2 9F. */
         if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f))
-            return acct_field_error(err, field, "must not contain control characters");
+            return check_field_error(err, field, "must not contain control characters");
         /* The input is valid UTF-8, so every byte that is not a
          * continuation byte (10xxxxxx) starts one code point. */
         if ((s[i] & 0xc0) != 0x80)
@@ -134,16 +134,16 @@ int acct_check_text(const char *field, const char *value, size_t min, size_t max
     return check_length(field, chars, min, max, err);
 }
 
-int acct_check_postal_code(const char *field, const char *value, mb_error *err)
+int check_postal_code(const char *field, const char *value, mb_error *err)
 {
-    if (acct_check_ascii(field, value, 1, 16, " -",
+    if (check_ascii(field, value, 1, 16, " -",
                          "may only contain letters, digits, spaces and hyphens", err) != 0)
         return -1;
     for (const char *p = value; *p != '\0'; p++) {
         if (is_alnum(*p))
             return 0;
     }
-    return acct_field_error(err, field, "must contain a letter or digit");
+    return check_field_error(err, field, "must contain a letter or digit");
 }
 
 /* ISO 3166-1 alpha-2: the 249 officially assigned codes (ISO 3166
@@ -170,7 +170,7 @@ static const char iso3166_alpha2[][3] = {
     "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
 };
 
-bool acct_country_is_assigned(const char *cc)
+bool check_country_is_assigned(const char *cc)
 {
     if (cc == NULL || !is_upper(cc[0]) || !is_upper(cc[1]) || cc[2] != '\0')
         return false;
@@ -181,13 +181,13 @@ bool acct_country_is_assigned(const char *cc)
     return false;
 }
 
-int acct_check_country(const char *field, const char *value, mb_error *err)
+int check_country(const char *field, const char *value, mb_error *err)
 {
     if (!is_upper(value[0]) || !is_upper(value[1]) || value[2] != '\0')
-        return acct_field_error(err, field,
+        return check_field_error(err, field,
                                 "must be an ISO 3166-1 alpha-2 code (two upper-case letters)");
-    if (!acct_country_is_assigned(value))
-        return acct_field_error(err, field, "is not an assigned ISO 3166-1 alpha-2 country code");
+    if (!check_country_is_assigned(value))
+        return check_field_error(err, field, "is not an assigned ISO 3166-1 alpha-2 country code");
     return 0;
 }
 
@@ -215,7 +215,7 @@ static const struct eu_state *eu_state_of(const char *cc)
     return NULL;
 }
 
-bool acct_country_is_eu(const char *cc)
+bool check_country_is_eu(const char *cc)
 {
     return eu_state_of(cc) != NULL;
 }
@@ -252,7 +252,7 @@ static const struct currency {
     {"XPF", 0}, {"YER", 2}, {"ZAR", 2}, {"ZMW", 2}, {"ZWG", 2},
 };
 
-int acct_currency_minor_units(const char *code)
+int check_currency_minor_units(const char *code)
 {
     if (code == NULL)
         return -1;
@@ -263,12 +263,12 @@ int acct_currency_minor_units(const char *code)
     return -1;
 }
 
-int acct_check_currency(const char *field, const char *value, mb_error *err)
+int check_currency(const char *field, const char *value, mb_error *err)
 {
     if (!is_upper(value[0]) || !is_upper(value[1]) || !is_upper(value[2]) || value[3] != '\0')
-        return acct_field_error(err, field, "must be an ISO 4217 code (three upper-case letters)");
-    if (acct_currency_minor_units(value) < 0)
-        return acct_field_error(err, field, "is not an active ISO 4217 currency code");
+        return check_field_error(err, field, "must be an ISO 4217 code (three upper-case letters)");
+    if (check_currency_minor_units(value) < 0)
+        return check_field_error(err, field, "is not an active ISO 4217 currency code");
     return 0;
 }
 
@@ -411,41 +411,41 @@ static const struct vat_format *vat_format_of(const char *prefix)
     return &vat_generic;
 }
 
-int acct_check_vat_id(const char *field, const char *value, const char *country_code, char *out,
+int check_vat_id(const char *field, const char *value, const char *country_code, char *out,
                       size_t out_size, mb_error *err)
 {
-    char id[ACCT_VAT_ID_SIZE];
+    char id[CHECK_VAT_ID_SIZE];
     clear_out(out, out_size);
-    if (out != NULL && out_size < ACCT_VAT_ID_SIZE)
+    if (out != NULL && out_size < CHECK_VAT_ID_SIZE)
         return buffer_too_small(err, field);
-    int len = acct_compact(value, " .-", true, id, sizeof id);
+    int len = check_compact(value, " .-", true, id, sizeof id);
     if (len < 0)
-        return acct_field_error(err, field, "must be at most %d characters without separators",
-                                ACCT_VAT_ID_SIZE - 1);
+        return check_field_error(err, field, "must be at most %d characters without separators",
+                                CHECK_VAT_ID_SIZE - 1);
     if (len == 0)
-        return acct_field_error(err, field, "must not be empty");
+        return check_field_error(err, field, "must not be empty");
     if (!is_upper(id[0]) || !is_upper(id[1]))
-        return acct_field_error(err, field, "must start with a two-letter country prefix");
+        return check_field_error(err, field, "must start with a two-letter country prefix");
 
     /* "GR..." is Greece's ISO code but never its VAT prefix: say so rather
      * than let it pass as some non-EU number or blame the billing country. */
     const struct eu_state *named = eu_state_of((char[3]){id[0], id[1], '\0'});
     if (named != NULL && memcmp(named->vat_prefix, id, 2) != 0)
-        return acct_field_error(err, field,
+        return check_field_error(err, field,
                                 "must start with the member state's VAT prefix (EL for Greece)");
     const struct eu_state *billing = eu_state_of(country_code);
     if (billing != NULL && memcmp(billing->vat_prefix, id, 2) != 0)
-        return acct_field_error(err, field,
+        return check_field_error(err, field,
                                 "country prefix does not match billing_address.country_code");
 
     /* The message describes the format but does not repeat the prefix: it
      * is part of the value. */
     const struct vat_format *fmt = vat_format_of(id);
     if (!vat_match(fmt->pattern, id + 2))
-        return acct_field_error(err, field, "must have the country prefix followed by %s",
+        return check_field_error(err, field, "must have the country prefix followed by %s",
                                 fmt->rule);
     if (memcmp(id, "DE", 2) == 0 && !vat_de_check_digit_ok(id + 2))
-        return acct_field_error(err, field, "check digit is wrong");
+        return check_field_error(err, field, "check digit is wrong");
     if (out != NULL)
         memcpy(out, id, (size_t)len + 1);
     return 0;
@@ -468,15 +468,15 @@ static bool email_atext(char c)
 static int email_check_local(const char *field, const char *s, size_t len, mb_error *err)
 {
     if (len < 1 || len > 64)
-        return acct_field_error(err, field, "local part must be 1 to 64 characters");
+        return check_field_error(err, field, "local part must be 1 to 64 characters");
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '.') {
             if (i == 0 || i == len - 1 || s[i + 1] == '.')
-                return acct_field_error(
+                return check_field_error(
                     err, field,
                     "local part must not start or end with a dot or contain two dots in a row");
         } else if (!email_atext(s[i])) {
-            return acct_field_error(err, field, "local part contains a character not allowed");
+            return check_field_error(err, field, "local part contains a character not allowed");
         }
     }
     return 0;
@@ -485,23 +485,23 @@ static int email_check_local(const char *field, const char *s, size_t len, mb_er
 static int email_check_domain(const char *field, const char *s, size_t len, mb_error *err)
 {
     if (len < 1 || len > 253)
-        return acct_field_error(err, field, "domain must be 1 to 253 characters");
+        return check_field_error(err, field, "domain must be 1 to 253 characters");
     size_t labels = 0;
     const char *label = s, *end = s + len;
     while (label <= end) {
         const char *dot = memchr(label, '.', (size_t)(end - label));
         size_t n = (size_t)((dot != NULL ? dot : end) - label);
         if (n == 0)
-            return acct_field_error(err, field, "domain must not have an empty label");
+            return check_field_error(err, field, "domain must not have an empty label");
         if (n > 63)
-            return acct_field_error(err, field, "domain labels must be at most 63 characters");
+            return check_field_error(err, field, "domain labels must be at most 63 characters");
         for (size_t i = 0; i < n; i++) {
             if (!is_alnum(label[i]) && label[i] != '-')
-                return acct_field_error(err, field,
+                return check_field_error(err, field,
                                         "domain may only contain letters, digits, '-' and '.'");
         }
         if (label[0] == '-' || label[n - 1] == '-')
-            return acct_field_error(err, field, "domain labels must not start or end with '-'");
+            return check_field_error(err, field, "domain labels must not start or end with '-'");
         labels++;
         if (dot == NULL) {
             /* label is the top-level domain: alphabetic, or an IDN A-label. */
@@ -510,9 +510,9 @@ static int email_check_domain(const char *field, const char *s, size_t len, mb_e
                 alpha = is_alpha(label[i]);
             bool idn = n > 4 && strncasecmp(label, "xn--", 4) == 0;
             if (labels < 2)
-                return acct_field_error(err, field, "domain must have at least two labels");
+                return check_field_error(err, field, "domain must have at least two labels");
             if (!alpha && !idn)
-                return acct_field_error(err, field,
+                return check_field_error(err, field,
                                         "top-level domain must be at least two letters or an "
                                         "IDN A-label");
             return 0;
@@ -522,11 +522,11 @@ static int email_check_domain(const char *field, const char *s, size_t len, mb_e
     return 0; /* not reached: the last label returns above */
 }
 
-int acct_check_email(const char *field, const char *value, char *out, size_t out_size,
+int check_email(const char *field, const char *value, char *out, size_t out_size,
                      mb_error *err)
 {
     clear_out(out, out_size);
-    if (out != NULL && out_size < ACCT_EMAIL_SIZE)
+    if (out != NULL && out_size < CHECK_EMAIL_SIZE)
         return buffer_too_small(err, field);
     const char *ws = " \t\r\n";
     const char *s = value + strspn(value, ws);
@@ -534,16 +534,16 @@ int acct_check_email(const char *field, const char *value, char *out, size_t out
     while (len > 0 && strchr(ws, s[len - 1]) != NULL)
         len--;
     if (len == 0)
-        return acct_field_error(err, field, "must not be empty");
+        return check_field_error(err, field, "must not be empty");
     for (size_t i = 0; i < len; i++) {
         if ((unsigned char)s[i] >= 0x80)
-            return acct_field_error(err, field, "must be an ASCII e-mail address");
+            return check_field_error(err, field, "must be an ASCII e-mail address");
     }
-    if (len > ACCT_EMAIL_SIZE - 1)
-        return acct_field_error(err, field, "must be at most %d characters", ACCT_EMAIL_SIZE - 1);
+    if (len > CHECK_EMAIL_SIZE - 1)
+        return check_field_error(err, field, "must be at most %d characters", CHECK_EMAIL_SIZE - 1);
     const char *at = memchr(s, '@', len);
     if (at == NULL || memchr(at + 1, '@', len - (size_t)(at + 1 - s)) != NULL)
-        return acct_field_error(err, field, "must have the form local-part@domain");
+        return check_field_error(err, field, "must have the form local-part@domain");
     size_t local_len = (size_t)(at - s);
     if (email_check_local(field, s, local_len, err) != 0 ||
         email_check_domain(field, at + 1, len - local_len - 1, err) != 0)
@@ -564,17 +564,17 @@ int acct_check_email(const char *field, const char *value, char *out, size_t out
  * after the country code is dropped rather than kept as a wrong digit. (Italy
  * keeps its leading 0 in E.164, but writes it without parentheses.)
  */
-int acct_check_phone(const char *field, const char *value, char *out, size_t out_size,
+int check_phone(const char *field, const char *value, char *out, size_t out_size,
                      mb_error *err)
 {
     static const char rule[] = "must be an international number: '+' and 8 to 15 digits, "
                                "the first not 0";
-    char tmp[48], num[ACCT_PHONE_SIZE];
+    char tmp[48], num[CHECK_PHONE_SIZE];
     clear_out(out, out_size);
-    if (out != NULL && out_size < ACCT_PHONE_SIZE)
+    if (out != NULL && out_size < CHECK_PHONE_SIZE)
         return buffer_too_small(err, field);
-    if (acct_compact(value, " -.", false, tmp, sizeof tmp) < 0)
-        return acct_field_error(err, field, "%s", rule);
+    if (check_compact(value, " -.", false, tmp, sizeof tmp) < 0)
+        return check_field_error(err, field, "%s", rule);
     size_t n = 0;
     for (const char *p = tmp; *p != '\0'; p++) {
         if (n >= 2 && strncmp(p, "(0)", 3) == 0) {
@@ -584,15 +584,15 @@ int acct_check_phone(const char *field, const char *value, char *out, size_t out
         if (*p == '(' || *p == ')')
             continue;
         if (n == sizeof num - 1)
-            return acct_field_error(err, field, "%s", rule);
+            return check_field_error(err, field, "%s", rule);
         num[n++] = *p;
     }
     num[n] = '\0';
     if (n < 9 || num[0] != '+' || num[1] == '0')
-        return acct_field_error(err, field, "%s", rule);
+        return check_field_error(err, field, "%s", rule);
     for (size_t i = 1; i < n; i++) {
         if (!is_digit(num[i]))
-            return acct_field_error(err, field, "%s", rule);
+            return check_field_error(err, field, "%s", rule);
     }
     if (out != NULL)
         memcpy(out, num, n + 1);
