@@ -6,6 +6,7 @@
  * updated and a metric dropped from every plan leaves the catalog at once.
  */
 #include "base/check.h"
+#include "inventory/inventory.h"
 #include "invoicing/plans.h"
 
 #include <stdio.h>
@@ -406,7 +407,7 @@ int plans_upsert(rpc_call_t *call, const ProtobufCMessage *msg)
 static int read_snapshot(store_t *store, int (*fn)(store_conn_t *conn, void *arg, mb_error *err),
                          void *arg, mb_error *err)
 {
-    store_conn_t *conn = store_reader_acquire(store);
+    store_conn_t *conn = store_reader_acquire_for(store, PURPOSE_INVOICING);
     int rc = store_conn_exec(conn, "BEGIN", err);
     if (rc == 0) {
         rc = fn(conn, arg, err);

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "inventory/inventory.h"
 #include "base/log.h"
 #include "metering/idem.h"
 #include "metering/ingest.h"
@@ -403,7 +404,11 @@ int metering_get_usage(rpc_call_t *call, const ProtobufCMessage *msg)
     if (resp == NULL)
         return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
     minbill__v1__get_usage_response__init(resp);
-    store_conn_t *conn = store_reader_acquire(app->store);
+    /* Finance reads for invoicing, support for a lookup: each through its
+     * purpose's connections. */
+    int purpose = rpc_call_identity(call)->role == ROLE_FINANCE ? PURPOSE_INVOICING
+                                                                 : PURPOSE_SUPPORT;
+    store_conn_t *conn = store_reader_acquire_for(app->store, purpose);
     int rc = read_usage(conn, a, req, resp, &err);
     store_reader_release(app->store, conn);
     if (rc != 0)

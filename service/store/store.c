@@ -157,6 +157,7 @@ static int authorize(void *ctx, int action, const char *a1, const char *a2, cons
     case SQLITE_SELECT:
     case SQLITE_FUNCTION:
     case SQLITE_RECURSIVE:
+    case SQLITE_TRANSACTION: /* BEGIN/COMMIT of a consistent read snapshot */
         return SQLITE_OK;
     case SQLITE_READ:
         return c->readable(c->purpose, a1, a2) ? SQLITE_OK : SQLITE_DENY;
