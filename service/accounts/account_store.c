@@ -217,14 +217,9 @@ int account_store_remove_contact(store_conn_t *conn, const char *account_id,
                             "contact_id: no such contact on account %s", account_id);
     if (rc != SQLITE_ROW)
         return store_error(conn, err, "reading the contact");
-    if ((st = store_conn_prepare(conn, SQL_CONTACT_DELETE, err)) == NULL)
+    if (store_exec_text(conn, SQL_CONTACT_DELETE, account_id, contact_id, "deleting the contact",
+                        err) != 0)
         return -1;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, contact_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(conn, err, "deleting the contact");
     /* The row is gone (secure_delete overwrites it); destroying the key
      * also makes any copy in the WAL or a backup unreadable. */
     return dek_destroy(conn, dek_id, err);
@@ -232,14 +227,9 @@ int account_store_remove_contact(store_conn_t *conn, const char *account_id,
 
 int account_store_close(store_conn_t *conn, const char *account_id, mb_error *err)
 {
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_ACCOUNT_CLOSE, err);
-    if (st == NULL)
+    if (store_exec_text(conn, SQL_ACCOUNT_CLOSE, account_id, NULL, "closing the account", err) !=
+        0)
         return -1;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(conn, err, "closing the account");
     if (sqlite3_changes(store_conn_db_borrow(conn)) == 0)
         return mb_error_set(err, GRPC_STATUS_NOT_FOUND, "account_id: no such account");
     return 0;

@@ -499,29 +499,15 @@ static int find_owner(store_conn_t *conn, const char *token, owner *o, mb_error 
     return ret;
 }
 
-static int exec_token(store_conn_t *conn, const char *sql, const char *a, const char *b,
-                      mb_error *err)
-{
-    sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-    if (b != NULL)
-        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "updating payment methods");
-}
-
 static int detach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
                       mb_error *err)
 {
     const char *token = arg;
     owner o;
     if (find_owner(conn, token, &o, err) != 0 ||
-        exec_token(conn, SQL_CLEAR_DEFAULT, token, NULL, err) != 0 ||
-        exec_token(conn, SQL_DELETE_VAULT, token, NULL, err) != 0 ||
-        exec_token(conn, SQL_DELETE_METHOD, token, NULL, err) != 0 ||
+        store_exec_text(conn, SQL_CLEAR_DEFAULT, token, NULL, "clearing the default", err) != 0 ||
+        store_exec_text(conn, SQL_DELETE_VAULT, token, NULL, "deleting the vault entry", err) != 0 ||
+        store_exec_text(conn, SQL_DELETE_METHOD, token, NULL, "deleting the payment method", err) != 0 ||
         dek_destroy(conn, o.dek_id, err) != 0 ||
         audit_call_append(conn, call, "payment_method.detach", o.account_id, token,
                       "payment collection", NULL, err) != 0)
@@ -562,7 +548,7 @@ static int default_run(store_conn_t *conn, rpc_call_t *call, void *arg, Protobuf
         return -1;
     if (!o.active)
         return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "token: the account is closed");
-    if (exec_token(conn, SQL_SET_DEFAULT, o.account_id, token, err) != 0)
+    if (store_exec_text(conn, SQL_SET_DEFAULT, o.account_id, token, "setting the default", err) != 0)
         return -1;
     mb_arena_t *ar = rpc_call_arena(call);
     Minbill__V1__SetDefaultPaymentMethodResponse *r = mb_arena_alloc(ar, sizeof *r);

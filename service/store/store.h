@@ -59,6 +59,11 @@ int store_conn_exec(store_conn_t *conn, const char *sql, mb_error *err);
  * otherwise. `what` says what was being done. Returns -1. */
 int store_error(store_conn_t *conn, mb_error *err, const char *what);
 
+/* Runs the cached statement sql with text parameters ?1 = a and (if not
+ * NULL) ?2 = b to completion; the storage error says `what` failed. */
+int store_exec_text(store_conn_t *conn, const char *sql, const char *a, const char *b,
+                    const char *what, mb_error *err);
+
 /* Steps a statement that must return a row: 0 on SQLITE_ROW; on no row,
  * NOT_FOUND with not_found as the message; otherwise the storage error,
  * saying `what` was being done. Does not reset the statement. */
