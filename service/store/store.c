@@ -104,9 +104,21 @@ int store_conn_open(const char *path, bool create, bool query_only, store_conn_t
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, 5000);
-    /* journal_mode=WAL persists in the file; the others are per connection. */
-    if (store_conn_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                           "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
+    /* journal_mode=WAL persists in the file. Switching a new file to WAL
+     * takes an exclusive lock without consulting the busy handler, so a
+     * process racing another one opening the same new file retries here. */
+    for (int tries = 0;; tries++) {
+        int rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            break;
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || tries == 500) {
+            store_error(c, err, "switching to WAL");
+            goto fail;
+        }
+        sqlite3_sleep(10);
+    }
+    if (store_conn_exec(c, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                           "PRAGMA secure_delete=ON;",
                         err) != 0)
         goto fail;
     if (query_only && store_conn_exec(c, "PRAGMA query_only=ON;", err) != 0)
