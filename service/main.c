@@ -439,6 +439,9 @@ int main(int argc, char **argv)
         sub = argv[2];
         shift = 2;
     }
+    /* The database, its WAL and key files hold ciphertext and key material:
+     * nobody but the owner has any business reading them. */
+    umask(077);
     config cfg = {0};
     int rc = parse_flags(argc - shift, argv + shift, &cfg);
     if (rc > 0)
