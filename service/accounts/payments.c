@@ -373,10 +373,12 @@ static int attach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
         *resp = &m->base;
         return 0;
     }
+    /* Collecting a payment method, like UpsertAccount, is recorded in the
+     * call log (time, key id, role, outcome), not in the audit trail: that
+     * holds what architecture principle 6 lists (reveals, exports,
+     * rectifications, erasures such as detach, admin actions). */
     a->created_us = mb_now_us();
-    if (store_new(conn, app->keyring, a, err) != 0 ||
-        audit_call_append(conn, call, "payment_method.attach", a->account_id, a->token,
-                          "payment collection", NULL, err) != 0)
+    if (store_new(conn, app->keyring, a, err) != 0)
         return -1;
     /* The answer is what was just stored; a new method is never the default. */
     method_fields f = {.token = a->token,
