@@ -27,8 +27,12 @@
 #define MAX_PER_ACCOUNT 100
 
 static const char SQL_ACCOUNT_STATE[] = "SELECT state FROM accounts WHERE account_id = ?1";
-static const char SQL_BY_FINGERPRINT[] =
-    "SELECT token FROM payment_methods WHERE account_id = ?1 AND fingerprint = ?2";
+/* One statement for both of attach's preconditions: the account's state and
+ * the token the same number already has on it, if any. */
+static const char SQL_ATTACH_CHECK[] =
+    "SELECT a.state, (SELECT m.token FROM payment_methods m"
+    " WHERE m.account_id = a.account_id AND m.fingerprint = ?2)"
+    " FROM accounts a WHERE a.account_id = ?1";
 static const char SQL_INSERT_METHOD[] =
     "INSERT INTO payment_methods(token, account_id, type, brand, last4, exp_month, exp_year,"
     " country_code, bic, mandate_reference, mandate_signed_us, fingerprint, dek_id, created_us)"
@@ -291,22 +295,26 @@ static int require_active(store_conn_t *conn, const char *field, const char *acc
     return ret;
 }
 
-/* Looks for the same number on the account: attaching it again answers the
- * existing token instead of storing a second copy. */
-static int existing_token(store_conn_t *conn, const attach *a, char token[TOKEN_LEN + 1],
-                          bool *found, mb_error *err)
+/* The account must exist and be active; *found tells whether the same
+ * number is already on it (then token receives its token, and attaching
+ * again answers that token instead of storing a second copy). */
+static int check_attach(store_conn_t *conn, const attach *a, char token[TOKEN_LEN + 1],
+                        bool *found, mb_error *err)
 {
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_BY_FINGERPRINT, err);
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_ATTACH_CHECK, err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, a->account_id, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, a->fingerprint, FP_BYTES, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    *found = rc == SQLITE_ROW;
+    int ret = store_step_one(conn, st, "account_id: no such account", "reading the account", err);
+    if (ret == 0 && strcmp((const char *)sqlite3_column_text(st, 0), "active") != 0)
+        ret = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                           "account_id: the account is closed");
+    *found = ret == 0 && sqlite3_column_type(st, 1) != SQLITE_NULL;
     if (*found)
-        snprintf(token, TOKEN_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(token, TOKEN_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 1));
     sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_error(conn, err, "fingerprint lookup");
+    return ret;
 }
 
 static int store_new(store_conn_t *conn, keyring_t *kr, const attach *a, mb_error *err)
@@ -363,8 +371,7 @@ static int attach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
     mb_app *app = rpc_call_app(call);
     bool found;
     char token[TOKEN_LEN + 1];
-    if (require_active(conn, "account_id", a->account_id, err) != 0 ||
-        existing_token(conn, a, token, &found, err) != 0)
+    if (check_attach(conn, a, token, &found, err) != 0)
         return -1;
     Minbill__V1__PaymentMethod *m;
     if (found) {

@@ -26,6 +26,11 @@
 #include "crypto/secmem.h"
 
 #define MAX_MASTERS 16
+/* How often a wrap asks the database whether a rotation registered a newer
+ * master key; a rotation waits ROTATE_SETTLE_MS > this before re-wrapping,
+ * so no key wrapped by the old version can appear after its last pass. */
+#define RECHECK_NS (100 * 1000000LL)
+#define ROTATE_SETTLE_MS 250
 #define ROTATE_BATCH 256
 #define KEY_ID_BYTES 16
 
@@ -44,6 +49,7 @@ struct keyring {
     pthread_mutex_t lock;
     atomic_int n;       /* published slots */
     atomic_int current; /* slot that wraps */
+    _Atomic int64_t checked_ns; /* last look for a newer version (CLOCK_MONOTONIC) */
     master_slot slots[MAX_MASTERS];
     key_mem *mem; /* sodium_malloc'd: long-lived, so it gets its own pages to protect */
 };
@@ -303,13 +309,19 @@ int keyring_wrap(keyring_t *kr, store_conn_t *conn, const char *ad,
                  unsigned char nonce[KEYRING_NONCE_BYTES],
                  unsigned char wrapped[KEYRING_WRAPPED_BYTES], int *version, mb_error *err)
 {
-    /* A rotation registers its version before re-wrapping: from then on new
-     * keys must use it too, or the rotation would never finish. */
-    int newest;
-    if (max_version(conn, &newest, err) != 0)
-        return -1;
-    if (newest > current_version(kr) && refresh(kr, conn, err) != 0)
-        return -1;
+    /* A rotation registers its version, waits ROTATE_SETTLE_MS, then
+     * re-wraps: new keys must use the new version by then. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (now - atomic_load(&kr->checked_ns) >= RECHECK_NS) {
+        int newest;
+        if (max_version(conn, &newest, err) != 0)
+            return -1;
+        if (newest > current_version(kr) && refresh(kr, conn, err) != 0)
+            return -1;
+        atomic_store(&kr->checked_ns, now);
+    }
     int c = atomic_load(&kr->current);
     if (c < 0)
         return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "keyring is not attached");
@@ -617,6 +629,11 @@ int keyring_rotate(const char *path, store_conn_t *conn, keyring_rotation *out, 
     if (stage_next(kr, conn, &slot, err) != 0)
         goto out;
     out->to_version = atomic_load(&kr->slots[slot].version);
+    /* A running daemon notices the new version on its next wrap after at
+     * most RECHECK_NS; wait that out so that the passes below see every key
+     * it still wraps with the old version. */
+    struct timespec settle = {0, ROTATE_SETTLE_MS * 1000000L};
+    nanosleep(&settle, NULL);
     for (bool done = false; !done;)
         if (rotate_batch(kr, conn, out, &done, err) != 0)
             goto out;
