@@ -7,6 +7,7 @@
 #include "base/check.h"
 #include "base/error.h"
 #include "check.h"
+#include "expect_field.h"
 
 /* True if any run of four characters of value (compared without case)
  * appears in the rule part of msg. Longer runs contain a four-run, so this
@@ -22,27 +23,7 @@ static bool echoes(const char *rule, const char *value)
     return false;
 }
 
-/* One verdict: want == NULL means the value must pass; otherwise it must
- * fail with INVALID_ARGUMENT, a message "<field>: ..." containing want and
- * nothing of the value. */
-static void expect(int rc, const mb_error *err, const char *field, const char *value,
-                   const char *want)
-{
-    int failed_before = check_failed;
-    if (want == NULL) {
-        CHECK(rc == 0);
-    } else {
-        size_t flen = strlen(field);
-        CHECK(rc == -1);
-        CHECK_STATUS(*err, GRPC_STATUS_INVALID_ARGUMENT);
-        CHECK(strncmp(err->msg, field, flen) == 0 && strncmp(err->msg + flen, ": ", 2) == 0);
-        CHECK_CONTAINS(err->msg, want);
-        CHECK(!echoes(err->msg + flen, value));
-    }
-    if (check_failed != failed_before)
-        fprintf(stderr, "   ... for value \"%s\" (rc %d, msg \"%s\")\n", value, rc,
-                rc == 0 ? "" : err->msg);
-}
+#define expect(rc, err, field, value, want) expect_field(rc, err, field, value, want, echoes)
 
 /* A string of n copies of c, in a static buffer per call site. */
 static const char *repeat(char *buf, char c, size_t n)
