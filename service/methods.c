@@ -39,6 +39,16 @@ enum {
 /* A built unary method. */
 #define UNARY(p, req, r, fn) {.path = p, .kind = RPC_UNARY, .request = req, .roles = r, .on_message = fn}
 
+/* Server reflection, anonymous and bidi-streaming. */
+#define REFLECTION(p)                                                                            \
+    {.path = p,                                                                                  \
+     .kind = RPC_BIDI_STREAMING,                                                                 \
+     .request = &grpc__reflection__v1__server_reflection_request__descriptor,                    \
+     .roles = ANYONE,                                                                            \
+     .on_message = reflection_on_message,                                                        \
+     .on_end = reflection_on_end,                                                                \
+     .on_cancel = reflection_on_cancel}
+
 /* A contract method whose capability is not built yet. */
 #define PLANNED(p, k, req, r) {.path = p, .kind = k, .request = req, .roles = r}
 
@@ -55,20 +65,8 @@ const rpc_method mb_methods[] = {
      .on_message = health_watch,
      .on_cancel = health_watch_cancel},
     /* v1alpha's messages are v1's on the wire; generic clients try both. */
-    {.path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-     .kind = RPC_BIDI_STREAMING,
-     .request = &grpc__reflection__v1__server_reflection_request__descriptor,
-     .roles = ANYONE,
-     .on_message = reflection_on_message,
-     .on_end = reflection_on_end,
-     .on_cancel = reflection_on_cancel},
-    {.path = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-     .kind = RPC_BIDI_STREAMING,
-     .request = &grpc__reflection__v1__server_reflection_request__descriptor,
-     .roles = ANYONE,
-     .on_message = reflection_on_message,
-     .on_end = reflection_on_end,
-     .on_cancel = reflection_on_cancel},
+    REFLECTION("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+    REFLECTION("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
 
     UNARY("/minbill.v1.Metering/RecordUsage", D(record_usage_request), PLATFORM, metering_record_usage),
     {.path = "/minbill.v1.Metering/StreamUsage",
