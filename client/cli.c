@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "cli_rpc.h"
 
 #define WORD_MAX 64     /* room for a user's word in a message */
@@ -31,16 +32,9 @@ static const cli_flag global_flags[] = {
     {"server", "HOST:PORT"}, {"api-key", "KEY"}, {"timeout", "S"}, {"json", NULL}, {NULL, NULL},
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int cli_remaining_ms(const cli_ctx *ctx)
 {
-    int64_t left = ctx->deadline_ms - now_ms();
+    int64_t left = ctx->deadline_ms - mb_mono_ns() / 1000000;
     return left < 1 ? 1 : (int)left; /* never above CLI_MAX_TIMEOUT_S * 1000 */
 }
 
@@ -452,7 +446,7 @@ int cli_main(const cli_command *const *cmds, size_t n_cmds, int argc, char **arg
     if (check_settings(&ctx) != 0)
         return CLI_USAGE;
 
-    ctx.deadline_ms = now_ms() + ctx.timeout_ms;
+    ctx.deadline_ms = mb_mono_ns() / 1000000 + ctx.timeout_ms;
     int rc = ctx.cmd->run(&ctx, &args);
     cli_rpc_close(&ctx);
     return finish_output(rc);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "table.h"
 
@@ -453,13 +454,6 @@ typedef struct import {
     int64_t last_draw_ms;
 } import;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void note_reject(import *im, long line, const char *why)
 {
     if (im->rejected < REJECTS_KEPT) {
@@ -473,7 +467,7 @@ static void note_reject(import *im, long line, const char *why)
 /* On a terminal: a bar by bytes when the size is known, else counts. */
 static void draw_progress(import *im, bool force)
 {
-    int64_t now = mono_ms();
+    int64_t now = mb_mono_ns() / 1000000;
     if (!im->progress || (!force && now - im->last_draw_ms < 100))
         return;
     im->last_draw_ms = now;

@@ -1,16 +1,15 @@
 /*
- * clock.h - wall-clock time as minbill stores it: microseconds since the
- * Unix epoch (UTC), and its ISO 8601 form.
+ * clock.h - wall-clock time as minbill stores it (microseconds since the
+ * Unix epoch, UTC), and the monotonic clock deadlines are measured on.
  */
 #ifndef MB_CLOCK_H
 #define MB_CLOCK_H
 
-#include <stddef.h>
 #include <stdint.h>
 
 int64_t mb_now_us(void);
 
-/* "2026-11-29T01:30:00.123456Z" into out (>= 28 bytes). */
-void mb_format_iso(int64_t us, char *out, size_t size);
+/* CLOCK_MONOTONIC nanoseconds: for deadlines and durations. */
+int64_t mb_mono_ns(void);
 
 #endif

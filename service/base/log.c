@@ -7,18 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static mb_log_level min_level = MB_LOG_INFO;
-
-void mb_log_set_level(mb_log_level level)
-{
-    min_level = level;
-}
-
 void mb_log(mb_log_level level, const char *fmt, ...)
 {
-    static const char *const names[] = {"debug", "info", "warn", "error"};
-    if (level < min_level)
-        return;
+    static const char *const names[] = {"info", "warn", "error"};
     char line[1024];
     struct timespec ts;
     struct tm tm;

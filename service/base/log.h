@@ -12,10 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { MB_LOG_DEBUG, MB_LOG_INFO, MB_LOG_WARN, MB_LOG_ERROR } mb_log_level;
-
-/* Lines below this level are dropped (default MB_LOG_INFO). */
-void mb_log_set_level(mb_log_level level);
+typedef enum { MB_LOG_INFO, MB_LOG_WARN, MB_LOG_ERROR } mb_log_level;
 
 /* `fmt` produces the key=value tail of the line, e.g. "event=start listen=%s". */
 void mb_log(mb_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -23,6 +23,7 @@
 
 #include <sodium.h>
 
+#include "base/clock.h"
 #include "crypto/secmem.h"
 
 #define MAX_MASTERS 16
@@ -311,9 +312,7 @@ int keyring_wrap(keyring_t *kr, store_conn_t *conn, const char *ad,
 {
     /* A rotation registers its version, waits ROTATE_SETTLE_MS, then
      * re-wraps: new keys must use the new version by then. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t now = mb_mono_ns();
     if (now - atomic_load(&kr->checked_ns) >= RECHECK_NS) {
         int newest;
         if (max_version(conn, &newest, err) != 0)
@@ -470,13 +469,6 @@ void keyring_mac(const keyring_t *kr, keyring_secret which, const void *data, si
 
 /* ---- rotation ------------------------------------------------------------ */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Re-wraps one row read by a stale-row query into the current version. */
 static int rewrap_row(keyring_t *kr, store_conn_t *conn, sqlite3_stmt *row, const char *upd,
                       const char *ad_old, const char *ad_new, mb_error *err)
@@ -519,7 +511,7 @@ static int rotate_batch(keyring_t *kr, store_conn_t *conn, keyring_rotation *r, 
     int to = r->to_version, rows = 0, rc = SQLITE_DONE;
     if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
         return -1;
-    double t0 = now_ms();
+    double t0 = mb_mono_ns() / 1e6;
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_STALE_DEKS, err);
     if (st == NULL)
         goto fail;
@@ -560,7 +552,7 @@ static int rotate_batch(keyring_t *kr, store_conn_t *conn, keyring_rotation *r, 
     }
     if (store_conn_exec(conn, "COMMIT", err) != 0)
         goto fail;
-    double ms = now_ms() - t0;
+    double ms = mb_mono_ns() / 1e6 - t0;
     if (ms > r->longest_batch_ms)
         r->longest_batch_ms = ms;
     r->batches++;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "app.h"
 #include "inventory/inventory.h"
 #include "base/log.h"
@@ -521,7 +522,7 @@ int metering_start(store_t *store, const keyring_t *kr, const metering_options *
         (store_job){.run = purge_run, .done = purge_done, .arg = m, .deadline_ns = INT64_MAX};
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
-    int64_t t0 = store_now_ns();
+    int64_t t0 = mb_mono_ns();
     if (store_write_sync(store, open_job, m, err) != 0) {
         metering_stop(m);
         return -1;
@@ -530,7 +531,7 @@ int metering_start(store_t *store, const keyring_t *kr, const metering_options *
     idem_stats st;
     idem_get_stats(m->idem, &st);
     mb_log(MB_LOG_INFO, "event=usage_index_loaded runs=%zu filter_bytes=%zu ms=%lld window_days=%d",
-           st.runs, st.filter_bytes, (long long)((store_now_ns() - t0) / 1000000), m->window_days);
+           st.runs, st.filter_bytes, (long long)((mb_mono_ns() - t0) / 1000000), m->window_days);
     if (pthread_create(&m->timer, NULL, purge_timer, m) != 0) {
         metering_stop(m);
         return mb_error_set(err, GRPC_STATUS_INTERNAL, "metering: cannot start the purge timer");

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "base/clock.h"
 #include "store/writer.h"
 
 #define CACHE_SLOTS 1024
@@ -154,7 +155,7 @@ static size_t slot_of(const unsigned char hash[HASH_BYTES])
 static bool cache_get(auth_t *a, const unsigned char hash[HASH_BYTES], auth_identity *out)
 {
     bool hit = false;
-    int64_t now = store_now_ns();
+    int64_t now = mb_mono_ns();
     pthread_rwlock_rdlock(&a->lock);
     const cache_slot *s = &a->slots[slot_of(hash)];
     if (s->expires_ns > now && sodium_memcmp(s->hash, hash, HASH_BYTES) == 0) {
@@ -171,7 +172,7 @@ static void cache_put(auth_t *a, const unsigned char hash[HASH_BYTES], const aut
     cache_slot *s = &a->slots[slot_of(hash)];
     memcpy(s->hash, hash, HASH_BYTES);
     s->id = *id;
-    s->expires_ns = store_now_ns() + (int64_t)AUTH_CACHE_TTL_SECONDS * 1000000000;
+    s->expires_ns = mb_mono_ns() + (int64_t)AUTH_CACHE_TTL_SECONDS * 1000000000;
     pthread_rwlock_unlock(&a->lock);
 }
 

@@ -37,6 +37,7 @@
 #include <grpc/support/time.h>
 #include <sodium.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "rpc/wirecheck.h"
 #include "store/writer.h"
@@ -451,7 +452,7 @@ static void notify_cancel(rpc_call_t *c)
 
 static void log_call(const rpc_call_t *c)
 {
-    int64_t us = (store_now_ns() - c->start_ns) / 1000;
+    int64_t us = (mb_mono_ns() - c->start_ns) / 1000;
     grpc_status_code code = c->status;
     if (code == GRPC_STATUS_OK && c->close_cancelled)
         code = GRPC_STATUS_CANCELLED;
@@ -511,7 +512,7 @@ static int64_t deadline_to_ns(gpr_timespec deadline)
     if (gpr_time_cmp(d, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0)
         return INT64_MAX;
     gpr_timespec left = gpr_time_sub(d, gpr_now(GPR_CLOCK_MONOTONIC));
-    return store_now_ns() + (int64_t)left.tv_sec * 1000000000 + left.tv_nsec;
+    return mb_mono_ns() + (int64_t)left.tv_sec * 1000000000 + left.tv_nsec;
 }
 
 static void copy_path(char *dst, const grpc_slice *s)
@@ -527,7 +528,7 @@ static void copy_path(char *dst, const grpc_slice *s)
 static void on_new_call(rpc_call_t *c)
 {
     rpc_server_t *srv = c->srv;
-    c->start_ns = store_now_ns();
+    c->start_ns = mb_mono_ns();
     c->rid = atomic_fetch_add(&srv->next_rid, 1);
     c->deadline_ns = deadline_to_ns(c->method != NULL ? c->deadline : c->details.deadline);
     c->arena = mb_arena_new(srv->arena_limit);
@@ -554,7 +555,7 @@ static void on_new_call(rpc_call_t *c)
         finish_error(c, GRPC_STATUS_UNIMPLEMENTED, msg);
         return;
     }
-    if (c->deadline_ns <= store_now_ns()) {
+    if (c->deadline_ns <= mb_mono_ns()) {
         finish_error(c, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline passed before the call started");
         return;
     }

@@ -20,6 +20,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "base/clock.h"
 #include "base/arena.h"
 #include "base/error.h"
 #include "rpc/auth.h"
@@ -72,7 +73,7 @@ void rpc_server_shutdown(rpc_server_t *srv, int grace_ms);
 void *rpc_call_app(const rpc_call_t *call);
 const auth_identity *rpc_call_identity(const rpc_call_t *call);
 const rpc_method *rpc_call_method(const rpc_call_t *call);
-/* CLOCK_MONOTONIC nanoseconds (INT64_MAX: none); see store_now_ns(). */
+/* CLOCK_MONOTONIC nanoseconds (INT64_MAX: none); see mb_mono_ns(). */
 int64_t rpc_call_deadline_ns(const rpc_call_t *call);
 /* Memory that lives as long as the call. */
 mb_arena_t *rpc_call_arena(rpc_call_t *call);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 
 typedef struct group group;
@@ -35,13 +36,6 @@ static const char SQL_SAVEPOINT[] = "SAVEPOINT job";
 static const char SQL_RELEASE[] = "RELEASE job";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO job";
 
-int64_t store_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int step_once(store_conn_t *conn, const char *sql, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
@@ -57,7 +51,7 @@ static int step_once(store_conn_t *conn, const char *sql, mb_error *err)
 /* Each job runs in its own savepoint; its error (if any) goes to errs[i]. */
 static void run_jobs(store_conn_t *conn, store_job **jobs, mb_error *errs, size_t n)
 {
-    int64_t now = store_now_ns();
+    int64_t now = mb_mono_ns();
     for (size_t i = 0; i < n; i++) {
         store_job *j = jobs[i];
         mb_error_clear(&errs[i]);

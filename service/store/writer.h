@@ -34,7 +34,7 @@ struct store_job {
      * commit order while the writer already runs the next group. */
     void (*done)(void *arg, const mb_error *err);
     void *arg;
-    /* CLOCK_MONOTONIC nanoseconds; INT64_MAX for none. */
+    /* mb_mono_ns() time; INT64_MAX for none. */
     int64_t deadline_ns;
     store_job *next; /* owned by the writer while queued */
 };
@@ -61,7 +61,5 @@ store_writer_t *store_writer_borrow(store_t *store);
 int store_write_sync(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),
                      void *arg, mb_error *err);
 
-/* CLOCK_MONOTONIC now, in nanoseconds. */
-int64_t store_now_ns(void);
 
 #endif

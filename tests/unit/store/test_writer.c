@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "base/clock.h"
 #include "check.h"
 #include "store/store.h"
 #include "store/writer.h"
@@ -179,7 +180,7 @@ static void test_expired_job_not_run(void)
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
     int pending = 1;
-    insert_job j = {.job = {.run = insert_run, .done = insert_done, .deadline_ns = store_now_ns() - 1},
+    insert_job j = {.job = {.run = insert_run, .done = insert_done, .deadline_ns = mb_mono_ns() - 1},
                     .value = 7777777,
                     .lock = &lock,
                     .cond = &cond,
