@@ -26,7 +26,7 @@
 #define FP_BYTES 16
 #define MAX_PER_ACCOUNT 100
 
-static const char SQL_ACCOUNT_STATE[] = "SELECT state FROM accounts WHERE account_id = ?1";
+static const char SQL_ACCOUNT_EXISTS[] = "SELECT 1 FROM accounts WHERE account_id = ?1";
 /* One statement for both of attach's preconditions: the account's state and
  * the token the same number already has on it, if any. */
 static const char SQL_ATTACH_CHECK[] =
@@ -275,26 +275,6 @@ static int read_method(store_conn_t *conn, mb_arena_t *ar, const char *token,
     return ret;
 }
 
-/* The account must exist and be active. */
-static int require_active(store_conn_t *conn, const char *field, const char *account_id,
-                          mb_error *err)
-{
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_ACCOUNT_STATE, err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = 0;
-    if (rc == SQLITE_DONE)
-        ret = mb_error_set(err, GRPC_STATUS_NOT_FOUND, "%s: no such account", field);
-    else if (rc != SQLITE_ROW)
-        ret = store_error(conn, err, "reading the account");
-    else if (strcmp((const char *)sqlite3_column_text(st, 0), "active") != 0)
-        ret = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "%s: the account is closed",
-                           field);
-    sqlite3_reset(st);
-    return ret;
-}
-
 /* The account must exist and be active; *found tells whether the same
  * number is already on it (then token receives its token, and attaching
  * again answers that token instead of storing a second copy). */
@@ -458,9 +438,15 @@ int payments_list(rpc_call_t *call, const ProtobufCMessage *msg)
     /* Support and finance see metadata only: the support purpose cannot read
      * the vault at all. */
     store_conn_t *conn = store_reader_acquire_for(app->store, PURPOSE_SUPPORT);
-    int ret = require_active(conn, "account_id", req->account_id, &err);
-    if (ret != 0 && err.code == GRPC_STATUS_FAILED_PRECONDITION)
-        ret = 0; /* a closed account still lists what it had */
+    /* A closed account still lists what it had. */
+    int ret = -1;
+    sqlite3_stmt *exists = store_conn_prepare(conn, SQL_ACCOUNT_EXISTS, &err);
+    if (exists != NULL) {
+        sqlite3_bind_text(exists, 1, req->account_id, -1, SQLITE_STATIC);
+        ret = store_step_one(conn, exists, "account_id: no such account", "reading the account",
+                             &err);
+        sqlite3_reset(exists);
+    }
     sqlite3_stmt *st = ret == 0 ? store_conn_prepare(conn, SQL_LIST_METHODS, &err) : NULL;
     if (st != NULL) {
         sqlite3_bind_text(st, 1, req->account_id, -1, SQLITE_STATIC);
