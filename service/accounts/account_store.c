@@ -52,8 +52,10 @@ static const char SQL_CONTACTS_MASKED[] =
     "SELECT contact_id, role, name_masked, email_masked, phone_masked FROM contacts"
     " WHERE account_id = ?1 ORDER BY contact_id";
 static const char SQL_CONTACTS_FULL[] =
-    "SELECT contact_id, role, dek_id, name_ct, email_ct, phone_ct FROM contacts"
-    " WHERE account_id = ?1 ORDER BY contact_id";
+    "SELECT c.contact_id, c.role, c.name_ct, c.email_ct, c.phone_ct,"
+    " k.dek_id, k.master_version, k.nonce, k.wrapped"
+    " FROM contacts c JOIN data_keys k ON k.dek_id = c.dek_id"
+    " WHERE c.account_id = ?1 ORDER BY c.contact_id";
 
 static const char *const role_names[] = {"", "billing", "owner", "technical"};
 
@@ -277,13 +279,13 @@ static int read_contacts(store_conn_t *conn, keyring_t *kr, const char *account_
             char row[ROW_ID_MAX];
             dek key;
             contact_row_id(row, account_id, c->contact_id);
-            if (dek_load(conn, kr, sqlite3_column_int64(st, 2), &key, err) != 0) {
+            if (dek_from_row(conn, kr, st, 5, &key, err) != 0) {
                 ret = -1;
                 break;
             }
-            ret = dek_column_open(st, 3, &key, "contacts", "name_ct", row, a, &c->name, err) |
-                  dek_column_open(st, 4, &key, "contacts", "email_ct", row, a, &c->email, err) |
-                  dek_column_open(st, 5, &key, "contacts", "phone_ct", row, a, &c->phone, err);
+            ret = dek_column_open(st, 2, &key, "contacts", "name_ct", row, a, &c->name, err) |
+                  dek_column_open(st, 3, &key, "contacts", "email_ct", row, a, &c->email, err) |
+                  dek_column_open(st, 4, &key, "contacts", "phone_ct", row, a, &c->phone, err);
             dek_release(&key);
             if (ret != 0)
                 break;

@@ -22,7 +22,8 @@
 static const char SQL_NEXT_ID[] = "SELECT coalesce(max(dek_id), 0) + 1 FROM data_keys";
 static const char SQL_INSERT[] =
     "INSERT INTO data_keys(dek_id, master_version, nonce, wrapped) VALUES (?1, ?2, ?3, ?4)";
-static const char SQL_GET[] = "SELECT master_version, nonce, wrapped FROM data_keys WHERE dek_id = ?1";
+static const char SQL_GET[] =
+    "SELECT dek_id, master_version, nonce, wrapped FROM data_keys WHERE dek_id = ?1";
 static const char SQL_DELETE[] = "DELETE FROM data_keys WHERE dek_id = ?1";
 
 /* The wrapped key is bound to its row: swapping wrapped keys between rows
@@ -76,6 +77,29 @@ fail:
     return -1;
 }
 
+int dek_from_row(store_conn_t *conn, keyring_t *kr, sqlite3_stmt *st, int col, dek *out,
+                 mb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int64_t id = sqlite3_column_int64(st, col);
+    if (sqlite3_column_bytes(st, col + 2) != KEYRING_NONCE_BYTES ||
+        sqlite3_column_bytes(st, col + 3) != KEYRING_WRAPPED_BYTES)
+        return mb_error_set(err, GRPC_STATUS_DATA_LOSS, "data key %lld is missing or malformed",
+                            (long long)id);
+    if (alloc_key(out, err) != 0)
+        return -1;
+    char ad[64];
+    wrap_ad(ad, sizeof ad, id);
+    if (keyring_unwrap(kr, conn, sqlite3_column_int(st, col + 1), ad,
+                       sqlite3_column_blob(st, col + 2), sqlite3_column_blob(st, col + 3),
+                       out->key, err) != 0) {
+        dek_release(out);
+        return -1;
+    }
+    out->id = id;
+    return 0;
+}
+
 int dek_load(store_conn_t *conn, keyring_t *kr, int64_t id, dek *out, mb_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -83,32 +107,13 @@ int dek_load(store_conn_t *conn, keyring_t *kr, int64_t id, dek *out, mb_error *
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
     int ret = -1;
-    if (rc != SQLITE_ROW) {
-        if (rc == SQLITE_DONE)
-            mb_error_set(err, GRPC_STATUS_DATA_LOSS, "data key %lld is missing", (long long)id);
-        else
-            store_error(conn, err, "reading a data key");
-        goto out;
-    }
-    if (sqlite3_column_bytes(st, 1) != KEYRING_NONCE_BYTES ||
-        sqlite3_column_bytes(st, 2) != KEYRING_WRAPPED_BYTES) {
-        mb_error_set(err, GRPC_STATUS_DATA_LOSS, "data key %lld is malformed", (long long)id);
-        goto out;
-    }
-    if (alloc_key(out, err) != 0)
-        goto out;
-    char ad[64];
-    wrap_ad(ad, sizeof ad, id);
-    if (keyring_unwrap(kr, conn, sqlite3_column_int(st, 0), ad, sqlite3_column_blob(st, 1),
-                       sqlite3_column_blob(st, 2), out->key, err) != 0) {
-        dek_release(out);
-        goto out;
-    }
-    out->id = id;
-    ret = 0;
-out:
+    char missing[64];
+    snprintf(missing, sizeof missing, "data key %lld is missing", (long long)id);
+    if (store_step_one(conn, st, missing, "reading a data key", err) == 0)
+        ret = dek_from_row(conn, kr, st, 0, out, err);
+    else if (err != NULL && err->code == GRPC_STATUS_NOT_FOUND)
+        err->code = GRPC_STATUS_DATA_LOSS; /* a key a row refers to is gone */
     sqlite3_reset(st);
     return ret;
 }

@@ -34,6 +34,11 @@ typedef struct dek {
 /* A new random DEK, stored wrapped. Writer connection only. */
 int dek_create(store_conn_t *conn, keyring_t *kr, dek *out, mb_error *err);
 int dek_load(store_conn_t *conn, keyring_t *kr, int64_t id, dek *out, mb_error *err);
+/* The same from columns col..col+3 of the current row of st: dek_id,
+ * master_version, nonce, wrapped (join data_keys instead of a query per
+ * row). */
+int dek_from_row(store_conn_t *conn, keyring_t *kr, sqlite3_stmt *st, int col, dek *out,
+                 mb_error *err);
 /* Deletes the wrapped key: everything sealed under it is gone. */
 int dek_destroy(store_conn_t *conn, int64_t id, mb_error *err);
 /* Wipes and frees the clear key; safe on a zeroed dek. */
