@@ -11,7 +11,7 @@
  * tells "nothing answers at that address" (exit 3) apart from "the server
  * answered no" (exit 1): a call on a dead channel would only fail with
  * UNAVAILABLE or DEADLINE_EXCEEDED, which the server can return too. */
-static int connect_once(cli_ctx *ctx)
+int cli_rpc_connect(cli_ctx *ctx)
 {
     if (ctx->ch != NULL)
         return CLI_OK;
@@ -28,7 +28,7 @@ static int connect_once(cli_ctx *ctx)
 int cli_rpc_unary(cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp)
 {
-    int rc = connect_once(ctx);
+    int rc = cli_rpc_connect(ctx);
     if (rc != CLI_OK)
         return rc;
     mb_error status;

@@ -20,6 +20,10 @@
 
 /* One unary call. On CLI_OK, *resp holds the answer; free it with
  * protobuf_c_message_free_unpacked(*resp, NULL). */
+/* Opens the channel (once) and waits up to the command's remaining time
+ * for it to connect: CLI_OK, or CLI_NO_CONNECT with the one-line message. */
+int cli_rpc_connect(cli_ctx *ctx);
+
 int cli_rpc_unary(cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp);
 

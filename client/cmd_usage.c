@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "cli_rpc.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "table.h"
 
@@ -448,6 +449,10 @@ typedef struct import {
     usage_line *batch; /* events waiting to be sent, and their line numbers */
     long *batch_line;
     size_t n;
+    /* The request being built, batch_max long: allocated once per import. */
+    Minbill__V1__UsageEvent *ev;
+    Minbill__V1__UsageEvent **evp;
+    Google__Protobuf__Timestamp *ts;
     /* progress */
     bool progress;
     off_t total_bytes, read_bytes;
@@ -506,31 +511,13 @@ static void drop_event(import *im, size_t k)
     im->n--;
 }
 
-/* Connects the tool's channel (closed by cli_main) with --timeout to wait. */
-static int connect_channel(cli_ctx *ctx)
-{
-    if (ctx->ch != NULL)
-        return CLI_OK;
-    ctx->ch = mbc_channel_new(ctx->server);
-    if (ctx->ch != NULL && mbc_channel_wait_ready(ctx->ch, ctx->timeout_ms) == 0)
-        return CLI_OK;
-    char w[128];
-    return cli_fail(NULL, CLI_NO_CONNECT, "cannot connect to %s",
-                    cli_word(ctx, ctx->server, w, sizeof w));
-}
-
 /* Sends the batch; lines the server refuses are noted and the rest sent
  * again. Returns CLI_OK, or the exit code of a failure not about a line. */
 static int send_batch(import *im)
 {
-    Minbill__V1__UsageEvent *ev = calloc(im->n ? im->n : 1, sizeof *ev);
-    Minbill__V1__UsageEvent **evp = calloc(im->n ? im->n : 1, sizeof *evp);
-    Google__Protobuf__Timestamp *ts = calloc(im->n ? im->n : 1, sizeof *ts);
+    Minbill__V1__UsageEvent *ev = im->ev, **evp = im->evp;
+    Google__Protobuf__Timestamp *ts = im->ts;
     int rc = CLI_OK;
-    if (ev == NULL || evp == NULL || ts == NULL) {
-        rc = cli_fail(im->ctx, CLI_FAILED, "out of memory");
-        goto out;
-    }
     while (im->n > 0) {
         for (size_t k = 0; k < im->n; k++) {
             minbill__v1__usage_event__init(&ev[k]);
@@ -557,8 +544,9 @@ static int send_batch(import *im)
             im->accepted += r->accepted;
             im->duplicates += r->duplicates;
             protobuf_c_message_free_unpacked(resp, NULL);
-            while (im->n > 0)
-                drop_event(im, im->n - 1);
+            for (size_t j = 0; j < im->n; j++)
+                usage_line_free(&im->batch[j]);
+            im->n = 0;
             break;
         }
         size_t k;
@@ -576,10 +564,6 @@ static int send_batch(import *im)
                       mb_status_name(st.code), st.msg[0] ? ": " : "", st.msg, im->batch_line[0]);
         break;
     }
-out:
-    free(ev);
-    free(evp);
-    free(ts);
     return rc;
 }
 
@@ -714,11 +698,15 @@ import im = {.ctx = ctx, .batch_max = IMPORT_BATCH_DEFAULT };
     im.rejects = calloc(REJECTS_KEPT, sizeof *im.rejects);
     im.batch = calloc(im.batch_max, sizeof *im.batch);
     im.batch_line = calloc(im.batch_max, sizeof *im.batch_line);
+    im.ev = calloc(im.batch_max, sizeof *im.ev);
+    im.evp = calloc(im.batch_max, sizeof *im.evp);
+    im.ts = calloc(im.batch_max, sizeof *im.ts);
     int rc = CLI_OK;
-    if (im.rejects == NULL || im.batch == NULL || im.batch_line == NULL)
+    if (im.rejects == NULL || im.batch == NULL || im.batch_line == NULL || im.ev == NULL ||
+        im.evp == NULL || im.ts == NULL)
         rc = cli_fail(ctx, CLI_FAILED, "out of memory");
     if (rc == CLI_OK)
-        rc = connect_channel(ctx);
+        rc = cli_rpc_connect(ctx);
     if (rc == CLI_OK)
         rc = read_lines(&im, f);
     if (im.progress) {
@@ -732,6 +720,9 @@ import im = {.ctx = ctx, .batch_max = IMPORT_BATCH_DEFAULT };
     free(im.batch);
     free(im.batch_line);
     free(im.rejects);
+    free(im.ev);
+    free(im.evp);
+    free(im.ts);
     if (f != stdin)
         fclose(f);
     return rc;

@@ -12,6 +12,7 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
+#include <sodium.h>
 
 struct mbc_channel {
     grpc_channel *channel;
@@ -121,7 +122,12 @@ static mbc_call_t *call_new(mbc_channel_t *ch, const char *method, const char *a
                                        deadline_after(timeout_ms), NULL);
     grpc_slice_unref(m);
     if (api_key != NULL) {
-        snprintf(c->auth_value, sizeof c->auth_value, "Bearer %s", api_key);
+        /* A key that does not fit is refused, never sent cut short. */
+        if (snprintf(c->auth_value, sizeof c->auth_value, "Bearer %s", api_key) >=
+            (int)sizeof c->auth_value) {
+            mbc_call_free(c);
+            return NULL;
+        }
         c->auth_md.key = grpc_slice_from_static_string("authorization");
         c->auth_md.value = grpc_slice_from_copied_string(c->auth_value);
         c->have_auth = true;
@@ -146,6 +152,7 @@ void mbc_call_free(mbc_call_t *c)
     grpc_slice_unref(c->details);
     grpc_metadata_array_destroy(&c->initial_md);
     grpc_metadata_array_destroy(&c->trailing_md);
+    sodium_memzero(c->auth_value, sizeof c->auth_value); /* the API key */
     free(c);
 }
 
@@ -200,7 +207,8 @@ int mbc_unary_raw(mbc_channel_t *ch, const char *method, const char *api_key, co
 {
     mbc_call_t *c = call_new(ch, method, api_key, timeout_ms);
     if (c == NULL)
-        return mb_error_set(status, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return mb_error_set(status, GRPC_STATUS_INVALID_ARGUMENT,
+                            "cannot start the call: out of memory or API key too long");
     grpc_slice s = grpc_slice_from_copied_buffer(req, req_len);
     grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);
@@ -295,6 +303,8 @@ int mbc_call_send_msg(mbc_call_t *c, const ProtobufCMessage *msg)
 
 int mbc_call_close_send(mbc_call_t *c)
 {
+    if (c->failed)
+        return -1;
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
