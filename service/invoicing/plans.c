@@ -46,30 +46,9 @@ static int oom(mb_error *err)
     return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 }
 
-static int invalid(mb_error *err, const char *field, const char *rule)
-{
-    return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: %s", field, rule);
-}
-
 static bool is_lower_or_digit(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-/* Same rule as account.plan_id, so every account can name every plan. */
-static int check_plan_id(const char *field, const char *s, mb_error *err)
-{
-    size_t n = strlen(s);
-    if (n == 0)
-        return invalid(err, field, "required");
-    if (n > 64)
-        return invalid(err, field, "must be at most 64 characters");
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!is_lower_or_digit(c) && !(c >= 'A' && c <= 'Z') && strchr("._:-", c) == NULL)
-            return invalid(err, field, "may only contain letters, digits, '.', '_', ':' and '-'");
-    }
-    return 0;
 }
 
 /* Metric names are what UsageEvent.metric carries: short, lower-case,
@@ -78,15 +57,15 @@ static int check_metric(const char *field, const char *s, mb_error *err)
 {
     size_t n = strlen(s);
     if (n == 0)
-        return invalid(err, field, "required");
+        return check_field_error(err, field, "required");
     if (n > PLAN_METRIC_MAX)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: must be at most %d characters",
                             field, PLAN_METRIC_MAX);
     if (!(s[0] >= 'a' && s[0] <= 'z'))
-        return invalid(err, field, "must start with a lower-case letter");
+        return check_field_error(err, field, "must start with a lower-case letter");
     for (size_t i = 1; i < n; i++)
         if (!is_lower_or_digit(s[i]) && strchr("._-", s[i]) == NULL)
-            return invalid(err, field, "may only contain a-z, 0-9, '.', '_' and '-'");
+            return check_field_error(err, field, "may only contain a-z, 0-9, '.', '_' and '-'");
     return 0;
 }
 
@@ -113,13 +92,13 @@ static int check_tiers(mb_arena_t *a, const Minbill__V1__Price *p, size_t i, pla
         bool last = t + 1 == p->n_tiers;
         snprintf(field, sizeof field, "prices[%zu].tiers[%zu].up_to", i, t);
         if (tier->up_to < 0)
-            return invalid(err, field, "must be >= 0");
+            return check_field_error(err, field, "must be >= 0");
         if (last && tier->up_to != 0)
-            return invalid(err, field, "the last tier must have up_to 0 (no upper bound)");
+            return check_field_error(err, field, "the last tier must have up_to 0 (no upper bound)");
         if (!last && tier->up_to == 0)
-            return invalid(err, field, "0 (no upper bound) is only allowed on the last tier");
+            return check_field_error(err, field, "0 (no upper bound) is only allowed on the last tier");
         if (t > 0 && !last && tier->up_to <= p->tiers[t - 1]->up_to)
-            return invalid(err, field, "must increase");
+            return check_field_error(err, field, "must increase");
         snprintf(field, sizeof field, "prices[%zu].tiers[%zu].unit_price", i, t);
         if (decimal_parse_micros(field, tier->unit_price, &out->tiers[t].unit_price_micros, err) !=
             0)
@@ -138,7 +117,7 @@ static int check_price(mb_arena_t *a, const Minbill__V1__Price *p, size_t i, pla
         check_text(FIELD("description"), p->description, 1, PLAN_DESCRIPTION_MAX, err) != 0)
         return -1;
     if (p->included_quantity < 0)
-        return invalid(err, FIELD("included_quantity"), "must be >= 0");
+        return check_field_error(err, FIELD("included_quantity"), "must be >= 0");
     if (check_tiers(a, p, i, out, err) != 0)
         return -1;
     out->unit_price_micros = 0;
@@ -154,11 +133,11 @@ static int check_price(mb_arena_t *a, const Minbill__V1__Price *p, size_t i, pla
 
 int plan_check(mb_arena_t *a, const Minbill__V1__Plan *p, plan *out, mb_error *err)
 {
-    if (check_plan_id("plan_id", p->plan_id, err) != 0 ||
+    if (check_id("plan_id", p->plan_id, err) != 0 ||
         check_currency("currency", p->currency, err) != 0)
         return -1;
     if (p->base_fee_minor < 0)
-        return invalid(err, "base_fee_minor", "must be >= 0");
+        return check_field_error(err, "base_fee_minor", "must be >= 0");
     if (p->n_prices > PLAN_MAX_PRICES)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "prices: at most %d prices",
                             PLAN_MAX_PRICES);
@@ -439,7 +418,7 @@ int plans_get(rpc_call_t *call, const ProtobufCMessage *msg)
 {
     const Minbill__V1__GetPlanRequest *req = (const void *)msg;
     mb_error err;
-    if (check_plan_id("plan_id", req->plan_id, &err) != 0)
+    if (check_id("plan_id", req->plan_id, &err) != 0)
         return fail(call, &err);
     get_args g = {.arena = rpc_call_arena(call), .plan_id = req->plan_id};
     if (read_snapshot(((mb_app *)rpc_call_app(call))->store, get_read, &g, &err) != 0)
@@ -505,7 +484,7 @@ int plans_list(rpc_call_t *call, const ProtobufCMessage *msg)
         return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
                                       "page_size: must be from 0 (server default) to 500"});
     /* The token is the last plan_id of the previous page. */
-    if (req->page_token[0] != '\0' && check_plan_id("page_token", req->page_token, &err) != 0)
+    if (req->page_token[0] != '\0' && check_id("page_token", req->page_token, &err) != 0)
         return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
                                       "page_token: not a token returned by ListPlans"});
     list_args l = {.arena = a,

@@ -3,6 +3,7 @@
  */
 #include "metering/idem.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,9 @@ struct idem {
     int64_t cur_day;
     uint32_t cur_count;
     bool cur_ok;
-    bool invalid; /* rebuild runs and filter from the table before use */
+    /* Rebuild runs and filter from the table before use. Atomic: a failed
+     * purge's commit sets it from the writer's completer thread. */
+    atomic_bool invalid;
     uint64_t probes, rebuilds;
 };
 
@@ -182,8 +185,11 @@ static int build_filter(idem_t *ix, store_conn_t *conn, mb_error *err)
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_COUNT, err);
     if (st == NULL)
         return -1;
-    int64_t total = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int counted = store_step_one(conn, st, "no count", "counting idempotency hashes", err);
+    int64_t total = counted == 0 ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
+    if (counted != 0)
+        return -1;
     idem_filter_free(ix->filter);
     /* About 70% full to start with (idem_filter_new sizes for half full),
      * so a restart does not double the filter's memory, and a floor that
@@ -436,14 +442,14 @@ int idem_purge(idem_t *ix, store_conn_t *conn, int64_t today, int window_days, i
             return 0;
         }
         if (delete_chunk(ix, conn, run, (int)budget, &deleted, err) != 0)
-            return -1;
+            goto fail;
         res->hashes += deleted;
         if (deleted == budget) { /* maybe more in this run: next time */
             res->more = true;
             return 0;
         }
         if (run_exec(conn, SQL_RUN_DROP, run, NULL, err) != 0)
-            return -1;
+            goto fail;
         res->runs++;
         if (ix != NULL) {
             runs_remove(ix, run);
@@ -451,6 +457,11 @@ int idem_purge(idem_t *ix, store_conn_t *conn, int64_t today, int window_days, i
                 ix->cur_ok = false;
         }
     }
+fail:
+    /* The job's savepoint brings the rows back; the filter must follow. */
+    if (ix != NULL)
+        ix->invalid = true;
+    return -1;
 }
 
 void idem_get_stats(const idem_t *ix, idem_stats *st)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/check.h"
 #include "base/clock.h"
 #include "app.h"
 #include "inventory/inventory.h"
@@ -80,11 +81,6 @@ static metering_t *metering_of(const rpc_call_t *call)
     return ((mb_app *)rpc_call_app(call))->metering;
 }
 
-static int64_t unix_now(void)
-{
-    return (int64_t)time(NULL);
-}
-
 /* --- the batch job ---------------------------------------------------------- */
 
 static void stream_fail_locked(stream_state *s, const mb_error *err);
@@ -104,7 +100,7 @@ static int batch_run(store_conn_t *conn, void *arg, mb_error *err)
             return mb_error_set(err, GRPC_STATUS_ABORTED,
                                 "an earlier batch of this stream failed or the stream ended");
     }
-    int rc = ingest_apply(j->batch, j->m->idem, conn, idem_day(unix_now()), err);
+    int rc = ingest_apply(j->batch, j->m->idem, conn, idem_day(mb_now_us() / 1000000), err);
     if (rc != 0 && s != NULL) {
         mb_error_prefix(err, "messages[%u].", j->message);
         pthread_mutex_lock(&s->lock);
@@ -142,7 +138,7 @@ static batch_job *batch_new(rpc_call_t *call, const ProtobufCMessage *msg, strea
 {
     metering_t *m = metering_of(call);
     ingest_rules rules = {
-        .hash_key = m->hash_key, .now = unix_now(), .window_days = m->window_days};
+        .hash_key = m->hash_key, .now = (mb_now_us() / 1000000), .window_days = m->window_days};
     batch_job *j = calloc(1, sizeof *j);
     if (j == NULL) {
         mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -285,7 +281,7 @@ int metering_stream_usage(rpc_call_t *call, const ProtobufCMessage *msg)
         mb_error_prefix(&err, "messages[%u].", index);
     int ret = RPC_CONTINUE;
     pthread_mutex_lock(&s->lock);
-    if (s->finished || s->failed) {
+    if (s->finished || s->failed || s->cancelled) {
         ret = RPC_PAUSE; /* raced with the end of the call: ignore */
         if (j != NULL)
             batch_free(j);
@@ -344,12 +340,10 @@ static int read_usage(store_conn_t *conn, mb_arena_t *a, const Minbill__V1__GetU
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, req->account_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    int rc = store_step_one(conn, st, "account_id: no such account", "reading an account", err);
     sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
-        return mb_error_set(err, GRPC_STATUS_NOT_FOUND, "account_id: no such account");
-    if (rc != SQLITE_ROW)
-        return store_error(conn, err, "reading an account");
+    if (rc != 0)
+        return -1;
 
     if ((st = store_conn_prepare(conn, SQL_USAGE, err)) == NULL)
         return -1;
@@ -397,8 +391,8 @@ int metering_get_usage(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_app *app = rpc_call_app(call);
     mb_arena_t *a = rpc_call_arena(call);
     mb_error err;
-    if (req->account_id[0] == '\0')
-        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT, "account_id: required"});
+    if (check_id("account_id", req->account_id, &err) != 0)
+        return fail(call, &err);
     if (period_check("period", req->period, &err) != 0)
         return fail(call, &err);
     Minbill__V1__GetUsageResponse *resp = mb_arena_alloc(a, sizeof *resp);
@@ -423,7 +417,7 @@ int metering_get_usage(rpc_call_t *call, const ProtobufCMessage *msg)
 static int purge_run(store_conn_t *conn, void *arg, mb_error *err)
 {
     metering_t *m = arg;
-    return idem_purge(m->idem, conn, idem_day(unix_now()), m->window_days, m->purge_chunk, false,
+    return idem_purge(m->idem, conn, idem_day(mb_now_us() / 1000000), m->window_days, m->purge_chunk, false,
                       &m->purged, err);
 }
 
@@ -458,7 +452,7 @@ static void *purge_timer(void *arg)
     pthread_mutex_lock(&m->lock);
     while (!m->stopping) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(CLOCK_MONOTONIC, &until); /* the condvar waits on it */
         until.tv_sec += wait_ms / 1000;
         until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
         wait_ms = m->purge_interval_ms;
@@ -480,7 +474,7 @@ static void *purge_timer(void *arg)
 int metering_purge(store_conn_t *conn, int window_days, bool dry_run, int64_t *hashes,
                    int64_t *runs, mb_error *err)
 {
-    int64_t today = idem_day(unix_now());
+    int64_t today = idem_day(mb_now_us() / 1000000);
     *hashes = *runs = 0;
     for (;;) {
         idem_purge_result r;
@@ -521,7 +515,12 @@ int metering_start(store_t *store, const keyring_t *kr, const metering_options *
     m->purge_job =
         (store_job){.run = purge_run, .done = purge_done, .arg = m, .deadline_ns = INT64_MAX};
     pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->cond, NULL);
+    /* Purge timing must not jump with the wall clock. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cond, &ca);
+    pthread_condattr_destroy(&ca);
     int64_t t0 = mb_mono_ns();
     if (store_write_sync(store, open_job, m, err) != 0) {
         metering_stop(m);

@@ -81,7 +81,7 @@ static void test_check_rules(void)
 {
     reset_plan();
     plan_msg.plan_id = "";
-    expect_invalid("plan_id: required");
+    expect_invalid("plan_id: must not be empty");
     plan_msg.plan_id = "pro 2026";
     expect_invalid("plan_id: may only contain");
     plan_msg.currency = "eur";
