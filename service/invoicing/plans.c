@@ -36,8 +36,8 @@ static const char SQL_PRICES_GET[] =
     "SELECT metric, description, unit_price_micros, included_quantity FROM plan_prices"
     " WHERE plan_id = ?1 ORDER BY position";
 static const char SQL_TIERS_GET[] =
-    "SELECT up_to, unit_price_micros FROM plan_tiers WHERE plan_id = ?1 AND metric = ?2"
-    " ORDER BY position";
+    "SELECT metric, up_to, unit_price_micros FROM plan_tiers WHERE plan_id = ?1"
+    " ORDER BY metric, position";
 static const char SQL_PLAN_PAGE[] =
     "SELECT plan_id FROM plans WHERE plan_id > ?1 ORDER BY plan_id LIMIT ?2";
 
@@ -270,33 +270,54 @@ static char *column_dup(mb_arena_t *a, sqlite3_stmt *st, int col)
     return mb_arena_printf(a, "%s", s != NULL ? (const char *)s : "");
 }
 
-static int load_tiers(store_conn_t *conn, mb_arena_t *a, const char *plan_id, plan_price *pr,
+/* Gives the price for metric its n tiers from buf (copied into the arena). */
+static int attach_tiers(plan *out, mb_arena_t *a, const char *metric, const plan_tier *buf,
+                        size_t n, mb_error *err)
+{
+    for (size_t i = 0; i < out->n_prices; i++) {
+        plan_price *pr = &out->prices[i];
+        if (strcmp(pr->metric, metric) != 0)
+            continue;
+        if ((pr->tiers = mb_arena_alloc(a, n * sizeof *pr->tiers)) == NULL)
+            return oom(err);
+        memcpy(pr->tiers, buf, n * sizeof *pr->tiers);
+        pr->n_tiers = n;
+    }
+    return 0;
+}
+
+/* Every tier of the plan in one query, ordered by metric, handed out to the
+ * prices a metric at a time. */
+static int load_tiers(store_conn_t *conn, mb_arena_t *a, const char *plan_id, plan *out,
                       mb_error *err)
 {
     plan_tier buf[PLAN_MAX_TIERS];
+    char metric[PLAN_METRIC_MAX + 1] = "";
     size_t n = 0;
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_TIERS_GET, err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, plan_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, pr->metric, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < PLAN_MAX_TIERS) {
-        buf[n].up_to = sqlite3_column_int64(st, 0);
-        buf[n].unit_price_micros = sqlite3_column_int64(st, 1);
-        n++;
+    int rc, ret = 0;
+    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *m = (const char *)sqlite3_column_text(st, 0);
+        if (n > 0 && strcmp(m, metric) != 0) {
+            ret = attach_tiers(out, a, metric, buf, n, err);
+            n = 0;
+        }
+        snprintf(metric, sizeof metric, "%s", m);
+        if (n < PLAN_MAX_TIERS) {
+            buf[n].up_to = sqlite3_column_int64(st, 1);
+            buf[n].unit_price_micros = sqlite3_column_int64(st, 2);
+            n++;
+        }
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    if (ret != 0)
+        return -1;
+    if (rc != SQLITE_DONE)
         return store_error(conn, err, "reading plan tiers");
-    pr->n_tiers = n;
-    pr->tiers = NULL;
-    if (n > 0) {
-        if ((pr->tiers = mb_arena_alloc(a, n * sizeof *pr->tiers)) == NULL)
-            return oom(err);
-        memcpy(pr->tiers, buf, n * sizeof *pr->tiers);
-    }
-    return 0;
+    return n > 0 ? attach_tiers(out, a, metric, buf, n, err) : 0;
 }
 
 int plan_load(store_conn_t *conn, mb_arena_t *a, const char *plan_id, plan *out, mb_error *err)
@@ -330,6 +351,8 @@ int plan_load(store_conn_t *conn, mb_arena_t *a, const char *plan_id, plan *out,
         pr->description = column_dup(a, st, 1);
         pr->unit_price_micros = sqlite3_column_int64(st, 2);
         pr->included_quantity = sqlite3_column_int64(st, 3);
+        pr->n_tiers = 0;
+        pr->tiers = NULL;
         if (pr->metric == NULL || pr->description == NULL) {
             sqlite3_reset(st);
             return oom(err);
@@ -339,10 +362,7 @@ int plan_load(store_conn_t *conn, mb_arena_t *a, const char *plan_id, plan *out,
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return store_error(conn, err, "reading plan prices");
     /* Tiers after the price cursor is reset: one open statement at a time. */
-    for (size_t i = 0; i < out->n_prices; i++)
-        if (load_tiers(conn, a, plan_id, &out->prices[i], err) != 0)
-            return -1;
-    return 0;
+    return load_tiers(conn, a, plan_id, out, err);
 }
 
 /* --- handlers ------------------------------------------------------------- */
