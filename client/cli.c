@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/utf8.h"
 #include "cli_rpc.h"
 
 #define WORD_MAX 64     /* room for a user's word in a message */
@@ -38,18 +39,40 @@ int cli_remaining_ms(const cli_ctx *ctx)
     return left < 1 ? 1 : (int)left; /* never above CLI_MAX_TIMEOUT_S * 1000 */
 }
 
-static bool is_control(unsigned char c)
+/* C0, DEL and C1 controls drive the terminal (C1 0x9b alone is CSI); the bidi
+ * embeddings, overrides and isolates make a line display as something other
+ * than what it holds. */
+static bool unsafe(uint32_t cp)
 {
-    return c < 0x20 || c == 0x7f;
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+void cli_clean(char *s)
+{
+    uint8_t *p = (uint8_t *)s, *o = p;
+    size_t len = strlen(s);
+    while (len > 0) {
+        uint32_t cp;
+        size_t n = mb_utf8_next(p, len, &cp);
+        if (n == 0 || unsafe(cp)) {
+            *o++ = '?'; /* one '?' per bad byte or unsafe character: never longer */
+            n = n == 0 ? 1 : n;
+        } else {
+            memmove(o, p, n);
+            o += n;
+        }
+        p += n;
+        len -= n;
+    }
+    *o = '\0';
 }
 
 static int say(const cli_ctx *ctx, int code, bool hint, const char *fmt, va_list ap)
 {
     char msg[MESSAGE_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    for (char *p = msg; *p != '\0'; p++)
-        if (is_control((unsigned char)*p))
-            *p = '?';
+    cli_clean(msg); /* server messages reach the terminal through here */
     const char *cmd = ctx != NULL && ctx->cmd != NULL ? ctx->cmd->name : NULL;
     fprintf(stderr, "minbill: %s%s%s%s%s%s\n", cmd ? cmd : "", cmd ? ": " : "", msg,
             hint ? " (see minbill " : "", hint && cmd ? cmd : "",
@@ -86,7 +109,7 @@ const char *cli_word(const cli_ctx *ctx, const char *word, char *buf, size_t siz
     }
     size_t n = 0;
     for (; word[n] != '\0' && n + 1 < size; n++)
-        buf[n] = is_control((unsigned char)word[n]) ? '?' : word[n];
+        buf[n] = word[n];
     buf[n] = '\0';
     if (word[n] != '\0' && n >= 3) {
         /* Cut on a character boundary so the message stays valid UTF-8. */
@@ -95,6 +118,7 @@ const char *cli_word(const cli_ctx *ctx, const char *word, char *buf, size_t siz
             cut--;
         memcpy(buf + cut, "...", 4);
     }
+    cli_clean(buf);
     return buf;
 }
 

@@ -96,6 +96,11 @@ int cli_fail(const cli_ctx *ctx, int code, const char *fmt, ...)
 /* Like cli_fail with CLI_USAGE, adding "(see minbill [COMMAND] --help)". */
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Makes text from a server or a user safe for a terminal, in place: each
+ * byte of invalid UTF-8 and each control or bidi override character becomes
+ * '?', so the text never grows. */
+void cli_clean(char *s);
+
 /* Milliseconds left before ctx->deadline_ms; at least 1, so an exhausted
  * budget gives a call that fails with DEADLINE_EXCEEDED, never one without a
  * deadline. */

@@ -3,44 +3,10 @@
  */
 #include "json_out.h"
 
+#include "base/utf8.h"
+
 #include <inttypes.h>
 #include <string.h>
-
-/* Length of the valid UTF-8 sequence starting at s[0] (n bytes available),
- * or 0 if it is not one. Follows RFC 3629: no overlong forms, no UTF-16
- * surrogates (U+D800..U+DFFF), nothing above U+10FFFF. The second byte's
- * allowed range is what excludes those; later bytes are always 80..BF. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char b = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xc2 && b <= 0xdf) {
-        len = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        len = 3;
-        if (b == 0xe0)
-            lo = 0xa0; /* below: overlong */
-        else if (b == 0xed)
-            hi = 0x9f; /* above: surrogates */
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        len = 4;
-        if (b == 0xf0)
-            lo = 0x90; /* below: overlong */
-        else if (b == 0xf4)
-            hi = 0x8f; /* above: beyond U+10FFFF */
-    } else {
-        return 0; /* a continuation byte, C0/C1 (always overlong) or F5..FF */
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return len;
-}
 
 int json_out_quote(FILE *f, const char *s, size_t len)
 {
@@ -82,7 +48,8 @@ int json_out_quote(FILE *f, const char *s, size_t len)
             fprintf(f, "\\u%04x", c);
             i++;
         } else {
-            size_t n = utf8_len(p + i, len - i);
+            uint32_t cp;
+            size_t n = mb_utf8_next(p + i, len - i, &cp);
             if (n == 0) {
                 /* One replacement per bad byte, then resynchronise on the
                  * next byte, as the WHATWG decoder does. */

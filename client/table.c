@@ -14,66 +14,11 @@
 
 /* --- terminal safety --------------------------------------------------------- */
 
-/* The length (1..4) of the valid UTF-8 sequence at s and its code point, or 0
- * if s does not start one: a stray continuation byte, a truncated sequence
- * (the terminating NUL is not a continuation byte), an overlong form, a
- * surrogate or a value above U+10FFFF. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
-{
-    size_t n;
-    uint32_t v, min;
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    } else if ((s[0] & 0xe0) == 0xc0) {
-        n = 2, v = s[0] & 0x1f, min = 0x80;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        n = 3, v = s[0] & 0x0f, min = 0x800;
-    } else if ((s[0] & 0xf8) == 0xf0) {
-        n = 4, v = s[0] & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
-
-/* C0, DEL and C1 controls drive the terminal (C1 0x9b alone is CSI); the bidi
- * embeddings, overrides and isolates make a line display as something other
- * than what it holds. */
-static bool unsafe(uint32_t cp)
-{
-    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-           (cp >= 0x2066 && cp <= 0x2069);
-}
-
 char *table_clean(const char *s)
 {
-    char *out = malloc(strlen(s) + 1);
-    if (out == NULL)
-        return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    char *o = out;
-    while (*p != '\0') {
-        uint32_t cp;
-        size_t n = utf8_decode(p, &cp);
-        if (n == 0 || unsafe(cp)) {
-            *o++ = '?'; /* one '?' per bad byte or unsafe character: never longer */
-            p += n == 0 ? 1 : n;
-        } else {
-            memcpy(o, p, n);
-            o += n;
-            p += n;
-        }
-    }
-    *o = '\0';
+    char *out = strdup(s);
+    if (out != NULL)
+        cli_clean(out);
     return out;
 }
 
