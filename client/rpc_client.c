@@ -81,6 +81,10 @@ int mbc_channel_wait_ready(mbc_channel_t *ch, int timeout_ms)
             ret = 0;
             break;
         }
+        /* Refused or unresolvable: the answer is in, waiting for the
+         * deadline would only delay it. */
+        if (s == GRPC_CHANNEL_TRANSIENT_FAILURE || s == GRPC_CHANNEL_SHUTDOWN)
+            break;
         int tag;
         grpc_channel_watch_connectivity_state(ch->channel, s, deadline, cq, &tag);
         grpc_event ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME),

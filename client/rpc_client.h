@@ -26,7 +26,8 @@ typedef struct mbc_call mbc_call_t;
 mbc_channel_t *mbc_channel_new(const char *target);
 void mbc_channel_free(mbc_channel_t *ch);
 
-/* 0 once the channel is connected; -1 if it could not connect in time. */
+/* 0 once the channel is connected; -1 if the connection failed (refused,
+ * unresolvable) or did not succeed in time. */
 int mbc_channel_wait_ready(mbc_channel_t *ch, int timeout_ms);
 
 /* One unary call with raw bytes. *resp (malloc'd, caller frees) receives the
