@@ -21,7 +21,6 @@
 #include "base/utf8.h"
 #include "cli_rpc.h"
 
-#define WORD_MAX 64     /* room for a user's word in a message */
 #define MESSAGE_MAX 512 /* one stderr line */
 /* rpc_client formats "Bearer KEY" into a 512-byte buffer; a longer key would
  * be cut silently and refused as unknown. Real keys are far shorter. */
@@ -192,7 +191,7 @@ static int take_value(const cli_ctx *mctx, const cli_flag *f, const char *inline
 
 static int apply_global(cli_ctx *ctx, int idx, const char *value)
 {
-    char w[WORD_MAX];
+    char w[CLI_WORD_MAX];
     switch (idx) {
     case G_SERVER:
         ctx->server = value;
@@ -234,7 +233,7 @@ static int take_flag(cli_ctx *ctx, cli_args *args, int argc, char **argv, int *i
     if (idx >= 0)
         return take_value(ctx, &flags[idx], inline_value, argc, argv, i, &args->flag[idx]);
     /* Name only the flag: what follows a '=' may be a secret. */
-    char name[WORD_MAX], w[WORD_MAX];
+    char name[CLI_WORD_MAX], w[CLI_WORD_MAX];
     snprintf(name, sizeof name, "%.*s", (int)strcspn(argv[*i], "="), argv[*i]);
     cli_usage_error(ctx, "unknown flag '%s'", cli_word(ctx, name, w, sizeof w));
     return -1;
@@ -280,7 +279,7 @@ static const cli_command *find_command(const cli_ctx *ctx, const cli_command *co
         *used = best_words;
         return best;
     }
-    char w0[WORD_MAX], w1[WORD_MAX];
+    char w0[CLI_WORD_MAX], w1[CLI_WORD_MAX];
     cli_word(ctx, argv[0], w0, sizeof w0);
     if (group && (argc < 2 || argv[1][0] == '-'))
         cli_usage_error(ctx, "'%s' needs a subcommand", w0);
@@ -357,7 +356,7 @@ static int help_command(cli_ctx *ctx, const cli_command *const *cmds, size_t n_c
     if (c == NULL)
         return CLI_USAGE;
     if (used < argc) {
-        char w[WORD_MAX];
+        char w[CLI_WORD_MAX];
         return cli_usage_error(ctx, "help: unexpected argument '%s'",
                                cli_word(ctx, argv[used], w, sizeof w));
     }
@@ -456,7 +455,7 @@ int cli_main(const cli_command *const *cmds, size_t n_cmds, int argc, char **arg
             if (take_flag(&ctx, &args, argc, argv, &i) != 0)
                 return CLI_USAGE;
         } else if (args.n_args == ctx.cmd->max_args || args.n_args == CLI_MAX_ARGS) {
-            char w[WORD_MAX];
+            char w[CLI_WORD_MAX];
             return cli_usage_error(&ctx, "unexpected argument '%s'",
                                    cli_word(&ctx, a, w, sizeof w));
         } else {

@@ -96,6 +96,10 @@ int cli_fail(const cli_ctx *ctx, int code, const char *fmt, ...)
 /* Like cli_fail with CLI_USAGE, adding "(see minbill [COMMAND] --help)". */
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Room for a user's word (a server address, a file name) in a message;
+ * longer words are cut with "..." (see cli_word). */
+#define CLI_WORD_MAX 128
+
 /* Makes text from a server or a user safe for a terminal, in place: each
  * byte of invalid UTF-8 and each control or bidi override character becomes
  * '?', so the text never grows. */

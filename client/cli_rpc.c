@@ -5,7 +5,6 @@
 
 #include "base/error.h"
 
-#define WORD_MAX 128
 
 /* Opens the channel and waits for it to be ready. Waiting first is what
  * tells "nothing answers at that address" (exit 3) apart from "the server
@@ -17,7 +16,7 @@ int cli_rpc_connect(cli_ctx *ctx)
         return CLI_OK;
     ctx->ch = mbc_channel_new(ctx->server);
     if (ctx->ch == NULL || mbc_channel_wait_ready(ctx->ch, cli_remaining_ms(ctx)) != 0) {
-        char w[WORD_MAX];
+        char w[CLI_WORD_MAX];
         cli_rpc_close(ctx); /* a later call tries afresh, never on a dead channel */
         return cli_fail(NULL, CLI_NO_CONNECT, "cannot connect to %s",
                         cli_word(ctx, ctx->server, w, sizeof w));

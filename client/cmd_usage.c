@@ -687,7 +687,7 @@ import im = {.ctx = ctx, .batch_max = IMPORT_BATCH_DEFAULT };
     }
     FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
     if (f == NULL) {
-        char w[128];
+        char w[CLI_WORD_MAX];
         return cli_fail(ctx, CLI_USAGE, "cannot open %s: %s", cli_word(ctx, file, w, sizeof w),
                         strerror(errno));
     }
