@@ -446,6 +446,7 @@ static void purge_done(void *arg, const mb_error *err)
 static void *purge_timer(void *arg)
 {
     metering_t *m = arg;
+    pthread_setname_np(pthread_self(), "mb-purge");
     /* The first purge soon after start: a daemon that was down for a while
      * has expired hashes waiting. */
     int wait_ms = m->purge_interval_ms < PURGE_FIRST_MS ? m->purge_interval_ms : PURGE_FIRST_MS;

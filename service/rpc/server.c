@@ -690,6 +690,7 @@ static void *cq_thread(void *arg)
     rpc_server_t *srv = ((void **)arg)[0];
     grpc_completion_queue *cq = ((void **)arg)[1];
     free(arg);
+    pthread_setname_np(pthread_self(), "mb-cq");
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)

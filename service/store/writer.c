@@ -3,14 +3,41 @@
  *
  * The queue is a mutex-protected FIFO. The thread swaps the whole list out
  * under the lock, so producers never wait for SQLite, and the next group
- * forms while the current one is being fsynced.
+ * forms while the current one is being committed.
+ *
+ * Durability is pipelined. With synchronous=FULL, SQLite fsyncs the WAL
+ * inside COMMIT, and the writer thread - the only one that can run SQL
+ * against the database - sat idle for the whole fsync (about 1 ms on the
+ * reference VM, as long as running a group of 40 jobs). So the writer
+ * connection runs with synchronous=NORMAL, where COMMIT only write()s the
+ * group's frames to the WAL, and the completer thread makes them durable
+ * with its own fdatasync() of the WAL before it answers anybody. One fsync
+ * then covers every group committed since the previous one, and the writer
+ * runs the next group meanwhile.
+ *
+ * Why this is as safe as FULL for everything acknowledged: an fdatasync()
+ * makes durable every byte written to the file before it began, whoever
+ * wrote it; a job's done callback runs only after an fdatasync() that began
+ * after its group's COMMIT returned. NORMAL still syncs the WAL before each
+ * checkpoint and the WAL header when the file is restarted, so the database
+ * stays consistent across power loss. The difference: other connections may
+ * read a committed group for the ~1 ms before it is durable; a power cut in
+ * that window loses it, but it was never acknowledged (kill -9 loses
+ * nothing: the frames are in the kernel's page cache). The WAL file keeps
+ * its inode while any connection of this process is open, so the
+ * completer's descriptor stays valid for the writer's life.
  */
 #include "store/writer.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -26,6 +53,7 @@ struct store_writer {
     group *done_head, *done_tail; /* groups waiting for the completer */
     int stopping, writer_done, checkpoint_wanted;
     store_conn_t *checkpoint_conn;
+    int wal_fd; /* the completer's descriptor of the WAL, for fdatasync */
     _Atomic uint64_t commits;
 };
 
@@ -158,6 +186,7 @@ static void commit_group(store_writer_t *w, store_job *list)
 static void *writer_main(void *arg)
 {
     store_writer_t *w = arg;
+    pthread_setname_np(pthread_self(), "mb-writer");
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (w->head == NULL && !w->stopping)
@@ -176,10 +205,31 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Runs done callbacks in commit order. */
+/*
+ * A failed fdatasync() leaves committed, visible groups whose durability is
+ * unknown, and Linux may already have dropped the dirty pages, so a retry
+ * could "succeed" without them. Nothing sound can continue from there (see
+ * PostgreSQL's "fsyncgate"): stop, and let the restart recover from what is
+ * on disk. No caller of an unsynced group has been answered.
+ */
+static void sync_wal(store_writer_t *w)
+{
+    int rc;
+    do
+        rc = fdatasync(w->wal_fd);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        mb_log(MB_LOG_ERROR, "event=wal_sync_failed error=\"%s\" action=exit", strerror(errno));
+        _exit(74); /* EX_IOERR */
+    }
+}
+
+/* Makes committed groups durable, then runs their done callbacks in commit
+ * order. */
 static void *completer_main(void *arg)
 {
     store_writer_t *w = arg;
+    pthread_setname_np(pthread_self(), "mb-sync");
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (w->done_head == NULL && !w->writer_done)
@@ -187,11 +237,14 @@ static void *completer_main(void *arg)
         group *g = w->done_head;
         if (g == NULL)
             break; /* the writer stopped and everything was answered */
-        w->done_head = g->next;
-        if (w->done_head == NULL)
-            w->done_tail = NULL;
+        w->done_head = w->done_tail = NULL;
         pthread_mutex_unlock(&w->lock);
-        complete_group(g);
+        sync_wal(w);
+        while (g != NULL) {
+            group *next = g->next;
+            complete_group(g);
+            g = next;
+        }
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -228,6 +281,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 static void *checkpointer_main(void *arg)
 {
     store_writer_t *w = arg;
+    pthread_setname_np(pthread_self(), "mb-checkpoint");
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (!w->checkpoint_wanted && !w->stopping)
@@ -254,9 +308,26 @@ int store_writer_start(store_t *store, const char *path, store_writer_t **out, m
     pthread_cond_init(&w->cond, NULL);
     pthread_cond_init(&w->done_cond, NULL);
     pthread_cond_init(&w->checkpoint_cond, NULL);
+    w->wal_fd = -1;
     if (store_conn_open(path, false, false, &w->checkpoint_conn, err) != 0)
         goto fail;
     sqlite3 *db = store_conn_db_borrow(store_writer_conn_borrow(store));
+    /* The WAL exists from the first read of a WAL database; the writer's
+     * connection has run the migrations. */
+    char wal_path[4096];
+    if (snprintf(wal_path, sizeof wal_path, "%s-wal", sqlite3_db_filename(db, "main")) >=
+        (int)sizeof wal_path) {
+        mb_error_set(err, GRPC_STATUS_INTERNAL, "writer: database path too long");
+        goto fail;
+    }
+    if ((w->wal_fd = open(wal_path, O_RDONLY | O_CLOEXEC)) < 0) {
+        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "writer: cannot open %s: %s", wal_path,
+                     strerror(errno));
+        goto fail;
+    }
+    /* Commits write, the completer syncs (see the top of this file). */
+    if (store_conn_exec(store_writer_conn_borrow(store), "PRAGMA synchronous=NORMAL", err) != 0)
+        goto fail;
     sqlite3_wal_autocheckpoint(db, 0);
     sqlite3_wal_hook(db, wal_hook, w);
     int started = 0;
@@ -283,6 +354,8 @@ fail_threads:
         pthread_join(w->checkpointer, NULL);
     sqlite3_wal_hook(db, NULL, NULL);
 fail:
+    if (w->wal_fd >= 0)
+        close(w->wal_fd);
     store_conn_close(w->checkpoint_conn);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
@@ -306,6 +379,7 @@ void store_writer_stop(store_writer_t *w)
     pthread_join(w->completer, NULL);
     pthread_join(w->checkpointer, NULL);
     sqlite3_wal_hook(store_conn_db_borrow(store_writer_conn_borrow(w->store)), NULL, NULL);
+    close(w->wal_fd);
     store_conn_close(w->checkpoint_conn);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
