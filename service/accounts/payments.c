@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "accounts/payment_validate.h"
+#include "accounts/pm_token.h"
 #include "base/check.h"
 #include "app.h"
 #include "audit/audit.h"
@@ -21,22 +22,26 @@
 #include "minbill/v1/accounts.pb-c.h"
 #include "rpc/write.h"
 
-#define TOKEN_LEN 27 /* "pm_" + 24 base62 */
 #define NO_SUCH_TOKEN "token: no such payment method"
 #define FP_BYTES 16
 #define MAX_PER_ACCOUNT 100
 
 static const char SQL_ACCOUNT_EXISTS[] = "SELECT 1 FROM accounts WHERE account_id = ?1";
 /* One statement for both of attach's preconditions: the account's state and
- * the token the same number already has on it, if any. */
+ * the payment method the same number already is on it, if any. */
 static const char SQL_ATTACH_CHECK[] =
-    "SELECT a.state, (SELECT m.token FROM payment_methods m"
+    "SELECT a.state, (SELECT m.method_id FROM payment_methods m"
     " WHERE m.account_id = a.account_id AND m.fingerprint = ?2)"
     " FROM accounts a WHERE a.account_id = ?1";
+/* The id goes into the token, so it is chosen before the insert. Ids are
+ * never needed to be unique over time: a token matches its row's stored
+ * token too, so an id reused after a detach finds nothing for the old one. */
+static const char SQL_NEXT_METHOD_ID[] =
+    "SELECT coalesce(max(method_id), 0) + 1 FROM payment_methods";
 static const char SQL_INSERT_METHOD[] =
-    "INSERT INTO payment_methods(token, account_id, type, brand, last4, exp_month, exp_year,"
-    " country_code, bic, mandate_reference, mandate_signed_us, fingerprint, dek_id, created_us)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    "INSERT INTO payment_methods(method_id, token, account_id, type, brand, last4, exp_month,"
+    " exp_year, country_code, bic, mandate_reference, mandate_signed_us, fingerprint, dek_id,"
+    " created_us) VALUES (?15, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 static const char SQL_INSERT_VAULT[] =
     "INSERT INTO payment_vault(method_id, number_ct, holder_ct) VALUES (?1, ?2, ?3)";
 /* A payment method as answered: metadata only, never the vault. */
@@ -45,24 +50,30 @@ static const char SQL_INSERT_VAULT[] =
     " m.mandate_reference, m.fingerprint, m.created_us, m.account_id,"                           \
     " coalesce(a.default_payment_method = m.token, 0)"                                           \
     " FROM payment_methods m JOIN accounts a ON a.account_id = m.account_id"
-static const char SQL_GET_METHOD[] = SQL_METHOD " WHERE m.token = ?1";
+static const char SQL_GET_METHOD[] = SQL_METHOD " WHERE m.method_id = ?1";
 static const char SQL_LIST_METHODS[] =
     SQL_METHOD " WHERE m.account_id = ?1 ORDER BY m.created_us, m.token LIMIT 101";
+/* The row of token ?1: the one whose id it carries (?2, see pm_token.h),
+ * unless it is a token issued before migration 0006; and the token must be
+ * the row's own. */
+#define BY_TOKEN                                                                                 \
+    " m.method_id = coalesce((SELECT l.method_id FROM payment_token_legacy l"                     \
+    " WHERE l.token = ?1), ?2) AND m.token = ?1"
 static const char SQL_OWNER[] =
-    "SELECT m.account_id, m.dek_id, a.state FROM payment_methods m"
-    " JOIN accounts a ON a.account_id = m.account_id WHERE m.token = ?1";
-static const char SQL_DELETE_VAULT[] =
-    "DELETE FROM payment_vault"
-    " WHERE method_id = (SELECT method_id FROM payment_methods WHERE token = ?1)";
-static const char SQL_DELETE_METHOD[] = "DELETE FROM payment_methods WHERE token = ?1";
+    "SELECT m.method_id, m.account_id, m.dek_id, a.state FROM payment_methods m"
+    " JOIN accounts a ON a.account_id = m.account_id WHERE" BY_TOKEN;
+static const char SQL_DELETE_LEGACY[] = "DELETE FROM payment_token_legacy WHERE method_id = ?1";
+static const char SQL_DELETE_VAULT[] = "DELETE FROM payment_vault WHERE method_id = ?1";
+static const char SQL_DELETE_METHOD[] = "DELETE FROM payment_methods WHERE method_id = ?1";
 static const char SQL_CLEAR_DEFAULT[] =
-    "UPDATE accounts SET default_payment_method = NULL WHERE default_payment_method = ?1";
+    "UPDATE accounts SET default_payment_method = NULL"
+    " WHERE account_id = ?1 AND default_payment_method = ?2";
 static const char SQL_SET_DEFAULT[] =
     "UPDATE accounts SET default_payment_method = ?2 WHERE account_id = ?1";
 static const char SQL_REVEAL[] =
     "SELECT m.type, m.exp_month, m.exp_year, m.bic, m.mandate_reference, m.mandate_signed_us,"
     " m.dek_id, m.account_id, v.number_ct, v.holder_ct"
-    " FROM payment_methods m JOIN payment_vault v ON v.method_id = m.method_id WHERE m.token = ?1";
+    " FROM payment_methods m JOIN payment_vault v ON v.method_id = m.method_id WHERE" BY_TOKEN;
 
 static int fail(rpc_call_t *call, const mb_error *err)
 {
@@ -88,20 +99,15 @@ static void *call_secret(rpc_call_t *call, size_t n)
     return p;
 }
 
-static int check_token(const char *field, const char *token, mb_error *err)
+/* Binds BY_TOKEN's parameters. */
+static void bind_token(sqlite3_stmt *st, const keyring_t *kr, const char *token)
 {
-    if (strlen(token) != TOKEN_LEN || strncmp(token, "pm_", 3) != 0)
-        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-                            "%s: must be a payment method token (pm_ and 24 letters or digits)",
-                            field);
-    for (size_t i = 3; i < TOKEN_LEN; i++)
-        if (!((token[i] >= '0' && token[i] <= '9') || (token[i] >= 'A' && token[i] <= 'Z') ||
-              (token[i] >= 'a' && token[i] <= 'z')))
-            return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-                                "%s: must be a payment method token (pm_ and 24 letters or "
-                                "digits)",
-                                field);
-    return 0;
+    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+    int64_t id = pm_token_id(kr, token);
+    if (id > 0)
+        sqlite3_bind_int64(st, 2, id);
+    else
+        sqlite3_bind_null(st, 2);
 }
 
 /* ---- Attach -------------------------------------------------------------- */
@@ -119,7 +125,7 @@ typedef struct attach {
     const char *mandate_reference;
     int64_t mandate_signed_us;
     unsigned char fingerprint[FP_BYTES];
-    char token[TOKEN_LEN + 1];
+    char token[PM_TOKEN_LEN + 1];
     int64_t created_us;
 } attach;
 
@@ -164,30 +170,6 @@ static int check_sepa(const Minbill__V1__SepaDebitDetails *s, attach *a, mb_erro
     a->mandate_reference = s->mandate_reference;
     a->mandate_signed_us = signed_us;
     return 0;
-}
-
-static const char *const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/* Random, never derived from the number. One getrandom() for the whole
- * token, not one per letter: a byte below 248 = 4 * 62 picks letter b % 62
- * with every letter equally likely, and the 8 values above are rejected so
- * that none is favoured. 32 bytes fall short of 24 letters about once in
- * 2.5 million tokens; then more are drawn. */
-static void new_token(char out[TOKEN_LEN + 1])
-{
-    unsigned char r[32];
-    size_t used = sizeof r;
-    memcpy(out, "pm_", 3);
-    for (int i = 3; i < TOKEN_LEN;) {
-        if (used == sizeof r) {
-            randombytes_buf(r, sizeof r);
-            used = 0;
-        }
-        unsigned char b = r[used++];
-        if (b < 248)
-            out[i++] = BASE62[b % 62];
-    }
-    out[TOKEN_LEN] = '\0';
 }
 
 static void fingerprint_hex(const unsigned char *fp, int n, char *out)
@@ -261,13 +243,13 @@ static Minbill__V1__PaymentMethod *method_from_row(mb_arena_t *ar, sqlite3_stmt 
 }
 
 /* Reads one payment method by token on conn into *out. */
-static int read_method(store_conn_t *conn, mb_arena_t *ar, const char *token,
+static int read_method(store_conn_t *conn, mb_arena_t *ar, int64_t method_id,
                        Minbill__V1__PaymentMethod **out, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_GET_METHOD, err);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, method_id);
     int ret = store_step_one(conn, st, NO_SUCH_TOKEN, "reading the payment method", err);
     if (ret == 0 && (*out = method_from_row(ar, st)) == NULL)
         ret = mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -275,11 +257,10 @@ static int read_method(store_conn_t *conn, mb_arena_t *ar, const char *token,
     return ret;
 }
 
-/* The account must exist and be active; *found tells whether the same
- * number is already on it (then token receives its token, and attaching
- * again answers that token instead of storing a second copy). */
-static int check_attach(store_conn_t *conn, const attach *a, char token[TOKEN_LEN + 1],
-                        bool *found, mb_error *err)
+/* The account must exist and be active; *existing receives the id of the
+ * payment method the same number already is on it, or 0 (attaching again
+ * answers that one instead of storing a second copy). */
+static int check_attach(store_conn_t *conn, const attach *a, int64_t *existing, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_ATTACH_CHECK, err);
     if (st == NULL)
@@ -290,21 +271,28 @@ static int check_attach(store_conn_t *conn, const attach *a, char token[TOKEN_LE
     if (ret == 0 && strcmp((const char *)sqlite3_column_text(st, 0), "active") != 0)
         ret = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
                            "account_id: the account is closed");
-    *found = ret == 0 && sqlite3_column_type(st, 1) != SQLITE_NULL;
-    if (*found)
-        snprintf(token, TOKEN_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 1));
+    *existing = ret == 0 ? sqlite3_column_int64(st, 1) : 0; /* NULL reads as 0 */
     sqlite3_reset(st);
     return ret;
 }
 
-static int store_new(store_conn_t *conn, keyring_t *kr, const attach *a, mb_error *err)
+/* Stores a new payment method; completes a->token with its row id. */
+static int store_new(store_conn_t *conn, keyring_t *kr, attach *a, mb_error *err)
 {
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_NEXT_METHOD_ID, err);
+    if (st == NULL)
+        return -1;
+    int ret = store_step_one(conn, st, "no method id", "allocating a payment method id", err);
+    int64_t method_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (ret != 0)
+        return -1;
+    pm_token_bind(kr, method_id, a->token);
     dek key = {0};
     if (dek_create(conn, kr, &key, err) != 0)
         return -1;
-    int ret = -1;
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_INSERT_METHOD, err);
-    if (st == NULL)
+    ret = -1;
+    if ((st = store_conn_prepare(conn, SQL_INSERT_METHOD, err)) == NULL)
         goto out;
     sqlite3_bind_text(st, 1, a->token, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, a->account_id, -1, SQLITE_STATIC);
@@ -320,13 +308,13 @@ static int store_new(store_conn_t *conn, keyring_t *kr, const attach *a, mb_erro
     sqlite3_bind_blob(st, 12, a->fingerprint, FP_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 13, key.id);
     sqlite3_bind_int64(st, 14, a->created_us);
+    sqlite3_bind_int64(st, 15, method_id);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         store_error(conn, err, "storing the payment method");
         goto out;
     }
-    int64_t method_id = sqlite3_last_insert_rowid(store_conn_db_borrow(conn));
     if ((st = store_conn_prepare(conn, SQL_INSERT_VAULT, err)) == NULL)
         goto out;
     sqlite3_bind_int64(st, 1, method_id);
@@ -349,13 +337,12 @@ static int attach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
 {
     attach *a = arg;
     mb_app *app = rpc_call_app(call);
-    bool found;
-    char token[TOKEN_LEN + 1];
-    if (check_attach(conn, a, token, &found, err) != 0)
+    int64_t existing;
+    if (check_attach(conn, a, &existing, err) != 0)
         return -1;
     Minbill__V1__PaymentMethod *m;
-    if (found) {
-        if (read_method(conn, rpc_call_arena(call), token, &m, err) != 0)
+    if (existing != 0) {
+        if (read_method(conn, rpc_call_arena(call), existing, &m, err) != 0)
             return -1;
         *resp = &m->base;
         return 0;
@@ -416,7 +403,7 @@ int payments_attach(rpc_call_t *call, const ProtobufCMessage *msg)
     keyring_mac(app->keyring, KEYRING_SECRET_FINGERPRINT, fp_in, (size_t)n, a->fingerprint,
                 FP_BYTES);
     sodium_memzero(fp_in, sizeof fp_in);
-    new_token(a->token);
+    pm_token_new(a->token); /* random now; its row id is bound in by the writer */
     rpc_call_write(call, app->store, attach_run, a);
     return RPC_CONTINUE;
 }
@@ -473,22 +460,25 @@ int payments_list(rpc_call_t *call, const ProtobufCMessage *msg)
 /* ---- Detach and default -------------------------------------------------- */
 
 typedef struct owner {
+    int64_t method_id;
     char account_id[72];
     int64_t dek_id;
     bool active;
 } owner;
 
-static int find_owner(store_conn_t *conn, const char *token, owner *o, mb_error *err)
+static int find_owner(store_conn_t *conn, const keyring_t *kr, const char *token, owner *o,
+                      mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_OWNER, err);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+    bind_token(st, kr, token);
     int ret = store_step_one(conn, st, NO_SUCH_TOKEN, "reading the payment method", err);
     if (ret == 0) {
-        snprintf(o->account_id, sizeof o->account_id, "%s", sqlite3_column_text(st, 0));
-        o->dek_id = sqlite3_column_int64(st, 1);
-        o->active = strcmp((const char *)sqlite3_column_text(st, 2), "active") == 0;
+        o->method_id = sqlite3_column_int64(st, 0);
+        snprintf(o->account_id, sizeof o->account_id, "%s", sqlite3_column_text(st, 1));
+        o->dek_id = sqlite3_column_int64(st, 2);
+        o->active = strcmp((const char *)sqlite3_column_text(st, 3), "active") == 0;
     }
     sqlite3_reset(st);
     return ret;
@@ -499,10 +489,13 @@ static int detach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
 {
     const char *token = arg;
     owner o;
-    if (find_owner(conn, token, &o, err) != 0 ||
-        store_exec_text(conn, SQL_CLEAR_DEFAULT, token, NULL, "clearing the default", err) != 0 ||
-        store_exec_text(conn, SQL_DELETE_VAULT, token, NULL, "deleting the vault entry", err) != 0 ||
-        store_exec_text(conn, SQL_DELETE_METHOD, token, NULL, "deleting the payment method", err) != 0 ||
+    if (find_owner(conn, ((mb_app *)rpc_call_app(call))->keyring, token, &o, err) != 0 ||
+        store_exec_text(conn, SQL_CLEAR_DEFAULT, o.account_id, token, "clearing the default",
+                        err) != 0 ||
+        store_exec_id(conn, SQL_DELETE_LEGACY, o.method_id, "deleting the token", err) != 0 ||
+        store_exec_id(conn, SQL_DELETE_VAULT, o.method_id, "deleting the vault entry", err) != 0 ||
+        store_exec_id(conn, SQL_DELETE_METHOD, o.method_id, "deleting the payment method", err) !=
+            0 ||
         dek_destroy(conn, o.dek_id, err) != 0 ||
         audit_call_append(conn, call, "payment_method.detach", o.account_id, token,
                       "payment collection", NULL, err) != 0)
@@ -522,7 +515,7 @@ static int detach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
 static int write_for_token(rpc_call_t *call, const char *token, rpc_write_fn fn)
 {
     mb_error err;
-    if (check_token("token", token, &err) != 0)
+    if (pm_token_check("token", token, &err) != 0)
         return fail(call, &err);
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, fn, (void *)token);
     return RPC_CONTINUE;
@@ -539,7 +532,7 @@ static int default_run(store_conn_t *conn, rpc_call_t *call, void *arg, Protobuf
 {
     const char *token = arg;
     owner o;
-    if (find_owner(conn, token, &o, err) != 0)
+    if (find_owner(conn, ((mb_app *)rpc_call_app(call))->keyring, token, &o, err) != 0)
         return -1;
     if (!o.active)
         return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "token: the account is closed");
@@ -601,7 +594,7 @@ static int read_vault(rpc_call_t *call, store_conn_t *conn, revealed *r, mb_erro
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_REVEAL, err);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, r->token, -1, SQLITE_STATIC);
+    bind_token(st, app->keyring, r->token);
     int ret = -1;
     dek key = {0};
     if (store_step_one(conn, st, NO_SUCH_TOKEN, "reading the vault", err) != 0)
@@ -669,7 +662,7 @@ int payments_reveal(rpc_call_t *call, const ProtobufCMessage *msg)
     const Minbill__V1__RevealPaymentMethodRequest *req = (const void *)msg;
     mb_app *app = rpc_call_app(call);
     mb_error err;
-    if (check_token("token", req->token, &err) != 0 ||
+    if (pm_token_check("token", req->token, &err) != 0 ||
         check_text("purpose", req->purpose, 1, 200, &err) != 0)
         return fail(call, &err);
     revealed *r = mb_arena_alloc(rpc_call_arena(call), sizeof *r);

@@ -120,13 +120,7 @@ int dek_load(store_conn_t *conn, keyring_t *kr, int64_t id, dek *out, mb_error *
 
 int dek_destroy(store_conn_t *conn, int64_t id, mb_error *err)
 {
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_DELETE, err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "destroying a data key");
+    return store_exec_id(conn, SQL_DELETE, id, "destroying a data key", err);
 }
 
 void dek_release(dek *d)

@@ -61,6 +61,7 @@ static const char *const secret_names[KEYRING_SECRET_COUNT] = {
     [KEYRING_SECRET_BLIND_INDEX] = "blind-index",
     [KEYRING_SECRET_AUDIT_CHAIN] = "audit-chain",
     [KEYRING_SECRET_IDEMPOTENCY] = "idempotency",
+    [KEYRING_SECRET_TOKEN] = "payment-token",
 };
 
 static const char SQL_VERSION_BY_ID[] = "SELECT version FROM keyring_master WHERE key_id = ?1";

@@ -40,6 +40,7 @@ typedef enum {
     KEYRING_SECRET_BLIND_INDEX,  /* keys the blind index of contact e-mails */
     KEYRING_SECRET_AUDIT_CHAIN,  /* keys the audit trail's hash chain */
     KEYRING_SECRET_IDEMPOTENCY,  /* keys the hashes of usage idempotency keys */
+    KEYRING_SECRET_TOKEN,        /* keys the row ids inside payment-method tokens */
     KEYRING_SECRET_COUNT
 } keyring_secret;
 

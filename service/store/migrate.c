@@ -73,6 +73,11 @@ static int apply_one(store_conn_t *conn, const store_migration *m, mb_error *err
 
 int store_migrate(store_conn_t *conn, int *applied, mb_error *err)
 {
+    return store_migrate_upto(conn, store_migrations_count, applied, err);
+}
+
+int store_migrate_upto(store_conn_t *conn, int last, int *applied, mb_error *err)
+{
     int count = 0, current = 0;
     for (;;) {
         /* Everything, even creating the history table, happens under the
@@ -82,7 +87,7 @@ int store_migrate(store_conn_t *conn, int *applied, mb_error *err)
             return -1;
         if (store_conn_exec(conn, SQL_CREATE, err) != 0 || check_history(conn, &current, err) != 0)
             goto rollback;
-        if (current == store_migrations_count) {
+        if (current >= last || current == store_migrations_count) {
             if (store_conn_exec(conn, "COMMIT", err) != 0)
                 goto rollback;
             break;

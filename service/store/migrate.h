@@ -25,4 +25,8 @@ extern const int store_migrations_count;
  * different history. */
 int store_migrate(store_conn_t *conn, int *applied, mb_error *err);
 
+/* The same, stopping after migration `last`: for tests of a migration,
+ * which need a database as the one before it left it. */
+int store_migrate_upto(store_conn_t *conn, int last, int *applied, mb_error *err);
+
 #endif

@@ -68,6 +68,18 @@ int store_exec_text(store_conn_t *conn, const char *sql, const char *a, const ch
     return rc == SQLITE_DONE ? 0 : store_error(conn, err, what);
 }
 
+int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *what,
+                  mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, what);
+}
+
 int store_step_one(store_conn_t *conn, sqlite3_stmt *st, const char *not_found,
                    const char *what, mb_error *err)
 {

@@ -22,6 +22,7 @@
 #define MB_STORE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sqlite3.h>
 
 #include "base/error.h"
@@ -63,6 +64,10 @@ int store_error(store_conn_t *conn, mb_error *err, const char *what);
  * NULL) ?2 = b to completion; the storage error says `what` failed. */
 int store_exec_text(store_conn_t *conn, const char *sql, const char *a, const char *b,
                     const char *what, mb_error *err);
+
+/* The same with one integer parameter ?1 = id (deleting rows by key). */
+int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *what,
+                  mb_error *err);
 
 /* Steps a statement that must return a row: 0 on SQLITE_ROW; on no row,
  * NOT_FOUND with not_found as the message; otherwise the storage error,
