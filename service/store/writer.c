@@ -10,10 +10,12 @@
  * against the database - sat idle for the whole fsync (about 1 ms on the
  * reference VM, as long as running a group of 40 jobs). So the writer
  * connection runs with synchronous=NORMAL, where COMMIT only write()s the
- * group's frames to the WAL, and the completer thread makes them durable
- * with its own fdatasync() of the WAL before it answers anybody. One fsync
- * then covers every group committed since the previous one, and the writer
- * runs the next group meanwhile.
+ * group's frames to the WAL, and a syncer thread makes them durable with
+ * its own fdatasync() of the WAL before the completer thread answers
+ * anybody. One fsync then covers every group committed since the previous
+ * one began, and the writer runs the next group meanwhile. Answering (10 us
+ * a job: packing responses, starting gRPC batches) is the completer's, so
+ * that the next fsync starts as soon as the previous one ends.
  *
  * Why this is as safe as FULL for everything acknowledged: an fdatasync()
  * makes durable every byte written to the file before it began, whoever
@@ -24,8 +26,8 @@
  * read a committed group for the ~1 ms before it is durable; a power cut in
  * that window loses it, but it was never acknowledged (kill -9 loses
  * nothing: the frames are in the kernel's page cache). The WAL file keeps
- * its inode while any connection of this process is open, so the
- * completer's descriptor stays valid for the writer's life.
+ * its inode while any connection of this process is open, so the syncer's
+ * descriptor stays valid for the writer's life.
  */
 #include "store/writer.h"
 
@@ -46,14 +48,15 @@ typedef struct group group;
 
 struct store_writer {
     store_t *store;
-    pthread_t thread, completer, checkpointer;
+    pthread_t thread, syncer, completer, checkpointer;
     pthread_mutex_t lock; /* guards everything below but commits */
-    pthread_cond_t cond, done_cond, checkpoint_cond;
-    store_job *head, *tail;    /* jobs waiting for the writer */
-    group *done_head, *done_tail; /* groups waiting for the completer */
-    int stopping, writer_done, checkpoint_wanted;
+    pthread_cond_t cond, done_cond, durable_cond, checkpoint_cond;
+    store_job *head, *tail;       /* jobs waiting for the writer */
+    group *done_head, *done_tail; /* committed groups waiting for the syncer */
+    group *durable_head, *durable_tail; /* durable groups waiting for the completer */
+    int stopping, writer_done, syncer_done, checkpoint_wanted;
     store_conn_t *checkpoint_conn;
-    int wal_fd; /* the completer's descriptor of the WAL, for fdatasync */
+    int wal_fd; /* the syncer's descriptor of the WAL, for fdatasync */
     _Atomic uint64_t commits;
 };
 
@@ -106,8 +109,8 @@ static void run_jobs(store_conn_t *conn, store_job **jobs, mb_error *errs, size_
     }
 }
 
-/* The outcome of one committed (or failed) group, on its way to the
- * completer thread. */
+/* The outcome of one committed (or failed) group, on its way through the
+ * syncer to the completer. */
 typedef struct group {
     struct group *next;
     store_job **jobs;
@@ -115,6 +118,16 @@ typedef struct group {
     mb_error group_err;
     size_t n;
 } group;
+
+/* Appends the groups from .. to (linked by next) to a list. */
+static void list_append(group **head, group **tail, group *from, group *to)
+{
+    if (*tail != NULL)
+        (*tail)->next = from;
+    else
+        *head = from;
+    *tail = to;
+}
 
 static void complete_group(group *g)
 {
@@ -171,14 +184,11 @@ static void commit_group(store_writer_t *w, store_job *list)
     if (g->group_err.code != GRPC_STATUS_OK)
         mb_log(MB_LOG_ERROR, "event=group_commit_failed jobs=%zu code=%s", n,
                mb_status_name(g->group_err.code));
-    /* Answering callers (packing responses, waking threads) is not the
-     * writer's work: the completer does it while the next group commits. */
+    /* Making the group durable and answering its callers is not the
+     * writer's work: the syncer and the completer do it while the next group
+     * commits. */
     pthread_mutex_lock(&w->lock);
-    if (w->done_tail != NULL)
-        w->done_tail->next = g;
-    else
-        w->done_head = g;
-    w->done_tail = g;
+    list_append(&w->done_head, &w->done_tail, g, g);
     pthread_cond_signal(&w->done_cond);
     pthread_mutex_unlock(&w->lock);
 }
@@ -224,9 +234,8 @@ static void sync_wal(store_writer_t *w)
     }
 }
 
-/* Makes committed groups durable, then runs their done callbacks in commit
- * order. */
-static void *completer_main(void *arg)
+/* Makes committed groups durable, all that are waiting with one fsync. */
+static void *syncer_main(void *arg)
 {
     store_writer_t *w = arg;
     pthread_setname_np(pthread_self(), "mb-sync");
@@ -234,12 +243,36 @@ static void *completer_main(void *arg)
     for (;;) {
         while (w->done_head == NULL && !w->writer_done)
             pthread_cond_wait(&w->done_cond, &w->lock);
-        group *g = w->done_head;
+        group *g = w->done_head, *last = w->done_tail;
         if (g == NULL)
-            break; /* the writer stopped and everything was answered */
+            break; /* the writer stopped and everything was synced */
         w->done_head = w->done_tail = NULL;
         pthread_mutex_unlock(&w->lock);
         sync_wal(w);
+        pthread_mutex_lock(&w->lock);
+        list_append(&w->durable_head, &w->durable_tail, g, last);
+        pthread_cond_signal(&w->durable_cond);
+    }
+    w->syncer_done = 1;
+    pthread_cond_signal(&w->durable_cond);
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Runs the done callbacks of durable groups, in commit order. */
+static void *completer_main(void *arg)
+{
+    store_writer_t *w = arg;
+    pthread_setname_np(pthread_self(), "mb-complete");
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->durable_head == NULL && !w->syncer_done)
+            pthread_cond_wait(&w->durable_cond, &w->lock);
+        group *g = w->durable_head;
+        if (g == NULL)
+            break; /* the syncer stopped and everything was answered */
+        w->durable_head = w->durable_tail = NULL;
+        pthread_mutex_unlock(&w->lock);
         while (g != NULL) {
             group *next = g->next;
             complete_group(g);
@@ -307,6 +340,7 @@ int store_writer_start(store_t *store, const char *path, store_writer_t **out, m
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     pthread_cond_init(&w->done_cond, NULL);
+    pthread_cond_init(&w->durable_cond, NULL);
     pthread_cond_init(&w->checkpoint_cond, NULL);
     w->wal_fd = -1;
     if (store_conn_open(path, false, false, &w->checkpoint_conn, err) != 0)
@@ -325,13 +359,16 @@ int store_writer_start(store_t *store, const char *path, store_writer_t **out, m
                      strerror(errno));
         goto fail;
     }
-    /* Commits write, the completer syncs (see the top of this file). */
+    /* Commits write, the syncer syncs (see the top of this file). */
     if (store_conn_exec(store_writer_conn_borrow(store), "PRAGMA synchronous=NORMAL", err) != 0)
         goto fail;
     sqlite3_wal_autocheckpoint(db, 0);
     sqlite3_wal_hook(db, wal_hook, w);
     int started = 0;
     if (pthread_create(&w->completer, NULL, completer_main, w) != 0)
+        goto fail_threads;
+    started++;
+    if (pthread_create(&w->syncer, NULL, syncer_main, w) != 0)
         goto fail_threads;
     started++;
     if (pthread_create(&w->checkpointer, NULL, checkpointer_main, w) != 0)
@@ -345,12 +382,16 @@ fail_threads:
     mb_error_set(err, GRPC_STATUS_INTERNAL, "writer: cannot start threads");
     pthread_mutex_lock(&w->lock);
     w->stopping = w->writer_done = 1;
+    w->syncer_done = started < 2; /* else the syncer sets it on its way out */
     pthread_cond_broadcast(&w->done_cond);
+    pthread_cond_broadcast(&w->durable_cond);
     pthread_cond_broadcast(&w->checkpoint_cond);
     pthread_mutex_unlock(&w->lock);
+    if (started > 1)
+        pthread_join(w->syncer, NULL);
     if (started > 0)
         pthread_join(w->completer, NULL);
-    if (started > 1)
+    if (started > 2)
         pthread_join(w->checkpointer, NULL);
     sqlite3_wal_hook(db, NULL, NULL);
 fail:
@@ -360,6 +401,7 @@ fail:
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     pthread_cond_destroy(&w->done_cond);
+    pthread_cond_destroy(&w->durable_cond);
     pthread_cond_destroy(&w->checkpoint_cond);
     free(w);
     return -1;
@@ -374,8 +416,10 @@ void store_writer_stop(store_writer_t *w)
     pthread_cond_signal(&w->cond);
     pthread_cond_signal(&w->checkpoint_cond);
     pthread_mutex_unlock(&w->lock);
-    /* The writer drains the queue, then the completer answers the rest. */
+    /* The writer drains the queue, the syncer syncs what it committed, then
+     * the completer answers the rest. */
     pthread_join(w->thread, NULL);
+    pthread_join(w->syncer, NULL);
     pthread_join(w->completer, NULL);
     pthread_join(w->checkpointer, NULL);
     sqlite3_wal_hook(store_conn_db_borrow(store_writer_conn_borrow(w->store)), NULL, NULL);
@@ -384,6 +428,7 @@ void store_writer_stop(store_writer_t *w)
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     pthread_cond_destroy(&w->done_cond);
+    pthread_cond_destroy(&w->durable_cond);
     pthread_cond_destroy(&w->checkpoint_cond);
     free(w);
 }
