@@ -1,7 +1,8 @@
 /*
  * bench_metering.c - usage ingest throughput and latency (issue #4).
  *
- * Phases, against a private minbilld (WAL, synchronous=FULL, group commit):
+ * Phases, against a private minbilld (WAL fsynced before each answer, group
+ * commit):
  *   (a) StreamUsage: --streams concurrent client streams, --batch events per
  *       message, for --seconds; every event a new idempotency key. Reports
  *       events/s acknowledged (the streams' totals, which the daemon sends
@@ -531,7 +532,7 @@ int main(int argc, char **argv)
         goto out;
 
     printf("(a) StreamUsage: %ld streams x %ld events per message (%ld accounts x 2 metrics "
-           "each), %.0f s, synchronous=FULL\n",
+           "each), %.0f s, durable\n",
            opt.streams, opt.batch, opt.batch_accounts, opt.seconds);
     fflush(stdout);
     stream_result sr;

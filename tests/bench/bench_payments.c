@@ -1,7 +1,7 @@
 /*
  * bench_payments.c - payment tokenisation throughput and reveal latency
  * (issue #3): AttachPaymentMethod over gRPC with many concurrent calls, every
- * one a new tokenisation committed durably (WAL, synchronous=FULL, group
+ * one a new tokenisation committed durably (WAL fsynced before the answer, group
  * commit), then RevealPaymentMethod over the tokens obtained.
  *
  * This file owns: starting a private minbilld (via the integration harness)
@@ -588,7 +588,7 @@ static int failures(const bench *b, bool daemon_ok)
 static bool report(const bench *b, long rss_kib, bool daemon_ok)
 {
     const opts *o = &b->opt;
-    printf("\nminbill " PROG ": payment tokenisation, durable (WAL, synchronous=FULL)\n");
+    printf("\nminbill " PROG ": payment tokenisation, durable (WAL fsynced before each answer)\n");
     bc_print_daemon(b->own_daemon, b->daemon_pid, o->daemon_threads, b->target);
     printf("  client            C-core async: %ld thread(s), %ld connections; warm-up %.0f s "
            "per phase\n", o->client_threads, o->connections, o->warmup);
