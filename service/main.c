@@ -8,6 +8,7 @@
  *   minbilld keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME
  *   minbilld keys rotate --db PATH --key-file PATH
  *   minbilld purge --db PATH [--acceptance-window-days N] [--dry-run]
+ *   minbilld backup --db PATH --to FILE
  *
  * Every flag can also come from the environment as MINBILL_<FLAG> (dashes as
  * underscores, e.g. MINBILL_KEY_FILE); a flag beats the environment.
@@ -29,6 +30,7 @@
 #include "base/log.h"
 #include "inventory/inventory.h"
 #include "methods.h"
+#include "store/backup.h"
 #include "store/migrate.h"
 #include "store/writer.h"
 
@@ -41,6 +43,7 @@ typedef struct config {
     const char *key_file;
     const char *role;
     const char *name;
+    const char *to;
     long threads;
     long max_message_bytes;
     long window_days;
@@ -75,7 +78,10 @@ static int usage(FILE *f)
             "  purge --db PATH [--acceptance-window-days N] [--dry-run]\n"
             "               delete usage idempotency hashes past the window (minbilld serve\n"
             "               also does this every minute)\n"
-            "  backup       not implemented yet\n"
+            "  backup --db PATH --to FILE\n"
+            "               a consistent, checked copy of the database, taken while minbilld\n"
+            "               serves; FILE must not exist. It holds ciphertext: restoring it\n"
+            "               needs the master key file\n"
             "\n"
             "Every flag may also be set as MINBILL_<FLAG> in the environment, e.g. MINBILL_DB.\n");
     return f == stderr ? EXIT_USAGE : 0;
@@ -113,6 +119,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         {"dev", no_argument, NULL, 'D'},
         {"acceptance-window-days", required_argument, NULL, 'w'},
         {"dry-run", no_argument, NULL, 'y'},
+        {"to", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -122,6 +129,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
     cfg->key_file = env_or("MINBILL_KEY_FILE", "var/master.key");
     cfg->role = env_or("MINBILL_ROLE", NULL);
     cfg->name = env_or("MINBILL_NAME", NULL);
+    cfg->to = env_or("MINBILL_TO", NULL);
     cfg->threads = ncpu > 0 ? ncpu : 1;
     cfg->max_message_bytes = 4 << 20;
     if (parse_long("MINBILL_THREADS", env_or("MINBILL_THREADS", "0"), 0, 256, &cfg->threads) != 0 ||
@@ -145,6 +153,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         case 'n': cfg->name = optarg; break;
         case 'D': cfg->dev = 1; break;
         case 'y': cfg->dry_run = 1; break;
+        case 'o': cfg->to = optarg; break;
         case 'w':
             if (parse_long("--acceptance-window-days", optarg, 1, METERING_WINDOW_DAYS_MAX,
                            &cfg->window_days) != 0)
@@ -422,6 +431,24 @@ static int cmd_purge(const config *cfg)
     return 0;
 }
 
+static int cmd_backup(const config *cfg)
+{
+    mb_error err;
+    store_backup_info info;
+    if (cfg->to == NULL) {
+        fprintf(stderr, "minbilld: backup needs --to FILE\n");
+        return EXIT_USAGE;
+    }
+    if (store_backup(cfg->db, cfg->to, &info, &err) != 0)
+        return fail(&err);
+    printf("backed up %s (schema %d) to %s: %.1f MiB in %.1f s, integrity checked. It holds "
+           "ciphertext: restoring it needs the master key file; data keys destroyed after now "
+           "stay readable in it until the master key is rotated and the old key file "
+           "destroyed\n",
+           cfg->db, info.schema_version, cfg->to, (double)info.bytes / (1 << 20), info.seconds);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -464,11 +491,8 @@ int main(int argc, char **argv)
         return cmd_keys_rotate(&cfg);
     if (strcmp(cmd, "purge") == 0)
         return cmd_purge(&cfg);
-    if (strcmp(cmd, "backup") == 0) {
-        fprintf(stderr, "minbilld: %s%s%s is not implemented yet\n", cmd, sub ? " " : "",
-                sub ? sub : "");
-        return 1;
-    }
+    if (strcmp(cmd, "backup") == 0)
+        return cmd_backup(&cfg);
     fprintf(stderr, "minbilld: unknown command '%s%s%s' (see minbilld --help)\n", cmd,
             sub ? " " : "", sub ? sub : "");
     return EXIT_USAGE;
