@@ -5,10 +5,7 @@
  * that writes (the group-commit writer's, see writer.h) and a small pool of
  * query-only connections for reads on the calling thread. Every connection is
  * opened with WAL, synchronous=FULL, foreign_keys=ON and secure_delete=ON, so
- * a commit that returned is on disk and deleted rows are overwritten. The
- * writer's connection alone then commits with synchronous=NORMAL and makes
- * each group durable with its own fdatasync of the WAL before answering any
- * of its jobs (writer.c says why).
+ * a commit that returned is on disk and deleted rows are overwritten.
  *
  * Reads for a purpose (support lookup, invoicing, export, payment collection)
  * go through that purpose's pool, whose connections carry an SQLite

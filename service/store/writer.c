@@ -3,43 +3,14 @@
  *
  * The queue is a mutex-protected FIFO. The thread swaps the whole list out
  * under the lock, so producers never wait for SQLite, and the next group
- * forms while the current one is being committed.
- *
- * Durability is pipelined. With synchronous=FULL, SQLite fsyncs the WAL
- * inside COMMIT, and the writer thread - the only one that can run SQL
- * against the database - sat idle for the whole fsync (about 1 ms on the
- * reference VM, as long as running a group of 40 jobs). So the writer
- * connection runs with synchronous=NORMAL, where COMMIT only write()s the
- * group's frames to the WAL, and a syncer thread makes them durable with
- * its own fdatasync() of the WAL before the completer thread answers
- * anybody. One fsync then covers every group committed since the previous
- * one began, and the writer runs the next group meanwhile. Answering (10 us
- * a job: packing responses, starting gRPC batches) is the completer's, so
- * that the next fsync starts as soon as the previous one ends.
- *
- * Why this is as safe as FULL for everything acknowledged: an fdatasync()
- * makes durable every byte written to the file before it began, whoever
- * wrote it; a job's done callback runs only after an fdatasync() that began
- * after its group's COMMIT returned. NORMAL still syncs the WAL before each
- * checkpoint and the WAL header when the file is restarted, so the database
- * stays consistent across power loss. The difference: other connections may
- * read a committed group for the ~1 ms before it is durable; a power cut in
- * that window loses it, but it was never acknowledged (kill -9 loses
- * nothing: the frames are in the kernel's page cache). The WAL file keeps
- * its inode while any connection of this process is open, so the syncer's
- * descriptor stays valid for the writer's life.
+ * forms while the current one is being fsynced.
  */
 #include "store/writer.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -48,15 +19,13 @@ typedef struct group group;
 
 struct store_writer {
     store_t *store;
-    pthread_t thread, syncer, completer, checkpointer;
+    pthread_t thread, completer, checkpointer;
     pthread_mutex_t lock; /* guards everything below but commits */
-    pthread_cond_t cond, done_cond, durable_cond, checkpoint_cond;
-    store_job *head, *tail;       /* jobs waiting for the writer */
-    group *done_head, *done_tail; /* committed groups waiting for the syncer */
-    group *durable_head, *durable_tail; /* durable groups waiting for the completer */
-    int stopping, writer_done, syncer_done, checkpoint_wanted;
+    pthread_cond_t cond, done_cond, checkpoint_cond;
+    store_job *head, *tail;    /* jobs waiting for the writer */
+    group *done_head, *done_tail; /* groups waiting for the completer */
+    int stopping, writer_done, checkpoint_wanted;
     store_conn_t *checkpoint_conn;
-    int wal_fd; /* the syncer's descriptor of the WAL, for fdatasync */
     _Atomic uint64_t commits;
 };
 
@@ -109,8 +78,8 @@ static void run_jobs(store_conn_t *conn, store_job **jobs, mb_error *errs, size_
     }
 }
 
-/* The outcome of one committed (or failed) group, on its way through the
- * syncer to the completer. */
+/* The outcome of one committed (or failed) group, on its way to the
+ * completer thread. */
 typedef struct group {
     struct group *next;
     store_job **jobs;
@@ -118,16 +87,6 @@ typedef struct group {
     mb_error group_err;
     size_t n;
 } group;
-
-/* Appends the groups from .. to (linked by next) to a list. */
-static void list_append(group **head, group **tail, group *from, group *to)
-{
-    if (*tail != NULL)
-        (*tail)->next = from;
-    else
-        *head = from;
-    *tail = to;
-}
 
 static void complete_group(group *g)
 {
@@ -184,11 +143,14 @@ static void commit_group(store_writer_t *w, store_job *list)
     if (g->group_err.code != GRPC_STATUS_OK)
         mb_log(MB_LOG_ERROR, "event=group_commit_failed jobs=%zu code=%s", n,
                mb_status_name(g->group_err.code));
-    /* Making the group durable and answering its callers is not the
-     * writer's work: the syncer and the completer do it while the next group
-     * commits. */
+    /* Answering callers (packing responses, waking threads) is not the
+     * writer's work: the completer does it while the next group commits. */
     pthread_mutex_lock(&w->lock);
-    list_append(&w->done_head, &w->done_tail, g, g);
+    if (w->done_tail != NULL)
+        w->done_tail->next = g;
+    else
+        w->done_head = g;
+    w->done_tail = g;
     pthread_cond_signal(&w->done_cond);
     pthread_mutex_unlock(&w->lock);
 }
@@ -215,69 +177,23 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/*
- * A failed fdatasync() leaves committed, visible groups whose durability is
- * unknown, and Linux may already have dropped the dirty pages, so a retry
- * could "succeed" without them. Nothing sound can continue from there (see
- * PostgreSQL's "fsyncgate"): stop, and let the restart recover from what is
- * on disk. No caller of an unsynced group has been answered.
- */
-static void sync_wal(store_writer_t *w)
-{
-    int rc;
-    do
-        rc = fdatasync(w->wal_fd);
-    while (rc != 0 && errno == EINTR);
-    if (rc != 0) {
-        mb_log(MB_LOG_ERROR, "event=wal_sync_failed error=\"%s\" action=exit", strerror(errno));
-        _exit(74); /* EX_IOERR */
-    }
-}
-
-/* Makes committed groups durable, all that are waiting with one fsync. */
-static void *syncer_main(void *arg)
-{
-    store_writer_t *w = arg;
-    pthread_setname_np(pthread_self(), "mb-sync");
-    pthread_mutex_lock(&w->lock);
-    for (;;) {
-        while (w->done_head == NULL && !w->writer_done)
-            pthread_cond_wait(&w->done_cond, &w->lock);
-        group *g = w->done_head, *last = w->done_tail;
-        if (g == NULL)
-            break; /* the writer stopped and everything was synced */
-        w->done_head = w->done_tail = NULL;
-        pthread_mutex_unlock(&w->lock);
-        sync_wal(w);
-        pthread_mutex_lock(&w->lock);
-        list_append(&w->durable_head, &w->durable_tail, g, last);
-        pthread_cond_signal(&w->durable_cond);
-    }
-    w->syncer_done = 1;
-    pthread_cond_signal(&w->durable_cond);
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
-}
-
-/* Runs the done callbacks of durable groups, in commit order. */
+/* Runs done callbacks in commit order. */
 static void *completer_main(void *arg)
 {
     store_writer_t *w = arg;
     pthread_setname_np(pthread_self(), "mb-complete");
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (w->durable_head == NULL && !w->syncer_done)
-            pthread_cond_wait(&w->durable_cond, &w->lock);
-        group *g = w->durable_head;
+        while (w->done_head == NULL && !w->writer_done)
+            pthread_cond_wait(&w->done_cond, &w->lock);
+        group *g = w->done_head;
         if (g == NULL)
-            break; /* the syncer stopped and everything was answered */
-        w->durable_head = w->durable_tail = NULL;
+            break; /* the writer stopped and everything was answered */
+        w->done_head = g->next;
+        if (w->done_head == NULL)
+            w->done_tail = NULL;
         pthread_mutex_unlock(&w->lock);
-        while (g != NULL) {
-            group *next = g->next;
-            complete_group(g);
-            g = next;
-        }
+        complete_group(g);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -340,35 +256,14 @@ int store_writer_start(store_t *store, const char *path, store_writer_t **out, m
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     pthread_cond_init(&w->done_cond, NULL);
-    pthread_cond_init(&w->durable_cond, NULL);
     pthread_cond_init(&w->checkpoint_cond, NULL);
-    w->wal_fd = -1;
     if (store_conn_open(path, false, false, &w->checkpoint_conn, err) != 0)
         goto fail;
     sqlite3 *db = store_conn_db_borrow(store_writer_conn_borrow(store));
-    /* The WAL exists from the first read of a WAL database; the writer's
-     * connection has run the migrations. */
-    char wal_path[4096];
-    if (snprintf(wal_path, sizeof wal_path, "%s-wal", sqlite3_db_filename(db, "main")) >=
-        (int)sizeof wal_path) {
-        mb_error_set(err, GRPC_STATUS_INTERNAL, "writer: database path too long");
-        goto fail;
-    }
-    if ((w->wal_fd = open(wal_path, O_RDONLY | O_CLOEXEC)) < 0) {
-        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "writer: cannot open %s: %s", wal_path,
-                     strerror(errno));
-        goto fail;
-    }
-    /* Commits write, the syncer syncs (see the top of this file). */
-    if (store_conn_exec(store_writer_conn_borrow(store), "PRAGMA synchronous=NORMAL", err) != 0)
-        goto fail;
     sqlite3_wal_autocheckpoint(db, 0);
     sqlite3_wal_hook(db, wal_hook, w);
     int started = 0;
     if (pthread_create(&w->completer, NULL, completer_main, w) != 0)
-        goto fail_threads;
-    started++;
-    if (pthread_create(&w->syncer, NULL, syncer_main, w) != 0)
         goto fail_threads;
     started++;
     if (pthread_create(&w->checkpointer, NULL, checkpointer_main, w) != 0)
@@ -382,26 +277,19 @@ fail_threads:
     mb_error_set(err, GRPC_STATUS_INTERNAL, "writer: cannot start threads");
     pthread_mutex_lock(&w->lock);
     w->stopping = w->writer_done = 1;
-    w->syncer_done = started < 2; /* else the syncer sets it on its way out */
     pthread_cond_broadcast(&w->done_cond);
-    pthread_cond_broadcast(&w->durable_cond);
     pthread_cond_broadcast(&w->checkpoint_cond);
     pthread_mutex_unlock(&w->lock);
-    if (started > 1)
-        pthread_join(w->syncer, NULL);
     if (started > 0)
         pthread_join(w->completer, NULL);
-    if (started > 2)
+    if (started > 1)
         pthread_join(w->checkpointer, NULL);
     sqlite3_wal_hook(db, NULL, NULL);
 fail:
-    if (w->wal_fd >= 0)
-        close(w->wal_fd);
     store_conn_close(w->checkpoint_conn);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     pthread_cond_destroy(&w->done_cond);
-    pthread_cond_destroy(&w->durable_cond);
     pthread_cond_destroy(&w->checkpoint_cond);
     free(w);
     return -1;
@@ -416,19 +304,15 @@ void store_writer_stop(store_writer_t *w)
     pthread_cond_signal(&w->cond);
     pthread_cond_signal(&w->checkpoint_cond);
     pthread_mutex_unlock(&w->lock);
-    /* The writer drains the queue, the syncer syncs what it committed, then
-     * the completer answers the rest. */
+    /* The writer drains the queue, then the completer answers the rest. */
     pthread_join(w->thread, NULL);
-    pthread_join(w->syncer, NULL);
     pthread_join(w->completer, NULL);
     pthread_join(w->checkpointer, NULL);
     sqlite3_wal_hook(store_conn_db_borrow(store_writer_conn_borrow(w->store)), NULL, NULL);
-    close(w->wal_fd);
     store_conn_close(w->checkpoint_conn);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     pthread_cond_destroy(&w->done_cond);
-    pthread_cond_destroy(&w->durable_cond);
     pthread_cond_destroy(&w->checkpoint_cond);
     free(w);
 }

@@ -4,10 +4,9 @@
  * Callers queue jobs; one thread takes every job waiting, runs them all inside
  * one transaction (each inside its own SAVEPOINT, so a failing job leaves no
  * trace and does not spoil the others), commits once, and only then reports
- * each job's outcome through its done callback, once an fdatasync of the WAL
- * has made the group durable. One fsync is shared by the whole group (and by
- * every group committed while the previous fsync ran): that is where
- * throughput comes from, and it is why "acknowledged" can mean "on disk".
+ * each job's outcome through its done callback. With synchronous=FULL the
+ * commit is one fsync shared by the whole group: that is where throughput
+ * comes from, and it is why "acknowledged" can mean "on disk".
  *
  * A job whose deadline has passed before the writer reaches it is not run and
  * completes with DEADLINE_EXCEEDED: its caller has already given up.
@@ -30,10 +29,9 @@ struct store_job {
     /* Runs inside the group transaction on the writer connection. Returns 0
      * or -1 with err filled; on -1 the job's changes are rolled back. */
     int (*run)(store_conn_t *conn, void *arg, mb_error *err);
-    /* Called once, after the commit is durable (err == NULL) or after the
-     * job or the commit failed (err set), on the completer thread: jobs
-     * complete in commit order while the writer already runs the next
-     * group. */
+    /* Called once, after the commit (err == NULL) or after the job or the
+     * commit failed (err set), on the completer thread: jobs complete in
+     * commit order while the writer already runs the next group. */
     void (*done)(void *arg, const mb_error *err);
     void *arg;
     /* mb_mono_ns() time; INT64_MAX for none. */
