@@ -373,7 +373,7 @@ static int cmd_create_api_key(const config *cfg)
     harden_process();
     if (keyring_load(cfg->key_file, &a.kr, &err) != 0 ||
         store_conn_open(cfg->db, true, false, &conn, &err) != 0 ||
-        store_migrate(conn, NULL, &err) != 0 ||
+        store_migrate_new_only(conn, &err) != 0 ||
         store_conn_exec(conn, "BEGIN IMMEDIATE", &err) != 0)
         goto out;
     if (create_key_job(conn, &a, &err) != 0 || store_conn_exec(conn, "COMMIT", &err) != 0) {
@@ -400,7 +400,7 @@ static int cmd_keys_rotate(const config *cfg)
     keyring_rotation r;
     harden_process();
     if (store_conn_open(cfg->db, false, false, &conn, &err) != 0 ||
-        store_migrate(conn, NULL, &err) != 0 || keyring_rotate(cfg->key_file, conn, &r, &err) != 0) {
+        store_migrate_new_only(conn, &err) != 0 || keyring_rotate(cfg->key_file, conn, &r, &err) != 0) {
         store_conn_close(conn);
         return fail(&err);
     }
@@ -419,7 +419,7 @@ static int cmd_purge(const config *cfg)
     store_conn_t *conn = NULL;
     int64_t hashes = 0, runs = 0;
     if (store_conn_open(cfg->db, false, false, &conn, &err) != 0 ||
-        store_migrate(conn, NULL, &err) != 0 ||
+        store_migrate_new_only(conn, &err) != 0 ||
         metering_purge(conn, (int)cfg->window_days, cfg->dry_run, &hashes, &runs, &err) != 0) {
         store_conn_close(conn);
         return fail(&err);

@@ -8,7 +8,14 @@
  */
 #include "store/migrate.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "base/log.h"
 
@@ -71,20 +78,84 @@ static int apply_one(store_conn_t *conn, const store_migration *m, mb_error *err
     return rc == SQLITE_DONE ? 0 : store_error(conn, err, "recording migration");
 }
 
+int store_schema_lock(const char *db_path, bool exclusive, int *fd, mb_error *err)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s.lock", db_path) >= (int)sizeof path)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "db: path too long");
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (*fd < 0)
+        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot open %s: %s", path,
+                            strerror(errno));
+    for (int waited = 0;; waited += 50) {
+        if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK || waited >= STORE_LOCK_WAIT_MS)
+            break;
+        usleep(50 * 1000);
+    }
+    int e = errno;
+    close(*fd);
+    *fd = -1;
+    if (e != EWOULDBLOCK)
+        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot lock %s: %s", path,
+                            strerror(e));
+    return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                        exclusive ? "a minbilld serves this database (it holds %s): stop it "
+                                    "before migrating"
+                                  : "this database is being migrated (%s is locked): try "
+                                    "again when that is done",
+                        path);
+}
+
+void store_schema_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
+}
+
 int store_migrate(store_conn_t *conn, int *applied, mb_error *err)
 {
     return store_migrate_upto(conn, store_migrations_count, applied, err);
 }
 
+/* The highest applied version (0: none), the history checked. */
+static int schema_version(store_conn_t *conn, int *current, mb_error *err)
+{
+    if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    if (store_conn_exec(conn, SQL_CREATE, err) != 0 || check_history(conn, current, err) != 0 ||
+        store_conn_exec(conn, "COMMIT", err) != 0) {
+        sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int store_migrate_new_only(store_conn_t *conn, mb_error *err)
+{
+    int current;
+    if (schema_version(conn, &current, err) != 0)
+        return -1;
+    if (current == 0)
+        return store_migrate(conn, NULL, err);
+    if (current < store_migrations_count)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                            "database schema is at migration %d, this minbilld needs %d: stop "
+                            "minbilld and run minbilld migrate first",
+                            current, store_migrations_count);
+    return 0;
+}
+
 int store_migrate_upto(store_conn_t *conn, int last, int *applied, mb_error *err)
 {
-    int count = 0, current = 0;
+    int count = 0, current = 0, lock_fd = -1;
     for (;;) {
         /* Everything, even creating the history table, happens under the
          * write lock: a statement that upgrades a read to a write gets BUSY
          * without waiting when another process migrates at the same time. */
         if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
-            return -1;
+            goto fail;
         if (store_conn_exec(conn, SQL_CREATE, err) != 0 || check_history(conn, &current, err) != 0)
             goto rollback;
         if (current >= last || current == store_migrations_count) {
@@ -92,16 +163,28 @@ int store_migrate_upto(store_conn_t *conn, int last, int *applied, mb_error *err
                 goto rollback;
             break;
         }
+        if (current > 0 && lock_fd < 0) {
+            /* A history: a daemon may be serving it. Ask again once no one
+             * does (the answer may have changed meanwhile). */
+            sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+            if (store_schema_lock(sqlite3_db_filename(store_conn_db_borrow(conn), "main"), true,
+                                  &lock_fd, err) != 0)
+                goto fail;
+            continue;
+        }
         const store_migration *m = &store_migrations[current];
         if (apply_one(conn, m, err) != 0 || store_conn_exec(conn, "COMMIT", err) != 0)
             goto rollback;
         mb_log(MB_LOG_INFO, "event=migration version=%d name=%s", m->version, m->name);
         count++;
     }
+    store_schema_unlock(lock_fd);
     if (applied != NULL)
         *applied = count;
     return 0;
 rollback:
     sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+fail:
+    store_schema_unlock(lock_fd);
     return -1;
 }

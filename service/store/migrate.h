@@ -4,9 +4,20 @@
  * schema_migrations table. A database whose history is longer than the
  * binary's, or differs from it, is refused: running an old binary on a newer
  * schema is how data gets silently corrupted.
+ *
+ * The same goes for a daemon that keeps serving while a newer binary
+ * migrates under it (0006, say, moves tokens the old daemon still looks up
+ * by a column it no longer indexes, and the old daemon would issue tokens
+ * the new one cannot find). So a serving daemon holds the schema lock
+ * "<db>.lock" shared (flock) for its life; migrating a database that
+ * already has a history needs it exclusively, and only `minbilld migrate`
+ * and `minbilld serve` (at start, before it shares it) migrate at all. The
+ * other subcommands only migrate a database that has no history yet.
  */
 #ifndef MB_STORE_MIGRATE_H
 #define MB_STORE_MIGRATE_H
+
+#include <stdbool.h>
 
 #include "base/error.h"
 #include "store/store.h"
@@ -22,8 +33,23 @@ extern const int store_migrations_count;
 
 /* Applies the missing migrations. *applied (if not NULL) receives how many
  * were applied now. FAILED_PRECONDITION if the database is newer or has a
- * different history. */
+ * different history, or if it has a history, migrations are missing and the
+ * schema lock stays taken (a daemon serves it) for STORE_LOCK_WAIT_MS. */
 int store_migrate(store_conn_t *conn, int *applied, mb_error *err);
+
+/* For the subcommands that work beside a serving daemon (keys, purge): a
+ * new database is migrated (nobody can be serving it); one with a history
+ * must be at this binary's schema, else FAILED_PRECONDITION naming
+ * `minbilld migrate`. */
+int store_migrate_new_only(store_conn_t *conn, mb_error *err);
+
+#define STORE_LOCK_WAIT_MS 2000
+
+/* Takes the schema lock of the database at db_path, shared or exclusive,
+ * trying for STORE_LOCK_WAIT_MS; *fd receives the lock's descriptor, for
+ * store_schema_unlock(). FAILED_PRECONDITION when it stays taken. */
+int store_schema_lock(const char *db_path, bool exclusive, int *fd, mb_error *err);
+void store_schema_unlock(int fd); /* -1 is a no-op */
 
 /* The same, stopping after migration `last`: for tests of a migration,
  * which need a database as the one before it left it. */

@@ -42,6 +42,7 @@ struct store {
     store_writer_t *writer;
     reader_pool *pools; /* [0]: internal; [1 + purpose]: purpose-bound */
     int n_pools;
+    int schema_lock; /* shared for the store's life (migrate.h) */
 };
 
 int store_error(store_conn_t *conn, mb_error *err, const char *what)
@@ -246,9 +247,12 @@ int store_open(const char *path, const store_options *opt, store_t **out, mb_err
     store_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "storage: out of memory");
-    if (store_conn_open(path, opt->create, false, &s->writer_conn, err) != 0)
-        goto fail;
-    if (store_migrate(s->writer_conn, NULL, err) != 0)
+    s->schema_lock = -1;
+    /* Migrate first (exclusively, if there is a history), then share the
+     * schema lock for as long as this store serves. */
+    if (store_conn_open(path, opt->create, false, &s->writer_conn, err) != 0 ||
+        store_migrate(s->writer_conn, NULL, err) != 0 ||
+        store_schema_lock(path, false, &s->schema_lock, err) != 0)
         goto fail;
     int n_purposes = opt->readable != NULL ? opt->n_purposes : 0;
     s->pools = calloc((size_t)(1 + n_purposes), sizeof *s->pools);
@@ -282,6 +286,7 @@ void store_close(store_t *s)
     /* The writer connection closes last: closing the last connection
      * checkpoints the WAL into the main file and removes it. */
     store_conn_close(s->writer_conn);
+    store_schema_unlock(s->schema_lock);
     free(s);
 }
 

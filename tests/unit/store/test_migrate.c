@@ -1,7 +1,10 @@
 /*
  * test_migrate.c - the migrations runner: applies everything on an empty
  * database, nothing on a current one, and refuses a database that is newer
- * than the binary or has a different history; and migration 0006 moves
+ * than the binary or has a different history; never migrates a database
+ * with a history while a daemon serves it (the schema lock), and the
+ * subcommands that run beside one migrate only a new database; and
+ * migration 0006 moves
  * the tokens already issued to payment_token_legacy without losing or
  * changing a payment method or its vault row, drops the UNIQUE index on
  * token only, and leaves every foreign key pointing at payment_methods.
@@ -93,6 +96,44 @@ static void test_failed_migration_leaves_nothing(void)
 
 /* Every row of `sql`, each column as SQLite's quote() would write it, rows
  * separated by newlines: equal strings mean equal rows. */
+static void test_no_migration_under_a_daemon(void)
+{
+    char path[512];
+    store_conn_t *c = open_db("served.db");
+    unit_path(path, sizeof path, "served.db");
+    mb_error err;
+    int applied = -1, lock = -1;
+    CHECK(store_migrate_upto(c, store_migrations_count - 1, &applied, &err) == 0);
+    /* An older daemon serves it: it holds the schema lock shared. */
+    CHECK(store_schema_lock(path, false, &lock, &err) == 0);
+    CHECK(store_migrate(c, &applied, &err) != 0);
+    CHECK_STATUS(err, GRPC_STATUS_FAILED_PRECONDITION);
+    CHECK_CONTAINS(err.msg, "a minbilld serves this database");
+    CHECK(version_rows(c) == store_migrations_count - 1);
+    /* keys / purge: never migrate a database with a history. */
+    store_schema_unlock(lock);
+    CHECK(store_migrate_new_only(c, &err) != 0);
+    CHECK_STATUS(err, GRPC_STATUS_FAILED_PRECONDITION);
+    CHECK_CONTAINS(err.msg, "run minbilld migrate");
+    CHECK(version_rows(c) == store_migrations_count - 1);
+    /* Once the daemon is gone, migrate does it. */
+    CHECK(store_migrate(c, &applied, &err) == 0 && applied == 1);
+    CHECK(store_migrate_new_only(c, &err) == 0);
+    /* A serving daemon keeps migrations out, but not a daemon that shares. */
+    int other = -1;
+    CHECK(store_schema_lock(path, false, &lock, &err) == 0);
+    CHECK(store_schema_lock(path, false, &other, &err) == 0);
+    store_schema_unlock(other);
+    store_schema_unlock(lock);
+    store_conn_close(c);
+
+    /* A new database is migrated by them: nobody can be serving it. */
+    c = open_db("new-for-keys.db");
+    CHECK(store_migrate_new_only(c, &err) == 0);
+    CHECK(version_rows(c) == store_migrations_count);
+    store_conn_close(c);
+}
+
 static void dump_rows(store_conn_t *c, const char *sql, char *out, size_t size)
 {
     sqlite3_stmt *st;
@@ -333,6 +374,7 @@ int main(void)
     RUN(test_newer_database_refused);
     RUN(test_different_history_refused);
     RUN(test_failed_migration_leaves_nothing);
+    RUN(test_no_migration_under_a_daemon);
     RUN(test_0006_token_locator);
     return check_summary();
 }
