@@ -99,6 +99,11 @@ static void *call_secret(rpc_call_t *call, size_t n)
     return p;
 }
 
+static const keyring_t *call_keyring(rpc_call_t *call)
+{
+    return ((const mb_app *)rpc_call_app(call))->keyring;
+}
+
 /* Binds BY_TOKEN's parameters. */
 static void bind_token(sqlite3_stmt *st, const keyring_t *kr, const char *token)
 {
@@ -489,7 +494,7 @@ static int detach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
 {
     const char *token = arg;
     owner o;
-    if (find_owner(conn, ((mb_app *)rpc_call_app(call))->keyring, token, &o, err) != 0 ||
+    if (find_owner(conn, call_keyring(call), token, &o, err) != 0 ||
         store_exec_text(conn, SQL_CLEAR_DEFAULT, o.account_id, token, "clearing the default",
                         err) != 0 ||
         store_exec_id(conn, SQL_DELETE_LEGACY, o.method_id, "deleting the token", err) != 0 ||
@@ -532,7 +537,7 @@ static int default_run(store_conn_t *conn, rpc_call_t *call, void *arg, Protobuf
 {
     const char *token = arg;
     owner o;
-    if (find_owner(conn, ((mb_app *)rpc_call_app(call))->keyring, token, &o, err) != 0)
+    if (find_owner(conn, call_keyring(call), token, &o, err) != 0)
         return -1;
     if (!o.active)
         return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "token: the account is closed");

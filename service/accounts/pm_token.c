@@ -80,6 +80,7 @@ void pm_token_bind(const keyring_t *kr, int64_t id, char token[PM_TOKEN_LEN + 1]
         token[ID_AT + i] = BASE62[(int)((v % 62 + (uint64_t)ks[i]) % 62)];
         v /= 62;
     }
+    sodium_memzero(ks, sizeof ks); /* it is what hides the id */
 }
 
 int64_t pm_token_id(const keyring_t *kr, const char *token)
@@ -87,13 +88,14 @@ int64_t pm_token_id(const keyring_t *kr, const char *token)
     int ks[ID_LEN];
     keystream(kr, token, ks);
     uint64_t v = 0;
-    for (int i = 0; i < ID_LEN; i++) {
+    bool fits = true;
+    for (int i = 0; i < ID_LEN && fits; i++) {
         int d = (letter_value(token[ID_AT + i]) - ks[i] + 62) % 62;
-        if (v > ((uint64_t)INT64_MAX - (uint64_t)d) / 62)
-            return -1;
+        fits = v <= ((uint64_t)INT64_MAX - (uint64_t)d) / 62;
         v = v * 62 + (uint64_t)d;
     }
-    return v == 0 ? -1 : (int64_t)v;
+    sodium_memzero(ks, sizeof ks);
+    return !fits || v == 0 ? -1 : (int64_t)v;
 }
 
 int pm_token_check(const char *field, const char *token, mb_error *err)

@@ -18,6 +18,10 @@
  *
  * Tokens issued before migration 0006 are fully random and are found
  * through payment_token_legacy instead.
+ *
+ * The secret cannot be rotated like the master key: every token issued
+ * under it would stop finding its row. It is wrapped by the master key like
+ * the other service secrets, so master key rotation re-wraps it unchanged.
  */
 #ifndef MB_ACCOUNTS_PM_TOKEN_H
 #define MB_ACCOUNTS_PM_TOKEN_H

@@ -122,8 +122,9 @@ const inv_field inventory_fields[] = {
      .legal_basis = CONTRACT, .recipients = "none", .source = "derived from the number",
      .retention = UNTIL_DETACHED, .mask = MASK_HIDDEN},
     /* Tokens issued before migration 0006, which do not carry their row id:
-     * readable wherever tokens are. */
-    PLAIN("payment_token_legacy", "token", SUP | INV | EXP | PAY),
+     * only a lookup by token reads them, and only payment collection looks
+     * methods up by token on a read connection (reveal). */
+    PLAIN("payment_token_legacy", "token", PAY),
     PLAIN("payment_token_legacy", "method_id", PAY),
     PLAIN("payment_vault", "method_id", PAY),
     {.table = "payment_vault", .column = "number_ct", .name = "card number (PAN) or IBAN",

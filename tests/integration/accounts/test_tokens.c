@@ -5,6 +5,12 @@
  * tokens issued before migration 0006 (random, without an id, kept in
  * payment_token_legacy) still reveal, list, become the default and detach.
  *
+ * Forged tokens are tried too: the id letters are the row id's digits
+ * shifted by a keystream, so shifting the last letter of a token one step
+ * yields a token that carries the next row's id, without any key; it must
+ * find nothing for reveal, detach and set-default alike. The same holds for
+ * an old token whose id was reused after a detach.
+ *
  * A database from before 0006 cannot be made by today's daemon, so the test
  * turns one of today's payment methods into what 0006 makes of an old one:
  * a random token in the row and in payment_token_legacy, and the vault
@@ -23,15 +29,13 @@
 #include "common.h"
 #include "crypto/dek.h"
 #include "crypto/keyring.h"
+#include "fixtures.h"
 #include "minbill/v1/accounts.pb-c.h"
 #include "store/store.h"
 
-#define ATTACH "/minbill.v1.Accounts/AttachPaymentMethod"
 #define LIST "/minbill.v1.Accounts/ListPaymentMethods"
 #define DETACH "/minbill.v1.Accounts/DetachPaymentMethod"
 #define SET_DEFAULT "/minbill.v1.Accounts/SetDefaultPaymentMethod"
-#define REVEAL "/minbill.v1.Accounts/RevealPaymentMethod"
-#define UPSERT "/minbill.v1.Accounts/UpsertAccount"
 
 static const char *const CARDS[] = {"4111111111111111", "5555555555554444", "4242424242424242"};
 
@@ -44,74 +48,31 @@ static void free_msg(void *m)
         protobuf_c_message_free_unpacked(m, NULL);
 }
 
-static void make_account(const char *id)
-{
-    Minbill__V1__PostalAddress addr = MINBILL__V1__POSTAL_ADDRESS__INIT;
-    addr.line1 = "Hauptstrasse 1";
-    addr.postal_code = "10115";
-    addr.city = "Berlin";
-    addr.country_code = "DE";
-    Minbill__V1__Account acc = MINBILL__V1__ACCOUNT__INIT;
-    acc.account_id = (char *)id;
-    acc.legal_name = "Autohaus Token GmbH";
-    acc.billing_address = &addr;
-    acc.currency = "EUR";
-    Minbill__V1__UpsertAccountRequest req = MINBILL__V1__UPSERT_ACCOUNT_REQUEST__INIT;
-    req.account = &acc;
-    ProtobufCMessage *resp = NULL;
-    mb_error st;
-    mbc_unary(srv.ch, UPSERT, platform, &req.base, &minbill__v1__account__descriptor, 10000, &resp,
-              &st);
-    CHECK_STATUS(st, GRPC_STATUS_OK);
-    free_msg(resp);
-}
 
 /* Attaches pan to acc-t; out receives the token. */
 static void attach(const char *pan, char out[PM_TOKEN_LEN + 1])
 {
-    Minbill__V1__CardDetails card = MINBILL__V1__CARD_DETAILS__INIT;
-    card.pan = (char *)pan;
-    card.exp_month = 12;
-    card.exp_year = 2031;
-    card.holder_name = "Jane Doe";
-    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
-    req.account_id = "acc-t";
-    req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD;
-    req.card = &card;
-    ProtobufCMessage *resp = NULL;
-    mb_error st;
-    mbc_unary(srv.ch, ATTACH, platform, &req.base, &minbill__v1__payment_method__descriptor, 10000,
-              &resp, &st);
-    CHECK_STATUS(st, GRPC_STATUS_OK);
-    Minbill__V1__PaymentMethod *m = (void *)resp;
-    snprintf(out, PM_TOKEN_LEN + 1, "%s", m != NULL ? m->token : "");
-    free_msg(resp);
+    CHECK(mbt_attach_card(srv.ch, platform, "acc-t", pan, "Jane Doe", out, PM_TOKEN_LEN + 1,
+                          10000) == GRPC_STATUS_OK);
 }
 
 /* Reveals token; returns the status and copies the PAN into pan. */
 static int reveal(const char *token, char *pan, size_t size)
 {
-    Minbill__V1__RevealPaymentMethodRequest req = MINBILL__V1__REVEAL_PAYMENT_METHOD_REQUEST__INIT;
-    req.token = (char *)token;
-    req.purpose = "token test";
-    ProtobufCMessage *resp = NULL;
-    mb_error st;
-    mbc_unary(srv.ch, REVEAL, payments, &req.base,
-              &minbill__v1__reveal_payment_method_response__descriptor, 10000, &resp, &st);
-    Minbill__V1__RevealPaymentMethodResponse *r = (void *)resp;
-    snprintf(pan, size, "%s", r != NULL && r->card != NULL ? r->card->pan : "");
-    free_msg(resp);
-    return st.code;
+    return mbt_reveal_card(srv.ch, payments, token, "token test", pan, size, 10000);
 }
 
-/* Detach or SetDefault of token (their requests are the same: token = 1);
- * returns the status. */
+/* Detach or SetDefault of token; returns the status. */
 static int by_token(const char *method, const char *token)
 {
-    Minbill__V1__DetachPaymentMethodRequest req = MINBILL__V1__DETACH_PAYMENT_METHOD_REQUEST__INIT;
-    req.token = (char *)token;
+    Minbill__V1__DetachPaymentMethodRequest detach =
+        MINBILL__V1__DETACH_PAYMENT_METHOD_REQUEST__INIT;
+    Minbill__V1__SetDefaultPaymentMethodRequest set_default =
+        MINBILL__V1__SET_DEFAULT_PAYMENT_METHOD_REQUEST__INIT;
+    detach.token = set_default.token = (char *)token;
+    const ProtobufCMessage *req = strcmp(method, DETACH) == 0 ? &detach.base : &set_default.base;
     uint8_t buf[64];
-    size_t len = protobuf_c_message_pack(&req.base, buf);
+    size_t len = protobuf_c_message_pack(req, buf);
     mb_error st;
     return mbt_call(srv.ch, method, platform, buf, len, &st);
 }
@@ -136,6 +97,46 @@ static void test_whole_token_only(void)
             fprintf(stderr, "   letter %d changed: status %d\n", positions[p], code);
         CHECK(code == GRPC_STATUS_NOT_FOUND && pan[0] == '\0');
     }
+}
+
+static const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/* token with its last letter moved `by` places along the base62 alphabet. */
+static void shift_last(const char *token, int by, char out[PM_TOKEN_LEN + 1])
+{
+    memcpy(out, token, PM_TOKEN_LEN + 1);
+    int v = (int)(strchr(BASE62, token[PM_TOKEN_LEN - 1]) - BASE62);
+    out[PM_TOKEN_LEN - 1] = BASE62[(v + by + 62) % 62];
+}
+
+static void test_forged_and_reused(void)
+{
+    /* tokens[0..2] are rows 1..3: tokens[1] shifted by one carries row 3's
+     * id (its last digit is 2, no carry), tokens[2] shifted back row 2's. */
+    char forged[2][PM_TOKEN_LEN + 1], pan[32];
+    shift_last(tokens[1], 1, forged[0]);
+    shift_last(tokens[2], -1, forged[1]);
+    for (int i = 0; i < 2; i++) {
+        CHECK(reveal(forged[i], pan, sizeof pan) == GRPC_STATUS_NOT_FOUND && pan[0] == '\0');
+        CHECK(by_token(SET_DEFAULT, forged[i]) == GRPC_STATUS_NOT_FOUND);
+        CHECK(by_token(DETACH, forged[i]) == GRPC_STATUS_NOT_FOUND);
+    }
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM accounts WHERE account_id = 'acc-t'"
+                                " AND default_payment_method IS NOT NULL") == 0);
+    for (int i = 1; i < 3; i++)
+        CHECK(reveal(tokens[i], pan, sizeof pan) == GRPC_STATUS_OK && strcmp(pan, CARDS[i]) == 0);
+
+    /* Row 3 detached, the next attach gets id 3 again: the old token carries
+     * that id but is not the new row's token. */
+    CHECK(by_token(DETACH, tokens[2]) == GRPC_STATUS_OK);
+    char reused[PM_TOKEN_LEN + 1];
+    attach(CARDS[2], reused);
+    CHECK(mbt_db_long(srv.d.db, "SELECT max(method_id) FROM payment_methods") == 3);
+    CHECK(strcmp(reused, tokens[2]) != 0);
+    CHECK(reveal(tokens[2], pan, sizeof pan) == GRPC_STATUS_NOT_FOUND);
+    CHECK(by_token(DETACH, tokens[2]) == GRPC_STATUS_NOT_FOUND);
+    CHECK(reveal(reused, pan, sizeof pan) == GRPC_STATUS_OK && strcmp(pan, CARDS[2]) == 0);
+    memcpy(tokens[2], reused, sizeof reused);
 }
 
 /* Rewrites the payment method of `token` as migration 0006 leaves one
@@ -252,8 +253,11 @@ int main(void)
     mbt_key(&srv, "platform", platform);
     mbt_key(&srv, "payments", payments);
     mbt_key(&srv, "support", support);
-    make_account("acc-t");
+    mb_error st;
+    mbt_upsert_account(srv.ch, platform, "acc-t", "Autohaus Token GmbH", NULL, NULL, 0, 10000, &st);
+    CHECK_STATUS(st, GRPC_STATUS_OK);
     RUN(test_whole_token_only);
+    RUN(test_forged_and_reused);
     RUN(test_legacy_token);
     CHECK(mbt_down(&srv) == 0);
     return check_summary();
