@@ -35,6 +35,7 @@
 #include <grpc/support/time.h>
 
 #include "base/error.h"
+#include "fixtures.h"
 #include "minbill/v1/accounts.pb-c.h"
 
 /* --- time and options ------------------------------------------------------ */
@@ -474,30 +475,13 @@ void bc_print_peak_rss(long rss_kib)
 int bc_upsert_account(const char *prog, mbc_channel_t *ch, const char *key, const char *id,
                       const char *plan_id, int timeout_ms)
 {
-    Minbill__V1__PostalAddress addr = MINBILL__V1__POSTAL_ADDRESS__INIT;
-    addr.line1 = "Hauptstrasse 1";
-    addr.postal_code = "10115";
-    addr.city = "Berlin";
-    addr.country_code = "DE";
-    Minbill__V1__Account acc = MINBILL__V1__ACCOUNT__INIT;
-    /* protobuf-c's string fields are not const; it only reads them here. */
-    acc.account_id = (char *)id;
-    acc.legal_name = "Autohaus Bench GmbH";
-    acc.billing_address = &addr;
-    acc.currency = "EUR";
-    if (plan_id != NULL)
-        acc.plan_id = (char *)plan_id;
-    Minbill__V1__UpsertAccountRequest req = MINBILL__V1__UPSERT_ACCOUNT_REQUEST__INIT;
-    req.account = &acc;
-    ProtobufCMessage *resp = NULL;
     mb_error st;
-    if (mbc_unary(ch, "/minbill.v1.Accounts/UpsertAccount", key, &req.base,
-                  &minbill__v1__account__descriptor, timeout_ms, &resp, &st) != 0) {
+    if (mbt_upsert_account(ch, key, id, "Autohaus Bench GmbH", plan_id, NULL, 0, timeout_ms,
+                           &st) != GRPC_STATUS_OK) {
         fprintf(stderr, "%s: UpsertAccount %s: %s: %s\n", prog, id, mb_status_name(st.code),
                 st.msg);
         return -1;
     }
-    protobuf_c_message_free_unpacked(resp, NULL);
     return 0;
 }
 

@@ -14,9 +14,9 @@
 
 #include "check.h"
 #include "common.h"
+#include "fixtures.h"
 #include "minbill/v1/accounts.pb-c.h"
 
-#define UPSERT "/minbill.v1.Accounts/UpsertAccount"
 #define GET "/minbill.v1.Accounts/GetAccount"
 
 static mbt_server srv;
@@ -25,25 +25,8 @@ static char backup[MBT_PATH + 64];
 
 static int upsert(const char *id)
 {
-    Minbill__V1__PostalAddress addr = MINBILL__V1__POSTAL_ADDRESS__INIT;
-    addr.line1 = "Ringstrasse 5";
-    addr.postal_code = "1010";
-    addr.city = "Wien";
-    addr.country_code = "AT";
-    Minbill__V1__Account acc = MINBILL__V1__ACCOUNT__INIT;
-    acc.account_id = (char *)id;
-    acc.legal_name = "Autohaus Backup GmbH";
-    acc.billing_address = &addr;
-    acc.currency = "EUR";
-    Minbill__V1__UpsertAccountRequest req = MINBILL__V1__UPSERT_ACCOUNT_REQUEST__INIT;
-    req.account = &acc;
-    ProtobufCMessage *resp = NULL;
-    mb_error st;
-    mbc_unary(srv.ch, UPSERT, platform, &req.base, &minbill__v1__account__descriptor, 10000, &resp,
-              &st);
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(resp, NULL);
-    return st.code;
+    return mbt_upsert_account(srv.ch, platform, id, "Autohaus Backup GmbH", NULL, NULL, 0, 10000,
+                              NULL);
 }
 
 typedef struct backup_run {

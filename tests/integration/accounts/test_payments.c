@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "common.h"
+#include "fixtures.h"
 #include "minbill/v1/accounts.pb-c.h"
 #include "minbill/v1/audit.pb-c.h"
 
@@ -19,7 +20,6 @@
 #define DETACH "/minbill.v1.Accounts/DetachPaymentMethod"
 #define SET_DEFAULT "/minbill.v1.Accounts/SetDefaultPaymentMethod"
 #define REVEAL "/minbill.v1.Accounts/RevealPaymentMethod"
-#define UPSERT "/minbill.v1.Accounts/UpsertAccount"
 #define LIST_AUDIT "/minbill.v1.Audit/ListAuditEvents"
 
 static const char *const CARDS[] = {"4111111111111111", "4242424242424242", "5555555555554444",
@@ -33,25 +33,9 @@ static char platform[MBT_KEY_MAX], support[MBT_KEY_MAX], payments[MBT_KEY_MAX],
 
 static void make_account(const char *id)
 {
-    Minbill__V1__PostalAddress addr = MINBILL__V1__POSTAL_ADDRESS__INIT;
-    addr.line1 = "Hauptstrasse 1";
-    addr.postal_code = "10115";
-    addr.city = "Berlin";
-    addr.country_code = "DE";
-    Minbill__V1__Account acc = MINBILL__V1__ACCOUNT__INIT;
-    acc.account_id = (char *)id;
-    acc.legal_name = "Autohaus Example GmbH";
-    acc.billing_address = &addr;
-    acc.currency = "EUR";
-    Minbill__V1__UpsertAccountRequest req = MINBILL__V1__UPSERT_ACCOUNT_REQUEST__INIT;
-    req.account = &acc;
-    ProtobufCMessage *resp = NULL;
     mb_error st;
-    mbc_unary(srv.ch, UPSERT, platform, &req.base, &minbill__v1__account__descriptor, 10000, &resp,
-              &st);
+    mbt_upsert_account(srv.ch, platform, id, "Autohaus Example GmbH", NULL, NULL, 0, 10000, &st);
     CHECK_STATUS(st, GRPC_STATUS_OK);
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(resp, NULL);
 }
 
 static Minbill__V1__PaymentMethod *attach_card(const char *account, const char *pan, int month,

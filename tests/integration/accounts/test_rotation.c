@@ -14,11 +14,9 @@
 
 #include "check.h"
 #include "common.h"
+#include "fixtures.h"
 #include "minbill/v1/accounts.pb-c.h"
 
-#define UPSERT "/minbill.v1.Accounts/UpsertAccount"
-#define ATTACH "/minbill.v1.Accounts/AttachPaymentMethod"
-#define REVEAL "/minbill.v1.Accounts/RevealPaymentMethod"
 #define GET "/minbill.v1.Accounts/GetAccount"
 #define ACCOUNTS 40
 
@@ -29,53 +27,18 @@ static atomic_int stop_writer, writes_ok, writes_failed;
 
 static int upsert(mbc_channel_t *ch, const char *id)
 {
-    Minbill__V1__PostalAddress addr = MINBILL__V1__POSTAL_ADDRESS__INIT;
-    addr.line1 = "Hauptstrasse 1";
-    addr.postal_code = "10115";
-    addr.city = "Berlin";
-    addr.country_code = "DE";
     Minbill__V1__Contact c = MINBILL__V1__CONTACT__INIT, *cp = &c;
     c.contact_id = "c1";
     c.role = MINBILL__V1__CONTACT_ROLE__CONTACT_ROLE_BILLING;
     c.name = "Jane Doe";
     c.email = "jane.doe@example.de";
-    Minbill__V1__Account acc = MINBILL__V1__ACCOUNT__INIT;
-    acc.account_id = (char *)id;
-    acc.legal_name = "Autohaus Example GmbH";
-    acc.billing_address = &addr;
-    acc.currency = "EUR";
-    acc.n_contacts = 1;
-    acc.contacts = &cp;
-    Minbill__V1__UpsertAccountRequest req = MINBILL__V1__UPSERT_ACCOUNT_REQUEST__INIT;
-    req.account = &acc;
-    ProtobufCMessage *resp = NULL;
-    mb_error st;
-    mbc_unary(ch, UPSERT, platform, &req.base, &minbill__v1__account__descriptor, 20000, &resp,
-              &st);
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(resp, NULL);
-    return st.code;
+    return mbt_upsert_account(ch, platform, id, "Autohaus Example GmbH", NULL, &cp, 1, 20000,
+                              NULL);
 }
 
 static int attach(const char *account, const char *pan, char *token_out)
 {
-    Minbill__V1__CardDetails card = MINBILL__V1__CARD_DETAILS__INIT;
-    card.pan = (char *)pan;
-    card.exp_month = 12;
-    card.exp_year = 2031;
-    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
-    req.account_id = (char *)account;
-    req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD;
-    req.card = &card;
-    ProtobufCMessage *resp = NULL;
-    mb_error st;
-    mbc_unary(srv.ch, ATTACH, platform, &req.base, &minbill__v1__payment_method__descriptor, 20000,
-              &resp, &st);
-    if (resp != NULL) {
-        snprintf(token_out, 32, "%s", ((Minbill__V1__PaymentMethod *)resp)->token);
-        protobuf_c_message_free_unpacked(resp, NULL);
-    }
-    return st.code;
+    return mbt_attach_card(srv.ch, platform, account, pan, NULL, token_out, 32, 20000);
 }
 
 /* A distinct valid Visa number per i (Luhn check digit computed). */
@@ -95,19 +58,7 @@ static void make_pan(int i, char out[17])
 
 static int reveal_pan(const char *token, char *pan_out)
 {
-    Minbill__V1__RevealPaymentMethodRequest req = MINBILL__V1__REVEAL_PAYMENT_METHOD_REQUEST__INIT;
-    req.token = (char *)token;
-    req.purpose = "rotation test";
-    ProtobufCMessage *resp = NULL;
-    mb_error st;
-    mbc_unary(srv.ch, REVEAL, payments, &req.base,
-              &minbill__v1__reveal_payment_method_response__descriptor, 20000, &resp, &st);
-    Minbill__V1__RevealPaymentMethodResponse *r = (void *)resp;
-    if (r != NULL && r->card != NULL)
-        snprintf(pan_out, 20, "%s", r->card->pan);
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(resp, NULL);
-    return st.code;
+    return mbt_reveal_card(srv.ch, payments, token, "rotation test", pan_out, 20, 20000);
 }
 
 static int revealed_email(const char *account, char *email_out)

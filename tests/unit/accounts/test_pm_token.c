@@ -21,6 +21,7 @@
 #include "crypto/keyring.h"
 #include "expect_field.h"
 #include "store/migrate.h"
+#include "unit_db.h"
 #include "unit_tmp.h"
 
 #define NONCE_AT 3 /* "pm_" */
@@ -34,17 +35,6 @@ typedef struct fixture {
     keyring_t *kr;
     store_conn_t *conn;
 } fixture;
-
-static int attach_in_tx(keyring_t *kr, store_conn_t *c, mb_error *err)
-{
-    if (store_conn_exec(c, "BEGIN IMMEDIATE", err) != 0)
-        return -1;
-    if (keyring_attach(kr, c, err) != 0) {
-        store_conn_exec(c, "ROLLBACK", NULL);
-        return -1;
-    }
-    return store_conn_exec(c, "COMMIT", err);
-}
 
 /* Loads key_name (creating it if asked) and attaches it to db_name, which
  * is created and migrated on first use. Exits on failure: every test below
@@ -62,7 +52,7 @@ static fixture fixture_open(const char *key_name, bool create_key, const char *d
         goto fail;
     if (store_conn_open(dbpath, true, false, &f.conn, &err) != 0)
         goto fail;
-    if (store_migrate(f.conn, NULL, &err) != 0 || attach_in_tx(f.kr, f.conn, &err) != 0)
+    if (store_migrate(f.conn, NULL, &err) != 0 || unit_keyring_attach(f.kr, f.conn, &err) != 0)
         goto fail;
     return f;
 fail:

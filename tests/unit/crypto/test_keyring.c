@@ -11,6 +11,7 @@
 #include "check.h"
 #include "crypto/keyring.h"
 #include "store/migrate.h"
+#include "unit_db.h"
 #include "unit_tmp.h"
 
 static void test_key_file_rules(void)
@@ -47,17 +48,6 @@ static void test_key_file_rules(void)
     CHECK_CONTAINS(err.msg, "keys init");
 }
 
-static int attach_in_tx(keyring_t *kr, store_conn_t *c, mb_error *err)
-{
-    if (store_conn_exec(c, "BEGIN IMMEDIATE", err) != 0)
-        return -1;
-    if (keyring_attach(kr, c, err) != 0) {
-        store_conn_exec(c, "ROLLBACK", NULL);
-        return -1;
-    }
-    return store_conn_exec(c, "COMMIT", err);
-}
-
 static void test_attach(void)
 {
     char kpath[512], k2path[512], dbpath[512];
@@ -73,10 +63,10 @@ static void test_attach(void)
 
     keyring_t *a = NULL, *b = NULL, *other = NULL;
     CHECK(keyring_load(kpath, &a, &err) == 0);
-    CHECK(attach_in_tx(a, c, &err) == 0);
+    CHECK(unit_keyring_attach(a, c, &err) == 0);
     /* The same key again (a restart) finds the same secret. */
     CHECK(keyring_load(kpath, &b, &err) == 0);
-    CHECK(attach_in_tx(b, c, &err) == 0);
+    CHECK(unit_keyring_attach(b, c, &err) == 0);
     CHECK(sodium_memcmp(keyring_secret_borrow(a, KEYRING_SECRET_APIKEY_HASH),
                         keyring_secret_borrow(b, KEYRING_SECRET_APIKEY_HASH),
                         KEYRING_KEY_BYTES) == 0);
@@ -97,7 +87,7 @@ static void test_attach(void)
 
     /* Another key file is refused, and writes nothing. */
     CHECK(keyring_load(k2path, &other, &err) == 0);
-    CHECK(attach_in_tx(other, c, &err) != 0);
+    CHECK(unit_keyring_attach(other, c, &err) != 0);
     CHECK_STATUS(err, GRPC_STATUS_FAILED_PRECONDITION);
     CHECK_CONTAINS(err.msg, "not this database's master key");
     keyring_free(a);

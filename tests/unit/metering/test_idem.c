@@ -12,6 +12,7 @@
 #include "check.h"
 #include "metering/idem.h"
 #include "store/migrate.h"
+#include "unit_db.h"
 #include "unit_tmp.h"
 
 #define DAY 20600 /* 2026-05-26 */
@@ -24,17 +25,6 @@ static store_conn_t *open_db(const char *name)
     CHECK(store_conn_open(unit_path(path, sizeof path, name), true, false, &c, &err) == 0);
     CHECK(store_migrate(c, NULL, &err) == 0);
     return c;
-}
-
-static long query_long(store_conn_t *c, const char *sql)
-{
-    sqlite3_stmt *st;
-    long v = -1;
-    if (sqlite3_prepare_v2(store_conn_db_borrow(c), sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
 }
 
 /* Inserts n hashes from hashes[] in one job; returns how many were new. */
@@ -136,10 +126,10 @@ static void test_counted_once(void)
     uint8_t fresh[1][16];
     randombytes_buf(fresh, sizeof fresh);
     CHECK(insert_all(ix, c, DAY, fresh, 1) == 1);
-    CHECK(query_long(c, "SELECT count(*) FROM usage_idem") == 4);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem") == 4);
     /* The restart started a new run; each run has its row. */
-    CHECK(query_long(c, "SELECT count(*) FROM usage_idem_runs") == 2);
-    CHECK(query_long(c, "SELECT count(*) FROM usage_idem WHERE run NOT IN"
+    CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem_runs") == 2);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem WHERE run NOT IN"
                         " (SELECT run FROM usage_idem_runs)") == 0);
     idem_free(ix);
     store_conn_close(c);
@@ -155,8 +145,8 @@ static void test_runs(void)
     randombytes_buf(h, sizeof h);
     CHECK(insert_all(ix, c, DAY, h, 1) == 1);
     CHECK(insert_all(ix, c, DAY + 1, h + 1, 1) == 1); /* a new day, a new run */
-    CHECK(query_long(c, "SELECT count(*) FROM usage_idem_runs") == 2);
-    CHECK(query_long(c, "SELECT count(DISTINCT run) FROM usage_idem") == 2);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem_runs") == 2);
+    CHECK(unit_query_long(c, "SELECT count(DISTINCT run) FROM usage_idem") == 2);
     CHECK(insert_all(ix, c, DAY + 1, h, 2) == 0); /* found in either run */
 
     /* A job that created a run and was rolled back: the next job must not
@@ -166,21 +156,21 @@ static void test_runs(void)
     CHECK(idem_insert(ix, c, h[2], &err) == 1);
     CHECK(store_conn_exec(c, "ROLLBACK TO job; RELEASE job; COMMIT", &err) == 0);
     CHECK(insert_all(ix, c, DAY + 2, h + 2, 1) == 1);
-    CHECK(query_long(c, "SELECT count(*) FROM usage_idem WHERE run NOT IN"
+    CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem WHERE run NOT IN"
                         " (SELECT run FROM usage_idem_runs)") == 0);
-    CHECK(query_long(c, "SELECT count(*) FROM usage_idem") == 3);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem") == 3);
 
     /* Size rollover. */
     enum { N = IDEM_RUN_MAX_HASHES + 10 };
     uint8_t(*many)[16] = malloc(N * sizeof *many);
     randombytes_buf(many, N * sizeof *many);
-    long runs_before = query_long(c, "SELECT count(*) FROM usage_idem_runs");
+    long runs_before = unit_query_long(c, "SELECT count(*) FROM usage_idem_runs");
     CHECK(insert_all(ix, c, DAY + 2, many, N) == N);
-    CHECK(query_long(c, "SELECT count(*) FROM usage_idem_runs") == runs_before + 1);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem_runs") == runs_before + 1);
     /* At most the maximum (the rolled-back insert above still counts
      * against its run in memory: runs may end slightly short). */
     long biggest =
-        query_long(c, "SELECT max(n) FROM (SELECT count(*) AS n FROM usage_idem GROUP BY run)");
+        unit_query_long(c, "SELECT max(n) FROM (SELECT count(*) AS n FROM usage_idem GROUP BY run)");
     CHECK(biggest <= IDEM_RUN_MAX_HASHES && biggest >= IDEM_RUN_MAX_HASHES - 2);
     CHECK(insert_all(ix, c, DAY + 2, many, N) == 0);
     free(many);
@@ -237,7 +227,7 @@ static void test_purge(void)
     CHECK(idem_purge(ix, c, today, 62, 1000, true, &r, &err) == 0);
     CHECK(store_conn_exec(c, "COMMIT", &err) == 0);
     CHECK(r.hashes == 10 && r.runs == 1); /* a dry run counts only */
-    CHECK(query_long(c, "SELECT count(*) FROM usage_idem") == 30);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem") == 30);
 
     /* In chunks of 4: 4, 4, then 2 and the run's row. */
     int rounds = 0;
@@ -250,8 +240,8 @@ static void test_purge(void)
         rounds++;
     } while (r.more && rounds < 10);
     CHECK(rounds == 3 && total == 10);
-    CHECK(query_long(c, "SELECT count(*) FROM usage_idem") == 20);
-    CHECK(query_long(c, "SELECT count(*) FROM usage_idem_runs") == 2);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem") == 20);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem_runs") == 2);
     /* Purged keys count again (their events would be refused as too old);
      * everything kept is still a duplicate. */
     CHECK(insert_all(ix, c, today, old, 10) == 10);

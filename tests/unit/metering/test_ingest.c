@@ -12,6 +12,7 @@
 #include "metering/ingest.h"
 #include "metering/period.h"
 #include "store/migrate.h"
+#include "unit_db.h"
 #include "unit_tmp.h"
 
 #define NOW 1780000000LL /* 2026-05-28T20:26:40Z */
@@ -152,13 +153,7 @@ static void sql(const char *s)
 
 static long query_long(const char *s)
 {
-    sqlite3_stmt *st;
-    long v = -1;
-    if (sqlite3_prepare_v2(store_conn_db_borrow(db), s, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return unit_query_long(db, s);
 }
 
 /* Builds and applies req the way the writer does (own savepoint). */

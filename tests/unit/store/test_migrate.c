@@ -12,6 +12,7 @@
 #include "check.h"
 #include "store/migrate.h"
 #include "store/store.h"
+#include "unit_db.h"
 #include "unit_tmp.h"
 
 static store_conn_t *open_db(const char *name)
@@ -175,17 +176,6 @@ static void dump_rows(store_conn_t *c, const char *sql, char *out, size_t size)
     sqlite3_finalize(st);
 }
 
-static long query_long(store_conn_t *c, const char *sql)
-{
-    sqlite3_stmt *st;
-    long v = -1;
-    if (sqlite3_prepare_v2(store_conn_db_borrow(c), sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* The unique indexes of table whose columns, in order and separated by
  * commas, are exactly cols (e.g. "account_id,fingerprint"); and in *with
  * the number of unique indexes that include column `col` at all. */
@@ -234,7 +224,7 @@ static long fk_to(store_conn_t *c, const char *table, const char *from, const ch
              "SELECT count(*) FROM pragma_foreign_key_list('%s')"
              " WHERE \"from\" = '%s' AND \"table\" = '%s' AND \"to\" = '%s'",
              table, from, parent, to);
-    return query_long(c, sql);
+    return unit_query_long(c, sql);
 }
 
 /* Runs sql directly; the SQLite extended result code. */
@@ -252,7 +242,7 @@ static void test_0006_token_locator(void)
     int applied = -1;
     CHECK(store_migrate_upto(c, 5, &applied, &err) == 0);
     CHECK(applied == 5);
-    CHECK(query_long(c, "SELECT max(version) FROM schema_migrations") == 5);
+    CHECK(unit_query_long(c, "SELECT max(version) FROM schema_migrations") == 5);
 
     /* Three payment methods as 0005 stored them: random tokens under a
      * UNIQUE index, method ids with gaps (one was detached), one vault row
@@ -299,29 +289,29 @@ static void test_0006_token_locator(void)
 
     CHECK(store_migrate(c, &applied, &err) == 0);
     CHECK(applied == store_migrations_count - 5);
-    CHECK(query_long(c, "SELECT max(version) FROM schema_migrations") >= 6);
+    CHECK(unit_query_long(c, "SELECT max(version) FROM schema_migrations") >= 6);
     CHECK(version_rows(c) == store_migrations_count);
 
     /* Every token issued before stays findable, by the method it names. */
-    CHECK(query_long(c, "SELECT count(*) FROM payment_token_legacy") == 3);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM payment_token_legacy") == 3);
     for (int i = 0; i < 3; i++) {
         char sql[256];
         snprintf(sql, sizeof sql, "SELECT method_id FROM payment_token_legacy WHERE token = '%s'",
                  tokens[i]);
-        CHECK(query_long(c, sql) == ids[i]);
+        CHECK(unit_query_long(c, sql) == ids[i]);
     }
     /* Nothing else changed, column for column. */
     dump_rows(c, SQL_METHODS, methods_after, sizeof methods_after);
     dump_rows(c, SQL_VAULT, vault_after, sizeof vault_after);
     CHECK(strcmp(methods_before, methods_after) == 0);
     CHECK(strcmp(vault_before, vault_after) == 0);
-    CHECK(query_long(c, "SELECT default_payment_method = 'pm_Ta0Pq6ZeW3uHk9JcM5rXg2Ny'"
+    CHECK(unit_query_long(c, "SELECT default_payment_method = 'pm_Ta0Pq6ZeW3uHk9JcM5rXg2Ny'"
                         " FROM accounts WHERE account_id = 'acct_1'") == 1);
     /* No leftovers of the rebuild, and no dangling reference. */
-    CHECK(query_long(c, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%_new'"
+    CHECK(unit_query_long(c, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%_new'"
                         " OR sql LIKE '%payment_methods_new%' OR sql LIKE '%payment_vault_new%'") ==
           0);
-    CHECK(query_long(c, "SELECT count(*) FROM pragma_foreign_key_check") == 0);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM pragma_foreign_key_check") == 0);
 
     /* The UNIQUE index on token is gone; the one on (account_id,
      * fingerprint) is not. */
@@ -339,8 +329,8 @@ static void test_0006_token_locator(void)
      * table as renamed, not at payment_methods_new. */
     CHECK(fk_to(c, "payment_vault", "method_id", "payment_methods", "method_id") == 1);
     CHECK(fk_to(c, "payment_token_legacy", "method_id", "payment_methods", "method_id") == 1);
-    CHECK(query_long(c, "SELECT count(*) FROM pragma_foreign_key_list('payment_vault')") == 1);
-    CHECK(query_long(c, "SELECT count(*) FROM pragma_foreign_key_list('payment_token_legacy')") ==
+    CHECK(unit_query_long(c, "SELECT count(*) FROM pragma_foreign_key_list('payment_vault')") == 1);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM pragma_foreign_key_list('payment_token_legacy')") ==
           1);
     CHECK(fk_to(c, "payment_methods", "account_id", "accounts", "account_id") == 1);
     CHECK(fk_to(c, "payment_methods", "dek_id", "data_keys", "dek_id") == 1);
@@ -364,7 +354,7 @@ static void test_0006_token_locator(void)
           SQLITE_CONSTRAINT_FOREIGNKEY);
     CHECK(exec_rc(c, "INSERT INTO payment_vault(method_id, number_ct) VALUES (99, X'00')") ==
           SQLITE_CONSTRAINT_FOREIGNKEY);
-    CHECK(query_long(c, "SELECT count(*) FROM pragma_foreign_key_check") == 0);
+    CHECK(unit_query_long(c, "SELECT count(*) FROM pragma_foreign_key_check") == 0);
     store_conn_close(c);
 }
 
