@@ -6,6 +6,8 @@
  *   minbilld migrate --db PATH
  *   minbilld keys init --key-file PATH
  *   minbilld keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME
+ *   minbilld keys list-api-keys --db PATH
+ *   minbilld keys revoke-api-key --db PATH --key-file PATH --key-id ID
  *   minbilld keys rotate --db PATH --key-file PATH
  *   minbilld purge --db PATH [--acceptance-window-days N] [--dry-run]
  *   minbilld backup --db PATH --to FILE
@@ -27,6 +29,7 @@
 #include <sodium.h>
 
 #include "app.h"
+#include "audit/audit.h"
 #include "base/log.h"
 #include "inventory/inventory.h"
 #include "methods.h"
@@ -44,6 +47,7 @@ typedef struct config {
     const char *role;
     const char *name;
     const char *to;
+    const char *key_id;
     long threads;
     long max_message_bytes;
     long window_days;
@@ -73,6 +77,10 @@ static int usage(FILE *f)
             "  keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME\n"
             "               print a new API key (shown once; only its keyed hash is stored)\n"
             "               roles: platform finance support payments privacy admin\n"
+            "  keys list-api-keys --db PATH\n"
+            "               every API key: id, role, created, revoked, name (never a secret)\n"
+            "  keys revoke-api-key --db PATH --key-file PATH --key-id ID\n"
+            "               a running minbilld refuses the key within %d s; audited\n"
             "  keys rotate --db PATH --key-file PATH\n"
             "               new master key version; re-wraps every key while minbilld serves\n"
             "  purge --db PATH [--acceptance-window-days N] [--dry-run]\n"
@@ -83,7 +91,8 @@ static int usage(FILE *f)
             "               serves; FILE must not exist. It holds ciphertext: restoring it\n"
             "               needs the master key file\n"
             "\n"
-            "Every flag may also be set as MINBILL_<FLAG> in the environment, e.g. MINBILL_DB.\n");
+            "Every flag may also be set as MINBILL_<FLAG> in the environment, e.g. MINBILL_DB.\n",
+            AUTH_CACHE_TTL_SECONDS);
     return f == stderr ? EXIT_USAGE : 0;
 }
 
@@ -120,6 +129,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         {"acceptance-window-days", required_argument, NULL, 'w'},
         {"dry-run", no_argument, NULL, 'y'},
         {"to", required_argument, NULL, 'o'},
+        {"key-id", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -130,6 +140,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
     cfg->role = env_or("MINBILL_ROLE", NULL);
     cfg->name = env_or("MINBILL_NAME", NULL);
     cfg->to = env_or("MINBILL_TO", NULL);
+    cfg->key_id = env_or("MINBILL_KEY_ID", NULL);
     cfg->threads = ncpu > 0 ? ncpu : 1;
     cfg->max_message_bytes = 4 << 20;
     if (parse_long("MINBILL_THREADS", env_or("MINBILL_THREADS", "0"), 0, 256, &cfg->threads) != 0 ||
@@ -154,6 +165,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         case 'D': cfg->dev = 1; break;
         case 'y': cfg->dry_run = 1; break;
         case 'o': cfg->to = optarg; break;
+        case 'i': cfg->key_id = optarg; break;
         case 'w':
             if (parse_long("--acceptance-window-days", optarg, 1, METERING_WINDOW_DAYS_MAX,
                            &cfg->window_days) != 0)
@@ -198,20 +210,41 @@ static int attach_job(store_conn_t *conn, void *arg, mb_error *err)
     return keyring_attach(arg, conn, err);
 }
 
-typedef struct create_key_args {
+/* An operator's work on API keys: creating or revoking one is an admin
+ * action, recorded in the audit trail in the same transaction. The actor is
+ * whoever runs minbilld on the host (no API key): "local-operator". */
+typedef struct key_args {
     keyring_t *kr;
     unsigned role;
     const char *name;
     char key[AUTH_KEY_MAX];
     char key_id[AUTH_KEY_ID_LEN + 1];
-} create_key_args;
+} key_args;
+
+static int key_audit(store_conn_t *conn, const key_args *a, const char *action, mb_error *err)
+{
+    audit_entry e = {.actor_key_id = "local-operator",
+                     .actor_role = auth_role_name(ROLE_ADMIN),
+                     .action = action,
+                     .target_id = a->key_id};
+    return audit_append(conn, a->kr, &e, NULL, err);
+}
 
 static int create_key_job(store_conn_t *conn, void *arg, mb_error *err)
 {
-    create_key_args *a = arg;
-    if (keyring_attach(a->kr, conn, err) != 0)
+    key_args *a = arg;
+    if (keyring_attach(a->kr, conn, err) != 0 ||
+        auth_key_create(conn, a->kr, a->role, a->name, a->key, a->key_id, err) != 0)
         return -1;
-    return auth_key_create(conn, a->kr, a->role, a->name, a->key, a->key_id, err);
+    return key_audit(conn, a, "api_key.create", err);
+}
+
+static int revoke_key_job(store_conn_t *conn, void *arg, mb_error *err)
+{
+    key_args *a = arg;
+    if (keyring_attach(a->kr, conn, err) != 0 || auth_key_revoke(conn, a->key_id, err) != 0)
+        return -1;
+    return key_audit(conn, a, "api_key.revoke", err);
 }
 
 /* The dev default: ./var/ (0700) with a generated key file. */
@@ -271,7 +304,7 @@ static int cmd_serve(const config *cfg)
     metering_options mo = {.window_days = (int)cfg->window_days};
     if (metering_start(app.store, app.keyring, &mo, &app.metering, &err) != 0)
         goto out;
-    create_key_args dev_key = {.kr = app.keyring, .role = ROLE_SUPPORT, .name = "dev"};
+    key_args dev_key = {.kr = app.keyring, .role = ROLE_SUPPORT, .name = "dev"};
     if (cfg->dev && store_write_sync(app.store, create_key_job, &dev_key, &err) != 0)
         goto out;
 
@@ -356,12 +389,38 @@ static int cmd_keys_init(const config *cfg)
     return 0;
 }
 
+/* Runs job on a key_args in one write transaction of the database, with
+ * the key file loaded; 0, or 1 after saying what failed. */
+static int run_key_job(const config *cfg, int (*job)(store_conn_t *, void *, mb_error *),
+                       key_args *a)
+{
+    mb_error err;
+    store_conn_t *conn = NULL;
+    int ret = 1;
+    harden_process();
+    if (keyring_load(cfg->key_file, &a->kr, &err) != 0 ||
+        store_conn_open(cfg->db, true, false, &conn, &err) != 0 ||
+        store_migrate_new_only(conn, &err) != 0 ||
+        store_conn_exec(conn, "BEGIN IMMEDIATE", &err) != 0)
+        goto out;
+    if (job(conn, a, &err) != 0 || store_conn_exec(conn, "COMMIT", &err) != 0) {
+        sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+        goto out;
+    }
+    ret = 0;
+out:
+    if (ret != 0)
+        fail(&err);
+    store_conn_close(conn);
+    keyring_free(a->kr);
+    a->kr = NULL;
+    return ret;
+}
+
 static int cmd_create_api_key(const config *cfg)
 {
     mb_error err;
-    create_key_args a = {.name = cfg->name};
-    store_conn_t *conn = NULL;
-    int ret = 1;
+    key_args a = {.name = cfg->name};
     if (cfg->role == NULL || cfg->name == NULL) {
         fprintf(stderr, "minbilld: keys create-api-key needs --role and --name\n");
         return EXIT_USAGE;
@@ -370,27 +429,56 @@ static int cmd_create_api_key(const config *cfg)
         fail(&err);
         return EXIT_USAGE;
     }
-    harden_process();
-    if (keyring_load(cfg->key_file, &a.kr, &err) != 0 ||
-        store_conn_open(cfg->db, true, false, &conn, &err) != 0 ||
-        store_migrate_new_only(conn, &err) != 0 ||
-        store_conn_exec(conn, "BEGIN IMMEDIATE", &err) != 0)
-        goto out;
-    if (create_key_job(conn, &a, &err) != 0 || store_conn_exec(conn, "COMMIT", &err) != 0) {
-        sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
-        goto out;
+    int ret = run_key_job(cfg, create_key_job, &a);
+    if (ret == 0) {
+        printf("%s\n", a.key);
+        fprintf(stderr, "created API key %s (role %s, name %s); it is shown once\n", a.key_id,
+                cfg->role, cfg->name);
     }
-    printf("%s\n", a.key);
-    fprintf(stderr, "created API key %s (role %s, name %s); it is shown once\n", a.key_id,
-            cfg->role, cfg->name);
-    ret = 0;
-out:
-    if (ret != 0)
-        fail(&err);
     sodium_memzero(a.key, sizeof a.key);
-    store_conn_close(conn);
-    keyring_free(a.kr);
     return ret;
+}
+
+static int cmd_revoke_api_key(const config *cfg)
+{
+    key_args a = {0};
+    if (cfg->key_id == NULL) {
+        fprintf(stderr, "minbilld: keys revoke-api-key needs --key-id\n");
+        return EXIT_USAGE;
+    }
+    snprintf(a.key_id, sizeof a.key_id, "%s", cfg->key_id);
+    if (strlen(cfg->key_id) != AUTH_KEY_ID_LEN) {
+        fprintf(stderr, "minbilld: key-id: must be the %d characters after mbk_ (as listed by "
+                        "keys list-api-keys)\n",
+                AUTH_KEY_ID_LEN);
+        return EXIT_USAGE;
+    }
+    int ret = run_key_job(cfg, revoke_key_job, &a);
+    if (ret == 0)
+        printf("revoked API key %s: a running minbilld refuses it within %d s\n", a.key_id,
+               AUTH_CACHE_TTL_SECONDS);
+    return ret;
+}
+
+static void print_key(void *arg, const auth_key_info *k)
+{
+    (void)arg;
+    printf("%-12s  %-8s  %-24s  %-24s  %s\n", k->key_id, k->role, k->created_at,
+           k->revoked_at[0] ? k->revoked_at : "-", k->name);
+}
+
+static int cmd_list_api_keys(const config *cfg)
+{
+    mb_error err;
+    store_conn_t *conn = NULL;
+    if (store_conn_open(cfg->db, false, true, &conn, &err) != 0) {
+        store_conn_close(conn);
+        return fail(&err);
+    }
+    printf("%-12s  %-8s  %-24s  %-24s  %s\n", "KEY ID", "ROLE", "CREATED", "REVOKED", "NAME");
+    int ret = auth_key_list(conn, print_key, NULL, &err);
+    store_conn_close(conn);
+    return ret == 0 ? 0 : fail(&err);
 }
 
 static int cmd_keys_rotate(const config *cfg)
@@ -460,7 +548,8 @@ int main(int argc, char **argv)
         return usage(stdout);
     if (strcmp(cmd, "keys") == 0) {
         if (argc < 3) {
-            fprintf(stderr, "minbilld: keys needs a subcommand (init, create-api-key)\n");
+            fprintf(stderr, "minbilld: keys needs a subcommand (init, create-api-key, list-api-keys, "
+                            "revoke-api-key, rotate)\n");
             return EXIT_USAGE;
         }
         sub = argv[2];
@@ -487,6 +576,10 @@ int main(int argc, char **argv)
         return cmd_keys_init(&cfg);
     if (sub != NULL && strcmp(sub, "create-api-key") == 0)
         return cmd_create_api_key(&cfg);
+    if (sub != NULL && strcmp(sub, "revoke-api-key") == 0)
+        return cmd_revoke_api_key(&cfg);
+    if (sub != NULL && strcmp(sub, "list-api-keys") == 0)
+        return cmd_list_api_keys(&cfg);
     if (sub != NULL && strcmp(sub, "rotate") == 0)
         return cmd_keys_rotate(&cfg);
     if (strcmp(cmd, "purge") == 0)

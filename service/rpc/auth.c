@@ -34,6 +34,13 @@ static const char SQL_INSERT[] =
     "INSERT INTO api_keys(key_id, name, role, secret_hash) VALUES (?1, ?2, ?3, ?4)";
 static const char SQL_LOOKUP[] =
     "SELECT key_id, role FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL";
+static const char SQL_REVOKE[] =
+    "UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    " WHERE key_id = ?1 AND revoked_at IS NULL";
+static const char SQL_KEY_EXISTS[] = "SELECT 1 FROM api_keys WHERE key_id = ?1";
+static const char SQL_LIST[] =
+    "SELECT key_id, name, role, created_at, coalesce(revoked_at, '') FROM api_keys"
+    " ORDER BY created_at, key_id";
 
 typedef struct cache_slot {
     unsigned char hash[HASH_BYTES];
@@ -123,6 +130,43 @@ int auth_key_create(store_conn_t *conn, const keyring_t *kr, unsigned role, cons
         return store_error(conn, err, "storing the API key");
     }
     return 0;
+}
+
+int auth_key_revoke(store_conn_t *conn, const char *key_id, mb_error *err)
+{
+    if (store_exec_text(conn, SQL_REVOKE, key_id, NULL, "revoking the API key", err) != 0)
+        return -1;
+    if (sqlite3_changes(store_conn_db_borrow(conn)) == 1)
+        return 0;
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_KEY_EXISTS, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    int ret = store_step_one(conn, st, "key-id: no such API key", "reading the API key", err);
+    sqlite3_reset(st);
+    if (ret == 0)
+        ret = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                           "key-id: the API key is revoked already");
+    return ret;
+}
+
+int auth_key_list(store_conn_t *conn, void (*fn)(void *arg, const auth_key_info *k), void *arg,
+                  mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_LIST, err);
+    if (st == NULL)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        auth_key_info k = {.key_id = (const char *)sqlite3_column_text(st, 0),
+                           .name = (const char *)sqlite3_column_text(st, 1),
+                           .role = (const char *)sqlite3_column_text(st, 2),
+                           .created_at = (const char *)sqlite3_column_text(st, 3),
+                           .revoked_at = (const char *)sqlite3_column_text(st, 4)};
+        fn(arg, &k);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "listing API keys");
 }
 
 int auth_new(store_t *store, const keyring_t *kr, auth_t **out, mb_error *err)

@@ -9,7 +9,8 @@
  * Verified keys are cached in memory for AUTH_CACHE_TTL_SECONDS so the hot
  * path costs one hash and one table probe; a key created by
  * `minbilld keys create-api-key` while the daemon runs is found on its first
- * use through the database.
+ * use through the database, and one revoked by `minbilld keys revoke-api-key`
+ * stops working within AUTH_CACHE_TTL_SECONDS.
  */
 #ifndef MB_RPC_AUTH_H
 #define MB_RPC_AUTH_H
@@ -54,6 +55,19 @@ int auth_role_parse(const char *name, unsigned *role, mb_error *err);
 int auth_key_create(store_conn_t *conn, const keyring_t *kr, unsigned role, const char *name,
                     char out_key[AUTH_KEY_MAX], char out_key_id[AUTH_KEY_ID_LEN + 1],
                     mb_error *err);
+
+/* Revokes the key key_id inside the caller's write transaction: NOT_FOUND
+ * if there is none, FAILED_PRECONDITION if it is revoked already. */
+int auth_key_revoke(store_conn_t *conn, const char *key_id, mb_error *err);
+
+typedef struct auth_key_info {
+    const char *key_id, *name, *role, *created_at;
+    const char *revoked_at; /* "" while the key is valid */
+} auth_key_info;
+
+/* Calls fn for every API key, oldest first (the secret hashes stay inside). */
+int auth_key_list(store_conn_t *conn, void (*fn)(void *arg, const auth_key_info *k), void *arg,
+                  mb_error *err);
 
 typedef struct auth auth_t;
 

@@ -9,7 +9,9 @@
  * role (allowed roles get past authorization: UNIMPLEMENTED while a handler
  * is not built, the handler's own answer once it is; all others
  * PERMISSION_DENIED), and without a key.
- * A key created while the daemon runs works at once. The call log names the
+ * A key created while the daemon runs works at once; one revoked while it
+ * runs (`minbilld keys revoke-api-key`) is refused within the verified-key
+ * cache's lifetime, and both are in the audit trail. The call log names the
  * key_id of authenticated calls and never holds any key's secret part.
  */
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include "check.h"
 #include "common.h"
 #include "minbill/v1/accounts.pb-c.h"
+#include "rpc/auth.h"
 
 #define GET_ACCOUNT "/minbill.v1.Accounts/GetAccount"
 
@@ -272,6 +275,58 @@ static void test_key_created_while_running(void)
     free(req);
 }
 
+static void test_key_revoked_while_running(void)
+{
+    char key[MBT_KEY_MAX], key_id[16], sql[160], out[4096];
+    size_t len;
+    uint8_t *req = get_account_request(&len);
+    mb_error st;
+    mbt_key(&srv, "support", key);
+    remember_key(key);
+    snprintf(key_id, sizeof key_id, "%.12s", key + 4); /* mbk_<key_id>_<secret> */
+    mbt_call(srv.ch, GET_ACCOUNT, key, req, len, &st); /* now in the cache */
+    check_auth_passed(&st, GET_ACCOUNT, "support (to be revoked)");
+
+    const char *revoke[] = {"keys", "revoke-api-key", "--db", srv.d.db, "--key-file",
+                            srv.d.key_file, "--key-id", key_id, NULL};
+    CHECK(mbt_run_minbilld(revoke, NULL, 0) == 0);
+    double start = mbt_now(), refused_after = -1;
+    while (mbt_now() - start < AUTH_CACHE_TTL_SECONDS + 5) {
+        mbt_call(srv.ch, GET_ACCOUNT, key, req, len, &st);
+        if (st.code == GRPC_STATUS_UNAUTHENTICATED) {
+            refused_after = mbt_now() - start;
+            break;
+        }
+        mbt_sleep_ms(200);
+    }
+    fprintf(stderr, "   revoked key refused after %.1f s\n", refused_after);
+    CHECK(refused_after >= 0 && refused_after <= AUTH_CACHE_TTL_SECONDS + 1);
+    mbt_call(srv.ch, GET_ACCOUNT, key_of("support"), req, len, &st);
+    check_auth_passed(&st, GET_ACCOUNT, "support (another key)");
+
+    CHECK(mbt_run_minbilld(revoke, NULL, 0) == 1); /* revoked already */
+    const char *list[] = {"keys", "list-api-keys", "--db", srv.d.db, NULL};
+    CHECK(mbt_run_minbilld(list, out, sizeof out) == 0);
+    /* Its line: id, role, created and revoked times, name; never a secret. */
+    char line[256] = "";
+    const char *at = strstr(out, key_id);
+    if (at != NULL)
+        snprintf(line, sizeof line, "%.*s", (int)strcspn(at, "\n"), at);
+    int times = 0;
+    for (const char *p = line; (p = strstr(p, "Z  ")) != NULL; p++)
+        times++;
+    CHECK(strstr(line, "support") != NULL && times == 2);
+    CHECK(strstr(out, "mbk_") == NULL);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM audit_events WHERE action = 'api_key.revoke' AND "
+             "target_id = '%s' AND actor_role = 'admin'",
+             key_id);
+    CHECK(mbt_db_long(srv.d.db, sql) == 1);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM audit_events"
+                                " WHERE action = 'api_key.create'") >= (long)N_ROLES + 1);
+    free(req);
+}
+
 /* A key made for another database (another hashing secret) is unknown. */
 static void test_key_of_other_database(void)
 {
@@ -333,6 +388,7 @@ int main(void)
     RUN(test_health_with_keys);
     RUN(test_role_table);
     RUN(test_key_created_while_running);
+    RUN(test_key_revoked_while_running);
     RUN(test_key_of_other_database);
     CHECK(mbt_stop(&srv, SIGTERM) == 0);
     RUN(test_log); /* after the stop: the log is complete */
