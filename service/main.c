@@ -218,7 +218,7 @@ typedef struct key_args {
     unsigned role;
     const char *name;
     char key[AUTH_KEY_MAX];
-    char key_id[AUTH_KEY_ID_LEN + 1];
+    char key_id[32]; /* an API key's id, or what a master-key event names */
 } key_args;
 
 static int key_audit(store_conn_t *conn, const key_args *a, const char *action, mb_error *err)
@@ -228,6 +228,16 @@ static int key_audit(store_conn_t *conn, const key_args *a, const char *action, 
                      .action = action,
                      .target_id = a->key_id};
     return audit_append(conn, a->kr, &e, NULL, err);
+}
+
+/* After a master key rotation (many transactions of its own): the event
+ * names the new version, key_id holding "master-key-v<N>". */
+static int rotated_job(store_conn_t *conn, void *arg, mb_error *err)
+{
+    key_args *a = arg;
+    if (keyring_attach(a->kr, conn, err) != 0)
+        return -1;
+    return key_audit(conn, a, "master_key.rotate", err);
 }
 
 static int create_key_job(store_conn_t *conn, void *arg, mb_error *err)
@@ -493,6 +503,10 @@ static int cmd_keys_rotate(const config *cfg)
         return fail(&err);
     }
     store_conn_close(conn);
+    key_args a = {0};
+    snprintf(a.key_id, sizeof a.key_id, "master-key-v%d", r.to_version);
+    if (run_key_job(cfg, rotated_job, &a) != 0)
+        fprintf(stderr, "minbilld: the rotation is complete, but its audit event is missing\n");
     printf("rotated the master key of %s from version %d to %d: re-wrapped %lld data keys and "
            "%lld secrets in %d transactions (longest %.1f ms); %s now holds the new key and the "
            "old one is needed for nothing\n",

@@ -186,6 +186,11 @@ static void test_old_key_needed_for_nothing(void)
     CHECK(rotate(report, sizeof report) == 0);
     CHECK_CONTAINS(report, "from version 2 to 3");
     CHECK(reveal_pan(tokens[0], pan) == GRPC_STATUS_OK);
+
+    /* Both rotations are admin actions in the audit trail. */
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM audit_events WHERE action ="
+                                " 'master_key.rotate' AND target_id IN"
+                                " ('master-key-v2', 'master-key-v3') AND actor_role = 'admin'") == 2);
 }
 
 int main(void)
