@@ -43,6 +43,11 @@ static gpr_timespec deadline_after(int timeout_ms)
 
 mbc_channel_t *mbc_channel_new(const char *target)
 {
+    return mbc_channel_new_tls(target, NULL);
+}
+
+mbc_channel_t *mbc_channel_new_tls(const char *target, const mbc_tls *tls)
+{
     grpc_init();
     mbc_channel_t *ch = calloc(1, sizeof *ch);
     if (ch == NULL) {
@@ -55,7 +60,14 @@ mbc_channel_t *mbc_channel_new(const char *target)
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = 64 << 20;
     grpc_channel_args chargs = {1, args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds;
+    if (tls != NULL) {
+        grpc_ssl_pem_key_cert_pair pair = {tls->key_pem, tls->cert_pem};
+        creds = grpc_ssl_credentials_create(tls->ca_pem, tls->cert_pem != NULL ? &pair : NULL,
+                                            NULL, NULL);
+    } else {
+        creds = grpc_insecure_credentials_create();
+    }
     ch->channel = grpc_channel_create(target, creds, &chargs);
     grpc_channel_credentials_release(creds);
     return ch;

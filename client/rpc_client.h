@@ -24,6 +24,15 @@ typedef struct mbc_call mbc_call_t;
 
 /* Calls grpc_init() (balanced by mbc_channel_free). target: "host:port". */
 mbc_channel_t *mbc_channel_new(const char *target);
+
+/* TLS to a server whose certificate ca_pem signed (NULL: the system's
+ * roots); with cert_pem and key_pem, presenting that client certificate
+ * (minbilld --tls-client-ca, keys allow-client). PEM text; needed only for
+ * the call. */
+typedef struct mbc_tls {
+    const char *ca_pem, *cert_pem, *key_pem;
+} mbc_tls;
+mbc_channel_t *mbc_channel_new_tls(const char *target, const mbc_tls *tls);
 void mbc_channel_free(mbc_channel_t *ch);
 
 /* 0 once the channel is connected; -1 if the connection failed (refused,

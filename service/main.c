@@ -3,9 +3,11 @@
  *
  *   minbilld serve   [--listen H:P] [--db PATH] [--key-file PATH] [--threads N]
  *                    [--max-message-bytes N] [--dev]
+ *                    [--tls-cert F --tls-key F [--tls-client-ca F]]
  *   minbilld migrate --db PATH
  *   minbilld keys init --key-file PATH
  *   minbilld keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME
+ *   minbilld keys allow-client --db PATH --key-file PATH --identity ID --role ROLE --name N
  *   minbilld keys list-api-keys --db PATH
  *   minbilld keys revoke-api-key --db PATH --key-file PATH --key-id ID
  *   minbilld keys rotate --db PATH --key-file PATH
@@ -48,6 +50,8 @@ typedef struct config {
     const char *name;
     const char *to;
     const char *key_id;
+    const char *identity;
+    const char *tls_cert, *tls_key, *tls_client_ca;
     long threads;
     long max_message_bytes;
     long window_days;
@@ -67,6 +71,9 @@ static int usage(FILE *f)
             "               --key-file PATH         (default var/master.key)\n"
             "               --threads N             completion-queue threads (default: cores)\n"
             "               --max-message-bytes N   largest request (default 4194304)\n"
+            "               --tls-cert F --tls-key F  serve TLS with this certificate and key\n"
+            "               --tls-client-ca F       also accept client certificates signed by\n"
+            "                                       this CA (see keys allow-client)\n"
             "               --dev                   create var/ and the key file if missing,\n"
             "                                       and print a ready-to-use API key\n"
             "               --acceptance-window-days N  usage events older than N days are\n"
@@ -77,6 +84,9 @@ static int usage(FILE *f)
             "  keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME\n"
             "               print a new API key (shown once; only its keyed hash is stored)\n"
             "               roles: platform finance support payments privacy admin\n"
+            "  keys allow-client --db PATH --key-file PATH --identity ID --role ROLE --name NAME\n"
+            "               with --tls-client-ca: client certificates whose subject\n"
+            "               alternative name (else common name) is ID act as ROLE\n"
             "  keys list-api-keys --db PATH\n"
             "               every API key: id, role, created, revoked, name (never a secret)\n"
             "  keys revoke-api-key --db PATH --key-file PATH --key-id ID\n"
@@ -130,6 +140,10 @@ static int parse_flags(int argc, char **argv, config *cfg)
         {"dry-run", no_argument, NULL, 'y'},
         {"to", required_argument, NULL, 'o'},
         {"key-id", required_argument, NULL, 'i'},
+        {"identity", required_argument, NULL, 'I'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"tls-client-ca", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -141,6 +155,10 @@ static int parse_flags(int argc, char **argv, config *cfg)
     cfg->name = env_or("MINBILL_NAME", NULL);
     cfg->to = env_or("MINBILL_TO", NULL);
     cfg->key_id = env_or("MINBILL_KEY_ID", NULL);
+    cfg->identity = env_or("MINBILL_IDENTITY", NULL);
+    cfg->tls_cert = env_or("MINBILL_TLS_CERT", NULL);
+    cfg->tls_key = env_or("MINBILL_TLS_KEY", NULL);
+    cfg->tls_client_ca = env_or("MINBILL_TLS_CLIENT_CA", NULL);
     cfg->threads = ncpu > 0 ? ncpu : 1;
     cfg->max_message_bytes = 4 << 20;
     if (parse_long("MINBILL_THREADS", env_or("MINBILL_THREADS", "0"), 0, 256, &cfg->threads) != 0 ||
@@ -166,6 +184,10 @@ static int parse_flags(int argc, char **argv, config *cfg)
         case 'y': cfg->dry_run = 1; break;
         case 'o': cfg->to = optarg; break;
         case 'i': cfg->key_id = optarg; break;
+        case 'I': cfg->identity = optarg; break;
+        case 'C': cfg->tls_cert = optarg; break;
+        case 'K': cfg->tls_key = optarg; break;
+        case 'A': cfg->tls_client_ca = optarg; break;
         case 'w':
             if (parse_long("--acceptance-window-days", optarg, 1, METERING_WINDOW_DAYS_MAX,
                            &cfg->window_days) != 0)
@@ -217,6 +239,7 @@ typedef struct key_args {
     keyring_t *kr;
     unsigned role;
     const char *name;
+    const char *identity; /* allow-client */
     char key[AUTH_KEY_MAX];
     char key_id[32]; /* an API key's id, or what a master-key event names */
 } key_args;
@@ -249,6 +272,15 @@ static int create_key_job(store_conn_t *conn, void *arg, mb_error *err)
     return key_audit(conn, a, "api_key.create", err);
 }
 
+static int allow_client_job(store_conn_t *conn, void *arg, mb_error *err)
+{
+    key_args *a = arg;
+    if (keyring_attach(a->kr, conn, err) != 0 ||
+        auth_cert_allow(conn, a->kr, a->role, a->name, a->identity, a->key_id, err) != 0)
+        return -1;
+    return key_audit(conn, a, "client_certificate.allow", err);
+}
+
 static int revoke_key_job(store_conn_t *conn, void *arg, mb_error *err)
 {
     key_args *a = arg;
@@ -268,6 +300,76 @@ static int prepare_dev(const config *cfg, mb_error *err)
             return -1;
         mb_log(MB_LOG_INFO, "event=dev_key_created key_file=%s", cfg->key_file);
     }
+    return 0;
+}
+
+/* The whole of a PEM file, NUL-terminated, in *out (free with free_pem). A
+ * private key must be readable by its owner only, like the master key. */
+#define PEM_MAX (1 << 20)
+
+static int read_pem(const char *flag, const char *path, bool private_key, char **out,
+                    mb_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (f == NULL || fstat(fileno(f), &st) != 0) {
+        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "%s: cannot read %s: %s", flag, path,
+                     strerror(errno));
+        goto fail;
+    }
+    if (private_key && (st.st_mode & 077) != 0) {
+        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                     "%s: %s may be read by group or others: chmod 600 it", flag, path);
+        goto fail;
+    }
+    if (st.st_size <= 0 || st.st_size > PEM_MAX || (*out = malloc((size_t)st.st_size + 1)) == NULL ||
+        fread(*out, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "%s: %s is empty, too large or "
+                     "unreadable", flag, path);
+        goto fail;
+    }
+    (*out)[st.st_size] = '\0';
+    fclose(f);
+    return 0;
+fail:
+    if (f != NULL)
+        fclose(f);
+    free(*out);
+    *out = NULL;
+    return -1;
+}
+
+static void free_pem(char *pem)
+{
+    if (pem != NULL) {
+        sodium_memzero(pem, strlen(pem));
+        free(pem);
+    }
+}
+
+/* --tls-cert and --tls-key (and --tls-client-ca) into ro. */
+static int load_tls(const config *cfg, rpc_options *ro, mb_error *err)
+{
+    if (cfg->tls_cert == NULL && cfg->tls_key == NULL && cfg->tls_client_ca == NULL)
+        return 0;
+    if (cfg->tls_cert == NULL || cfg->tls_key == NULL)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "--tls-cert and --tls-key go together (and --tls-client-ca needs "
+                            "them)");
+    char *cert, *key, *ca = NULL;
+    if (read_pem("--tls-cert", cfg->tls_cert, false, &cert, err) != 0)
+        return -1;
+    if (read_pem("--tls-key", cfg->tls_key, true, &key, err) != 0 ||
+        (cfg->tls_client_ca != NULL &&
+         read_pem("--tls-client-ca", cfg->tls_client_ca, false, &ca, err) != 0)) {
+        free_pem(cert);
+        free_pem(key);
+        return -1;
+    }
+    ro->tls_cert_pem = cert;
+    ro->tls_key_pem = key;
+    ro->tls_client_ca_pem = ca;
     return 0;
 }
 
@@ -328,11 +430,20 @@ static int cmd_serve(const config *cfg)
         .app = &app,
         .on_shutdown = on_shutdown,
     };
-    if (rpc_server_start(&ro, &srv, &port, &err) != 0)
+    if (load_tls(cfg, &ro, &err) != 0)
+        goto out;
+    /* The server credentials hold copies: the key leaves our memory now. */
+    int started = rpc_server_start(&ro, &srv, &port, &err);
+    const char *tls = ro.tls_client_ca_pem != NULL ? "mutual" : ro.tls_cert_pem != NULL ? "server"
+                                                                                        : "off";
+    free_pem((char *)ro.tls_cert_pem);
+    free_pem((char *)ro.tls_key_pem);
+    free_pem((char *)ro.tls_client_ca_pem);
+    if (started != 0)
         goto out;
     health_set_serving(app.health, true);
-    mb_log(MB_LOG_INFO, "event=serving listen=%s port=%d threads=%ld db=%s", cfg->listen, port,
-           cfg->threads, cfg->db);
+    mb_log(MB_LOG_INFO, "event=serving listen=%s port=%d threads=%ld db=%s tls=%s", cfg->listen,
+           port, cfg->threads, cfg->db, tls);
     if (cfg->dev) {
         char host[128];
         snprintf(host, sizeof host, "%s", cfg->listen);
@@ -449,6 +560,26 @@ static int cmd_create_api_key(const config *cfg)
     return ret;
 }
 
+static int cmd_allow_client(const config *cfg)
+{
+    mb_error err;
+    key_args a = {.name = cfg->name, .identity = cfg->identity};
+    if (cfg->role == NULL || cfg->name == NULL || cfg->identity == NULL) {
+        fprintf(stderr, "minbilld: keys allow-client needs --identity, --role and --name\n");
+        return EXIT_USAGE;
+    }
+    if (auth_role_parse(cfg->role, &a.role, &err) != 0) {
+        fail(&err);
+        return EXIT_USAGE;
+    }
+    int ret = run_key_job(cfg, allow_client_job, &a);
+    if (ret == 0)
+        printf("allowed client certificates of that identity as %s (role %s, name %s); revoke "
+               "with keys revoke-api-key --key-id %s\n",
+               a.key_id, cfg->role, cfg->name, a.key_id);
+    return ret;
+}
+
 static int cmd_revoke_api_key(const config *cfg)
 {
     key_args a = {0};
@@ -473,7 +604,7 @@ static int cmd_revoke_api_key(const config *cfg)
 static void print_key(void *arg, const auth_key_info *k)
 {
     (void)arg;
-    printf("%-12s  %-8s  %-24s  %-24s  %s\n", k->key_id, k->role, k->created_at,
+    printf("%-12s  %-4s  %-8s  %-24s  %-24s  %s\n", k->key_id, k->kind, k->role, k->created_at,
            k->revoked_at[0] ? k->revoked_at : "-", k->name);
 }
 
@@ -485,7 +616,8 @@ static int cmd_list_api_keys(const config *cfg)
         store_conn_close(conn);
         return fail(&err);
     }
-    printf("%-12s  %-8s  %-24s  %-24s  %s\n", "KEY ID", "ROLE", "CREATED", "REVOKED", "NAME");
+    printf("%-12s  %-4s  %-8s  %-24s  %-24s  %s\n", "KEY ID", "KIND", "ROLE", "CREATED",
+           "REVOKED", "NAME");
     int ret = auth_key_list(conn, print_key, NULL, &err);
     store_conn_close(conn);
     return ret == 0 ? 0 : fail(&err);
@@ -563,7 +695,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "keys") == 0) {
         if (argc < 3) {
             fprintf(stderr, "minbilld: keys needs a subcommand (init, create-api-key, list-api-keys, "
-                            "revoke-api-key, rotate)\n");
+                            "revoke-api-key, allow-client, rotate)\n");
             return EXIT_USAGE;
         }
         sub = argv[2];
@@ -590,6 +722,8 @@ int main(int argc, char **argv)
         return cmd_keys_init(&cfg);
     if (sub != NULL && strcmp(sub, "create-api-key") == 0)
         return cmd_create_api_key(&cfg);
+    if (sub != NULL && strcmp(sub, "allow-client") == 0)
+        return cmd_allow_client(&cfg);
     if (sub != NULL && strcmp(sub, "revoke-api-key") == 0)
         return cmd_revoke_api_key(&cfg);
     if (sub != NULL && strcmp(sub, "list-api-keys") == 0)

@@ -31,7 +31,7 @@ static const struct {
 };
 
 static const char SQL_INSERT[] =
-    "INSERT INTO api_keys(key_id, name, role, secret_hash) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO api_keys(key_id, name, role, secret_hash, kind) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_LOOKUP[] =
     "SELECT key_id, role FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL";
 static const char SQL_REVOKE[] =
@@ -39,7 +39,7 @@ static const char SQL_REVOKE[] =
     " WHERE key_id = ?1 AND revoked_at IS NULL";
 static const char SQL_KEY_EXISTS[] = "SELECT 1 FROM api_keys WHERE key_id = ?1";
 static const char SQL_LIST[] =
-    "SELECT key_id, name, role, created_at, coalesce(revoked_at, '') FROM api_keys"
+    "SELECT key_id, name, role, created_at, coalesce(revoked_at, ''), kind FROM api_keys"
     " ORDER BY created_at, key_id";
 
 typedef struct cache_slot {
@@ -102,6 +102,30 @@ static bool name_ok(const char *name)
     return true;
 }
 
+/* Inserts a credential whose keyed hash is hash; out_key_id receives its
+ * new public id. */
+static int insert_credential(store_conn_t *conn, unsigned role, const char *name,
+                             const char *kind, const unsigned char hash[HASH_BYTES],
+                             const char *key_id, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_INSERT, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, auth_role_name(role), -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, hash, HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, kind, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if ((sqlite3_extended_errcode(store_conn_db_borrow(conn)) & 0xff) == SQLITE_CONSTRAINT)
+        return mb_error_set(err, GRPC_STATUS_ALREADY_EXISTS,
+                            "identity: a credential for it exists already");
+    return store_error(conn, err, "storing the credential");
+}
+
 int auth_key_create(store_conn_t *conn, const keyring_t *kr, unsigned role, const char *name,
                     char out_key[AUTH_KEY_MAX], char out_key_id[AUTH_KEY_ID_LEN + 1],
                     mb_error *err)
@@ -116,20 +140,45 @@ int auth_key_create(store_conn_t *conn, const keyring_t *kr, unsigned role, cons
     snprintf(out_key, AUTH_KEY_MAX, "mbk_%s_%s", out_key_id, secret);
     sodium_memzero(secret, sizeof secret);
     key_hash(kr, out_key, strlen(out_key), hash);
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_INSERT, err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, out_key_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, auth_role_name(role), -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, hash, sizeof hash, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    if (insert_credential(conn, role, name, "key", hash, out_key_id, err) != 0) {
         sodium_memzero(out_key, AUTH_KEY_MAX);
-        return store_error(conn, err, "storing the API key");
+        return -1;
     }
     return 0;
+}
+
+/* The keyed hash a certificate identity is stored and looked up by. The
+ * prefix keeps it apart from API keys (which start "mbk_"). */
+static int identity_hash(const keyring_t *kr, const char *identity, size_t len,
+                         unsigned char out[HASH_BYTES])
+{
+    char buf[8 + AUTH_IDENTITY_MAX];
+    if (len == 0 || len > AUTH_IDENTITY_MAX)
+        return -1;
+    memcpy(buf, "x509:", 5);
+    memcpy(buf + 5, identity, len);
+    key_hash(kr, buf, 5 + len, out);
+    return 0;
+}
+
+int auth_cert_allow(store_conn_t *conn, const keyring_t *kr, unsigned role, const char *name,
+                    const char *identity, char out_key_id[AUTH_KEY_ID_LEN + 1], mb_error *err)
+{
+    if (!name_ok(name))
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "name: must be 1-64 printable ASCII characters");
+    size_t n = strlen(identity);
+    bool printable = n > 0 && n <= AUTH_IDENTITY_MAX;
+    for (size_t i = 0; printable && i < n; i++)
+        printable = identity[i] >= 0x20 && identity[i] <= 0x7e;
+    unsigned char hash[HASH_BYTES];
+    if (!printable || identity_hash(kr, identity, n, hash) != 0)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "identity: must be 1-%d printable ASCII characters (the "
+                            "certificate's subject alternative name, else its common name)",
+                            AUTH_IDENTITY_MAX);
+    random_base62(out_key_id, AUTH_KEY_ID_LEN);
+    return insert_credential(conn, role, name, "x509", hash, out_key_id, err);
 }
 
 int auth_key_revoke(store_conn_t *conn, const char *key_id, mb_error *err)
@@ -162,7 +211,8 @@ int auth_key_list(store_conn_t *conn, void (*fn)(void *arg, const auth_key_info 
                            .name = (const char *)sqlite3_column_text(st, 1),
                            .role = (const char *)sqlite3_column_text(st, 2),
                            .created_at = (const char *)sqlite3_column_text(st, 3),
-                           .revoked_at = (const char *)sqlite3_column_text(st, 4)};
+                           .revoked_at = (const char *)sqlite3_column_text(st, 4),
+                           .kind = (const char *)sqlite3_column_text(st, 5)};
         fn(arg, &k);
     }
     sqlite3_reset(st);
@@ -259,4 +309,29 @@ int auth_verify(auth_t *a, const char *key, size_t len, auth_identity *out, mb_e
         return -1;
     cache_put(a, hash, out);
     return 0;
+}
+
+int auth_verify_peer(auth_t *a, const char *const *identities, const size_t *lens, size_t n,
+                     auth_identity *out, mb_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char hash[HASH_BYTES];
+        if (identity_hash(a->kr, identities[i], lens[i], hash) != 0)
+            continue;
+        if (cache_get(a, hash, out))
+            return 0;
+        mb_error miss;
+        if (lookup(a, hash, out, &miss) == 0) {
+            cache_put(a, hash, out);
+            return 0;
+        }
+        if (miss.code != GRPC_STATUS_UNAUTHENTICATED) {
+            *err = miss; /* the lookup failed, not the identity */
+            return -1;
+        }
+    }
+    /* The identity is not repeated: it may name a person. */
+    return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
+                        "client certificate not allowed (or revoked): see minbilld keys "
+                        "allow-client");
 }

@@ -56,6 +56,18 @@ int auth_key_create(store_conn_t *conn, const keyring_t *kr, unsigned role, cons
                     char out_key[AUTH_KEY_MAX], char out_key_id[AUTH_KEY_ID_LEN + 1],
                     mb_error *err);
 
+/* Longest certificate identity accepted. */
+#define AUTH_IDENTITY_MAX 255
+
+/* Allows callers presenting a client certificate (verified by the TLS layer
+ * against --tls-client-ca) whose identity is `identity` - its subject
+ * alternative name, else its common name - with role; inside the caller's
+ * write transaction. It is a credential like an API key (listed, revoked,
+ * audited the same way) of kind "x509"; out_key_id receives its id. Only a
+ * keyed hash of the identity is stored. */
+int auth_cert_allow(store_conn_t *conn, const keyring_t *kr, unsigned role, const char *name,
+                    const char *identity, char out_key_id[AUTH_KEY_ID_LEN + 1], mb_error *err);
+
 /* Revokes the key key_id inside the caller's write transaction: NOT_FOUND
  * if there is none, FAILED_PRECONDITION if it is revoked already. */
 int auth_key_revoke(store_conn_t *conn, const char *key_id, mb_error *err);
@@ -63,6 +75,7 @@ int auth_key_revoke(store_conn_t *conn, const char *key_id, mb_error *err);
 typedef struct auth_key_info {
     const char *key_id, *name, *role, *created_at;
     const char *revoked_at; /* "" while the key is valid */
+    const char *kind;       /* "key" or "x509" (a client certificate) */
 } auth_key_info;
 
 /* Calls fn for every API key, oldest first (the secret hashes stay inside). */
@@ -77,5 +90,11 @@ void auth_free(auth_t *auth);
 /* Verifies a presented key (not NUL-terminated). UNAUTHENTICATED if it is
  * malformed, unknown or revoked; the message never repeats the key. */
 int auth_verify(auth_t *auth, const char *key, size_t len, auth_identity *out, mb_error *err);
+
+/* Verifies a caller by the identities of its TLS-verified client
+ * certificate (n values, not NUL-terminated): the first one allowed wins.
+ * UNAUTHENTICATED if none is; the message never repeats an identity. */
+int auth_verify_peer(auth_t *auth, const char *const *identities, const size_t *lens, size_t n,
+                     auth_identity *out, mb_error *err);
 
 #endif

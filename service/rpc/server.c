@@ -106,7 +106,8 @@ struct rpc_server {
     pthread_t *threads;
     size_t n_cqs;
     void **registered;
-    rpc_options opt;
+    rpc_options opt; /* without the TLS PEM texts: the credentials hold copies */
+    bool client_certs; /* TLS with a client CA: certificates may authenticate */
     size_t arena_limit;
     atomic_int shutting_down;
     atomic_int in_flight; /* accepted calls not yet freed */
@@ -481,8 +482,44 @@ static const grpc_slice *find_metadata(const grpc_metadata_array *md, const char
     return NULL;
 }
 
+static int check_role(const rpc_call_t *c, mb_error *err)
+{
+    unsigned roles = c->method->roles;
+    if (!(roles & ROLE_ANONYMOUS) && !(roles & c->who.role))
+        return mb_error_set(err, GRPC_STATUS_PERMISSION_DENIED, "role %s may not call %s",
+                            auth_role_name(c->who.role), c->path);
+    return 0;
+}
+
+/* Authenticates c by the client certificate the TLS layer verified, if
+ * any: every value of its peer identity (the subject alternative names, else
+ * the common name) is tried. 1 if there is no verified certificate. */
+#define PEER_IDENTITIES_MAX 16
+
+static int authenticate_peer(rpc_call_t *c, mb_error *err)
+{
+    grpc_auth_context *ctx = grpc_call_auth_context(c->call);
+    if (ctx == NULL)
+        return 1;
+    const char *ids[PEER_IDENTITIES_MAX];
+    size_t lens[PEER_IDENTITIES_MAX], n = 0;
+    if (grpc_auth_context_peer_is_authenticated(ctx)) {
+        grpc_auth_property_iterator it = grpc_auth_context_peer_identity(ctx);
+        const grpc_auth_property *p;
+        while ((p = grpc_auth_property_iterator_next(&it)) != NULL && n < PEER_IDENTITIES_MAX) {
+            ids[n] = p->value;
+            lens[n++] = p->value_length;
+        }
+    }
+    int ret = n == 0 ? 1 : auth_verify_peer(c->srv->opt.auth, ids, lens, n, &c->who, err);
+    grpc_auth_context_release(ctx);
+    return ret;
+}
+
 /* Fills c->who. An API key, if presented, must be valid even on methods that
- * need none: a wrong credential is an error, never silently ignored. */
+ * need none: a wrong credential is an error, never silently ignored. Without
+ * one, a client certificate allowed by minbilld keys allow-client is the
+ * credential. */
 static int authenticate(rpc_call_t *c, mb_error *err)
 {
     const grpc_slice *v = find_metadata(&c->md, "authorization");
@@ -490,8 +527,15 @@ static int authenticate(rpc_call_t *c, mb_error *err)
     if (v == NULL) {
         if (roles & ROLE_ANONYMOUS)
             return 0;
-        return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
-                            "missing API key: send metadata 'authorization: Bearer <api-key>'");
+        int rc = c->srv->client_certs ? authenticate_peer(c, err) : 1;
+        if (rc < 0)
+            return -1;
+        if (rc > 0)
+            return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
+                                "missing API key: send metadata 'authorization: Bearer "
+                                "<api-key>'%s",
+                                c->srv->client_certs ? " or an allowed client certificate" : "");
+        return check_role(c, err);
     }
     const char *s = (const char *)GRPC_SLICE_START_PTR(*v);
     size_t len = GRPC_SLICE_LENGTH(*v);
@@ -500,10 +544,7 @@ static int authenticate(rpc_call_t *c, mb_error *err)
                             "authorization metadata must be 'Bearer <api-key>'");
     if (auth_verify(c->srv->opt.auth, s + 7, len - 7, &c->who, err) != 0)
         return -1;
-    if (!(roles & ROLE_ANONYMOUS) && !(roles & c->who.role))
-        return mb_error_set(err, GRPC_STATUS_PERMISSION_DENIED, "role %s may not call %s",
-                            auth_role_name(c->who.role), c->path);
-    return 0;
+    return check_role(c, err);
 }
 
 static int64_t deadline_to_ns(gpr_timespec deadline)
@@ -739,6 +780,8 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->cond, NULL);
     srv->opt = *opt;
+    srv->opt.tls_cert_pem = srv->opt.tls_key_pem = srv->opt.tls_client_ca_pem = NULL;
+    srv->client_certs = opt->tls_cert_pem != NULL && opt->tls_client_ca_pem != NULL;
     srv->n_cqs = opt->threads > 0 ? (size_t)opt->threads : 1;
     srv->arena_limit = opt->max_message_bytes * DECODE_AMPLIFICATION + 65536;
     srv->shutdown_tag = (call_tag){NULL, TAG_SHUTDOWN};
@@ -785,7 +828,17 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
             return mb_error_set(err, GRPC_STATUS_INTERNAL, "cannot register method %s", m->path);
         }
     }
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds;
+    if (opt->tls_cert_pem != NULL) {
+        grpc_ssl_pem_key_cert_pair pair = {opt->tls_key_pem, opt->tls_cert_pem};
+        creds = grpc_ssl_server_credentials_create_ex(
+            opt->tls_client_ca_pem, &pair, 1,
+            opt->tls_client_ca_pem != NULL ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+                                           : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+            NULL);
+    } else {
+        creds = grpc_insecure_server_credentials_create();
+    }
     int port = grpc_server_add_http2_port(srv->server, opt->listen, creds);
     grpc_server_credentials_release(creds);
     if (port == 0) {

@@ -55,6 +55,11 @@ typedef struct rpc_options {
     const rpc_method *methods;
     size_t n_methods;
     auth_t *auth;
+    /* TLS (PEM text; NULL: plaintext), needed only until rpc_server_start()
+     * returns. With a client CA, clients may present a certificate it signed,
+     * and one whose identity is allowed (auth_cert_allow) authenticates calls
+     * without an API key. */
+    const char *tls_cert_pem, *tls_key_pem, *tls_client_ca_pem;
     void *app;                  /* handed to handlers by rpc_call_app() */
     /* Called once when shutdown begins, before in-flight calls are awaited
      * (e.g. to end Health/Watch streams). */

@@ -103,11 +103,16 @@ int mbt_up(mbt_server *s, const char *const *extra_args)
 
 int mbt_serve(mbt_server *s, const char *const *extra_args)
 {
+    return mbt_serve_tls(s, extra_args, NULL);
+}
+
+int mbt_serve_tls(mbt_server *s, const char *const *extra_args, const mbc_tls *tls)
+{
     client_env();
     s->log_from = log_size(s);
     if (mbt_daemon_start(&s->d, extra_args) != 0)
         return -1;
-    s->ch = mbc_channel_new(s->d.target);
+    s->ch = mbc_channel_new_tls(s->d.target, tls);
     if (s->ch == NULL || mbc_channel_wait_ready(s->ch, mbt_ms(5000)) != 0) {
         fprintf(stderr, "common: cannot connect to minbilld on %s\n", s->d.target);
         return -1;

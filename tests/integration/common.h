@@ -60,6 +60,8 @@ int mbt_up(mbt_server *s, const char *const *extra_args);
 
 /* Starts the daemon of an initialised s and connects s->ch. */
 int mbt_serve(mbt_server *s, const char *const *extra_args);
+/* The same over TLS (extra_args carry the daemon's --tls-* flags). */
+int mbt_serve_tls(mbt_server *s, const char *const *extra_args, const mbc_tls *tls);
 
 /* Sends sig, checks the shutdown (exit status 0 without the grace period
  * running out, `event=stopped` logged, nothing from BAD_MARKS in common.c
