@@ -27,9 +27,10 @@
 #define API_KEY_MAX 400
 
 /* The global flags, accepted before and after the command name. */
-enum { G_SERVER, G_API_KEY, G_TIMEOUT, G_JSON };
+enum { G_SERVER, G_API_KEY, G_TIMEOUT, G_JSON, G_TLS_CA, G_TLS_CERT, G_TLS_KEY };
 static const cli_flag global_flags[] = {
-    {"server", "HOST:PORT"}, {"api-key", "KEY"}, {"timeout", "S"}, {"json", NULL}, {NULL, NULL},
+    {"server", "HOST:PORT"}, {"api-key", "KEY"}, {"timeout", "S"},   {"json", NULL},
+    {"tls-ca", "FILE"},      {"tls-cert", "FILE"}, {"tls-key", "FILE"}, {NULL, NULL},
 };
 
 int cli_remaining_ms(const cli_ctx *ctx)
@@ -212,6 +213,15 @@ static int apply_global(cli_ctx *ctx, int idx, const char *value)
     case G_JSON:
         ctx->json = true;
         break;
+    case G_TLS_CA:
+        ctx->tls_ca = value;
+        break;
+    case G_TLS_CERT:
+        ctx->tls_cert = value;
+        break;
+    case G_TLS_KEY:
+        ctx->tls_key = value;
+        break;
     }
     return 0;
 }
@@ -313,6 +323,11 @@ static void print_main_help(const cli_command *const *cmds, size_t n_cmds)
            "                      prefer the environment: other users can see command lines)\n"
            "  --json              print the result as one JSON document\n"
            "  --timeout S         give up after S seconds, fractions allowed (default %d)\n"
+           "  --tls-ca FILE       talk TLS to a server whose certificate FILE's CA signed\n"
+           "                      (env MINBILL_TLS_CA)\n"
+           "  --tls-cert FILE --tls-key FILE\n"
+           "                      present this client certificate (env MINBILL_TLS_CERT,\n"
+           "                      MINBILL_TLS_KEY); it can stand for an API key\n"
            "  -h, --help          show this help\n"
            "\n"
            "commands:\n",
@@ -371,6 +386,10 @@ static int check_settings(const cli_ctx *ctx)
         cli_usage_error(NULL, "--server: needs HOST:PORT");
         return -1;
     }
+    if ((ctx->tls_cert == NULL) != (ctx->tls_key == NULL)) {
+        cli_usage_error(NULL, "--tls-cert and --tls-key go together");
+        return -1;
+    }
     if (ctx->api_key != NULL) {
         /* The key travels as an HTTP/2 header value; gRPC would reject the
          * call with a vague error. Say so here, without showing the key. */
@@ -416,6 +435,9 @@ int cli_main(const cli_command *const *cmds, size_t n_cmds, int argc, char **arg
         ctx.server = env_or_null("MINBILL_SERVER");
     if ((ctx.api_key = env_or_null("MINBILL_API_KEY")) != NULL)
         ctx.api_key_source = "MINBILL_API_KEY";
+    ctx.tls_ca = env_or_null("MINBILL_TLS_CA");
+    ctx.tls_cert = env_or_null("MINBILL_TLS_CERT");
+    ctx.tls_key = env_or_null("MINBILL_TLS_KEY");
 
     /* Global flags before the command name. */
     int i = 1;

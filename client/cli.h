@@ -76,6 +76,9 @@ struct cli_ctx {
     const char *api_key;        /* NULL: send no authorization metadata */
     const char *api_key_source; /* "--api-key" or "MINBILL_API_KEY", for messages */
     int timeout_ms;
+    /* TLS: the server's CA, and a client certificate and its key (files);
+     * all NULL: plaintext. */
+    const char *tls_ca, *tls_cert, *tls_key;
     bool json;
     const cli_command *cmd; /* NULL until the command is known */
     int64_t deadline_ms;    /* CLOCK_MONOTONIC: the whole command ends by then */

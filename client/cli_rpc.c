@@ -3,7 +3,68 @@
  */
 #include "cli_rpc.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
 #include "base/error.h"
+
+#define PEM_MAX (1 << 20)
+
+/* The whole file at path, NUL-terminated (free with free_pem); NULL after
+ * saying which flag's file could not be read. */
+static char *read_pem(const cli_ctx *ctx, const char *flag, const char *path)
+{
+    char w[CLI_WORD_MAX];
+    FILE *f = fopen(path, "rb");
+    char *buf = f != NULL ? malloc(PEM_MAX + 1) : NULL;
+    size_t n = buf != NULL ? fread(buf, 1, PEM_MAX, f) : 0;
+    int bad = f == NULL || buf == NULL || ferror(f) || n == 0 || n == PEM_MAX;
+    int e = errno;
+    if (f != NULL)
+        fclose(f);
+    if (bad) {
+        free(buf);
+        cli_fail(NULL, CLI_USAGE, "--%s: cannot read %s%s%s", flag, cli_word(ctx, path, w, sizeof w),
+                 f == NULL ? ": " : " (empty or over 1 MiB)", f == NULL ? strerror(e) : "");
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static void free_pem(char *pem)
+{
+    if (pem != NULL) {
+        sodium_memzero(pem, strlen(pem));
+        free(pem);
+    }
+}
+
+/* A channel as the global flags say: TLS if any --tls-* was given. */
+static int open_channel(cli_ctx *ctx)
+{
+    if (ctx->tls_ca == NULL && ctx->tls_cert == NULL) {
+        ctx->ch = mbc_channel_new(ctx->server);
+        return CLI_OK;
+    }
+    char *ca = NULL, *cert = NULL, *key = NULL;
+    int rc = CLI_USAGE;
+    if ((ctx->tls_ca == NULL || (ca = read_pem(ctx, "tls-ca", ctx->tls_ca)) != NULL) &&
+        (ctx->tls_cert == NULL || ((cert = read_pem(ctx, "tls-cert", ctx->tls_cert)) != NULL &&
+                                   (key = read_pem(ctx, "tls-key", ctx->tls_key)) != NULL))) {
+        mbc_tls tls = {.ca_pem = ca, .cert_pem = cert, .key_pem = key};
+        ctx->ch = mbc_channel_new_tls(ctx->server, &tls);
+        rc = CLI_OK;
+    }
+    free_pem(ca);
+    free_pem(cert);
+    free_pem(key);
+    return rc;
+}
 
 
 /* Opens the channel and waits for it to be ready. Waiting first is what
@@ -14,7 +75,8 @@ int cli_rpc_connect(cli_ctx *ctx)
 {
     if (ctx->ch != NULL)
         return CLI_OK;
-    ctx->ch = mbc_channel_new(ctx->server);
+    if (open_channel(ctx) != CLI_OK)
+        return CLI_USAGE;
     if (ctx->ch == NULL || mbc_channel_wait_ready(ctx->ch, cli_remaining_ms(ctx)) != 0) {
         char w[CLI_WORD_MAX];
         cli_rpc_close(ctx); /* a later call tries afresh, never on a dead channel */

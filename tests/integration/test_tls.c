@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -98,6 +99,23 @@ static mbc_channel_t *channel(const char *cert, const char *key)
 
 static char billing_id[32];
 
+/* `minbill --server ... --tls-ca ca.pem [--tls-cert C.pem --tls-key C.key]
+ * WORDS`: its exit status; its output (stdout and stderr) into out. */
+static int run_cli(const char *client, const char *words, char *out, size_t size)
+{
+    char cmd[4096], cert[2 * MBT_PATH + 160] = "";
+    if (client != NULL)
+        snprintf(cert, sizeof cert, "--tls-cert '%s/%s.pem' --tls-key '%s/%s.key'", srv.d.dir,
+                 client, srv.d.dir, client);
+    snprintf(cmd, sizeof cmd, "env -u MINBILL_API_KEY '%s' --server %s --tls-ca '%s/ca.pem' %s %s 2>&1",
+             getenv("MINBILL"), srv.d.target, srv.d.dir, cert, words);
+    FILE *p = popen(cmd, "r");
+    size_t n = p != NULL ? fread(out, 1, size - 1, p) : 0;
+    out[n] = '\0';
+    int status = p != NULL ? pclose(p) : -1;
+    return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 static void test_allowed_certificate(void)
 {
     char out[512];
@@ -124,6 +142,17 @@ static void test_allowed_certificate(void)
     CHECK(get_account(ch, support, &st) == GRPC_STATUS_NOT_FOUND);
     CHECK(get_account(ch, "mbk_wrong", &st) == GRPC_STATUS_UNAUTHENTICATED);
     mbc_channel_free(ch);
+
+    /* The minbill client, with the same certificate and without. */
+    char cli[2048];
+    CHECK(run_cli("billing", "health", cli, sizeof cli) == 0);
+    CHECK_CONTAINS(cli, "SERVING");
+    CHECK(run_cli("billing", "account show nobody", cli, sizeof cli) == 1);
+    CHECK_CONTAINS(cli, "NOT_FOUND");
+    CHECK(run_cli("stranger", "account show nobody", cli, sizeof cli) == 1);
+    CHECK_CONTAINS(cli, "UNAUTHENTICATED");
+    CHECK(run_cli(NULL, "account show nobody", cli, sizeof cli) == 1);
+    CHECK_CONTAINS(cli, "UNAUTHENTICATED");
 
     /* The call log names the credential's id, the audit trail its creation. */
     char *log = mbt_read_file(srv.d.log);
