@@ -29,7 +29,7 @@
 /* The global flags, accepted before and after the command name. */
 enum { G_SERVER, G_API_KEY, G_TIMEOUT, G_JSON, G_TLS_CA, G_TLS_CERT, G_TLS_KEY };
 static const cli_flag global_flags[] = {
-    {"server", "HOST:PORT"}, {"api-key", "KEY"}, {"timeout", "S"},   {"json", NULL},
+    {"server", "HOST:PORT"}, {"api-key", "KEY"},   {"timeout", "S"},    {"json", NULL},
     {"tls-ca", "FILE"},      {"tls-cert", "FILE"}, {"tls-key", "FILE"}, {NULL, NULL},
 };
 

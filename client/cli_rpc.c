@@ -28,8 +28,9 @@ static char *read_pem(const cli_ctx *ctx, const char *flag, const char *path)
         fclose(f);
     if (bad) {
         free(buf);
-        cli_fail(NULL, CLI_USAGE, "--%s: cannot read %s%s%s", flag, cli_word(ctx, path, w, sizeof w),
-                 f == NULL ? ": " : " (empty or over 1 MiB)", f == NULL ? strerror(e) : "");
+        cli_fail(NULL, CLI_USAGE, "--%s: cannot read %s%s%s", flag,
+                 cli_word(ctx, path, w, sizeof w), f == NULL ? ": " : " (empty or over 1 MiB)",
+                 f == NULL ? strerror(e) : "");
         return NULL;
     }
     buf[n] = '\0';
@@ -65,7 +66,6 @@ static int open_channel(cli_ctx *ctx)
     free_pem(key);
     return rc;
 }
-
 
 /* Opens the channel and waits for it to be ready. Waiting first is what
  * tells "nothing answers at that address" (exit 3) apart from "the server

@@ -63,8 +63,8 @@ mbc_channel_t *mbc_channel_new_tls(const char *target, const mbc_tls *tls)
     grpc_channel_credentials *creds;
     if (tls != NULL) {
         grpc_ssl_pem_key_cert_pair pair = {tls->key_pem, tls->cert_pem};
-        creds = grpc_ssl_credentials_create(tls->ca_pem, tls->cert_pem != NULL ? &pair : NULL,
-                                            NULL, NULL);
+        creds = grpc_ssl_credentials_create(tls->ca_pem, tls->cert_pem != NULL ? &pair : NULL, NULL,
+                                            NULL);
     } else {
         creds = grpc_insecure_credentials_create();
     }

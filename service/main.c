@@ -323,10 +323,11 @@ static int read_pem(const char *flag, const char *path, bool private_key, char *
                      "%s: %s may be read by group or others: chmod 600 it", flag, path);
         goto fail;
     }
-    if (st.st_size <= 0 || st.st_size > PEM_MAX || (*out = malloc((size_t)st.st_size + 1)) == NULL ||
+    if (st.st_size <= 0 || st.st_size > PEM_MAX ||
+        (*out = malloc((size_t)st.st_size + 1)) == NULL ||
         fread(*out, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "%s: %s is empty, too large or "
-                     "unreadable", flag, path);
+        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                     "%s: %s is empty, too large or unreadable", flag, path);
         goto fail;
     }
     (*out)[st.st_size] = '\0';
@@ -434,8 +435,9 @@ static int cmd_serve(const config *cfg)
         goto out;
     /* The server credentials hold copies: the key leaves our memory now. */
     int started = rpc_server_start(&ro, &srv, &port, &err);
-    const char *tls = ro.tls_client_ca_pem != NULL ? "mutual" : ro.tls_cert_pem != NULL ? "server"
-                                                                                        : "off";
+    const char *tls = ro.tls_client_ca_pem != NULL ? "mutual"
+                      : ro.tls_cert_pem != NULL    ? "server"
+                                                   : "off";
     free_pem((char *)ro.tls_cert_pem);
     free_pem((char *)ro.tls_key_pem);
     free_pem((char *)ro.tls_client_ca_pem);
@@ -630,7 +632,8 @@ static int cmd_keys_rotate(const config *cfg)
     keyring_rotation r;
     harden_process();
     if (store_conn_open(cfg->db, false, false, &conn, &err) != 0 ||
-        store_migrate_new_only(conn, &err) != 0 || keyring_rotate(cfg->key_file, conn, &r, &err) != 0) {
+        store_migrate_new_only(conn, &err) != 0 ||
+        keyring_rotate(cfg->key_file, conn, &r, &err) != 0) {
         store_conn_close(conn);
         return fail(&err);
     }
@@ -694,8 +697,9 @@ int main(int argc, char **argv)
         return usage(stdout);
     if (strcmp(cmd, "keys") == 0) {
         if (argc < 3) {
-            fprintf(stderr, "minbilld: keys needs a subcommand (init, create-api-key, list-api-keys, "
-                            "revoke-api-key, allow-client, rotate)\n");
+            fprintf(stderr,
+                    "minbilld: keys needs a subcommand (init, create-api-key, list-api-keys, "
+                    "revoke-api-key, allow-client, rotate)\n");
             return EXIT_USAGE;
         }
         sub = argv[2];

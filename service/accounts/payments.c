@@ -56,8 +56,8 @@ static const char SQL_LIST_METHODS[] =
 /* The row of token ?1: the one whose id it carries (?2, see pm_token.h),
  * unless it is a token issued before migration 0006; and the token must be
  * the row's own. */
-#define BY_TOKEN                                                                                 \
-    " m.method_id = coalesce((SELECT l.method_id FROM payment_token_legacy l"                     \
+#define BY_TOKEN                                                                                   \
+    " m.method_id = coalesce((SELECT l.method_id FROM payment_token_legacy l"                      \
     " WHERE l.token = ?1), ?2) AND m.token = ?1"
 static const char SQL_OWNER[] =
     "SELECT m.method_id, m.account_id, m.dek_id, a.state FROM payment_methods m"

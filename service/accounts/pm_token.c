@@ -8,9 +8,9 @@
 
 #include <sodium.h>
 
-#define PREFIX 3      /* "pm_" */
-#define NONCE_LEN 13  /* random letters */
-#define ID_LEN 11     /* 62^11 > 2^63: every id fits */
+#define PREFIX 3     /* "pm_" */
+#define NONCE_LEN 13 /* random letters */
+#define ID_LEN 11    /* 62^11 > 2^63: every id fits */
 #define ID_AT (PREFIX + NONCE_LEN)
 
 static const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

@@ -104,9 +104,9 @@ static bool name_ok(const char *name)
 
 /* Inserts a credential whose keyed hash is hash; out_key_id receives its
  * new public id. */
-static int insert_credential(store_conn_t *conn, unsigned role, const char *name,
-                             const char *kind, const unsigned char hash[HASH_BYTES],
-                             const char *key_id, mb_error *err)
+static int insert_credential(store_conn_t *conn, unsigned role, const char *name, const char *kind,
+                             const unsigned char hash[HASH_BYTES], const char *key_id,
+                             mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_INSERT, err);
     if (st == NULL)

@@ -106,7 +106,7 @@ struct rpc_server {
     pthread_t *threads;
     size_t n_cqs;
     void **registered;
-    rpc_options opt; /* without the TLS PEM texts: the credentials hold copies */
+    rpc_options opt;   /* without the TLS PEM texts: the credentials hold copies */
     bool client_certs; /* TLS with a client CA: certificates may authenticate */
     size_t arena_limit;
     atomic_int shutting_down;

@@ -24,8 +24,7 @@ static int sync_path(const char *path, int flags, mb_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0 || fsync(fd) != 0) {
-        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "to: cannot sync %s: %s", path,
-                     strerror(errno));
+        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "to: cannot sync %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -68,8 +67,8 @@ static int verify_copy(const char *to, int want_version, mb_error *err)
                                       : sqlite3_errmsg(db));
     sqlite3_finalize(st);
     if (ok && schema_version(db, "to", &version, err) == 0 && version != want_version)
-        mb_error_set(err, GRPC_STATUS_DATA_LOSS,
-                     "to: the copy holds schema %d, the database %d", version, want_version);
+        mb_error_set(err, GRPC_STATUS_DATA_LOSS, "to: the copy holds schema %d, the database %d",
+                     version, want_version);
     sqlite3_close(db);
     return ok && version == want_version ? 0 : -1;
 }
@@ -83,10 +82,10 @@ int store_backup(const char *db, const char *to, store_backup_info *info, mb_err
      * file. */
     int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return mb_error_set(err, errno == EEXIST ? GRPC_STATUS_FAILED_PRECONDITION
-                                                 : GRPC_STATUS_UNAVAILABLE,
-                            "to: cannot create %s: %s%s", to, strerror(errno),
-                            errno == EEXIST ? " (a backup never overwrites a file)" : "");
+        return mb_error_set(
+            err, errno == EEXIST ? GRPC_STATUS_FAILED_PRECONDITION : GRPC_STATUS_UNAVAILABLE,
+            "to: cannot create %s: %s%s", to, strerror(errno),
+            errno == EEXIST ? " (a backup never overwrites a file)" : "");
     close(fd);
     /* Read-only, without the daemon's pragmas: a backup changes nothing in
      * the database it copies. */

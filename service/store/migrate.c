@@ -98,8 +98,7 @@ int store_schema_lock(const char *db_path, bool exclusive, int *fd, mb_error *er
     close(*fd);
     *fd = -1;
     if (e != EWOULDBLOCK)
-        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot lock %s: %s", path,
-                            strerror(e));
+        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot lock %s: %s", path, strerror(e));
     return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
                         exclusive ? "a minbilld serves this database (it holds %s): stop it "
                                     "before migrating"

@@ -69,8 +69,7 @@ int store_exec_text(store_conn_t *conn, const char *sql, const char *a, const ch
     return rc == SQLITE_DONE ? 0 : store_error(conn, err, what);
 }
 
-int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *what,
-                  mb_error *err)
+int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *what, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
     if (st == NULL)

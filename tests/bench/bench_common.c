@@ -476,8 +476,8 @@ int bc_upsert_account(const char *prog, mbc_channel_t *ch, const char *key, cons
                       const char *plan_id, int timeout_ms)
 {
     mb_error st;
-    if (mbt_upsert_account(ch, key, id, "Autohaus Bench GmbH", plan_id, NULL, 0, timeout_ms,
-                           &st) != GRPC_STATUS_OK) {
+    if (mbt_upsert_account(ch, key, id, "Autohaus Bench GmbH", plan_id, NULL, 0, timeout_ms, &st) !=
+        GRPC_STATUS_OK) {
         fprintf(stderr, "%s: UpsertAccount %s: %s: %s\n", prog, id, mb_status_name(st.code),
                 st.msg);
         return -1;

@@ -37,9 +37,8 @@ int mbt_upsert_account(mbc_channel_t *ch, const char *api_key, const char *id,
     return st->code;
 }
 
-int mbt_attach_card(mbc_channel_t *ch, const char *api_key, const char *account,
-                    const char *pan, const char *holder, char *token, size_t size,
-                    int timeout_ms)
+int mbt_attach_card(mbc_channel_t *ch, const char *api_key, const char *account, const char *pan,
+                    const char *holder, char *token, size_t size, int timeout_ms)
 {
     Minbill__V1__CardDetails card = MINBILL__V1__CARD_DETAILS__INIT;
     card.pan = (char *)pan;
@@ -62,8 +61,8 @@ int mbt_attach_card(mbc_channel_t *ch, const char *api_key, const char *account,
     return st.code;
 }
 
-int mbt_reveal_card(mbc_channel_t *ch, const char *api_key, const char *token,
-                    const char *purpose, char *pan, size_t size, int timeout_ms)
+int mbt_reveal_card(mbc_channel_t *ch, const char *api_key, const char *token, const char *purpose,
+                    char *pan, size_t size, int timeout_ms)
 {
     Minbill__V1__RevealPaymentMethodRequest req = MINBILL__V1__REVEAL_PAYMENT_METHOD_REQUEST__INIT;
     req.token = (char *)token;

@@ -20,13 +20,12 @@ int mbt_upsert_account(mbc_channel_t *ch, const char *api_key, const char *id,
 
 /* AttachPaymentMethod of a card (expiry 12/2031) to account; token (size
  * bytes) receives the token, or "". Returns the status code. */
-int mbt_attach_card(mbc_channel_t *ch, const char *api_key, const char *account,
-                    const char *pan, const char *holder, char *token, size_t size,
-                    int timeout_ms);
+int mbt_attach_card(mbc_channel_t *ch, const char *api_key, const char *account, const char *pan,
+                    const char *holder, char *token, size_t size, int timeout_ms);
 
 /* RevealPaymentMethod of token with purpose; pan (size bytes) receives the
  * card number, or "" when none came back. Returns the status code. */
-int mbt_reveal_card(mbc_channel_t *ch, const char *api_key, const char *token,
-                    const char *purpose, char *pan, size_t size, int timeout_ms);
+int mbt_reveal_card(mbc_channel_t *ch, const char *api_key, const char *token, const char *purpose,
+                    char *pan, size_t size, int timeout_ms);
 
 #endif

@@ -287,8 +287,8 @@ static void test_key_revoked_while_running(void)
     mbt_call(srv.ch, GET_ACCOUNT, key, req, len, &st); /* now in the cache */
     check_auth_passed(&st, GET_ACCOUNT, "support (to be revoked)");
 
-    const char *revoke[] = {"keys", "revoke-api-key", "--db", srv.d.db, "--key-file",
-                            srv.d.key_file, "--key-id", key_id, NULL};
+    const char *revoke[] = {"keys",         "revoke-api-key", "--db", srv.d.db, "--key-file",
+                            srv.d.key_file, "--key-id",       key_id, NULL};
     CHECK(mbt_run_minbilld(revoke, NULL, 0) == 0);
     double start = mbt_now(), refused_after = -1;
     while (mbt_now() - start < AUTH_CACHE_TTL_SECONDS + 5) {

@@ -77,8 +77,8 @@ static int make_certificates(void)
                : -1;
 }
 
-static const char *tls_args[] = {"--tls-cert", NULL, "--tls-key", NULL, "--tls-client-ca", NULL,
-                                 NULL};
+static const char *tls_args[] = {"--tls-cert",      NULL, "--tls-key", NULL,
+                                 "--tls-client-ca", NULL, NULL};
 
 /* GetAccount of an account nobody made: NOT_FOUND means the caller got
  * past authentication and authorization. */
@@ -107,7 +107,8 @@ static int run_cli(const char *client, const char *words, char *out, size_t size
     if (client != NULL)
         snprintf(cert, sizeof cert, "--tls-cert '%s/%s.pem' --tls-key '%s/%s.key'", srv.d.dir,
                  client, srv.d.dir, client);
-    snprintf(cmd, sizeof cmd, "env -u MINBILL_API_KEY '%s' --server %s --tls-ca '%s/ca.pem' %s %s 2>&1",
+    snprintf(cmd, sizeof cmd,
+             "env -u MINBILL_API_KEY '%s' --server %s --tls-ca '%s/ca.pem' %s %s 2>&1",
              getenv("MINBILL"), srv.d.target, srv.d.dir, cert, words);
     FILE *p = popen(cmd, "r");
     size_t n = p != NULL ? fread(out, 1, size - 1, p) : 0;
@@ -119,9 +120,10 @@ static int run_cli(const char *client, const char *words, char *out, size_t size
 static void test_allowed_certificate(void)
 {
     char out[512];
-    const char *allow[] = {"keys", "allow-client", "--db", srv.d.db, "--key-file",
-                           srv.d.key_file, "--identity", "billing-job", "--role", "finance",
-                           "--name", "billing batch job", NULL};
+    const char *allow[] = {"keys",       "allow-client", "--db",       srv.d.db,
+                           "--key-file", srv.d.key_file, "--identity", "billing-job",
+                           "--role",     "finance",      "--name",     "billing batch job",
+                           NULL};
     CHECK(mbt_run_minbilld(allow, out, sizeof out) == 0);
     /* "allowed client certificates of that identity as <id> (...)" */
     const char *as = strstr(out, " as ");
@@ -191,8 +193,8 @@ static void test_refused_certificates(void)
 
 static void test_revoked_certificate(void)
 {
-    const char *revoke[] = {"keys", "revoke-api-key", "--db", srv.d.db, "--key-file",
-                            srv.d.key_file, "--key-id", billing_id, NULL};
+    const char *revoke[] = {"keys",         "revoke-api-key", "--db",     srv.d.db, "--key-file",
+                            srv.d.key_file, "--key-id",       billing_id, NULL};
     CHECK(mbt_run_minbilld(revoke, NULL, 0) == 0);
     mbc_channel_t *ch = channel(billing_pem, billing_key);
     mb_error st;

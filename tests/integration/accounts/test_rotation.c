@@ -32,8 +32,7 @@ static int upsert(mbc_channel_t *ch, const char *id)
     c.role = MINBILL__V1__CONTACT_ROLE__CONTACT_ROLE_BILLING;
     c.name = "Jane Doe";
     c.email = "jane.doe@example.de";
-    return mbt_upsert_account(ch, platform, id, "Autohaus Example GmbH", NULL, &cp, 1, 20000,
-                              NULL);
+    return mbt_upsert_account(ch, platform, id, "Autohaus Example GmbH", NULL, &cp, 1, 20000, NULL);
 }
 
 static int attach(const char *account, const char *pan, char *token_out)
@@ -188,9 +187,10 @@ static void test_old_key_needed_for_nothing(void)
     CHECK(reveal_pan(tokens[0], pan) == GRPC_STATUS_OK);
 
     /* Both rotations are admin actions in the audit trail. */
-    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM audit_events WHERE action ="
-                                " 'master_key.rotate' AND target_id IN"
-                                " ('master-key-v2', 'master-key-v3') AND actor_role = 'admin'") == 2);
+    CHECK(mbt_db_long(srv.d.db,
+                      "SELECT count(*) FROM audit_events WHERE action ="
+                      " 'master_key.rotate' AND target_id IN"
+                      " ('master-key-v2', 'master-key-v3') AND actor_role = 'admin'") == 2);
 }
 
 int main(void)

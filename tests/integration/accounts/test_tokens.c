@@ -48,7 +48,6 @@ static void free_msg(void *m)
         protobuf_c_message_free_unpacked(m, NULL);
 }
 
-
 /* Attaches pan to acc-t; out receives the token. */
 static void attach(const char *pan, char out[PM_TOKEN_LEN + 1])
 {
@@ -167,8 +166,7 @@ static int make_legacy(const char *token, char legacy[PM_TOKEN_LEN + 1])
     char *number, *holder;
     if (sqlite3_step(st) != SQLITE_ROW ||
         dek_load(c, kr, sqlite3_column_int64(st, 1), &key, &err) != 0 ||
-        dek_column_open(st, 2, &key, "payment_vault", "number_ct", token, ar, &number, &err) !=
-            0 ||
+        dek_column_open(st, 2, &key, "payment_vault", "number_ct", token, ar, &number, &err) != 0 ||
         dek_column_open(st, 3, &key, "payment_vault", "holder_ct", token, ar, &holder, &err) != 0)
         goto out;
     int64_t id = sqlite3_column_int64(st, 0);
@@ -180,8 +178,9 @@ static int make_legacy(const char *token, char legacy[PM_TOKEN_LEN + 1])
              "INSERT INTO payment_token_legacy(token, method_id) VALUES ('%s', %lld);",
              legacy, (long long)id, legacy, (long long)id);
     if (store_conn_exec(c, sql, &err) != 0 ||
-        sqlite3_prepare_v2(db, "UPDATE payment_vault SET number_ct = ?1, holder_ct = ?2"
-                               " WHERE method_id = ?3",
+        sqlite3_prepare_v2(db,
+                           "UPDATE payment_vault SET number_ct = ?1, holder_ct = ?2"
+                           " WHERE method_id = ?3",
                            -1, &st, NULL) != SQLITE_OK ||
         dek_bind_sealed(st, 1, &key, "payment_vault", "number_ct", legacy, number, &err) != 0 ||
         dek_bind_sealed(st, 2, &key, "payment_vault", "holder_ct", legacy, holder, &err) != 0)
@@ -192,7 +191,8 @@ static int make_legacy(const char *token, char legacy[PM_TOKEN_LEN + 1])
     ret = 0;
 out:
     if (ret != 0)
-        fprintf(stderr, "   make_legacy: %s %s\n", err.msg, c ? sqlite3_errmsg(store_conn_db_borrow(c)) : "");
+        fprintf(stderr, "   make_legacy: %s %s\n", err.msg,
+                c ? sqlite3_errmsg(store_conn_db_borrow(c)) : "");
     sqlite3_finalize(st);
     dek_release(&key);
     store_conn_close(c); /* rolls back what is not committed */

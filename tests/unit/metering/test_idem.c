@@ -130,7 +130,7 @@ static void test_counted_once(void)
     /* The restart started a new run; each run has its row. */
     CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem_runs") == 2);
     CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem WHERE run NOT IN"
-                        " (SELECT run FROM usage_idem_runs)") == 0);
+                             " (SELECT run FROM usage_idem_runs)") == 0);
     idem_free(ix);
     store_conn_close(c);
 }
@@ -157,7 +157,7 @@ static void test_runs(void)
     CHECK(store_conn_exec(c, "ROLLBACK TO job; RELEASE job; COMMIT", &err) == 0);
     CHECK(insert_all(ix, c, DAY + 2, h + 2, 1) == 1);
     CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem WHERE run NOT IN"
-                        " (SELECT run FROM usage_idem_runs)") == 0);
+                             " (SELECT run FROM usage_idem_runs)") == 0);
     CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem") == 3);
 
     /* Size rollover. */
@@ -169,8 +169,8 @@ static void test_runs(void)
     CHECK(unit_query_long(c, "SELECT count(*) FROM usage_idem_runs") == runs_before + 1);
     /* At most the maximum (the rolled-back insert above still counts
      * against its run in memory: runs may end slightly short). */
-    long biggest =
-        unit_query_long(c, "SELECT max(n) FROM (SELECT count(*) AS n FROM usage_idem GROUP BY run)");
+    long biggest = unit_query_long(
+        c, "SELECT max(n) FROM (SELECT count(*) AS n FROM usage_idem GROUP BY run)");
     CHECK(biggest <= IDEM_RUN_MAX_HASHES && biggest >= IDEM_RUN_MAX_HASHES - 2);
     CHECK(insert_all(ix, c, DAY + 2, many, N) == 0);
     free(many);

@@ -306,11 +306,11 @@ static void test_0006_token_locator(void)
     CHECK(strcmp(methods_before, methods_after) == 0);
     CHECK(strcmp(vault_before, vault_after) == 0);
     CHECK(unit_query_long(c, "SELECT default_payment_method = 'pm_Ta0Pq6ZeW3uHk9JcM5rXg2Ny'"
-                        " FROM accounts WHERE account_id = 'acct_1'") == 1);
+                             " FROM accounts WHERE account_id = 'acct_1'") == 1);
     /* No leftovers of the rebuild, and no dangling reference. */
-    CHECK(unit_query_long(c, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%_new'"
-                        " OR sql LIKE '%payment_methods_new%' OR sql LIKE '%payment_vault_new%'") ==
-          0);
+    CHECK(unit_query_long(
+              c, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%_new'"
+                 " OR sql LIKE '%payment_methods_new%' OR sql LIKE '%payment_vault_new%'") == 0);
     CHECK(unit_query_long(c, "SELECT count(*) FROM pragma_foreign_key_check") == 0);
 
     /* The UNIQUE index on token is gone; the one on (account_id,
@@ -330,8 +330,8 @@ static void test_0006_token_locator(void)
     CHECK(fk_to(c, "payment_vault", "method_id", "payment_methods", "method_id") == 1);
     CHECK(fk_to(c, "payment_token_legacy", "method_id", "payment_methods", "method_id") == 1);
     CHECK(unit_query_long(c, "SELECT count(*) FROM pragma_foreign_key_list('payment_vault')") == 1);
-    CHECK(unit_query_long(c, "SELECT count(*) FROM pragma_foreign_key_list('payment_token_legacy')") ==
-          1);
+    CHECK(unit_query_long(
+              c, "SELECT count(*) FROM pragma_foreign_key_list('payment_token_legacy')") == 1);
     CHECK(fk_to(c, "payment_methods", "account_id", "accounts", "account_id") == 1);
     CHECK(fk_to(c, "payment_methods", "dek_id", "data_keys", "dek_id") == 1);
 
