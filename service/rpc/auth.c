@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <grpc/grpc_security.h>
 #include <sodium.h>
 
 #include "base/clock.h"
@@ -34,9 +35,11 @@ static const char SQL_INSERT[] =
     "INSERT INTO api_keys(key_id, name, role, secret_hash, kind) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_LOOKUP[] =
     "SELECT key_id, role FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL";
+/* The hash goes too: a revoked key is needed for nothing, and a revoked
+ * certificate identity may be allowed again (secret_hash is UNIQUE). */
 static const char SQL_REVOKE[] =
-    "UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-    " WHERE key_id = ?1 AND revoked_at IS NULL";
+    "UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"
+    " secret_hash = randomblob(32) WHERE key_id = ?1 AND revoked_at IS NULL";
 static const char SQL_KEY_EXISTS[] = "SELECT 1 FROM api_keys WHERE key_id = ?1";
 static const char SQL_LIST[] =
     "SELECT key_id, name, role, created_at, coalesce(revoked_at, ''), kind FROM api_keys"
@@ -147,17 +150,47 @@ int auth_key_create(store_conn_t *conn, const keyring_t *kr, unsigned role, cons
     return 0;
 }
 
-/* The keyed hash a certificate identity is stored and looked up by. The
- * prefix keeps it apart from API keys (which start "mbk_"). */
-static int identity_hash(const keyring_t *kr, const char *identity, size_t len,
+/*
+ * Certificate identities are typed: an operator allows "dns:billing.internal",
+ * and only a DNS subject alternative name of that value matches - not a URI,
+ * an e-mail or a common name that happens to read the same (a CA checks the
+ * names it certifies by type). The common name counts only as "cn:" and only
+ * in a certificate without subject alternative names, as in TLS itself.
+ */
+static const struct {
+    const char *prefix;
+    const char *property; /* the auth-context property of that type */
+    bool fold_case;       /* DNS names are case-insensitive */
+} id_types[] = {
+    {"dns:", GRPC_PEER_DNS_PROPERTY_NAME, true},
+    {"uri:", GRPC_PEER_URI_PROPERTY_NAME, false},
+    {"email:", GRPC_PEER_EMAIL_PROPERTY_NAME, false},
+    {"ip:", GRPC_PEER_IP_PROPERTY_NAME, false},
+    {"cn:", GRPC_X509_CN_PROPERTY_NAME, false},
+};
+#define N_ID_TYPES (sizeof id_types / sizeof id_types[0])
+#define CN_TYPE (N_ID_TYPES - 1)
+
+/* The keyed hash of identity value (len bytes) of type t, as stored; the
+ * "x509:" prefix keeps it apart from API keys (which start "mbk_"). -1 if
+ * the value is empty, too long or not printable ASCII. */
+static int identity_hash(const keyring_t *kr, size_t t, const char *value, size_t len,
                          unsigned char out[HASH_BYTES])
 {
-    char buf[8 + AUTH_IDENTITY_MAX];
+    char buf[16 + AUTH_IDENTITY_MAX];
+    size_t plen = strlen(id_types[t].prefix);
     if (len == 0 || len > AUTH_IDENTITY_MAX)
         return -1;
     memcpy(buf, "x509:", 5);
-    memcpy(buf + 5, identity, len);
-    key_hash(kr, buf, 5 + len, out);
+    memcpy(buf + 5, id_types[t].prefix, plen);
+    for (size_t i = 0; i < len; i++) {
+        char ch = value[i];
+        if (ch < 0x20 || ch > 0x7e)
+            return -1;
+        buf[5 + plen + i] = id_types[t].fold_case && ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
+    }
+    key_hash(kr, buf, 5 + plen + len, out);
+    sodium_memzero(buf, sizeof buf);
     return 0;
 }
 
@@ -167,15 +200,18 @@ int auth_cert_allow(store_conn_t *conn, const keyring_t *kr, unsigned role, cons
     if (!name_ok(name))
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
                             "name: must be 1-64 printable ASCII characters");
-    size_t n = strlen(identity);
-    bool printable = n > 0 && n <= AUTH_IDENTITY_MAX;
-    for (size_t i = 0; printable && i < n; i++)
-        printable = identity[i] >= 0x20 && identity[i] <= 0x7e;
     unsigned char hash[HASH_BYTES];
-    if (!printable || identity_hash(kr, identity, n, hash) != 0)
+    size_t t = 0;
+    while (t < N_ID_TYPES &&
+           strncmp(identity, id_types[t].prefix, strlen(id_types[t].prefix)) != 0)
+        t++;
+    const char *value = t < N_ID_TYPES ? identity + strlen(id_types[t].prefix) : "";
+    if (t == N_ID_TYPES || identity_hash(kr, t, value, strlen(value), hash) != 0)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-                            "identity: must be 1-%d printable ASCII characters (the "
-                            "certificate's subject alternative name, else its common name)",
+                            "identity: must be dns:NAME, uri:URI, email:ADDRESS or ip:ADDRESS "
+                            "(a subject alternative name of the certificate), or cn:NAME (its "
+                            "common name, for certificates without one), 1-%d printable ASCII "
+                            "characters after the type",
                             AUTH_IDENTITY_MAX);
     random_base62(out_key_id, AUTH_KEY_ID_LEN);
     return insert_credential(conn, role, name, "x509", hash, out_key_id, err);
@@ -311,27 +347,62 @@ int auth_verify(auth_t *a, const char *key, size_t len, auth_identity *out, mb_e
     return 0;
 }
 
-int auth_verify_peer(auth_t *a, const char *const *identities, const size_t *lens, size_t n,
-                     auth_identity *out, mb_error *err)
+/* Looks one typed identity up; 1 if it is not allowed. */
+static int verify_identity(auth_t *a, size_t t, const char *value, size_t len,
+                           auth_identity *out, mb_error *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char hash[HASH_BYTES];
-        if (identity_hash(a->kr, identities[i], lens[i], hash) != 0)
+    unsigned char hash[HASH_BYTES];
+    if (identity_hash(a->kr, t, value, len, hash) != 0)
+        return 1;
+    if (cache_get(a, hash, out))
+        return 0;
+    mb_error miss;
+    if (lookup(a, hash, out, &miss) == 0) {
+        cache_put(a, hash, out);
+        return 0;
+    }
+    if (miss.code == GRPC_STATUS_UNAUTHENTICATED)
+        return 1;
+    *err = miss; /* the lookup failed, not the identity */
+    return -1;
+}
+
+int auth_verify_peer(auth_t *a, const grpc_auth_context *ctx, auth_identity *out, mb_error *err)
+{
+    if (!grpc_auth_context_peer_is_authenticated(ctx))
+        return 1;
+    const char *by = grpc_auth_context_peer_identity_property_name(ctx);
+    bool has_san = by == NULL || strcmp(by, GRPC_X509_CN_PROPERTY_NAME) != 0;
+    size_t seen = 0, matches = 0;
+    for (size_t t = 0; t < N_ID_TYPES; t++) {
+        if (t == CN_TYPE && has_san)
             continue;
-        if (cache_get(a, hash, out))
-            return 0;
-        mb_error miss;
-        if (lookup(a, hash, out, &miss) == 0) {
-            cache_put(a, hash, out);
-            return 0;
-        }
-        if (miss.code != GRPC_STATUS_UNAUTHENTICATED) {
-            *err = miss; /* the lookup failed, not the identity */
-            return -1;
+        grpc_auth_property_iterator it =
+            grpc_auth_context_find_properties_by_name(ctx, id_types[t].property);
+        const grpc_auth_property *p;
+        while ((p = grpc_auth_property_iterator_next(&it)) != NULL) {
+            seen++;
+            auth_identity who;
+            int rc = verify_identity(a, t, p->value, p->value_length, &who, err);
+            if (rc < 0)
+                return -1;
+            if (rc == 0 && (matches == 0 || strcmp(who.key_id, out->key_id) != 0)) {
+                matches++;
+                *out = who;
+            }
         }
     }
-    /* The identity is not repeated: it may name a person. */
-    return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
-                        "client certificate not allowed (or revoked): see minbilld keys "
-                        "allow-client");
+    if (seen == 0)
+        return 1;
+    /* Identities are not repeated: they may name a person. */
+    if (matches > 1)
+        return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
+                            "client certificate matches %zu allowed identities: allow only one "
+                            "of its names",
+                            matches);
+    if (matches == 0)
+        return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
+                            "client certificate not allowed (or revoked): see minbilld keys "
+                            "allow-client");
+    return 0;
 }

@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 
+#include <grpc/grpc_security.h>
+
 #include "base/error.h"
 #include "crypto/keyring.h"
 #include "store/store.h"
@@ -60,9 +62,10 @@ int auth_key_create(store_conn_t *conn, const keyring_t *kr, unsigned role, cons
 #define AUTH_IDENTITY_MAX 255
 
 /* Allows callers presenting a client certificate (verified by the TLS layer
- * against --tls-client-ca) whose identity is `identity` - its subject
- * alternative name, else its common name - with role; inside the caller's
- * write transaction. It is a credential like an API key (listed, revoked,
+ * against --tls-client-ca) of identity `identity` - typed: dns:NAME,
+ * uri:URI, email:ADDRESS, ip:ADDRESS (subject alternative names) or cn:NAME
+ * (the common name of a certificate without those) - with role; inside the
+ * caller's write transaction. It is a credential like an API key (listed, revoked,
  * audited the same way) of kind "x509"; out_key_id receives its id. Only a
  * keyed hash of the identity is stored. */
 int auth_cert_allow(store_conn_t *conn, const keyring_t *kr, unsigned role, const char *name,
@@ -91,10 +94,12 @@ void auth_free(auth_t *auth);
  * malformed, unknown or revoked; the message never repeats the key. */
 int auth_verify(auth_t *auth, const char *key, size_t len, auth_identity *out, mb_error *err);
 
-/* Verifies a caller by the identities of its TLS-verified client
- * certificate (n values, not NUL-terminated): the first one allowed wins.
- * UNAUTHENTICATED if none is; the message never repeats an identity. */
-int auth_verify_peer(auth_t *auth, const char *const *identities, const size_t *lens, size_t n,
-                     auth_identity *out, mb_error *err);
+/* Verifies a caller by its TLS-verified client certificate: each subject
+ * alternative name, typed (dns:, uri:, email:, ip:), and its common name
+ * (cn:) if it has none, is looked up; exactly one allowed credential must
+ * match. 1 if the peer presented no verified certificate; UNAUTHENTICATED if
+ * nothing or several match. The message never repeats an identity. */
+int auth_verify_peer(auth_t *auth, const grpc_auth_context *ctx, auth_identity *out,
+                     mb_error *err);
 
 #endif

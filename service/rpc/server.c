@@ -492,26 +492,13 @@ static int check_role(const rpc_call_t *c, mb_error *err)
 }
 
 /* Authenticates c by the client certificate the TLS layer verified, if
- * any: every value of its peer identity (the subject alternative names, else
- * the common name) is tried. 1 if there is no verified certificate. */
-#define PEER_IDENTITIES_MAX 16
-
+ * any (auth_verify_peer); 1 if there is none. */
 static int authenticate_peer(rpc_call_t *c, mb_error *err)
 {
     grpc_auth_context *ctx = grpc_call_auth_context(c->call);
     if (ctx == NULL)
         return 1;
-    const char *ids[PEER_IDENTITIES_MAX];
-    size_t lens[PEER_IDENTITIES_MAX], n = 0;
-    if (grpc_auth_context_peer_is_authenticated(ctx)) {
-        grpc_auth_property_iterator it = grpc_auth_context_peer_identity(ctx);
-        const grpc_auth_property *p;
-        while ((p = grpc_auth_property_iterator_next(&it)) != NULL && n < PEER_IDENTITIES_MAX) {
-            ids[n] = p->value;
-            lens[n++] = p->value_length;
-        }
-    }
-    int ret = n == 0 ? 1 : auth_verify_peer(c->srv->opt.auth, ids, lens, n, &c->who, err);
+    int ret = auth_verify_peer(c->srv->opt.auth, ctx, &c->who, err);
     grpc_auth_context_release(ctx);
     return ret;
 }

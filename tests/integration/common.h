@@ -24,6 +24,8 @@
 
 #define MBT_HEALTH_CHECK "/grpc.health.v1.Health/Check"
 #define MBT_HEALTH_WATCH "/grpc.health.v1.Health/Watch"
+/* Exit status of a test that cannot run here (CTest: SKIP_RETURN_CODE). */
+#define MBT_SKIP 77
 /* Longest API key plus slack; keys are mbk_<12>_<32>. */
 #define MBT_KEY_MAX 128
 

@@ -2,9 +2,14 @@
  * test_tls.c - minbilld serve --tls-cert/--tls-key/--tls-client-ca against
  * clients over TLS: a client certificate the daemon's CA signed and whose
  * identity `minbilld keys allow-client` mapped to a role authenticates calls
- * without an API key, with that role's rights only; one it signed but nobody
- * allowed is UNAUTHENTICATED (its identity not repeated), and so is the
- * allowed one once revoked; a certificate from another CA, or a plaintext
+ * without an API key, with that role's rights only; identities are typed (a
+ * DNS name allowed as dns: is not matched by a common name or a URI of the
+ * same text, a common name only counts in a certificate without subject
+ * alternative names, DNS names ignore case) and a certificate matching two
+ * allowed identities is refused; one the CA signed but nobody allowed is
+ * UNAUTHENTICATED (its identity not repeated), and so is the allowed one once
+ * revoked (within the auth cache's 10 s), after which it may be allowed
+ * again; a certificate from another CA, or a plaintext
  * client, gets no connection at all; API keys keep working over TLS; and a
  * private key readable by others is refused at start.
  *
@@ -60,7 +65,12 @@ static int make_certificates(void)
              "req billing billing-job; sign billing ca;"
              "req stranger stranger-job; sign stranger ca;"
              "req rogue billing-job; sign rogue rogue-ca;"
-             "rm -f *.csr *.srl server.ext",
+             "san() { printf \"subjectAltName=$2\\n\" > $1.ext; sign $1 ca \"-extfile $1.ext\"; };"
+             "req sanjob some-cn; san sanjob DNS:Billing.Internal;"
+             "req cnlike billing.internal; sign cnlike ca;"
+             "req urijob admin-ops; san urijob URI:admin-ops;"
+             "req multi multi; san multi DNS:billing.internal,DNS:admin-ops;"
+             "rm -f *.csr *.srl *.ext",
              srv.d.dir);
     if (system(cmd) != 0)
         return -1;
@@ -99,6 +109,36 @@ static mbc_channel_t *channel(const char *cert, const char *key)
 
 static char billing_id[32];
 
+/* A channel presenting the client certificate dir/name.pem. */
+static mbc_channel_t *client(const char *name)
+{
+    char file[64];
+    snprintf(file, sizeof file, "%s.pem", name);
+    char *cert = mbt_read_file(dir_file(file));
+    snprintf(file, sizeof file, "%s.key", name);
+    char *key = mbt_read_file(dir_file(file));
+    mbc_channel_t *ch = channel(cert, key);
+    free(cert);
+    free(key);
+    return ch;
+}
+
+/* keys allow-client; id (if not NULL, 32 bytes) receives the credential's
+ * id. Returns the exit status; out holds what it printed. */
+static int allow(const char *identity, const char *role, char *id, char *out, size_t size)
+{
+    const char *args[] = {"keys",       "allow-client", "--db",       srv.d.db,
+                          "--key-file", srv.d.key_file, "--identity", identity,
+                          "--role",     role,           "--name",     "test client",
+                          NULL};
+    int rc = mbt_run_minbilld(args, out, size);
+    /* "allowed client certificates of that identity as <id> (...)" */
+    const char *as = strstr(out, " as ");
+    if (id != NULL)
+        snprintf(id, 32, "%.12s", as != NULL ? as + 4 : "");
+    return rc;
+}
+
 /* `minbill --server ... --tls-ca ca.pem [--tls-cert C.pem --tls-key C.key]
  * WORDS`: its exit status; its output (stdout and stderr) into out. */
 static int run_cli(const char *client, const char *words, char *out, size_t size)
@@ -120,15 +160,8 @@ static int run_cli(const char *client, const char *words, char *out, size_t size
 static void test_allowed_certificate(void)
 {
     char out[512];
-    const char *allow[] = {"keys",       "allow-client", "--db",       srv.d.db,
-                           "--key-file", srv.d.key_file, "--identity", "billing-job",
-                           "--role",     "finance",      "--name",     "billing batch job",
-                           NULL};
-    CHECK(mbt_run_minbilld(allow, out, sizeof out) == 0);
-    /* "allowed client certificates of that identity as <id> (...)" */
-    const char *as = strstr(out, " as ");
-    if (as != NULL)
-        snprintf(billing_id, sizeof billing_id, "%.12s", as + 4);
+    CHECK(allow("billing-job", "finance", NULL, out, sizeof out) == 1); /* untyped: refused */
+    CHECK(allow("cn:billing-job", "finance", billing_id, out, sizeof out) == 0);
     CHECK(strlen(billing_id) == AUTH_KEY_ID_LEN);
     CHECK(strstr(out, "billing-job") == NULL); /* not even echoed to the operator */
 
@@ -168,6 +201,38 @@ static void test_allowed_certificate(void)
     CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM api_keys WHERE kind = 'x509'") == 1);
 }
 
+static void test_typed_identities(void)
+{
+    char out[512];
+    mb_error st;
+    CHECK(allow("dns:billing.internal", "finance", NULL, out, sizeof out) == 0);
+    CHECK(allow("dns:admin-ops", "privacy", NULL, out, sizeof out) == 0);
+    struct {
+        const char *cert;
+        int want;
+        const char *why;
+    } cases[] = {
+        {"sanjob", GRPC_STATUS_NOT_FOUND, "DNS:Billing.Internal matches dns:billing.internal"},
+        {"cnlike", GRPC_STATUS_UNAUTHENTICATED, "a common name is not a DNS name"},
+        {"urijob", GRPC_STATUS_UNAUTHENTICATED, "a URI is not a DNS name; the CN is ignored"},
+        {"multi", GRPC_STATUS_UNAUTHENTICATED, "two allowed names: which role?"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mbc_channel_t *ch = client(cases[i].cert);
+        int code = get_account(ch, NULL, &st);
+        if (code != cases[i].want)
+            fprintf(stderr, "   %s: status %d (%s), want %d: %s\n", cases[i].cert, code, st.msg,
+                    cases[i].want, cases[i].why);
+        CHECK(code == cases[i].want);
+        CHECK(strstr(st.msg, "admin-ops") == NULL && strstr(st.msg, "illing.") == NULL);
+        mbc_channel_free(ch);
+    }
+    mbc_channel_t *ch = client("multi");
+    get_account(ch, NULL, &st);
+    CHECK_CONTAINS(st.msg, "matches 2 allowed identities");
+    mbc_channel_free(ch);
+}
+
 static void test_refused_certificates(void)
 {
     mb_error st;
@@ -204,6 +269,12 @@ static void test_revoked_certificate(void)
            (code = get_account(ch, NULL, &st)) != GRPC_STATUS_UNAUTHENTICATED)
         mbt_sleep_ms(200);
     CHECK(code == GRPC_STATUS_UNAUTHENTICATED);
+    CHECK(mbt_now() - start <= AUTH_CACHE_TTL_SECONDS + 1);
+    /* Allowed again (say, with the right role this time). */
+    char out[512], again[32];
+    CHECK(allow("cn:billing-job", "support", again, out, sizeof out) == 0);
+    CHECK(strcmp(again, billing_id) != 0);
+    CHECK(get_account(ch, NULL, &st) == GRPC_STATUS_NOT_FOUND);
     mbc_channel_free(ch);
 }
 
@@ -223,7 +294,7 @@ int main(void)
 {
     if (system("command -v openssl >/dev/null") != 0) {
         fprintf(stderr, "SKIP: the openssl command is not installed (apt-get install openssl)\n");
-        return 0;
+        return MBT_SKIP;
     }
     if (mbt_daemon_init(&srv.d) != 0 || make_certificates() != 0) {
         fprintf(stderr, "cannot make the test certificates\n");
@@ -239,6 +310,7 @@ int main(void)
         return 1;
     }
     RUN(test_allowed_certificate);
+    RUN(test_typed_identities);
     RUN(test_refused_certificates);
     RUN(test_revoked_certificate);
     RUN(test_loose_private_key_refused);
