@@ -513,18 +513,45 @@ static int cmd_keys_init(const config *cfg)
     return 0;
 }
 
+/* The subcommands that work beside a serving daemon (keys, purge) open the
+ * database holding the schema lock shared, so that no newer binary migrates
+ * it under them, and refuse a schema other than theirs (a new database is
+ * migrated: nobody can be serving it). create: whether a missing database
+ * may be created (only where that makes sense: creating a key). */
+static int open_beside_daemon(const config *cfg, bool create, store_conn_t **conn, int *lock,
+                              mb_error *err)
+{
+    *conn = NULL;
+    *lock = -1;
+    if (store_conn_open(cfg->db, create, false, conn, err) == 0 &&
+        store_schema_lock(sqlite3_db_filename(store_conn_db_borrow(*conn), "main"), false, lock,
+                          err) == 0 &&
+        store_migrate_new_only(*conn, err) == 0)
+        return 0;
+    store_conn_close(*conn);
+    store_schema_unlock(*lock);
+    *conn = NULL;
+    *lock = -1;
+    return -1;
+}
+
+static void close_beside_daemon(store_conn_t *conn, int lock)
+{
+    store_conn_close(conn);
+    store_schema_unlock(lock);
+}
+
 /* Runs job on a key_args in one write transaction of the database, with
  * the key file loaded; 0, or 1 after saying what failed. */
-static int run_key_job(const config *cfg, int (*job)(store_conn_t *, void *, mb_error *),
-                       key_args *a)
+static int run_key_job(const config *cfg, bool create,
+                       int (*job)(store_conn_t *, void *, mb_error *), key_args *a)
 {
     mb_error err;
     store_conn_t *conn = NULL;
-    int ret = 1;
+    int ret = 1, lock = -1;
     harden_process();
     if (keyring_load(cfg->key_file, &a->kr, &err) != 0 ||
-        store_conn_open(cfg->db, true, false, &conn, &err) != 0 ||
-        store_migrate_new_only(conn, &err) != 0 ||
+        open_beside_daemon(cfg, create, &conn, &lock, &err) != 0 ||
         store_conn_exec(conn, "BEGIN IMMEDIATE", &err) != 0)
         goto out;
     if (job(conn, a, &err) != 0 || store_conn_exec(conn, "COMMIT", &err) != 0) {
@@ -535,7 +562,7 @@ static int run_key_job(const config *cfg, int (*job)(store_conn_t *, void *, mb_
 out:
     if (ret != 0)
         fail(&err);
-    store_conn_close(conn);
+    close_beside_daemon(conn, lock);
     keyring_free(a->kr);
     a->kr = NULL;
     return ret;
@@ -553,7 +580,7 @@ static int cmd_create_api_key(const config *cfg)
         fail(&err);
         return EXIT_USAGE;
     }
-    int ret = run_key_job(cfg, create_key_job, &a);
+    int ret = run_key_job(cfg, true, create_key_job, &a);
     if (ret == 0) {
         printf("%s\n", a.key);
         fprintf(stderr, "created API key %s (role %s, name %s); it is shown once\n", a.key_id,
@@ -575,7 +602,7 @@ static int cmd_allow_client(const config *cfg)
         fail(&err);
         return EXIT_USAGE;
     }
-    int ret = run_key_job(cfg, allow_client_job, &a);
+    int ret = run_key_job(cfg, true, allow_client_job, &a);
     if (ret == 0)
         printf("allowed client certificates of that identity as %s (role %s, name %s); revoke "
                "with keys revoke-api-key --key-id %s\n",
@@ -597,7 +624,7 @@ static int cmd_revoke_api_key(const config *cfg)
                 AUTH_KEY_ID_LEN);
         return EXIT_USAGE;
     }
-    int ret = run_key_job(cfg, revoke_key_job, &a);
+    int ret = run_key_job(cfg, false, revoke_key_job, &a);
     if (ret == 0)
         printf("revoked API key %s: a running minbilld refuses it within %d s\n", a.key_id,
                AUTH_CACHE_TTL_SECONDS);
@@ -615,14 +642,13 @@ static int cmd_list_api_keys(const config *cfg)
 {
     mb_error err;
     store_conn_t *conn = NULL;
-    if (store_conn_open(cfg->db, false, true, &conn, &err) != 0) {
-        store_conn_close(conn);
+    int lock;
+    if (open_beside_daemon(cfg, false, &conn, &lock, &err) != 0)
         return fail(&err);
-    }
     printf("%-12s  %-4s  %-8s  %-24s  %-24s  %s\n", "KEY ID", "KIND", "ROLE", "CREATED",
            "REVOKED", "NAME");
     int ret = auth_key_list(conn, print_key, NULL, &err);
-    store_conn_close(conn);
+    close_beside_daemon(conn, lock);
     return ret == 0 ? 0 : fail(&err);
 }
 
@@ -631,18 +657,22 @@ static int cmd_keys_rotate(const config *cfg)
     mb_error err;
     store_conn_t *conn = NULL;
     keyring_rotation r;
+    int lock;
     harden_process();
-    if (store_conn_open(cfg->db, false, false, &conn, &err) != 0 ||
-        store_migrate_new_only(conn, &err) != 0 ||
+    if (open_beside_daemon(cfg, false, &conn, &lock, &err) != 0 ||
         keyring_rotate(cfg->key_file, conn, &r, &err) != 0) {
-        store_conn_close(conn);
+        close_beside_daemon(conn, lock);
         return fail(&err);
     }
-    store_conn_close(conn);
+    close_beside_daemon(conn, lock);
     key_args a = {0};
     snprintf(a.key_id, sizeof a.key_id, "master-key-v%d", r.to_version);
-    if (run_key_job(cfg, rotated_job, &a) != 0)
-        fprintf(stderr, "minbilld: the rotation is complete, but its audit event is missing\n");
+    if (run_key_job(cfg, false, rotated_job, &a) != 0) {
+        fprintf(stderr, "minbilld: the rotation to version %d is complete, but its audit event "
+                        "could not be written (see above)\n",
+                r.to_version);
+        return 1;
+    }
     printf("rotated the master key of %s from version %d to %d: re-wrapped %lld data keys and "
            "%lld secrets in %d transactions (longest %.1f ms); %s now holds the new key and the "
            "old one is needed for nothing\n",
@@ -656,13 +686,13 @@ static int cmd_purge(const config *cfg)
     mb_error err;
     store_conn_t *conn = NULL;
     int64_t hashes = 0, runs = 0;
-    if (store_conn_open(cfg->db, false, false, &conn, &err) != 0 ||
-        store_migrate_new_only(conn, &err) != 0 ||
+    int lock;
+    if (open_beside_daemon(cfg, false, &conn, &lock, &err) != 0 ||
         metering_purge(conn, (int)cfg->window_days, cfg->dry_run, &hashes, &runs, &err) != 0) {
-        store_conn_close(conn);
+        close_beside_daemon(conn, lock);
         return fail(&err);
     }
-    store_conn_close(conn);
+    close_beside_daemon(conn, lock);
     printf("%s: %s %lld usage idempotency hash(es) in %lld run(s) older than %ld days\n", cfg->db,
            cfg->dry_run ? "would delete" : "deleted", (long long)hashes, (long long)runs,
            cfg->window_days + 1);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -83,10 +84,16 @@ int store_schema_lock(const char *db_path, bool exclusive, int *fd, mb_error *er
     char path[4096];
     if (snprintf(path, sizeof path, "%s.lock", db_path) >= (int)sizeof path)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "db: path too long");
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* flock needs no write access: read-only, so that a lock file root
+     * created (say, by a migration run as root) does not lock the daemon's
+     * user out; and owned like the database when root creates it. */
+    *fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (*fd < 0)
         return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot open %s: %s", path,
                             strerror(errno));
+    struct stat db_st;
+    if (geteuid() == 0 && stat(db_path, &db_st) == 0 && fchown(*fd, db_st.st_uid, db_st.st_gid) != 0)
+        mb_log(MB_LOG_WARN, "event=lock_file_chown_failed path=%s", path);
     for (int waited = 0;; waited += 50) {
         if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
             return 0;
@@ -131,6 +138,19 @@ static int schema_version(store_conn_t *conn, int *current, mb_error *err)
     return 0;
 }
 
+int store_schema_current(store_conn_t *conn, mb_error *err)
+{
+    int current;
+    if (schema_version(conn, &current, err) != 0)
+        return -1;
+    if (current < store_migrations_count)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                            "database schema is at migration %d, this minbilld needs %d: stop "
+                            "minbilld and run minbilld migrate first",
+                            current, store_migrations_count);
+    return 0;
+}
+
 int store_migrate_new_only(store_conn_t *conn, mb_error *err)
 {
     int current;
@@ -148,7 +168,7 @@ int store_migrate_new_only(store_conn_t *conn, mb_error *err)
 
 int store_migrate_upto(store_conn_t *conn, int last, int *applied, mb_error *err)
 {
-    int count = 0, current = 0, lock_fd = -1;
+    int count = 0, current = 0, lock_fd = -1, first = -1;
     for (;;) {
         /* Everything, even creating the history table, happens under the
          * write lock: a statement that upgrades a read to a write gets BUSY
@@ -157,12 +177,14 @@ int store_migrate_upto(store_conn_t *conn, int last, int *applied, mb_error *err
             goto fail;
         if (store_conn_exec(conn, SQL_CREATE, err) != 0 || check_history(conn, &current, err) != 0)
             goto rollback;
+        if (first < 0)
+            first = current;
         if (current >= last || current == store_migrations_count) {
             if (store_conn_exec(conn, "COMMIT", err) != 0)
                 goto rollback;
             break;
         }
-        if (current > 0 && lock_fd < 0) {
+        if (first > 0 && lock_fd < 0) {
             /* A history: a daemon may be serving it. Ask again once no one
              * does (the answer may have changed meanwhile). */
             sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);

@@ -43,6 +43,10 @@ int store_migrate(store_conn_t *conn, int *applied, mb_error *err);
  * `minbilld migrate`. */
 int store_migrate_new_only(store_conn_t *conn, mb_error *err);
 
+/* FAILED_PRECONDITION unless the database is at exactly this binary's
+ * schema (after taking the shared schema lock, nobody can change that). */
+int store_schema_current(store_conn_t *conn, mb_error *err);
+
 #define STORE_LOCK_WAIT_MS 2000
 
 /* Takes the schema lock of the database at db_path, shared or exclusive,

@@ -248,10 +248,15 @@ int store_open(const char *path, const store_options *opt, store_t **out, mb_err
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "storage: out of memory");
     s->schema_lock = -1;
     /* Migrate first (exclusively, if there is a history), then share the
-     * schema lock for as long as this store serves. */
+     * schema lock for as long as this store serves - and check again once
+     * it is shared: a newer binary may have migrated in between. The lock
+     * is named after the file SQLite opened (symbolic links resolved), as
+     * store_migrate names it. */
     if (store_conn_open(path, opt->create, false, &s->writer_conn, err) != 0 ||
         store_migrate(s->writer_conn, NULL, err) != 0 ||
-        store_schema_lock(path, false, &s->schema_lock, err) != 0)
+        store_schema_lock(sqlite3_db_filename(store_conn_db_borrow(s->writer_conn), "main"),
+                          false, &s->schema_lock, err) != 0 ||
+        store_schema_current(s->writer_conn, err) != 0)
         goto fail;
     int n_purposes = opt->readable != NULL ? opt->n_purposes : 0;
     s->pools = calloc((size_t)(1 + n_purposes), sizeof *s->pools);

@@ -9,6 +9,8 @@
  * changing a payment method or its vault row, drops the UNIQUE index on
  * token only, and leaves every foreign key pointing at payment_methods.
  */
+#include <unistd.h>
+
 #include "check.h"
 #include "store/migrate.h"
 #include "store/store.h"
@@ -133,6 +135,30 @@ static void test_no_migration_under_a_daemon(void)
     CHECK(store_migrate_new_only(c, &err) == 0);
     CHECK(version_rows(c) == store_migrations_count);
     store_conn_close(c);
+}
+
+/* A serving store (store_open) holds the lock, under the name of the file
+ * SQLite opened: a store opened through a symbolic link keeps out a
+ * migration through the real path. */
+static void test_serving_store_holds_the_lock(void)
+{
+    char real[512], link[512];
+    unit_path(real, sizeof real, "real.db");
+    unit_path(link, sizeof link, "link.db");
+    store_conn_t *c = open_db("real.db");
+    mb_error err;
+    CHECK(store_migrate(c, NULL, &err) == 0);
+    store_conn_close(c);
+    CHECK(symlink(real, link) == 0);
+    store_options opt = {.readers = 1};
+    store_t *store = NULL;
+    CHECK(store_open(link, &opt, &store, &err) == 0);
+    int lock = -1;
+    CHECK(store_schema_lock(real, true, &lock, &err) != 0);
+    CHECK_STATUS(err, GRPC_STATUS_FAILED_PRECONDITION);
+    store_close(store);
+    CHECK(store_schema_lock(real, true, &lock, &err) == 0);
+    store_schema_unlock(lock);
 }
 
 static void dump_rows(store_conn_t *c, const char *sql, char *out, size_t size)
@@ -365,6 +391,7 @@ int main(void)
     RUN(test_different_history_refused);
     RUN(test_failed_migration_leaves_nothing);
     RUN(test_no_migration_under_a_daemon);
+    RUN(test_serving_store_holds_the_lock);
     RUN(test_0006_token_locator);
     return check_summary();
 }
