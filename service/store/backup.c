@@ -8,6 +8,7 @@
 #include <libgen.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "base/clock.h"
+#include "store/migrate.h"
 
 static const char SQL_SCHEMA[] = "SELECT coalesce(max(version), 0) FROM schema_migrations";
 static const char SQL_INTO[] = "VACUUM INTO ?1";
@@ -77,54 +79,76 @@ int store_backup(const char *db, const char *to, store_backup_info *info, mb_err
 {
     int64_t start = mb_mono_ns();
     memset(info, 0, sizeof *info);
-    /* Created here, exclusively, so that nothing is ever overwritten and
-     * the copy is 0600 whatever the umask; VACUUM INTO accepts an empty
-     * file. */
-    int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return mb_error_set(
-            err, errno == EEXIST ? GRPC_STATUS_FAILED_PRECONDITION : GRPC_STATUS_UNAVAILABLE,
-            "to: cannot create %s: %s%s", to, strerror(errno),
-            errno == EEXIST ? " (a backup never overwrites a file)" : "");
-    close(fd);
+    struct stat sb;
+    /* SQLite would read "file:..." as a URI (with options such as vfs=). */
+    if (strncmp(to, "file:", 5) == 0)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+                            "to: must be a file path, not an SQLite URI (file:...)");
+    if (lstat(to, &sb) == 0)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                            "to: %s exists (a backup never overwrites a file)", to);
+    /* The copy is made in a private directory beside the target (0700, on
+     * the same file system: nobody else can read it or swap it), then linked
+     * into place. link() fails if the target appeared meanwhile, so nothing
+     * is ever overwritten; a crash leaves at most that hidden directory,
+     * never a partial file under the target's name. */
+    char dir[4096], tmpdir[4096 + 32], tmp[4096 + 64];
+    snprintf(dir, sizeof dir, "%s", to);
+    snprintf(tmpdir, sizeof tmpdir, "%s/.minbill-backup-XXXXXX", dirname(dir));
+    snprintf(dir, sizeof dir, "%s", to);
+    const char *target_dir = dirname(dir);
+    if (mkdtemp(tmpdir) == NULL)
+        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "to: cannot create a directory in %s: %s",
+                            target_dir, strerror(errno));
+    snprintf(tmp, sizeof tmp, "%s/copy.db", tmpdir);
     /* Read-only, without the daemon's pragmas: a backup changes nothing in
-     * the database it copies. */
+     * the database it copies. The shared schema lock keeps migrations out
+     * while it copies (migrate.h). */
     sqlite3 *src = NULL;
     sqlite3_stmt *st = NULL;
-    int ret = -1;
+    int ret = -1, lock = -1;
     if (sqlite3_open_v2(db, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "db: cannot open %s: %s", db,
                      src ? sqlite3_errmsg(src) : "out of memory");
         goto out;
     }
     sqlite3_busy_timeout(src, 5000);
-    if (schema_version(src, "db", &info->schema_version, err) != 0)
+    if (store_schema_lock(sqlite3_db_filename(src, "main"), false, &lock, err) != 0 ||
+        schema_version(src, "db", &info->schema_version, err) != 0)
         goto out;
-    if (sqlite3_prepare_v2(src, SQL_INTO, -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
-        sqlite3_step(st);
+    int rc = sqlite3_prepare_v2(src, SQL_INTO, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, tmp, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
     }
-    if (sqlite3_finalize(st) != SQLITE_OK) {
-        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "copying %s to %s: %s", db, to,
-                     sqlite3_errmsg(src));
+    if (rc != SQLITE_DONE) {
+        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "copying %s: %s", db, sqlite3_errmsg(src));
         goto out;
     }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", to);
-    struct stat sb;
-    if (sync_path(to, 0, err) != 0 || sync_path(dirname(dir), O_DIRECTORY, err) != 0 ||
-        verify_copy(to, info->schema_version, err) != 0)
+    if (chmod(tmp, 0600) != 0 || stat(tmp, &sb) != 0) {
+        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "to: %s: %s", tmp, strerror(errno));
         goto out;
-    if (stat(to, &sb) != 0) {
-        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "to: %s: %s", to, strerror(errno));
+    }
+    if (sync_path(tmp, 0, err) != 0 || verify_copy(tmp, info->schema_version, err) != 0)
+        goto out;
+    if (link(tmp, to) != 0) {
+        mb_error_set(err, errno == EEXIST ? GRPC_STATUS_FAILED_PRECONDITION
+                                          : GRPC_STATUS_UNAVAILABLE,
+                     "to: cannot create %s: %s", to, strerror(errno));
+        goto out;
+    }
+    if (sync_path(target_dir, O_DIRECTORY, err) != 0) {
+        unlink(to);
         goto out;
     }
     info->bytes = (int64_t)sb.st_size;
     info->seconds = (double)(mb_mono_ns() - start) / 1e9;
     ret = 0;
 out:
+    sqlite3_finalize(st);
     sqlite3_close(src);
-    if (ret != 0)
-        unlink(to); /* nothing half-written stays behind */
+    store_schema_unlock(lock);
+    unlink(tmp);
+    rmdir(tmpdir);
     return ret;
 }

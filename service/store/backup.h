@@ -5,10 +5,12 @@
  * The copy is made with VACUUM INTO: one read transaction, so it is the
  * database as of one commit (WAL readers do not block the writer), and only
  * live pages are copied, so rows deleted before the backup (a detached
- * card's vault entry, an erased contact) are not carried into it. The file
- * is created 0600 and never overwritten, made durable (file and directory
- * fsynced), then opened again and checked (PRAGMA quick_check, schema
- * history) before the backup counts as made; on any failure it is removed.
+ * card's vault entry, an erased contact) are not carried into it. The copy
+ * is made 0600 in a private directory beside the target, made durable,
+ * opened again and checked (PRAGMA quick_check, schema history), and only
+ * then linked to the target name, which it never overwrites; on any
+ * failure nothing is left under that name. The shared schema lock keeps
+ * migrations out while it copies.
  *
  * A backup holds what the database holds: ciphertext and data keys wrapped
  * by the master key. Restoring it needs a master key file of a version the

@@ -6,6 +6,7 @@
  * started on the copy with the same key file serves the accounts in it,
  * decrypting their fields.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,6 +80,32 @@ static void test_backup_while_writing(void)
     CHECK(mbt_run_minbilld(again, NULL, 0) == 1);
     struct stat sb2;
     CHECK(stat(backup, &sb2) == 0 && sb2.st_size == sb.st_size && sb2.st_mtime == sb.st_mtime);
+
+    /* Not even an empty file someone else put there (it would receive the
+     * whole database), nor an SQLite URI; a failed backup leaves no file and
+     * no work directory behind. */
+    char planted[MBT_PATH + 64], other[MBT_PATH + 64];
+    snprintf(planted, sizeof planted, "%s/planted.db", srv.d.dir);
+    FILE *f = fopen(planted, "w");
+    CHECK(f != NULL && fclose(f) == 0 && chmod(planted, 0644) == 0);
+    const char *onto[] = {"backup", "--db", srv.d.db, "--to", planted, NULL};
+    CHECK(mbt_run_minbilld(onto, NULL, 0) == 1);
+    CHECK(stat(planted, &sb2) == 0 && sb2.st_size == 0);
+    snprintf(other, sizeof other, "file:%s/uri.db?vfs=unix-none", srv.d.dir);
+    const char *uri[] = {"backup", "--db", srv.d.db, "--to", other, NULL};
+    CHECK(mbt_run_minbilld(uri, NULL, 0) == 1);
+    snprintf(other, sizeof other, "%s/never.db", srv.d.dir);
+    const char *missing[] = {"backup", "--db", "/nonexistent/minbill.db", "--to", other, NULL};
+    CHECK(mbt_run_minbilld(missing, NULL, 0) == 1);
+    CHECK(access(other, F_OK) != 0);
+    DIR *d = opendir(srv.d.dir);
+    int leftovers = 0;
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        leftovers += strncmp(e->d_name, ".minbill-backup-", 16) == 0 ||
+                     strncmp(e->d_name, "uri.db", 6) == 0;
+    if (d != NULL)
+        closedir(d);
+    CHECK(leftovers == 0);
 }
 
 static void test_restore(void)
