@@ -4,9 +4,13 @@
 #include "cli_rpc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -14,35 +18,39 @@
 
 #define PEM_MAX (1 << 20)
 
-/* The whole file at path, NUL-terminated (free with free_pem); NULL after
- * saying which flag's file could not be read. */
+/* The whole file at path, NUL-terminated, in locked memory that free_pem
+ * wipes (one of them is a private key); NULL after saying which flag's file
+ * could not be read. */
 static char *read_pem(const cli_ctx *ctx, const char *flag, const char *path)
 {
     char w[CLI_WORD_MAX];
-    FILE *f = fopen(path, "rb");
-    char *buf = f != NULL ? malloc(PEM_MAX + 1) : NULL;
-    size_t n = buf != NULL ? fread(buf, 1, PEM_MAX, f) : 0;
-    int bad = f == NULL || buf == NULL || ferror(f) || n == 0 || n == PEM_MAX;
-    int e = errno;
-    if (f != NULL)
-        fclose(f);
-    if (bad) {
-        free(buf);
-        cli_fail(NULL, CLI_USAGE, "--%s: cannot read %s%s%s", flag,
-                 cli_word(ctx, path, w, sizeof w), f == NULL ? ": " : " (empty or over 1 MiB)",
-                 f == NULL ? strerror(e) : "");
+    if (sodium_init() < 0) {
+        cli_fail(NULL, CLI_FAILED, "libsodium failed to initialise");
         return NULL;
     }
-    buf[n] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char *buf = NULL;
+    bool ok = fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size <= PEM_MAX &&
+              (buf = sodium_malloc((size_t)st.st_size + 1)) != NULL &&
+              read(fd, buf, (size_t)st.st_size) == (ssize_t)st.st_size;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (!ok) {
+        sodium_free(buf);
+        cli_fail(NULL, CLI_USAGE, "--%s: cannot read %s%s%s", flag,
+                 cli_word(ctx, path, w, sizeof w), fd < 0 ? ": " : " (empty or over 1 MiB)",
+                 fd < 0 ? strerror(e) : "");
+        return NULL;
+    }
+    buf[st.st_size] = '\0';
     return buf;
 }
 
 static void free_pem(char *pem)
 {
-    if (pem != NULL) {
-        sodium_memzero(pem, strlen(pem));
-        free(pem);
-    }
+    sodium_free(pem); /* wipes; takes NULL */
 }
 
 /* A channel as the global flags say: TLS if any --tls-* was given. */

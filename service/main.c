@@ -18,6 +18,7 @@
  * underscores, e.g. MINBILL_KEY_FILE); a flag beats the environment.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -304,17 +305,18 @@ static int prepare_dev(const config *cfg, mb_error *err)
     return 0;
 }
 
-/* The whole of a PEM file, NUL-terminated, in *out (free with free_pem). A
- * private key must be readable by its owner only, like the master key. */
+/* The whole of a PEM file, NUL-terminated, in locked memory that is wiped
+ * when freed (free_pem): one of them is the TLS private key. A private key
+ * must be readable by its owner only, like the master key. */
 #define PEM_MAX (1 << 20)
 
 static int read_pem(const char *flag, const char *path, bool private_key, char **out,
                     mb_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (f == NULL || fstat(fileno(f), &st) != 0) {
+    if (fd < 0 || fstat(fd, &st) != 0) {
         mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "%s: cannot read %s: %s", flag, path,
                      strerror(errno));
         goto fail;
@@ -325,53 +327,51 @@ static int read_pem(const char *flag, const char *path, bool private_key, char *
         goto fail;
     }
     if (st.st_size <= 0 || st.st_size > PEM_MAX ||
-        (*out = malloc((size_t)st.st_size + 1)) == NULL ||
-        fread(*out, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        (*out = sodium_malloc((size_t)st.st_size + 1)) == NULL ||
+        read(fd, *out, (size_t)st.st_size) != (ssize_t)st.st_size) {
         mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
                      "%s: %s is empty, too large or unreadable", flag, path);
         goto fail;
     }
     (*out)[st.st_size] = '\0';
-    fclose(f);
+    close(fd);
     return 0;
 fail:
-    if (f != NULL)
-        fclose(f);
-    free(*out);
+    if (fd >= 0)
+        close(fd);
+    sodium_free(*out);
     *out = NULL;
     return -1;
 }
 
-static void free_pem(char *pem)
+/* The TLS material of serve: certificate, private key, client CA (NULL
+ * where not given). */
+typedef struct tls_pems {
+    char *cert, *key, *ca;
+} tls_pems;
+
+static void free_pem(tls_pems *p)
 {
-    if (pem != NULL) {
-        sodium_memzero(pem, strlen(pem));
-        free(pem);
-    }
+    sodium_free(p->cert); /* sodium_free wipes, and takes NULL */
+    sodium_free(p->key);
+    sodium_free(p->ca);
+    *p = (tls_pems){0};
 }
 
-/* --tls-cert and --tls-key (and --tls-client-ca) into ro. */
-static int load_tls(const config *cfg, rpc_options *ro, mb_error *err)
+/* Reads --tls-cert, --tls-key and --tls-client-ca, before anything else
+ * starts: a wrong file is reported before the database is touched. */
+static int load_tls(const config *cfg, tls_pems *p, mb_error *err)
 {
-    if (cfg->tls_cert == NULL && cfg->tls_key == NULL && cfg->tls_client_ca == NULL)
+    *p = (tls_pems){0};
+    if (cfg->tls_cert == NULL)
         return 0;
-    if (cfg->tls_cert == NULL || cfg->tls_key == NULL)
-        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-                            "--tls-cert and --tls-key go together (and --tls-client-ca needs "
-                            "them)");
-    char *cert, *key, *ca = NULL;
-    if (read_pem("--tls-cert", cfg->tls_cert, false, &cert, err) != 0)
-        return -1;
-    if (read_pem("--tls-key", cfg->tls_key, true, &key, err) != 0 ||
+    if (read_pem("--tls-cert", cfg->tls_cert, false, &p->cert, err) != 0 ||
+        read_pem("--tls-key", cfg->tls_key, true, &p->key, err) != 0 ||
         (cfg->tls_client_ca != NULL &&
-         read_pem("--tls-client-ca", cfg->tls_client_ca, false, &ca, err) != 0)) {
-        free_pem(cert);
-        free_pem(key);
+         read_pem("--tls-client-ca", cfg->tls_client_ca, false, &p->ca, err) != 0)) {
+        free_pem(p);
         return -1;
     }
-    ro->tls_cert_pem = cert;
-    ro->tls_key_pem = key;
-    ro->tls_client_ca_pem = ca;
     return 0;
 }
 
@@ -388,6 +388,13 @@ static int cmd_serve(const config *cfg)
     int ret = 1, port = 0;
     sigset_t sigs;
 
+    tls_pems tls_pem = {0};
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL) ||
+        (cfg->tls_client_ca != NULL && cfg->tls_cert == NULL)) {
+        fprintf(stderr, "minbilld: --tls-cert and --tls-key go together, and --tls-client-ca "
+                        "needs them\n");
+        return EXIT_USAGE;
+    }
     harden_process();
     /* Block the shutdown signals in every thread; main waits for them. */
     sigemptyset(&sigs);
@@ -396,6 +403,8 @@ static int cmd_serve(const config *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (load_tls(cfg, &tls_pem, &err) != 0)
+        goto out;
     if (cfg->dev && prepare_dev(cfg, &err) != 0)
         goto out;
     if (keyring_load(cfg->key_file, &app.keyring, &err) != 0)
@@ -431,17 +440,14 @@ static int cmd_serve(const config *cfg)
         .auth = app.auth,
         .app = &app,
         .on_shutdown = on_shutdown,
+        .tls_cert_pem = tls_pem.cert,
+        .tls_key_pem = tls_pem.key,
+        .tls_client_ca_pem = tls_pem.ca,
     };
-    if (load_tls(cfg, &ro, &err) != 0)
-        goto out;
-    /* The server credentials hold copies: the key leaves our memory now. */
+    const char *tls = tls_pem.ca != NULL ? "mutual" : tls_pem.cert != NULL ? "server" : "off";
+    /* Our copies go now; gRPC's credentials keep theirs while it serves. */
     int started = rpc_server_start(&ro, &srv, &port, &err);
-    const char *tls = ro.tls_client_ca_pem != NULL ? "mutual"
-                      : ro.tls_cert_pem != NULL    ? "server"
-                                                   : "off";
-    free_pem((char *)ro.tls_cert_pem);
-    free_pem((char *)ro.tls_key_pem);
-    free_pem((char *)ro.tls_client_ca_pem);
+    free_pem(&tls_pem);
     if (started != 0)
         goto out;
     health_set_serving(app.health, true);
@@ -474,6 +480,7 @@ static int cmd_serve(const config *cfg)
 out:
     if (ret != 0)
         fail(&err);
+    free_pem(&tls_pem);
     if (srv != NULL)
         rpc_server_shutdown(srv, 0);
     metering_stop(app.metering); /* its jobs need the writer: before store_close */

@@ -831,7 +831,12 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
     if (port == 0) {
         server_free(srv);
         return mb_error_set(err, GRPC_STATUS_UNAVAILABLE,
-                            "cannot listen on %s (address in use or invalid)", opt->listen);
+                            opt->tls_cert_pem != NULL
+                                ? "cannot listen on %s: the address is in use or invalid, or "
+                                  "the TLS certificate, key or client CA is not valid PEM (or "
+                                  "the key is not the certificate's)"
+                                : "cannot listen on %s (address in use or invalid)",
+                            opt->listen);
     }
     grpc_server_start(srv->server);
     for (size_t q = 0; q < srv->n_cqs; q++) {

@@ -10,8 +10,9 @@
  * UNAUTHENTICATED (its identity not repeated), and so is the allowed one once
  * revoked (within the auth cache's 10 s), after which it may be allowed
  * again; a certificate from another CA, or a plaintext
- * client, gets no connection at all; API keys keep working over TLS; and a
- * private key readable by others is refused at start.
+ * client, gets no connection at all; API keys keep working over TLS; a
+ * private key readable by others is refused at start, and half a
+ * certificate/key pair is a usage error.
  *
  * The certificates are made for the test with the openssl command (a CA,
  * the server's for 127.0.0.1, three clients); the test skips, saying so,
@@ -280,6 +281,14 @@ static void test_revoked_certificate(void)
 
 static void test_loose_private_key_refused(void)
 {
+    /* A half-given pair is a usage error, found before any database is
+     * created. */
+    char fresh[MBT_PATH + 64];
+    snprintf(fresh, sizeof fresh, "%s/fresh.db", srv.d.dir);
+    const char *half[] = {"serve", "--db", fresh, "--key-file", srv.d.key_file, "--tls-cert",
+                          tls_args[1], NULL};
+    CHECK(mbt_run_minbilld(half, NULL, 0) == 2);
+    CHECK(access(fresh, F_OK) != 0);
     CHECK(mbt_stop(&srv, SIGTERM) == 0);
     CHECK(chmod(tls_args[3], 0644) == 0);
     CHECK(mbt_daemon_start(&srv.d, tls_args) != 0);
