@@ -248,10 +248,16 @@ typedef struct key_args {
 
 static int key_audit(store_conn_t *conn, const key_args *a, const char *action, mb_error *err)
 {
+    /* A credential granted names the role it grants (in the purpose field:
+     * the trail has no other for it). */
+    char purpose[32] = "";
+    if (a->role != 0)
+        snprintf(purpose, sizeof purpose, "grants role %s", auth_role_name(a->role));
     audit_entry e = {.actor_key_id = "local-operator",
                      .actor_role = auth_role_name(ROLE_ADMIN),
                      .action = action,
-                     .target_id = a->key_id};
+                     .target_id = a->key_id,
+                     .purpose = purpose[0] != '\0' ? purpose : NULL};
     return audit_append(conn, a->kr, &e, NULL, err);
 }
 
@@ -444,7 +450,9 @@ static int cmd_serve(const config *cfg)
         .tls_key_pem = tls_pem.key,
         .tls_client_ca_pem = tls_pem.ca,
     };
-    const char *tls = tls_pem.ca != NULL ? "mutual" : tls_pem.cert != NULL ? "server" : "off";
+    const char *tls = tls_pem.ca != NULL     ? "on,client-certificates"
+                      : tls_pem.cert != NULL ? "on"
+                                             : "off";
     /* Our copies go now; gRPC's credentials keep theirs while it serves. */
     int started = rpc_server_start(&ro, &srv, &port, &err);
     free_pem(&tls_pem);
@@ -633,7 +641,7 @@ static int cmd_revoke_api_key(const config *cfg)
     }
     int ret = run_key_job(cfg, false, revoke_key_job, &a);
     if (ret == 0)
-        printf("revoked API key %s: a running minbilld refuses it within %d s\n", a.key_id,
+        printf("revoked credential %s: a running minbilld refuses it within %d s\n", a.key_id,
                AUTH_CACHE_TTL_SECONDS);
     return ret;
 }

@@ -324,6 +324,11 @@ static void test_key_revoked_while_running(void)
     CHECK(mbt_db_long(srv.d.db, sql) == 1);
     CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM audit_events"
                                 " WHERE action = 'api_key.create'") >= (long)N_ROLES + 1);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM audit_events WHERE action = 'api_key.create' AND "
+             "target_id = '%s' AND purpose = 'grants role support'",
+             key_id);
+    CHECK(mbt_db_long(srv.d.db, sql) == 1);
     free(req);
 }
 
