@@ -138,11 +138,9 @@ static int schema_version(store_conn_t *conn, int *current, mb_error *err)
     return 0;
 }
 
-int store_schema_current(store_conn_t *conn, mb_error *err)
+/* FAILED_PRECONDITION naming `minbilld migrate` if current is behind. */
+static int require_current(int current, mb_error *err)
 {
-    int current;
-    if (schema_version(conn, &current, err) != 0)
-        return -1;
     if (current < store_migrations_count)
         return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
                             "database schema is at migration %d, this minbilld needs %d: stop "
@@ -151,19 +149,20 @@ int store_schema_current(store_conn_t *conn, mb_error *err)
     return 0;
 }
 
+int store_schema_current(store_conn_t *conn, mb_error *err)
+{
+    int current;
+    if (schema_version(conn, &current, err) != 0)
+        return -1;
+    return require_current(current, err);
+}
+
 int store_migrate_new_only(store_conn_t *conn, mb_error *err)
 {
     int current;
     if (schema_version(conn, &current, err) != 0)
         return -1;
-    if (current == 0)
-        return store_migrate(conn, NULL, err);
-    if (current < store_migrations_count)
-        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-                            "database schema is at migration %d, this minbilld needs %d: stop "
-                            "minbilld and run minbilld migrate first",
-                            current, store_migrations_count);
-    return 0;
+    return current == 0 ? store_migrate(conn, NULL, err) : require_current(current, err);
 }
 
 int store_migrate_upto(store_conn_t *conn, int last, int *applied, mb_error *err)
