@@ -34,6 +34,7 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <grpc/support/log.h>
 #include <grpc/support/time.h>
 #include <sodium.h>
 
@@ -747,6 +748,45 @@ static void server_free(rpc_server_t *srv)
     grpc_shutdown_blocking();
 }
 
+/*
+ * The gRPC core's own log lines (a failed TLS handshake, for one) would go
+ * to stderr unstructured, between the call log's lines, and as often as a
+ * client cares to fail. They become log events here, at most
+ * CORE_LOG_PER_SECOND a second; what is dropped is counted in the next
+ * line that passes.
+ */
+#define CORE_LOG_PER_SECOND 20
+
+static pthread_mutex_t core_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t core_log_second;
+static int core_log_lines, core_log_dropped;
+
+static void core_log(gpr_log_func_args *args)
+{
+    int64_t second = mb_mono_ns() / 1000000000;
+    int dropped = 0;
+    pthread_mutex_lock(&core_log_lock);
+    if (second != core_log_second) {
+        core_log_second = second;
+        core_log_lines = 0;
+    }
+    bool pass = core_log_lines++ < CORE_LOG_PER_SECOND;
+    if (pass) {
+        dropped = core_log_dropped;
+        core_log_dropped = 0;
+    } else {
+        core_log_dropped++;
+    }
+    pthread_mutex_unlock(&core_log_lock);
+    if (!pass)
+        return;
+    char msg[512];
+    mb_log(args->severity == GPR_LOG_SEVERITY_ERROR ? MB_LOG_ERROR : MB_LOG_WARN,
+           "event=grpc_core source=%s:%d message=%s dropped_before=%d",
+           strrchr(args->file, '/') != NULL ? strrchr(args->file, '/') + 1 : args->file,
+           args->line, mb_log_quote(msg, sizeof msg, args->message), dropped);
+}
+
 int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port, mb_error *err)
 {
     for (size_t i = 0; i < opt->n_methods; i++) {
@@ -758,6 +798,7 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
             return mb_error_set(err, GRPC_STATUS_INTERNAL, "%s: streaming handler lacks on_end",
                                 m->path);
     }
+    gpr_set_log_function(core_log);
     grpc_init();
     rpc_server_t *srv = calloc(1, sizeof *srv);
     if (srv == NULL) {

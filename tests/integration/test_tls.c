@@ -12,7 +12,8 @@
  * again; a certificate from another CA, or a plaintext
  * client, gets no connection at all; API keys keep working over TLS; a
  * private key readable by others is refused at start, and half a
- * certificate/key pair is a usage error.
+ * certificate/key pair is a usage error. The gRPC core's complaints (failed
+ * handshakes) reach the log as events.
  *
  * The certificates are made for the test with the openssl command (a CA,
  * the server's for 127.0.0.1, three clients); the test skips, saying so,
@@ -255,6 +256,12 @@ static void test_refused_certificates(void)
     ch = mbc_channel_new(srv.d.target);
     CHECK(mbc_channel_wait_ready(ch, mbt_ms(1000)) != 0);
     mbc_channel_free(ch);
+    /* The failed handshakes are log events, not the gRPC core's own lines
+     * ("E1129 05:10:27.52 ... Handshake failed") between them. */
+    char *log = mbt_read_file(srv.d.log);
+    CHECK(log != NULL && strstr(log, "event=grpc_core") != NULL);
+    CHECK(log != NULL && strstr(log, "\nE1") == NULL && strstr(log, "\nI1") == NULL);
+    free(log);
 }
 
 static void test_revoked_certificate(void)
