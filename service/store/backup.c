@@ -113,8 +113,13 @@ int store_backup(const char *db, const char *to, store_backup_info *info, mb_err
         goto out;
     }
     sqlite3_busy_timeout(src, 5000);
-    if (store_schema_lock(sqlite3_db_filename(src, "main"), false, &lock, err) != 0 ||
-        schema_version(src, "db", &info->schema_version, err) != 0)
+    /* A lock file that cannot be made (a read-only snapshot being backed
+     * up) is no reason to refuse: the copy is one snapshot either way. A
+     * migration under way is. */
+    if (store_schema_lock(sqlite3_db_filename(src, "main"), false, &lock, err) != 0 &&
+        err->code != GRPC_STATUS_UNAVAILABLE)
+        goto out;
+    if (schema_version(src, "db", &info->schema_version, err) != 0)
         goto out;
     int rc = sqlite3_prepare_v2(src, SQL_INTO, -1, &st, NULL);
     if (rc == SQLITE_OK) {
