@@ -55,6 +55,14 @@ int store_error(store_conn_t *conn, mb_error *err, const char *what)
     return mb_error_set(err, code, "storage: %s: %s", what, sqlite3_errmsg(conn->db));
 }
 
+/* Runs a bound statement to completion and resets it. */
+static int step_done(store_conn_t *conn, sqlite3_stmt *st, const char *what, mb_error *err)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, what);
+}
+
 int store_exec_text(store_conn_t *conn, const char *sql, const char *a, const char *b,
                     const char *what, mb_error *err)
 {
@@ -64,9 +72,7 @@ int store_exec_text(store_conn_t *conn, const char *sql, const char *a, const ch
     sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
     if (b != NULL)
         sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(conn, err, what);
+    return step_done(conn, st, what, err);
 }
 
 int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *what, mb_error *err)
@@ -75,11 +81,8 @@ int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *w
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(conn, err, what);
+    return step_done(conn, st, what, err);
 }
-
 int store_step_one(store_conn_t *conn, sqlite3_stmt *st, const char *not_found,
                    const char *what, mb_error *err)
 {

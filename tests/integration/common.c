@@ -375,7 +375,7 @@ int mbt_watch_next(mbc_call_t *call, int *serving)
     return 1;
 }
 
-char *mbt_read_file(const char *path)
+static char *read_file_len(const char *path, size_t *out_len)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -395,7 +395,23 @@ char *mbt_read_file(const char *path)
     fclose(f);
     if (buf != NULL)
         buf[len] = '\0';
+    *out_len = len;
     return buf;
+}
+
+char *mbt_read_file(const char *path)
+{
+    size_t len;
+    return read_file_len(path, &len);
+}
+
+bool mbt_file_contains(const char *path, const char *needle)
+{
+    size_t len = 0;
+    char *data = read_file_len(path, &len);
+    bool found = data != NULL && memmem(data, len, needle, strlen(needle)) != NULL;
+    free(data);
+    return found;
 }
 
 int mbt_log_count(const mbt_server *s, const char *needle1, const char *needle2)

@@ -126,6 +126,11 @@ long mbt_db_long(const char *path, const char *sql);
 /* The whole file, NUL-terminated, malloc'd; NULL if unreadable. */
 char *mbt_read_file(const char *path);
 
+/* Whether the file at path holds needle anywhere, binary-safe (database
+ * files, WAL, logs): for the byte scans that prove nothing is in clear.
+ * False for a missing file. */
+bool mbt_file_contains(const char *path, const char *needle);
+
 /* Number of lines in the daemon log containing all of needle1 and (if not
  * NULL) needle2. */
 int mbt_log_count(const mbt_server *s, const char *needle1, const char *needle2);

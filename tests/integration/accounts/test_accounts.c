@@ -7,6 +7,8 @@
  */
 #include <sqlite3.h>
 
+#include <unistd.h>
+
 #include "check.h"
 #include "common.h"
 #include "minbill/v1/accounts.pb-c.h"
@@ -298,31 +300,18 @@ static void test_close(void)
 /* No clear personal data in the database file, its WAL or the log. */
 static void scan_files(void)
 {
-    const char *suffixes[] = {"", "-wal"};
-    for (int f = 0; f < 2; f++) {
-        char path[MBT_PATH + 64];
-        snprintf(path, sizeof path, "%s%s", srv.d.db, suffixes[f]);
-        FILE *fp = fopen(path, "rb");
-        if (fp == NULL)
-            continue;
-        static char buf[64 << 20];
-        size_t n = fread(buf, 1, sizeof buf, fp);
-        fclose(fp);
+    char wal[MBT_PATH + 64];
+    snprintf(wal, sizeof wal, "%s-wal", srv.d.db);
+    const char *paths[] = {srv.d.db, wal, srv.d.log};
+    CHECK(access(srv.d.log, R_OK) == 0);
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
         for (size_t s = 0; s < sizeof SECRETS / sizeof SECRETS[0]; s++) {
-            size_t len = strlen(SECRETS[s]);
-            int found = 0;
-            for (size_t i = 0; i + len <= n && !found; i++)
-                found = memcmp(buf + i, SECRETS[s], len) == 0;
+            bool found = mbt_file_contains(paths[p], SECRETS[s]);
             if (found)
-                fprintf(stderr, "   %s contains a secret (#%zu)\n", path, s);
+                fprintf(stderr, "   %s contains a secret (#%zu)\n", paths[p], s);
             CHECK(!found);
         }
     }
-    char *log = mbt_read_file(srv.d.log);
-    CHECK(log != NULL);
-    for (size_t s = 0; log != NULL && s < sizeof SECRETS / sizeof SECRETS[0]; s++)
-        CHECK(strstr(log, SECRETS[s]) == NULL);
-    free(log);
 }
 
 static int verify(Minbill__V1__VerifyAuditChainResponse **out, mb_error *st)
