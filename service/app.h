@@ -19,6 +19,9 @@ typedef struct mb_app {
     health_t *health;
     reflection_t *reflection;
     metering_t *metering;
+    /* The seller invoices are issued by (invoicing/seller.h); NULL when not
+     * configured: invoicing then answers FAILED_PRECONDITION. */
+    const struct seller_config *seller;
 } mb_app;
 
 #endif

@@ -37,6 +37,7 @@
 #include "inventory/inventory.h"
 #include "methods.h"
 #include "store/backup.h"
+#include "invoicing/seller.h"
 #include "store/migrate.h"
 #include "store/writer.h"
 
@@ -53,6 +54,7 @@ typedef struct config {
     const char *key_id;
     const char *identity;
     const char *tls_cert, *tls_key, *tls_client_ca;
+    const char *seller_config;
     long threads;
     long max_message_bytes;
     long window_days;
@@ -75,6 +77,8 @@ static int usage(FILE *f)
             "               --tls-cert F --tls-key F  serve TLS with this certificate and key\n"
             "               --tls-client-ca F       also accept client certificates signed by\n"
             "                                       this CA (see keys allow-client)\n"
+            "               --seller-config FILE    the seller invoices are issued by (see\n"
+            "                                       README); without it invoicing is off\n"
             "               --dev                   create var/ and the key file if missing,\n"
             "                                       and print a ready-to-use API key\n"
             "               --acceptance-window-days N  usage events older than N days are\n"
@@ -146,6 +150,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"tls-client-ca", required_argument, NULL, 'A'},
+        {"seller-config", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -161,6 +166,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
     cfg->tls_cert = env_or("MINBILL_TLS_CERT", NULL);
     cfg->tls_key = env_or("MINBILL_TLS_KEY", NULL);
     cfg->tls_client_ca = env_or("MINBILL_TLS_CLIENT_CA", NULL);
+    cfg->seller_config = env_or("MINBILL_SELLER_CONFIG", NULL);
     cfg->threads = ncpu > 0 ? ncpu : 1;
     cfg->max_message_bytes = 4 << 20;
     if (parse_long("MINBILL_THREADS", env_or("MINBILL_THREADS", "0"), 0, 256, &cfg->threads) != 0 ||
@@ -190,6 +196,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         case 'C': cfg->tls_cert = optarg; break;
         case 'K': cfg->tls_key = optarg; break;
         case 'A': cfg->tls_client_ca = optarg; break;
+        case 'S': cfg->seller_config = optarg; break;
         case 'w':
             if (parse_long("--acceptance-window-days", optarg, 1, METERING_WINDOW_DAYS_MAX,
                            &cfg->window_days) != 0)
@@ -386,6 +393,16 @@ static void on_shutdown(void *app)
     health_set_serving(((mb_app *)app)->health, false);
 }
 
+/* The seller invoices are issued by: the configuration file, or with --dev
+ * and no file the built-in example seller; none, and invoicing answers
+ * FAILED_PRECONDITION. A bad file stops the daemon before it serves. */
+static int load_seller(const config *cfg, seller_config **out, mb_error *err)
+{
+    if (cfg->seller_config != NULL)
+        return seller_config_load(cfg->seller_config, out, err);
+    return cfg->dev ? seller_config_dev(out, err) : 0;
+}
+
 static int cmd_serve(const config *cfg)
 {
     mb_error err;
@@ -395,6 +412,7 @@ static int cmd_serve(const config *cfg)
     sigset_t sigs;
 
     tls_pems tls_pem = {0};
+    seller_config *seller = NULL;
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL) ||
         (cfg->tls_client_ca != NULL && cfg->tls_cert == NULL)) {
         fprintf(stderr, "minbilld: --tls-cert and --tls-key go together, and --tls-client-ca "
@@ -409,8 +427,9 @@ static int cmd_serve(const config *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (load_tls(cfg, &tls_pem, &err) != 0)
+    if (load_tls(cfg, &tls_pem, &err) != 0 || load_seller(cfg, &seller, &err) != 0)
         goto out;
+    app.seller = seller;
     if (cfg->dev && prepare_dev(cfg, &err) != 0)
         goto out;
     if (keyring_load(cfg->key_file, &app.keyring, &err) != 0)
@@ -497,6 +516,7 @@ out:
     health_free(app.health);
     reflection_free(app.reflection);
     keyring_free(app.keyring);
+    seller_config_free(seller);
     if (ret == 0)
         mb_log(MB_LOG_INFO, "event=stopped");
     return ret;

@@ -11,6 +11,8 @@
 #include "accounts/accounts.h"
 #include "accounts/payments.h"
 #include "audit/audit_rpc.h"
+#include "invoicing/billing.h"
+#include "invoicing/invoices.h"
 #include "invoicing/plans.h"
 #include "metering/metering.h"
 
@@ -91,11 +93,17 @@ const rpc_method mb_methods[] = {
     UNARY("/minbill.v1.Invoicing/UpsertPlan", D(plan), ADMIN | FINANCE, plans_upsert),
     UNARY("/minbill.v1.Invoicing/GetPlan", D(get_plan_request), ADMIN | FINANCE, plans_get),
     UNARY("/minbill.v1.Invoicing/ListPlans", D(list_plans_request), ADMIN | FINANCE, plans_list),
-    PLANNED("/minbill.v1.Invoicing/RunBilling", RPC_SERVER_STREAMING, D(run_billing_request), FINANCE),
-    PLANNED("/minbill.v1.Invoicing/GetInvoice", RPC_UNARY, D(get_invoice_request), FINANCE | SUPPORT),
-    PLANNED("/minbill.v1.Invoicing/ListInvoices", RPC_UNARY, D(list_invoices_request), FINANCE | SUPPORT),
-    PLANNED("/minbill.v1.Invoicing/RenderInvoice", RPC_UNARY, D(render_invoice_request), FINANCE),
-    PLANNED("/minbill.v1.Invoicing/IssueCreditNote", RPC_UNARY, D(issue_credit_note_request), FINANCE),
+    /* A billing run takes seconds: it runs on a job thread. */
+    {.path = "/minbill.v1.Invoicing/RunBilling",
+     .kind = RPC_SERVER_STREAMING,
+     .request = D(run_billing_request),
+     .roles = FINANCE,
+     .on_message = billing_run,
+     .job = true},
+    UNARY("/minbill.v1.Invoicing/GetInvoice", D(get_invoice_request), FINANCE | SUPPORT, invoices_get),
+    UNARY("/minbill.v1.Invoicing/ListInvoices", D(list_invoices_request), FINANCE | SUPPORT, invoices_list),
+    UNARY("/minbill.v1.Invoicing/RenderInvoice", D(render_invoice_request), FINANCE, invoices_render),
+    UNARY("/minbill.v1.Invoicing/IssueCreditNote", D(issue_credit_note_request), FINANCE, invoices_credit),
 
     PLANNED("/minbill.v1.Privacy/OpenSubjectRequest", RPC_UNARY, D(open_subject_request_request),
      PRIVACY | SUPPORT),

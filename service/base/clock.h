@@ -9,6 +9,9 @@
 
 int64_t mb_now_us(void);
 
+/* Today's date in UTC, "YYYY-MM-DD" (the issue date of documents). */
+void mb_today_utc(char out[11]);
+
 /* CLOCK_MONOTONIC nanoseconds: for deadlines and durations. */
 int64_t mb_mono_ns(void);
 

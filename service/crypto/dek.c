@@ -25,6 +25,9 @@ static const char SQL_INSERT[] =
 static const char SQL_GET[] =
     "SELECT dek_id, master_version, nonce, wrapped FROM data_keys WHERE dek_id = ?1";
 static const char SQL_DELETE[] = "DELETE FROM data_keys WHERE dek_id = ?1";
+static const char SQL_CLASS_GET[] = "SELECT dek_id FROM retention_keys WHERE class = ?1";
+static const char SQL_CLASS_ADD[] =
+    "INSERT INTO retention_keys(class, dek_id, retain_until) VALUES (?1, ?2, ?3)";
 
 /* The wrapped key is bound to its row: swapping wrapped keys between rows
  * makes them fail to unwrap. */
@@ -116,6 +119,38 @@ int dek_load(store_conn_t *conn, keyring_t *kr, int64_t id, dek *out, mb_error *
         err->code = GRPC_STATUS_DATA_LOSS; /* a key a row refers to is gone */
     sqlite3_reset(st);
     return ret;
+}
+
+int dek_for_class(store_conn_t *conn, keyring_t *kr, const char *cls, const char *retain_until,
+                  dek *out, mb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_CLASS_GET, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, cls, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return dek_load(conn, kr, id, out, err);
+    if (rc != SQLITE_DONE)
+        return store_error(conn, err, "reading a retention class key");
+    if (dek_create(conn, kr, out, err) != 0)
+        return -1;
+    if ((st = store_conn_prepare(conn, SQL_CLASS_ADD, err)) == NULL)
+        goto fail;
+    sqlite3_bind_text(st, 1, cls, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, out->id);
+    sqlite3_bind_text(st, 3, retain_until, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    store_error(conn, err, "storing a retention class key");
+fail:
+    dek_release(out);
+    return -1;
 }
 
 int dek_destroy(store_conn_t *conn, int64_t id, mb_error *err)

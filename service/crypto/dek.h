@@ -9,6 +9,12 @@
  * ciphertext under it unreadable for good: that is how erasure reaches
  * copies we cannot delete (WAL frames, backups).
  *
+ * Every data key has a class: a subject (the account, contact or payment
+ * method row that references it; erasure destroys it) or a retention class
+ * (retention_keys: "invoice:<seller country>:<year retention ends>"; issued
+ * documents are sealed under it and expiry destroys it), so erasure and
+ * retention never share a key.
+ *
  * Clear key bytes live only in secure memory (crypto/secmem.h: locked, never
  * dumped, wiped on free), from dek_create / dek_load until dek_release.
  */
@@ -39,6 +45,10 @@ int dek_load(store_conn_t *conn, keyring_t *kr, int64_t id, dek *out, mb_error *
  * row). */
 int dek_from_row(store_conn_t *conn, keyring_t *kr, sqlite3_stmt *st, int col, dek *out,
                  mb_error *err);
+/* The key of retention class `cls` (kept until retain_until, "YYYY-MM-DD"),
+ * created on first use. Writer connection only. */
+int dek_for_class(store_conn_t *conn, keyring_t *kr, const char *cls, const char *retain_until,
+                  dek *out, mb_error *err);
 /* Deletes the wrapped key: everything sealed under it is gone. */
 int dek_destroy(store_conn_t *conn, int64_t id, mb_error *err);
 /* Wipes and frees the clear key; safe on a zeroed dek. */

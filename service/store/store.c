@@ -347,3 +347,29 @@ store_conn_t *store_writer_conn_borrow(store_t *s)
 {
     return s->writer_conn;
 }
+
+int store_read_snapshot(store_conn_t *conn, int (*fn)(store_conn_t *conn, void *arg, mb_error *err),
+                        void *arg, mb_error *err)
+{
+    /* A deferred BEGIN takes its snapshot at the first read, which is fn's:
+     * from there on the connection sees that state until COMMIT. */
+    if (store_conn_exec(conn, "BEGIN", err) != 0)
+        return -1;
+    int ret = fn(conn, arg, err);
+    mb_error ignored;
+    if (store_conn_exec(conn, "COMMIT", ret == 0 ? err : &ignored) != 0) {
+        store_conn_exec(conn, "ROLLBACK", &ignored);
+        return -1;
+    }
+    return ret;
+}
+
+int store_read_for(store_t *store, int purpose,
+                   int (*fn)(store_conn_t *conn, void *arg, mb_error *err), void *arg,
+                   mb_error *err)
+{
+    store_conn_t *conn = store_reader_acquire_for(store, purpose);
+    int ret = store_read_snapshot(conn, fn, arg, err);
+    store_reader_release(store, conn);
+    return ret;
+}

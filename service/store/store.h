@@ -74,6 +74,19 @@ int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *w
 int store_step_one(store_conn_t *conn, sqlite3_stmt *st, const char *not_found,
                    const char *what, mb_error *err);
 
+/* Runs fn(conn, arg, err) inside one read transaction on conn: every read
+ * fn makes sees one consistent state of the database, whatever commits
+ * meanwhile. Keep fn short: an open snapshot holds the WAL back from being
+ * checkpointed past it. Returns fn's result (or -1 with err if the
+ * transaction cannot be opened or closed). */
+int store_read_snapshot(store_conn_t *conn, int (*fn)(store_conn_t *conn, void *arg, mb_error *err),
+                        void *arg, mb_error *err);
+
+/* store_read_snapshot() on a connection of purpose's pool. */
+int store_read_for(store_t *store, int purpose,
+                   int (*fn)(store_conn_t *conn, void *arg, mb_error *err), void *arg,
+                   mb_error *err);
+
 /* Opens the database for the daemon: checks/applies migrations on a writer
  * connection, opens the reader pool and starts the writer thread. */
 int store_open(const char *path, const store_options *opt, store_t **out, mb_error *err);

@@ -340,14 +340,20 @@ int store_writer_submit(store_writer_t *w, store_job *job, mb_error *err)
     return 0;
 }
 
+/* Jobs of one store_write_all() call: they complete on the completer
+ * thread, which counts them down. */
+typedef struct sync_group {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t pending;
+} sync_group;
+
 typedef struct sync_job {
     store_job job;
     int (*run)(store_conn_t *conn, void *arg, mb_error *err);
     void *arg;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-    mb_error err;
+    mb_error *err;
+    sync_group *group;
 } sync_job;
 
 static int sync_run(store_conn_t *conn, void *arg, mb_error *err)
@@ -359,37 +365,66 @@ static int sync_run(store_conn_t *conn, void *arg, mb_error *err)
 static void sync_done(void *arg, const mb_error *err)
 {
     sync_job *s = arg;
-    pthread_mutex_lock(&s->lock);
     if (err != NULL)
-        s->err = *err;
-    s->done = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
+        *s->err = *err;
+    pthread_mutex_lock(&s->group->lock);
+    if (--s->group->pending == 0)
+        pthread_cond_signal(&s->group->cond);
+    pthread_mutex_unlock(&s->group->lock);
+}
+
+int store_write_all(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),
+                    void *const *args, size_t n, mb_error *errs)
+{
+    sync_job *jobs = calloc(n > 0 ? n : 1, sizeof *jobs);
+    if (jobs == NULL) {
+        for (size_t i = 0; i < n; i++)
+            mb_error_set(&errs[i], GRPC_STATUS_RESOURCE_EXHAUSTED,
+                         "out of memory for queued writes");
+        return -1;
+    }
+    sync_group g = {.pending = n};
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_cond_init(&g.cond, NULL);
+    int ret = 0;
+    for (size_t i = 0; i < n; i++) {
+        mb_error_clear(&errs[i]);
+        jobs[i] = (sync_job){.job = {.run = sync_run, .done = sync_done, .deadline_ns = INT64_MAX},
+                             .run = run,
+                             .arg = args[i],
+                             .err = &errs[i],
+                             .group = &g};
+        jobs[i].job.arg = &jobs[i];
+        if (store_submit(store, &jobs[i].job, &errs[i]) != 0) {
+            /* Not queued: done will never run for it (nor for the rest). */
+            for (size_t k = i + 1; k < n; k++)
+                errs[k] = errs[i];
+            pthread_mutex_lock(&g.lock);
+            g.pending -= n - i;
+            pthread_mutex_unlock(&g.lock);
+            ret = -1;
+            break;
+        }
+    }
+    pthread_mutex_lock(&g.lock);
+    while (g.pending > 0)
+        pthread_cond_wait(&g.cond, &g.lock);
+    pthread_mutex_unlock(&g.lock);
+    for (size_t i = 0; i < n; i++)
+        if (errs[i].code != GRPC_STATUS_OK)
+            ret = -1;
+    pthread_mutex_destroy(&g.lock);
+    pthread_cond_destroy(&g.cond);
+    free(jobs);
+    return ret;
 }
 
 int store_write_sync(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),
                      void *arg, mb_error *err)
 {
-    sync_job s = {.job = {.run = sync_run, .done = sync_done, .deadline_ns = INT64_MAX},
-                  .run = run,
-                  .arg = arg};
-    s.job.arg = &s;
-    mb_error_clear(&s.err);
-    pthread_mutex_init(&s.lock, NULL);
-    pthread_cond_init(&s.cond, NULL);
-    int ret = store_submit(store, &s.job, err);
-    if (ret == 0) {
-        pthread_mutex_lock(&s.lock);
-        while (!s.done)
-            pthread_cond_wait(&s.cond, &s.lock);
-        pthread_mutex_unlock(&s.lock);
-        if (s.err.code != GRPC_STATUS_OK) {
-            if (err != NULL)
-                *err = s.err;
-            ret = -1;
-        }
-    }
-    pthread_mutex_destroy(&s.lock);
-    pthread_cond_destroy(&s.cond);
+    mb_error local;
+    int ret = store_write_all(store, run, &arg, 1, &local);
+    if (ret != 0 && err != NULL)
+        *err = local;
     return ret;
 }

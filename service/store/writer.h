@@ -17,6 +17,7 @@
 #ifndef MB_STORE_WRITER_H
 #define MB_STORE_WRITER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -61,5 +62,12 @@ store_writer_t *store_writer_borrow(store_t *store);
 int store_write_sync(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),
                      void *arg, mb_error *err);
 
+/* Queues n jobs, run(conn, args[i], &errs[i]) each in its own savepoint, and
+ * waits until every one has completed: errs[i] says how (code OK once it
+ * committed). Returns 0 if all committed, else -1. For threads that may
+ * block (job threads, start-up), so long work writes in short jobs that
+ * share group commits with everyone else's. */
+int store_write_all(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),
+                    void *const *args, size_t n, mb_error *errs);
 
 #endif
