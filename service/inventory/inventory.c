@@ -25,6 +25,10 @@ static const char UNTIL_ERASED[] =
     "while the account is active; erased on request or on account closure, unless an issued "
     "invoice must keep it (8 years, §14b UStG / §147 AO)";
 
+static const char INVOICE_RETENTION[] =
+    "the seller's retention period for invoices (NL 7, DE 8 years), counted from the end of "
+    "the year of issue; then destroyed with its retention class key";
+
 static const char UNTIL_DETACHED[] =
     "until the payment method is detached or the account erased";
 
@@ -164,6 +168,36 @@ const inv_field inventory_fields[] = {
     PLAIN("invoiced_periods", "period", SUP | INV | EXP),
     PLAIN("invoiced_periods", "invoice_number", SUP | INV | EXP),
     PLAIN("invoiced_periods", "issued_at", SUP | INV | EXP),
+
+    /* Issued invoices and credit notes: the clear columns carry no personal
+     * data; the sealed document holds the recipient snapshot the law
+     * requires (legal name, address, VAT id), kept for the seller's
+     * retention period under a key of its retention class. */
+    PLAIN("invoices", "invoice_number", SUP | INV | EXP),
+    PLAIN("invoices", "type", SUP | INV | EXP),
+    PLAIN("invoices", "account_id", SUP | INV | EXP),
+    PLAIN("invoices", "period", SUP | INV | EXP),
+    PLAIN("invoices", "issue_date", SUP | INV | EXP),
+    PLAIN("invoices", "currency", SUP | INV | EXP),
+    PLAIN("invoices", "net_minor", SUP | INV | EXP),
+    PLAIN("invoices", "tax_minor", SUP | INV | EXP),
+    PLAIN("invoices", "gross_minor", SUP | INV | EXP),
+    PLAIN("invoices", "original_number", SUP | INV | EXP),
+    PLAIN("invoices", "retention_class", SUP | INV | EXP),
+    PLAIN("invoices", "retain_until", SUP | INV | EXP),
+    PLAIN("invoices", "created_us", SUP | INV | EXP),
+    {.table = "invoices", .column = "document_ct", .name = "issued invoice (recipient snapshot)",
+     .personal = true, .purposes = SUP | INV | EXP,
+     .category = "identity, address and tax identifiers on invoices",
+     .why = "an issued invoice must be kept as issued", .legal_basis = LEGAL_DUTY,
+     .recipients = "the recipient of the invoice; tax authorities on audit",
+     .source = PLATFORM_SOURCE, .retention = INVOICE_RETENTION, .mask = MASK_HIDDEN},
+    PLAIN("retention_keys", "class", SUP | INV | EXP),
+    PLAIN("retention_keys", "dek_id", SUP | INV | EXP),
+    PLAIN("retention_keys", "retain_until", SUP | INV | EXP),
+    /* Numbering is the writer's alone. */
+    PLAIN("invoice_series", "series", 0),
+    PLAIN("invoice_series", "last", 0),
 
     /* Unwrapping may need to learn a new master key version (rotation). */
     PLAIN("keyring_master", "version", SUP | INV | EXP | PAY),
