@@ -49,8 +49,14 @@ typedef struct interner {
     uint32_t mask;
 } interner;
 
+/* A closed account still takes usage until its final invoice (the one of
+ * the month it closed in) is issued: usage reported late is billed, not
+ * lost. */
 static const char SQL_ACCOUNT_ACTIVE[] =
-    "SELECT state = 'active' FROM accounts WHERE account_id = ?1";
+    "SELECT a.state = 'active' OR (a.closed_at IS NOT NULL AND NOT EXISTS ("
+    " SELECT 1 FROM invoiced_periods p"
+    " WHERE p.account_id = a.account_id AND p.period = substr(a.closed_at, 1, 7)))"
+    " FROM accounts a WHERE a.account_id = ?1";
 static const char SQL_METRIC_KNOWN[] = "SELECT 1 FROM plan_prices WHERE metric = ?1 LIMIT 1";
 /* A sum past INT64_MAX becomes NULL and fails the NOT NULL constraint:
  * SQLite would otherwise turn it into a floating-point value. */
