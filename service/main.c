@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -36,8 +37,9 @@
 #include "base/log.h"
 #include "inventory/inventory.h"
 #include "methods.h"
-#include "store/backup.h"
+#include "devworld.h"
 #include "invoicing/seller.h"
+#include "store/backup.h"
 #include "store/migrate.h"
 #include "store/writer.h"
 
@@ -393,6 +395,56 @@ static void on_shutdown(void *app)
     health_set_serving(((mb_app *)app)->health, false);
 }
 
+/* A dev database is new until it has accounts: only then is the example
+ * world seeded, so a restart keeps what the developer did. */
+static int dev_world_is_new(store_t *store, bool *is_new, mb_error *err)
+{
+    store_conn_t *conn = store_reader_acquire(store);
+    sqlite3_stmt *st = store_conn_prepare(conn, "SELECT count(*) FROM accounts", err);
+    int ret = st != NULL && store_step_one(conn, st, "no count", "counting accounts", err) == 0
+                  ? 0
+                  : -1;
+    if (ret == 0)
+        *is_new = sqlite3_column_int64(st, 0) == 0;
+    if (st != NULL)
+        sqlite3_reset(st);
+    store_reader_release(store, conn);
+    return ret;
+}
+
+static void print_dev_welcome(const config *cfg, const char *host, bool seeded,
+                              const key_args *keys)
+{
+    char last[8];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    tm.tm_mon -= 1;
+    tm.tm_mday = 1;
+    t = timegm(&tm);
+    gmtime_r(&t, &tm);
+    strftime(last, sizeof last, "%Y-%m", &tm);
+    printf("minbilld is serving on %s (database %s, key file %s)\n"
+           "%s"
+           "API keys for this dev database (shown once):\n"
+           "  support:  export MINBILL_SERVER=%s MINBILL_API_KEY=%s\n"
+           "  finance:  export MINBILL_SERVER=%s MINBILL_API_KEY=%s\n"
+           "  platform: export MINBILL_SERVER=%s MINBILL_API_KEY=%s\n"
+           "Try, with the finance key:\n"
+           "  build/client/minbill invoices run --period %s\n"
+           "  build/client/minbill invoices list --period %s\n"
+           "  build/client/minbill invoice render INV-%.4s-000001 --format ubl\n"
+           "and with the support key: build/client/minbill account show autohaus-schmidt\n"
+           "Stop with Ctrl-C.\n",
+           host, cfg->db, cfg->key_file,
+           seeded ? "Seeded an example world: plan dealer-pro, dealers autohaus-schmidt (DE),\n"
+                    "garage-de-vries (NL), jean-martin-auto (FR), main-street-motors (US),\n"
+                    "and last month's usage; the seller is an example Dutch B.V.\n"
+                  : "",
+           host, keys[0].key, host, keys[1].key, host, keys[2].key, last, last, last);
+    fflush(stdout);
+}
+
 /* The seller invoices are issued by: the configuration file, or with --dev
  * and no file the built-in example seller; none, and invoicing answers
  * FAILED_PRECONDITION. A bad file stops the daemon before it serves. */
@@ -452,8 +504,18 @@ static int cmd_serve(const config *cfg)
     metering_options mo = {.window_days = (int)cfg->window_days};
     if (metering_start(app.store, app.keyring, &mo, &app.metering, &err) != 0)
         goto out;
-    key_args dev_key = {.kr = app.keyring, .role = ROLE_SUPPORT, .name = "dev"};
-    if (cfg->dev && store_write_sync(app.store, create_key_job, &dev_key, &err) != 0)
+    /* --dev: a key per role a newcomer needs (admin only seeds the world). */
+    key_args dev_keys[] = {
+        {.kr = app.keyring, .role = ROLE_SUPPORT, .name = "dev-support"},
+        {.kr = app.keyring, .role = ROLE_FINANCE, .name = "dev-finance"},
+        {.kr = app.keyring, .role = ROLE_PLATFORM, .name = "dev-platform"},
+        {.kr = app.keyring, .role = ROLE_ADMIN, .name = "dev-seed"},
+    };
+    bool seed = false;
+    for (size_t i = 0; cfg->dev && i < sizeof dev_keys / sizeof dev_keys[0]; i++)
+        if (store_write_sync(app.store, create_key_job, &dev_keys[i], &err) != 0)
+            goto out;
+    if (cfg->dev && dev_world_is_new(app.store, &seed, &err) != 0)
         goto out;
 
     rpc_options ro = {
@@ -469,6 +531,7 @@ static int cmd_serve(const config *cfg)
         .tls_key_pem = tls_pem.key,
         .tls_client_ca_pem = tls_pem.ca,
     };
+    bool tls_pem_was_off = tls_pem.cert == NULL;
     const char *tls = tls_pem.ca != NULL     ? "on,client-certificates"
                       : tls_pem.cert != NULL ? "on"
                                              : "off";
@@ -486,16 +549,12 @@ static int cmd_serve(const config *cfg)
         char *colon = strrchr(host, ':');
         if (colon != NULL)
             snprintf(colon, sizeof host - (size_t)(colon - host), ":%d", port);
-        printf("minbilld is serving on %s (database %s, key file %s)\n"
-               "A support API key for this dev database (shown once):\n"
-               "  export MINBILL_SERVER=%s MINBILL_API_KEY=%s\n"
-               "Try:\n"
-               "  build/client/minbill health\n"
-               "  build/client/minbill --help\n"
-               "Stop with Ctrl-C.\n",
-               host, cfg->db, cfg->key_file, host, dev_key.key);
-        fflush(stdout);
-        sodium_memzero(dev_key.key, sizeof dev_key.key);
+        if (seed && tls_pem_was_off &&
+            devworld_seed(host, dev_keys[2].key, dev_keys[3].key, &err) != 0)
+            goto out;
+        print_dev_welcome(cfg, host, seed, dev_keys);
+        for (size_t i = 0; i < sizeof dev_keys / sizeof dev_keys[0]; i++)
+            sodium_memzero(dev_keys[i].key, sizeof dev_keys[i].key);
     }
 
     int sig = 0;

@@ -1,0 +1,24 @@
+/*
+ * devworld.h - the small, realistic world `minbilld serve --dev` seeds into
+ * a new dev database, so that a newcomer can run a billing run and render
+ * an e-invoice straight after the README's first command: a plan with
+ * graduated tiers, a German dealer with a VAT id (reverse charge, card), a
+ * Dutch dealer (domestic VAT, SEPA mandate), a French sole trader without a
+ * VAT id, a US dealer, their contacts, and last month's usage.
+ *
+ * It seeds through the daemon's own gRPC API on loopback, as the platform
+ * and an operator would, so every value passes the same checks as real
+ * traffic and no domain's internals are touched. The card number and IBAN
+ * are the public test values of domain-facts.md.
+ */
+#ifndef MB_DEVWORLD_H
+#define MB_DEVWORLD_H
+
+#include "base/error.h"
+
+/* Seeds the world through the server at target ("127.0.0.1:PORT") with a
+ * platform and an admin API key. */
+int devworld_seed(const char *target, const char *platform_key, const char *admin_key,
+                  mb_error *err);
+
+#endif
