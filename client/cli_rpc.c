@@ -105,9 +105,14 @@ int cli_rpc_unary(cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
     *resp = NULL;
     if (mbc_unary(ctx->ch, method, ctx->api_key, req, resp_desc, cli_remaining_ms(ctx), resp,
                   &status) != 0)
-        return cli_fail(ctx, CLI_FAILED, "%s%s%s", mb_status_name(status.code),
-                        status.msg[0] != '\0' ? ": " : "", status.msg);
+        return cli_rpc_fail_status(ctx, &status);
     return CLI_OK;
+}
+
+int cli_rpc_fail_status(const cli_ctx *ctx, const mb_error *status)
+{
+    return cli_fail(ctx, CLI_FAILED, "%s%s%s", mb_status_name(status->code),
+                    status->msg[0] != '\0' ? ": " : "", status->msg);
 }
 
 void cli_rpc_close(cli_ctx *ctx)

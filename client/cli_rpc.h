@@ -16,6 +16,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "base/error.h"
 #include "cli.h"
 
 /* One unary call. On CLI_OK, *resp holds the answer; free it with
@@ -26,6 +27,10 @@ int cli_rpc_connect(cli_ctx *ctx);
 
 int cli_rpc_unary(cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp);
+
+/* Prints "minbill: COMMAND: CODE: server message" for a failed call's
+ * status and returns CLI_FAILED. */
+int cli_rpc_fail_status(const cli_ctx *ctx, const mb_error *status);
 
 /* Closes the channel if one was opened. */
 void cli_rpc_close(cli_ctx *ctx);

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cmd_account.h"
 #include "cmd_health.h"
+#include "cmd_invoices.h"
 #include "cmd_payment_methods.h"
 #include "cmd_usage.h"
 
@@ -20,6 +21,11 @@ static const cli_command *const commands[] = {
     &cmd_payment_methods_list,
     &cmd_usage_show,
     &cmd_usage_import,
+    &cmd_invoices_run,
+    &cmd_invoices_list,
+    &cmd_invoice_show,
+    &cmd_invoice_render,
+    &cmd_invoice_credit,
 };
 
 int main(int argc, char **argv)
