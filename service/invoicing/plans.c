@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "app.h"
-#include "invoicing/decimal.h"
+#include "base/decimal.h"
 #include "rpc/write.h"
 
 #define FIELD_MAX 96

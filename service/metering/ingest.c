@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metering/period.h"
+#include "base/period.h"
 
 typedef struct ing_event {
     uint8_t hash[IDEM_HASH_BYTES];

@@ -26,7 +26,7 @@
 #include "base/log.h"
 #include "metering/idem.h"
 #include "metering/ingest.h"
-#include "metering/period.h"
+#include "base/period.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "store/writer.h"
 

@@ -10,7 +10,6 @@
 
 #include "check.h"
 #include "metering/ingest.h"
-#include "metering/period.h"
 #include "store/migrate.h"
 #include "unit_db.h"
 #include "unit_tmp.h"
@@ -120,23 +119,6 @@ static void test_validation(void)
     CHECK(ingest_build(&req, &rules, &b, &err) == 0);
     CHECK(b != NULL && ingest_events(b) == 3);
     ingest_free(b);
-}
-
-static void test_period(void)
-{
-    char p[PERIOD_SIZE];
-    mb_error err;
-    period_of(1793491199, p); /* 2026-10-31T23:59:59Z */
-    CHECK(strcmp(p, "2026-10") == 0);
-    period_of(1793491200, p);
-    CHECK(strcmp(p, "2026-11") == 0);
-    CHECK(period_check("period", "2026-10", &err) == 0);
-    const char *bad[] = {"",        "2026-13",    "2026-00", "2026-1", "26-10",
-                         "2026/10", "2026-10-01", "1969-12", "abcd-ef"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        CHECK(period_check("period", bad[i], &err) == -1);
-        CHECK_CONTAINS(err.msg, "period: ");
-    }
 }
 
 /* --- against a database ------------------------------------------------------ */
@@ -294,7 +276,6 @@ int main(void)
         return 1;
     randombytes_buf(key, sizeof key);
     RUN(test_validation);
-    RUN(test_period);
 
     char path[512];
     mb_error err;

@@ -1,7 +1,7 @@
 /*
  * decimal.c - see decimal.h.
  */
-#include "invoicing/decimal.h"
+#include "base/decimal.h"
 
 #include <stdio.h>
 
@@ -64,5 +64,27 @@ const char *decimal_format_micros(int64_t micros, char out[DECIMAL_FORMAT_SIZE])
         digits--;
     }
     snprintf(out, DECIMAL_FORMAT_SIZE, "%lld.%0*lld", (long long)whole, digits, (long long)frac);
+    return out;
+}
+
+const char *decimal_format_scaled(int64_t value, int scale_digits, char *out, size_t size)
+{
+    if (size == 0)
+        return out;
+    out[0] = '\0';
+    if (scale_digits < 0 || scale_digits > 18)
+        return out;
+    /* The magnitude as unsigned, so INT64_MIN needs no special case. */
+    uint64_t mag = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+    uint64_t scale = 1;
+    for (int i = 0; i < scale_digits; i++)
+        scale *= 10;
+    int n = scale_digits == 0
+                ? snprintf(out, size, "%s%llu", value < 0 ? "-" : "", (unsigned long long)mag)
+                : snprintf(out, size, "%s%llu.%0*llu", value < 0 ? "-" : "",
+                           (unsigned long long)(mag / scale), scale_digits,
+                           (unsigned long long)(mag % scale));
+    if (n < 0 || (size_t)n >= size)
+        out[0] = '\0';
     return out;
 }

@@ -1,10 +1,11 @@
 /*
  * test_decimal.c - exact decimal prices: what parses, to which micros, what
- * is refused and why, and that formatting gives back the shortest exact
- * form.
+ * is refused and why, that formatting gives back the shortest exact form,
+ * and that fixed-point formatting (amounts, rates) has exactly the decimals
+ * asked for, signs and extremes included, and never truncates.
  */
 #include "check.h"
-#include "invoicing/decimal.h"
+#include "base/decimal.h"
 
 static void parses(const char *s, int64_t want)
 {
@@ -84,10 +85,48 @@ static void test_format(void)
     formats(INT64_MAX, "9223372036854.775807");
 }
 
+static void scaled(int64_t value, int digits, const char *want)
+{
+    char buf[DECIMAL_FORMAT_SIZE];
+    const char *got = decimal_format_scaled(value, digits, buf, sizeof buf);
+    if (strcmp(got, want) != 0)
+        fprintf(stderr, "  %lld/%d: \"%s\" (want \"%s\")\n", (long long)value, digits, got, want);
+    CHECK(got == buf && strcmp(got, want) == 0);
+}
+
+static void test_format_scaled(void)
+{
+    scaled(1234, 2, "12.34");
+    scaled(5, 2, "0.05");
+    scaled(-5, 2, "-0.05");
+    scaled(-1234, 2, "-12.34");
+    scaled(0, 2, "0.00");
+    scaled(100, 2, "1.00");
+    scaled(7, 0, "7");
+    scaled(-7, 0, "-7");
+    scaled(1, 3, "0.001");
+    scaled(2550, 2, "25.50");
+    scaled(12345, 4, "1.2345");
+    scaled(INT64_MAX, 2, "92233720368547758.07");
+    scaled(INT64_MIN, 2, "-92233720368547758.08");
+    scaled(INT64_MIN, 0, "-9223372036854775808");
+    scaled(INT64_MIN, 18, "-9.223372036854775808");
+    scaled(1, 18, "0.000000000000000001");
+    scaled(1, 19, "");
+    scaled(1, -1, "");
+    /* Too small a buffer gives "", never a cut-off number. */
+    char small[5];
+    CHECK(strcmp(decimal_format_scaled(12345, 2, small, sizeof small), "") == 0);
+    CHECK(strcmp(decimal_format_scaled(1234, 2, small, sizeof small), "") == 0);
+    char fits[6];
+    CHECK(strcmp(decimal_format_scaled(1234, 2, fits, sizeof fits), "12.34") == 0);
+}
+
 int main(void)
 {
     RUN(test_parse);
     RUN(test_refuse);
     RUN(test_format);
+    RUN(test_format_scaled);
     return check_summary();
 }
