@@ -203,7 +203,7 @@ static void test_values(void)
     refuses_value("electronic_address", "XX99:billing@example.com", "EAS list");
     refuses_value("electronic_address", "EM:not-an-address", "local-part@domain");
     refuses_value("electronic_address", "9944:NL 12", "may only contain");
-    refuses_value("contact.name", "Billing\x01Dept", "control characters");
+    refuses_value("contact.name", "Billing\x01" "Dept", "control characters");
     refuses_value("contact.phone", "+31 20 12", "");
     refuses_value("contact.email", "billing.example.com", "local-part@domain");
     refuses_value("bank.iban", "NL91ABNA0417164301", "checksum");
