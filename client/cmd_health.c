@@ -11,7 +11,7 @@
 
 #include "cli_rpc.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "json_out.h"
+#include "base/json_out.h"
 
 enum { FLAG_SERVICE };
 static const cli_flag health_flags[] = {

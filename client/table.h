@@ -31,7 +31,7 @@
 
 #include "cli.h"
 #include "google/protobuf/timestamp.pb-c.h"
-#include "json_out.h"
+#include "base/json_out.h"
 
 #define TABLE_MAX_COLS 8
 

@@ -324,3 +324,35 @@ int pay_check_mandate_reference(const char *field, const char *ref, mb_error *er
         return check_field_error(err, field, "must not start or end with '/' or contain '//'");
     return 0;
 }
+
+int pay_check_creditor_id(const char *field, const char *id, char *normalised_out, mb_error *err)
+{
+    char s[PAY_CREDITOR_ID_SIZE];
+    normalised_out[0] = '\0';
+    int len = check_compact(id, " ", true, s, sizeof s);
+    if (len < 0)
+        return check_field_error(err, field, "must be at most %d characters",
+                                 PAY_CREDITOR_ID_SIZE - 1);
+    for (int i = 0; i < len; i++) {
+        if (!is_upper(s[i]) && !is_digit(s[i]))
+            return check_field_error(err, field, "may only contain letters, digits and spaces");
+    }
+    if (len < 8)
+        return check_field_error(err, field, "must be at least 8 characters");
+    char cc[3] = {s[0], s[1], '\0'};
+    if (!check_country_is_assigned(cc))
+        return check_field_error(err, field, "must start with an ISO 3166-1 country code");
+    if (!is_digit(s[2]) || !is_digit(s[3]))
+        return check_field_error(err, field, "characters 3 and 4 must be digits");
+    /* The check digits cover country and national identifier only: the
+     * creditor business code (positions 5-7) is left out, and what remains
+     * is checked exactly like an IBAN. */
+    char folded[PAY_CREDITOR_ID_SIZE];
+    memcpy(folded, s, 4);
+    memcpy(folded + 4, s + 7, (size_t)len - 7);
+    int check = (s[2] - '0') * 10 + (s[3] - '0');
+    if (check < 2 || check > 98 || iban_mod97(folded, (size_t)len - 3) != 1)
+        return check_field_error(err, field, "checksum is wrong");
+    memcpy(normalised_out, s, (size_t)len + 1);
+    return 0;
+}

@@ -26,6 +26,7 @@
 
 #define PAY_PAN_SIZE 20  /* at most 19 digits + NUL */
 #define PAY_IBAN_SIZE 35 /* at most 34 characters + NUL */
+#define PAY_CREDITOR_ID_SIZE 36 /* at most 35 characters + NUL */
 
 typedef enum {
     PAY_BRAND_UNKNOWN,
@@ -70,5 +71,12 @@ int pay_check_bic(const char *field, const char *bic, bool required, mb_error *e
  * digits, space and / - ? : ( ) . , ' +), not starting or ending with '/'
  * and without "//" (EPC SDD rulebook). */
 int pay_check_mandate_reference(const char *field, const char *ref, mb_error *err);
+
+/* A SEPA creditor identifier (EPC262-08): spaces ignored, letters
+ * upper-cased; an assigned country code, two check digits, a three-character
+ * creditor business code and the national identifier, at most 35 in all;
+ * ISO 7064 MOD 97-10 over all but the business code, as for an IBAN.
+ * normalised_out (PAY_CREDITOR_ID_SIZE bytes) receives the compact form. */
+int pay_check_creditor_id(const char *field, const char *id, char *normalised_out, mb_error *err);
 
 #endif

@@ -2,7 +2,7 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "json_out.h"
+#include "base/json_out.h"
 
 /* Runs json_out_quote on s[0..len) and compares with want. */
 static void check_quote(const char *s, size_t len, const char *want)

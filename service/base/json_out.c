@@ -1,7 +1,7 @@
 /*
  * json_out.c - see json_out.h.
  */
-#include "json_out.h"
+#include "base/json_out.h"
 
 #include "base/utf8.h"
 

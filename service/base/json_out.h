@@ -1,5 +1,6 @@
 /*
- * json_out.h - writes one JSON document to a stdio stream (`minbill --json`).
+ * json_out.h - writes one JSON document to a stdio stream (`minbill --json`,
+ * RenderInvoice in JSON).
  *
  * Owns JSON syntax for the tool's output: quoting, escaping, commas and
  * nesting. Commands say what to write (a key, a string, a number) and never
