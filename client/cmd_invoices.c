@@ -27,16 +27,20 @@
 static const char *money(int64_t minor, const char *currency, char out[32])
 {
     int units = check_currency_minor_units(currency);
-    if (units <= 0) {
-        snprintf(out, 32, "%lld", (long long)minor);
+    uint64_t mag = minor < 0 ? 0 - (uint64_t)minor : (uint64_t)minor;
+    /* At least units + 1 digits, so 5 cents shows as 0.05. */
+    char digits[48];
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)mag);
+    while (units > 0 && n <= units && n < (int)sizeof digits - 1) {
+        memmove(digits + 1, digits, (size_t)n + 1);
+        digits[0] = '0';
+        n++;
+    }
+    if (units <= 0 || n <= units) {
+        snprintf(out, 32, "%s%s", minor < 0 ? "-" : "", digits);
         return out;
     }
-    int64_t scale = 1;
-    for (int i = 0; i < units; i++)
-        scale *= 10;
-    uint64_t mag = minor < 0 ? 0 - (uint64_t)minor : (uint64_t)minor;
-    snprintf(out, 32, "%s%llu.%0*llu", minor < 0 ? "-" : "", (unsigned long long)(mag / scale),
-             units, (unsigned long long)(mag % scale));
+    snprintf(out, 32, "%s%.*s.%s", minor < 0 ? "-" : "", n - units, digits, digits + n - units);
     return out;
 }
 

@@ -9,32 +9,8 @@
 
 #include "base/check.h"
 #include "base/period.h"
+#include "invoicing/ubl.h"
 #include "invoicing/vat.h"
-
-/* EAS codes (CEF electronic address scheme list) for VAT identifiers, by
- * country: a buyer with a VAT id is addressed by it (BT-49), so an
- * XRechnung needs no personal e-mail address. */
-static const struct {
-    char cc[3];
-    char eas[5];
-} vat_eas[] = {
-    {"AD", "9922"}, {"AL", "9923"}, {"AT", "9914"}, {"BA", "9924"}, {"BE", "9925"},
-    {"BG", "9926"}, {"CH", "9927"}, {"CY", "9928"}, {"CZ", "9929"}, {"DE", "9930"},
-    {"DK", "0184"}, {"EE", "9931"}, {"ES", "9920"}, {"FI", "0213"}, {"FR", "9957"},
-    {"GB", "9932"}, {"GR", "9933"}, {"HR", "9934"}, {"HU", "9910"}, {"IE", "9935"},
-    {"IT", "0211"}, {"LI", "9936"}, {"LT", "9937"}, {"LU", "9938"}, {"LV", "9939"},
-    {"MC", "9940"}, {"ME", "9941"}, {"MK", "9942"}, {"MT", "9943"}, {"NL", "9944"},
-    {"PL", "9945"}, {"PT", "9946"}, {"RO", "9947"}, {"RS", "9948"}, {"SE", "9955"},
-    {"SI", "9949"}, {"SK", "9950"}, {"SM", "9951"}, {"TR", "9952"}, {"VA", "9953"},
-};
-
-static const char *eas_of_country(const char *cc)
-{
-    for (size_t i = 0; i < sizeof vat_eas / sizeof vat_eas[0]; i++)
-        if (strcmp(vat_eas[i].cc, cc) == 0)
-            return vat_eas[i].eas;
-    return NULL;
-}
 
 /* The number written by the n digits at s ("YYYY-MM-DD" dates are made
  * here or checked where they enter). */
@@ -51,8 +27,8 @@ void invoice_date_add(const char *date, int days, char out[11])
     struct tm tm = {.tm_year = digits(date, 4) - 1900,
                     .tm_mon = digits(date + 5, 2) - 1,
                     .tm_mday = digits(date + 8, 2) + days};
+    /* timegm normalises the day past the month's end; gmtime_r reads it back. */
     time_t t = timegm(&tm);
-    struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
@@ -99,7 +75,8 @@ static Minbill__V1__Party *buyer_party(mb_arena_t *a, const billing_input *in)
     p->name = (char *)in->legal_name;
     p->address = (Minbill__V1__PostalAddress *)in->address;
     p->vat_id = (char *)in->vat_id;
-    const char *eas = in->vat_id[0] != '\0' ? eas_of_country(in->address->country_code) : NULL;
+    const char *eas =
+        in->vat_id[0] != '\0' ? ubl_eas_for_vat_country(in->address->country_code) : NULL;
     if (eas != NULL) {
         p->electronic_address = (char *)in->vat_id;
         p->electronic_address_scheme = (char *)eas;
@@ -215,13 +192,15 @@ int invoice_build(mb_arena_t *a, const seller_config *seller, const plan *p,
     inv->period_start = first;
     inv->period_end = last;
     inv->buyer_reference = (char *)in->account_id;
-    inv->customization_id = in->vat_id[0] != '\0' ? INVOICE_CUSTOMIZATION_XRECHNUNG
-                                                  : INVOICE_CUSTOMIZATION_EN16931;
     inv->seller = seller_party(a, seller);
     inv->buyer = buyer_party(a, in);
     inv->payment = payment(a, seller, in);
     if (inv->seller == NULL || inv->buyer == NULL || inv->payment == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    /* The XRechnung CIUS for a buyer reachable by its VAT id (BT-49), so it
+     * needs no personal e-mail address; plain EN 16931 otherwise. */
+    inv->customization_id =
+        (char *)ubl_customization_id(inv->buyer->electronic_address[0] != '\0');
     if (collect_billed(a, p, in, billed, n_billed, err) != 0)
         return -1;
     *out = inv;

@@ -22,10 +22,6 @@
 #include "invoicing/seller.h"
 #include "minbill/v1/invoicing.pb-c.h"
 
-#define INVOICE_CUSTOMIZATION_EN16931 "urn:cen.eu:en16931:2017"
-#define INVOICE_CUSTOMIZATION_XRECHNUNG                                                          \
-    "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
-
 /* What an account contributes to its invoice. */
 typedef struct billing_input {
     const char *account_id;
