@@ -15,7 +15,7 @@
 
 #include "base/check.h"
 #include "base/utf8.h"
-#include "invoicing/decimal.h"
+#include "base/decimal.h"
 
 #define NS_CAC "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 #define NS_CBC "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
