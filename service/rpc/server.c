@@ -19,9 +19,15 @@
  * request is replaced before the call is processed.
  *
  * Unary calls send everything in one final batch (initial metadata, message,
- * status, close). Streaming calls post RECV_CLOSE_ON_SERVER at once so that a
- * cancelled stream (deadline, client gone, shutdown) is noticed while the
- * handler is waiting for something else.
+ * status, close). Streaming calls and jobs post RECV_CLOSE_ON_SERVER at once
+ * so that a cancelled call (deadline, client gone, shutdown) is noticed while
+ * the handler is waiting for something else.
+ *
+ * Jobs (methods with .job): the request is decoded and checked here, then the
+ * handler runs on a thread of the jobs pool, holding a reference to the call.
+ * Running jobs are listed on the server so that shutdown can wake those
+ * waiting in rpc_call_send_wait(); the call's `sent` condition is signalled
+ * whenever a send completes or the call ends.
  */
 #include "rpc/server.h"
 
@@ -40,6 +46,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "rpc/jobs.h"
 #include "rpc/wirecheck.h"
 #include "store/writer.h"
 
@@ -99,6 +106,11 @@ struct rpc_call {
     void *state;
     deferred *deferred;
     bool accepted; /* counted in srv->in_flight */
+    bool close_posted;   /* RECV_CLOSE_ON_SERVER posted on its own */
+    size_t n_out;        /* messages on the out list */
+    pthread_cond_t sent; /* a send completed or the call ended (CLOCK_MONOTONIC) */
+    ProtobufCMessage *job_req;
+    rpc_call_t *job_prev, *job_next; /* on srv->jobs_running, under srv->lock */
 };
 
 struct rpc_server {
@@ -117,6 +129,8 @@ struct rpc_server {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool shutdown_done;
+    rpc_jobs_t *jobs; /* NULL when no method is a job */
+    rpc_call_t *jobs_running;
 };
 
 static void start_final_locked(rpc_call_t *c);
@@ -153,6 +167,11 @@ static rpc_call_t *call_new(rpc_server_t *srv, size_t cq_index, long method_inde
     grpc_metadata_array_init(&c->md);
     grpc_call_details_init(&c->details);
     pthread_mutex_init(&c->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->sent, &ca);
+    pthread_condattr_destroy(&ca);
     c->refs = 1;
     return c;
 }
@@ -183,6 +202,7 @@ static void call_destroy(rpc_call_t *c)
     grpc_slice_unref(c->status_slice);
     mb_arena_free(c->arena);
     mb_arena_free(c->msg_arena);
+    pthread_cond_destroy(&c->sent);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -309,8 +329,7 @@ static void start_final_locked(rpc_call_t *c)
         ops[n].data.send_status_from_server.status_details = &c->status_slice;
     }
     n++;
-    bool streaming = c->method != NULL && c->method->kind != RPC_UNARY;
-    if (!streaming) {
+    if (!c->close_posted) {
         ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
         ops[n++].data.recv_close_on_server.cancelled = &c->close_cancelled;
     }
@@ -403,6 +422,7 @@ int rpc_call_send(rpc_call_t *c, const ProtobufCMessage *msg)
         else
             c->out_head = m;
         c->out_tail = m;
+        c->n_out++;
     } else {
         start_send_locked(c, bb);
     }
@@ -428,6 +448,104 @@ void rpc_call_resume(rpc_call_t *c)
     start_read(c);
 }
 
+/* --- jobs ------------------------------------------------------------------ */
+
+static bool stopped_locked(const rpc_call_t *c)
+{
+    return c->ended || atomic_load(&c->srv->shutting_down) || mb_mono_ns() >= c->deadline_ns;
+}
+
+bool rpc_call_stopped(const rpc_call_t *call)
+{
+    rpc_call_t *c = (rpc_call_t *)call; /* only to take its lock */
+    pthread_mutex_lock(&c->lock);
+    bool stopped = stopped_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    return stopped;
+}
+
+int rpc_call_send_wait(rpc_call_t *c, const ProtobufCMessage *msg)
+{
+    if (rpc_call_send(c, msg) != 0)
+        return -1;
+    struct timespec until = {0, 0};
+    if (c->deadline_ns != INT64_MAX)
+        until = (struct timespec){c->deadline_ns / 1000000000, c->deadline_ns % 1000000000};
+    pthread_mutex_lock(&c->lock);
+    while (!stopped_locked(c) && c->n_out + (c->send_in_flight ? 1 : 0) >= RPC_SEND_WINDOW) {
+        if (c->deadline_ns == INT64_MAX)
+            pthread_cond_wait(&c->sent, &c->lock);
+        else
+            pthread_cond_timedwait(&c->sent, &c->lock, &until);
+    }
+    bool stopped = stopped_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    return stopped ? -1 : 0;
+}
+
+static void jobs_list(rpc_call_t *c, bool on)
+{
+    rpc_server_t *srv = c->srv;
+    pthread_mutex_lock(&srv->lock);
+    if (on) {
+        c->job_next = srv->jobs_running;
+        if (c->job_next != NULL)
+            c->job_next->job_prev = c;
+        srv->jobs_running = c;
+    } else {
+        if (c->job_prev != NULL)
+            c->job_prev->job_next = c->job_next;
+        else
+            srv->jobs_running = c->job_next;
+        if (c->job_next != NULL)
+            c->job_next->job_prev = c->job_prev;
+        c->job_prev = c->job_next = NULL;
+    }
+    pthread_mutex_unlock(&srv->lock);
+}
+
+/* Shutdown has begun (rpc_call_stopped() is true): wake every job waiting in
+ * rpc_call_send_wait() so that it sees it. */
+static void jobs_wake(rpc_server_t *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    for (rpc_call_t *c = srv->jobs_running; c != NULL; c = c->job_next) {
+        pthread_mutex_lock(&c->lock);
+        pthread_cond_broadcast(&c->sent);
+        pthread_mutex_unlock(&c->lock);
+    }
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void job_run(void *arg)
+{
+    rpc_call_t *c = arg;
+    c->method->on_message(c, c->job_req);
+    pthread_mutex_lock(&c->lock);
+    bool finished = c->handler_done;
+    pthread_mutex_unlock(&c->lock);
+    if (!finished) {
+        mb_log(MB_LOG_ERROR, "event=job_unfinished rid=%016llx method=%s",
+               (unsigned long long)c->rid, c->path);
+        finish_error(c, GRPC_STATUS_INTERNAL, "handler ended without an answer");
+    }
+    jobs_list(c, false);
+    call_unref(c); /* the job's own reference, taken in start_job() */
+}
+
+static void start_job(rpc_call_t *c, ProtobufCMessage *req)
+{
+    c->job_req = req;
+    call_ref(c);
+    jobs_list(c, true);
+    if (rpc_jobs_try_run(c->srv->jobs, job_run, c) == 0)
+        return;
+    jobs_list(c, false);
+    finish_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                 "too many long-running calls in progress; retry later");
+    call_unref(c);
+}
+
 static void post_close(rpc_call_t *c)
 {
     grpc_op op;
@@ -435,7 +553,7 @@ static void post_close(rpc_call_t *c)
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->close_cancelled;
     pthread_mutex_lock(&c->lock);
-    start_batch_locked(c, &op, 1, &c->t_close);
+    c->close_posted = start_batch_locked(c, &op, 1, &c->t_close);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -588,7 +706,7 @@ static void on_new_call(rpc_call_t *c)
         finish_error(c, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline passed before the call started");
         return;
     }
-    if (c->method->kind != RPC_UNARY)
+    if (c->method->kind != RPC_UNARY || c->method->job)
         post_close(c);
     if (reads_stream(c->method->kind)) {
         c->msg_arena = mb_arena_new(srv->arena_limit);
@@ -606,6 +724,10 @@ static void on_new_call(rpc_call_t *c)
     ProtobufCMessage *req = NULL;
     if (decode(c, c->payload, c->arena, &req, &err) != 0) {
         rpc_call_finish(c, NULL, &err);
+        return;
+    }
+    if (c->method->job) {
+        start_job(c, req);
         return;
     }
     call_ref(c);
@@ -657,11 +779,13 @@ static void on_send_done(rpc_call_t *c, bool ok)
         c->out_head = m->next;
         if (c->out_head == NULL)
             c->out_tail = NULL;
+        c->n_out--;
         start_send_locked(c, m->buf);
         free(m);
     } else if (c->handler_done && !c->final_started) {
         start_final_locked(c);
     }
+    pthread_cond_broadcast(&c->sent);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -670,8 +794,9 @@ static void on_close(rpc_call_t *c)
     pthread_mutex_lock(&c->lock);
     c->ended = true;
     bool cancelled = c->close_cancelled != 0;
+    pthread_cond_broadcast(&c->sent);
     pthread_mutex_unlock(&c->lock);
-    if (cancelled)
+    if (cancelled && !c->method->job)
         notify_cancel(c);
 }
 
@@ -734,6 +859,7 @@ static void *cq_thread(void *arg)
 
 static void server_free(rpc_server_t *srv)
 {
+    rpc_jobs_free(srv->jobs);
     if (srv->server != NULL)
         grpc_server_destroy(srv->server);
     for (size_t i = 0; i < srv->n_cqs; i++)
@@ -789,9 +915,14 @@ static void core_log(gpr_log_func_args *args)
 
 int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port, mb_error *err)
 {
+    bool any_job = false;
     for (size_t i = 0; i < opt->n_methods; i++) {
         const rpc_method *m = &opt->methods[i];
-        if (m->on_message != NULL && m->kind != RPC_UNARY && m->on_cancel == NULL)
+        any_job |= m->job;
+        if (m->job && m->kind != RPC_UNARY && m->kind != RPC_SERVER_STREAMING)
+            return mb_error_set(err, GRPC_STATUS_INTERNAL,
+                                "%s: only unary and server-streaming methods run as jobs", m->path);
+        if (m->on_message != NULL && m->kind != RPC_UNARY && !m->job && m->on_cancel == NULL)
             return mb_error_set(err, GRPC_STATUS_INTERNAL, "%s: streaming handler lacks on_cancel",
                                 m->path);
         if (m->on_message != NULL && reads_stream(m->kind) && m->on_end == NULL)
@@ -820,6 +951,14 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
     if (srv->cqs == NULL || srv->threads == NULL || srv->registered == NULL) {
         server_free(srv);
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if (any_job) {
+        srv->jobs = rpc_jobs_new(opt->job_threads > 0 ? opt->job_threads : 2);
+        if (srv->jobs == NULL) {
+            server_free(srv);
+            return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                "cannot start the job threads");
+        }
     }
 
     grpc_arg args[3];
@@ -926,6 +1065,7 @@ static bool wait_shutdown(rpc_server_t *srv, int timeout_ms)
 void rpc_server_shutdown(rpc_server_t *srv, int grace_ms)
 {
     atomic_store(&srv->shutting_down, 1);
+    jobs_wake(srv);
     if (srv->opt.on_shutdown != NULL)
         srv->opt.on_shutdown(srv->opt.app);
     grpc_server_shutdown_and_notify(srv->server, srv->cqs[0], &srv->shutdown_tag);
@@ -942,10 +1082,16 @@ void rpc_server_shutdown(rpc_server_t *srv, int grace_ms)
     if (!done && atomic_load(&srv->in_flight) > 0)
         mb_log(MB_LOG_WARN, "event=shutdown_grace_expired action=cancel_all_calls in_flight=%d",
                atomic_load(&srv->in_flight));
-    if (!done) {
+    if (!done)
         grpc_server_cancel_all_calls(srv->server);
-        wait_shutdown(srv, -1);
+    /* A job still running would finish its call on queues and a server that
+     * are about to go: nothing is freed before every job has returned. */
+    if (srv->jobs != NULL && !rpc_jobs_wait_idle(srv->jobs, 0)) {
+        mb_log(MB_LOG_WARN, "event=shutdown_waits_for_jobs");
+        rpc_jobs_wait_idle(srv->jobs, -1);
     }
+    if (!done)
+        wait_shutdown(srv, -1);
     for (size_t i = 0; i < srv->n_cqs; i++)
         grpc_completion_queue_shutdown(srv->cqs[i]);
     for (size_t i = 0; i < srv->n_cqs; i++)

@@ -44,8 +44,17 @@ typedef struct rpc_method {
     /* Client and bidi streaming: the client half-closed. */
     void (*on_end)(rpc_call_t *call);
     /* Streaming: the call ended (deadline, client cancel, shutdown) before
-     * the handler finished. The handler must still call rpc_call_finish(). */
+     * the handler finished. The handler must still call rpc_call_finish().
+     * Not used for .job methods: a job sees rpc_call_stopped() instead. */
     void (*on_cancel)(rpc_call_t *call);
+    /* on_message runs on one of the server's job threads instead of a
+     * completion-queue thread: it may block (store_write_sync, reads of one
+     * snapshot, rpc_call_send_wait) and must call rpc_call_finish() exactly
+     * once before it returns. When every job thread is busy the call is
+     * answered RESOURCE_EXHAUSTED at once ("too many long-running calls in
+     * progress; retry later"), before on_message runs. For unary and
+     * server-streaming methods. */
+    bool job;
 } rpc_method;
 
 typedef struct rpc_options {
@@ -64,13 +73,16 @@ typedef struct rpc_options {
     /* Called once when shutdown begins, before in-flight calls are awaited
      * (e.g. to end Health/Watch streams). */
     void (*on_shutdown)(void *app);
+    int job_threads; /* threads for methods with .job; 0 means 2 */
 } rpc_options;
 
 int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port,
                      mb_error *err);
 
-/* Graceful shutdown: stop accepting, let in-flight calls finish for up to
- * grace_ms, cancel the rest, join the threads, free everything. */
+/* Graceful shutdown: stop accepting, make rpc_call_stopped() true for every
+ * call, let in-flight calls finish for up to grace_ms, cancel the rest, wait
+ * for job handlers to return (they must, promptly), join the threads, free
+ * everything. */
 void rpc_server_shutdown(rpc_server_t *srv, int grace_ms);
 
 /* --- For handlers --------------------------------------------------------- */
@@ -88,6 +100,22 @@ void *rpc_call_state(const rpc_call_t *call);
 /* Server and bidi streaming: queues one response message. Returns -1 if the
  * call has already ended (the handler should then finish). */
 int rpc_call_send(rpc_call_t *call, const ProtobufCMessage *msg);
+
+/* Messages a job may have queued or being written before
+ * rpc_call_send_wait() waits. */
+#define RPC_SEND_WINDOW 2
+
+/* Job handlers only: queues one message and waits while RPC_SEND_WINDOW (2)
+ * messages are still queued or being written, so a slow reader slows the
+ * producer and memory stays bounded however long the stream. Returns 0, or
+ * -1 once the call has ended (client cancelled, deadline passed, server
+ * shutting down): the handler then stops and finishes. */
+int rpc_call_send_wait(rpc_call_t *call, const ProtobufCMessage *msg);
+
+/* True once the call was cancelled by the client, its deadline passed, or
+ * the server began shutting down: long work checks it between steps. Any
+ * thread. */
+bool rpc_call_stopped(const rpc_call_t *call);
 
 /* Ends the call: with err == NULL (or code OK) the status is OK and, for
  * unary and client-streaming methods, resp is the response. Exactly once. */
