@@ -587,6 +587,20 @@ static void document(render_ctx *c)
     putf(b, "</%s>\n", root);
 }
 
+/* The finished document, into the caller's arena. */
+static int copy_out(mb_arena_t *a, const xml_buf *b, char **out, size_t *len, mb_error *err)
+{
+    if (b->oom)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                            "rendering invoice: out of memory");
+    if ((*out = mb_arena_alloc(a, b->len + 1)) == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                            "rendering invoice: over memory limit");
+    memcpy(*out, b->p, b->len + 1);
+    *len = b->len;
+    return 0;
+}
+
 int ubl_render(mb_arena_t *a, const Minbill__V1__Invoice *inv, char **out, size_t *len,
                mb_error *err)
 {
@@ -603,18 +617,7 @@ int ubl_render(mb_arena_t *a, const Minbill__V1__Invoice *inv, char **out, size_
     check_required(&c);
     if (!c.failed)
         document(&c);
-    int rc = -1;
-    if (c.failed) {
-        rc = -1; /* err names the field */
-    } else if (c.b.oom) {
-        mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "rendering invoice: out of memory");
-    } else if ((*out = mb_arena_alloc(a, c.b.len + 1)) == NULL) {
-        mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "rendering invoice: over memory limit");
-    } else {
-        memcpy(*out, c.b.p, c.b.len + 1);
-        *len = c.b.len;
-        rc = 0;
-    }
+    int rc = c.failed ? -1 : copy_out(a, &c.b, out, len, err);
     free(c.b.p);
     return rc;
 }
