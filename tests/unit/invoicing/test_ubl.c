@@ -9,7 +9,8 @@
  * installed, for well-formedness), and written to the directory given as
  * argv[1]; the CTest test validate_ubl then runs tests/validate/
  * validate-ubl.sh over that directory (UBL 2.1 schema, EN 16931 and
- * XRechnung rules). Hostile strings must keep the XML well-formed.
+ * XRechnung rules). Hostile and random strings must keep the XML
+ * well-formed.
  */
 #include <dirent.h>
 #include <stdbool.h>
@@ -485,6 +486,66 @@ static void test_hostile_strings(void)
     CHECK_CONTAINS(json, "|\\ufffd|");
 }
 
+/* Random bytes (1..255) in every free-text field of 64 invoices, written
+ * to <outdir>/random and checked for well-formedness by one xmllint run;
+ * the loop below checks what needs no parser (no C0 control, no 0xFF). */
+static unsigned next_random(unsigned *state)
+{
+    *state = *state * 1103515245u + 12345u;
+    return (*state >> 16) & 0x7fff;
+}
+
+static char *random_text(unsigned *state)
+{
+    size_t n = 1 + next_random(state) % 40;
+    char *s = alloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        s[i] = (char)(1 + next_random(state) % 255);
+    s[n] = '\0';
+    return s;
+}
+
+static void test_random_strings(void)
+{
+    char dir[600], cmd[800];
+    snprintf(dir, sizeof dir, "%s/random", outdir);
+    mkdir(dir, 0755);
+    unsigned state = 20261204;
+    for (int k = 0; k < 64; k++) {
+        Minbill__V1__Invoice *inv = new_invoice("INV-2026-100000", "acc-rnd", BUYER_NL, PAY_CARD);
+        add_line(inv, random_text(&state), "", 1, "49", NULL);
+        finish(inv);
+        inv->note = random_text(&state);
+        inv->buyer->name = random_text(&state);
+        inv->buyer->address->line1 = random_text(&state);
+        inv->buyer->address->city = random_text(&state);
+        inv->buyer_reference = random_text(&state);
+        inv->payment->terms = random_text(&state);
+        char *xml = NULL, *json = NULL, path[700];
+        size_t len = 0, jlen = 0;
+        mb_error err;
+        CHECK(ubl_render(arena, inv, &xml, &len, &err) == 0);
+        CHECK(invoice_json_render(arena, inv, &json, &jlen, &err) == 0);
+        if (xml == NULL)
+            continue;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)xml[i];
+            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0xff) {
+                check_failed++;
+                fprintf(stderr, "   random document %d: byte 0x%02x at %zu\n", k, c, i);
+                break;
+            }
+        }
+        snprintf(path, sizeof path, "%s/random-%02d.xml", dir, k);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL && fwrite(xml, 1, len, f) == len && fclose(f) == 0);
+    }
+    if (have_xmllint) {
+        snprintf(cmd, sizeof cmd, "xmllint --noout '%s'/random-*.xml", dir);
+        CHECK(system(cmd) == 0);
+    }
+}
+
 static void test_amounts_and_refusals(void)
 {
     Minbill__V1__Invoice *inv = new_invoice("INV-2026-000010", "acc-nl-5", BUYER_NL, PAY_TRANSFER);
@@ -617,6 +678,7 @@ int main(int argc, char **argv)
     RUN(test_tiers_and_late_usage);
     RUN(test_small_invoices);
     RUN(test_hostile_strings);
+    RUN(test_random_strings);
     RUN(test_amounts_and_refusals);
     RUN(test_eas);
     seller_config_free(seller);
