@@ -80,7 +80,20 @@ static void test_domestic(void)
     add_line(inv, "Base fee", "", 1, "49", NULL);
     add_line(inv, "WhatsApp messages", "messages.whatsapp", 12345, "0.0025", NULL);
     finish(inv);
+    Google__Protobuf__Timestamp created = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    created.seconds = 1793491200; /* 2026-11-01T00:00:00Z */
+    created.nanos = 5000000;
+    inv->created_at = &created;
     const char *x = render("domestic-nl-transfer", inv);
+    char *json = NULL;
+    size_t jlen;
+    mb_error err;
+    CHECK(invoice_json_render(arena, inv, &json, &jlen, &err) == 0);
+    CHECK_CONTAINS(json, "\"createdAt\":\"2026-11-01T00:00:00.005000000Z\"");
+    CHECK_CONTAINS(json, "\"type\":\"INVOICE_TYPE_INVOICE\",\"status\":\"INVOICE_STATUS_ISSUED\"");
+    CHECK_CONTAINS(json,
+                   "\"lines\":[{\"description\":\"Base fee\",\"metric\":\"\",\"quantity\":\"1\"");
+    CHECK_CONTAINS(json, "\"reverseCharge\":false");
     CHECK(inv->net_total_minor == 4900 + 3086);
     CHECK_CONTAINS(x, "<cbc:CustomizationID>" UBL_CUSTOMIZATION_XRECHNUNG);
     CHECK_CONTAINS(x, "<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>");
