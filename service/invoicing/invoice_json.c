@@ -191,7 +191,8 @@ int invoice_json_render(mb_arena_t *a, const Minbill__V1__Invoice *inv, char **o
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);
     if (f == NULL)
-        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "rendering invoice: out of memory");
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                            "rendering invoice: out of memory");
     json_out j;
     json_out_init(&j, f);
     write_message(&j, &inv->base);

@@ -125,8 +125,7 @@ static int key_lookup(const char *s, size_t n)
 
 static int line_error(mb_error *err, int line, const char *rule)
 {
-    return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "seller config line %d: %s", line,
-                        rule);
+    return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "seller config line %d: %s", line, rule);
 }
 
 /* A key of this format is short and made of [a-z._]; anything else could be
@@ -157,8 +156,8 @@ static int parse_line(raw_config *raw, int line, const char *s, const char *e, m
     if (k < 0) {
         if (key_is_printable(ks, (size_t)(ke - ks)))
             return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-                                "seller config line %d: %.*s: unknown key", line,
-                                (int)(ke - ks), ks);
+                                "seller config line %d: %.*s: unknown key", line, (int)(ke - ks),
+                                ks);
         return line_error(err, line, "unknown key");
     }
     if (raw->value[k] != NULL)
@@ -311,8 +310,8 @@ static int take_eaddress(raw_config *raw, seller_config *s, mb_error *err)
         if (check_email(f, value, email, sizeof email, err) != 0)
             goto out;
         value = email;
-    } else if (check_ascii(f, value, 1, 100, "-._/+", "value may only contain letters, digits and - . _ / +",
-                           err) != 0) {
+    } else if (check_ascii(f, value, 1, 100, "-._/+",
+                           "value may only contain letters, digits and - . _ / +", err) != 0) {
         goto out;
     }
     s->electronic_address_scheme = strdup(v);
@@ -342,10 +341,9 @@ static int take_party(raw_config *raw, seller_config *s, mb_error *err)
     char vat[CHECK_VAT_ID_SIZE];
     if (take(raw, K_VAT_ID, &s->vat_id, err) != 0)
         return -1;
-    if (s->vat_id[0] != '\0' &&
-        (check_vat_id(field_name(f, raw, K_VAT_ID), s->vat_id, s->country_code, vat, sizeof vat,
-                      err) != 0 ||
-         replace(&s->vat_id, vat, err) != 0))
+    if (s->vat_id[0] != '\0' && (check_vat_id(field_name(f, raw, K_VAT_ID), s->vat_id,
+                                              s->country_code, vat, sizeof vat, err) != 0 ||
+                                 replace(&s->vat_id, vat, err) != 0))
         return -1;
     if (take(raw, K_TAX_NUMBER, &s->tax_number, err) != 0)
         return -1;
@@ -437,8 +435,8 @@ int seller_config_load(const char *path, seller_config **out, mb_error *err)
     size_t n = fread(buf, 1, SELLER_FILE_MAX + 1, f);
     int rc;
     if (ferror(f))
-        rc = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-                          "seller config: cannot read %s: %s", path, strerror(errno));
+        rc = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "seller config: cannot read %s: %s",
+                          path, strerror(errno));
     else
         rc = seller_config_parse(buf, n, out, err);
     fclose(f);

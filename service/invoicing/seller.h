@@ -32,11 +32,11 @@ typedef struct seller_config {
     char *electronic_address_scheme; /* EAS code, e.g. "EM", "9944" */
     char *electronic_address;
     char *contact_name, *contact_phone, *contact_email; /* phone E.164, e-mail lower-case */
-    char *bank_iban, *bank_bic;                          /* bic "" when absent */
-    char *sepa_creditor_id;                              /* "" when absent */
-    int payment_terms_days;                              /* 0..365 */
-    char *invoice_prefix, *credit_note_prefix;           /* 1-10 of [A-Z0-9-] */
-    int retention_years;                                 /* 1..30 */
+    char *bank_iban, *bank_bic;                         /* bic "" when absent */
+    char *sepa_creditor_id;                             /* "" when absent */
+    int payment_terms_days;                             /* 0..365 */
+    char *invoice_prefix, *credit_note_prefix;          /* 1-10 of [A-Z0-9-] */
+    int retention_years;                                /* 1..30 */
 } seller_config;
 
 /* Parses and validates text[0..len). On success *out is a new configuration

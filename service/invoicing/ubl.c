@@ -28,16 +28,15 @@ const char *ubl_customization_id(bool xrechnung)
 
 /* The CEF EAS codes the EN 16931 rules (release 1.3.16, BR-CL-25) accept. */
 static const char *const EAS_CODES[] = {
-    "0002", "0007", "0009", "0037", "0060", "0088", "0096", "0097", "0106", "0130", "0135",
-    "0142", "0147", "0151", "0154", "0158", "0170", "0177", "0183", "0184", "0188", "0190",
-    "0191", "0192", "0193", "0194", "0195", "0196", "0198", "0199", "0200", "0201", "0202",
-    "0203", "0204", "0205", "0208", "0209", "0210", "0211", "0212", "0213", "0215", "0216",
-    "0217", "0218", "0219", "0220", "0221", "0225", "0230", "0235", "0240", "0244", "0242",
-    "0245", "0246", "0248", "9910", "9913", "9914", "9915", "9918", "9919", "9920", "9922",
-    "9923", "9924", "9925", "9926", "9927", "9928", "9929", "9930", "9931", "9932", "9933",
-    "9934", "9935", "9936", "9937", "9938", "9939", "9940", "9941", "9942", "9943", "9944",
-    "9945", "9946", "9947", "9948", "9949", "9950", "9951", "9952", "9953", "9957", "9959",
-    "AN",   "AQ",   "AS",   "AU",   "EM"};
+    "0002", "0007", "0009", "0037", "0060", "0088", "0096", "0097", "0106", "0130", "0135", "0142",
+    "0147", "0151", "0154", "0158", "0170", "0177", "0183", "0184", "0188", "0190", "0191", "0192",
+    "0193", "0194", "0195", "0196", "0198", "0199", "0200", "0201", "0202", "0203", "0204", "0205",
+    "0208", "0209", "0210", "0211", "0212", "0213", "0215", "0216", "0217", "0218", "0219", "0220",
+    "0221", "0225", "0230", "0235", "0240", "0244", "0242", "0245", "0246", "0248", "9910", "9913",
+    "9914", "9915", "9918", "9919", "9920", "9922", "9923", "9924", "9925", "9926", "9927", "9928",
+    "9929", "9930", "9931", "9932", "9933", "9934", "9935", "9936", "9937", "9938", "9939", "9940",
+    "9941", "9942", "9943", "9944", "9945", "9946", "9947", "9948", "9949", "9950", "9951", "9952",
+    "9953", "9957", "9959", "AN",   "AQ",   "AS",   "AU",   "EM"};
 
 bool ubl_eas_is_known(const char *scheme)
 {
@@ -54,14 +53,13 @@ static const struct {
     char cc[3];
     const char *eas;
 } VAT_EAS[] = {
-    {"AD", "9922"}, {"AL", "9923"}, {"AT", "9914"}, {"BA", "9924"}, {"BE", "9925"},
-    {"BG", "9926"}, {"CH", "9927"}, {"CY", "9928"}, {"CZ", "9929"}, {"DE", "9930"},
-    {"DK", "0198"}, {"EE", "9931"}, {"ES", "9920"}, {"FI", "0213"}, {"FR", "9957"},
-    {"GB", "9932"}, {"GR", "9933"}, {"HR", "9934"}, {"HU", "9910"}, {"IE", "9935"},
-    {"IT", "0211"}, {"LI", "9936"}, {"LT", "9937"}, {"LU", "9938"}, {"LV", "9939"},
-    {"MC", "9940"}, {"ME", "9941"}, {"MK", "9942"}, {"MT", "9943"}, {"NL", "9944"},
-    {"PL", "9945"}, {"PT", "9946"}, {"RO", "9947"}, {"RS", "9948"}, {"SI", "9949"},
-    {"SK", "9950"}, {"SM", "9951"}, {"TR", "9952"}, {"VA", "9953"},
+    {"AD", "9922"}, {"AL", "9923"}, {"AT", "9914"}, {"BA", "9924"}, {"BE", "9925"}, {"BG", "9926"},
+    {"CH", "9927"}, {"CY", "9928"}, {"CZ", "9929"}, {"DE", "9930"}, {"DK", "0198"}, {"EE", "9931"},
+    {"ES", "9920"}, {"FI", "0213"}, {"FR", "9957"}, {"GB", "9932"}, {"GR", "9933"}, {"HR", "9934"},
+    {"HU", "9910"}, {"IE", "9935"}, {"IT", "0211"}, {"LI", "9936"}, {"LT", "9937"}, {"LU", "9938"},
+    {"LV", "9939"}, {"MC", "9940"}, {"ME", "9941"}, {"MK", "9942"}, {"MT", "9943"}, {"NL", "9944"},
+    {"PL", "9945"}, {"PT", "9946"}, {"RO", "9947"}, {"RS", "9948"}, {"SI", "9949"}, {"SK", "9950"},
+    {"SM", "9951"}, {"TR", "9952"}, {"VA", "9953"},
 };
 
 const char *ubl_eas_for_vat_country(const char *cc)
@@ -340,8 +338,8 @@ static void party(render_ctx *c, const Minbill__V1__Party *p, bool seller)
     put(b, "<cac:PartyLegalEntity>");
     elem(b, "cbc:RegistrationName", p->name);
     put(b, "</cac:PartyLegalEntity>");
-    if (seller && (str(p->contact_name)[0] || str(p->contact_phone)[0] ||
-                   str(p->contact_email)[0])) {
+    if (seller &&
+        (str(p->contact_name)[0] || str(p->contact_phone)[0] || str(p->contact_email)[0])) {
         put(b, "<cac:Contact>");
         elem(b, "cbc:Name", p->contact_name);
         elem(b, "cbc:Telephone", p->contact_phone);
@@ -589,6 +587,20 @@ static void document(render_ctx *c)
     putf(b, "</%s>\n", root);
 }
 
+/* The finished document, into the caller's arena. */
+static int copy_out(mb_arena_t *a, const xml_buf *b, char **out, size_t *len, mb_error *err)
+{
+    if (b->oom)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                            "rendering invoice: out of memory");
+    if ((*out = mb_arena_alloc(a, b->len + 1)) == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                            "rendering invoice: over memory limit");
+    memcpy(*out, b->p, b->len + 1);
+    *len = b->len;
+    return 0;
+}
+
 int ubl_render(mb_arena_t *a, const Minbill__V1__Invoice *inv, char **out, size_t *len,
                mb_error *err)
 {
@@ -605,18 +617,7 @@ int ubl_render(mb_arena_t *a, const Minbill__V1__Invoice *inv, char **out, size_
     check_required(&c);
     if (!c.failed)
         document(&c);
-    int rc = -1;
-    if (c.failed) {
-        rc = -1; /* err names the field */
-    } else if (c.b.oom) {
-        mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "rendering invoice: out of memory");
-    } else if ((*out = mb_arena_alloc(a, c.b.len + 1)) == NULL) {
-        mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "rendering invoice: over memory limit");
-    } else {
-        memcpy(*out, c.b.p, c.b.len + 1);
-        *len = c.b.len;
-        rc = 0;
-    }
+    int rc = c.failed ? -1 : copy_out(a, &c.b, out, len, err);
     free(c.b.p);
     return rc;
 }

@@ -105,27 +105,26 @@ static void test_syntax(void)
 {
     /* CRLF, comments, blank lines, tabs and no spaces around '=', UTF-8,
      * a '#' inside a value, normalisation of IBAN, e-mail, creditor id. */
-    const char *text =
-        "# German seller\r\n"
-        "\r\n"
-        "   # indented comment\r\n"
-        "legal_name=Müller & Söhne GmbH #2\r\n"
-        "address.line1 \t=\t Königstraße 1 \r\n"
-        "address.line2 = Hinterhaus\r\n"
-        "address.postal_code = 70173\r\n"
-        "address.city = Stuttgart\r\n"
-        "address.country_code = DE\r\n"
-        "tax_number = 99/815/08150\r\n"
-        "electronic_address = EM:Rechnung@Example.DE\r\n"
-        "contact.name = Buchhaltung\r\n"
-        "contact.phone = +49 (0)711 123456\r\n"
-        "contact.email = Buchhaltung@Example.DE\r\n"
-        "bank.iban = de89 3704 0044 0532 0130 00\r\n"
-        "sepa_creditor_id = de98 zzz0 9999 9999 99\r\n"
-        "payment_terms_days = 0\r\n"
-        "invoice_prefix = RE-2026\r\n"
-        "credit_note_prefix = GS\r\n"
-        "retention_years = 8"; /* no final line end */
+    const char *text = "# German seller\r\n"
+                       "\r\n"
+                       "   # indented comment\r\n"
+                       "legal_name=Müller & Söhne GmbH #2\r\n"
+                       "address.line1 \t=\t Königstraße 1 \r\n"
+                       "address.line2 = Hinterhaus\r\n"
+                       "address.postal_code = 70173\r\n"
+                       "address.city = Stuttgart\r\n"
+                       "address.country_code = DE\r\n"
+                       "tax_number = 99/815/08150\r\n"
+                       "electronic_address = EM:Rechnung@Example.DE\r\n"
+                       "contact.name = Buchhaltung\r\n"
+                       "contact.phone = +49 (0)711 123456\r\n"
+                       "contact.email = Buchhaltung@Example.DE\r\n"
+                       "bank.iban = de89 3704 0044 0532 0130 00\r\n"
+                       "sepa_creditor_id = de98 zzz0 9999 9999 99\r\n"
+                       "payment_terms_days = 0\r\n"
+                       "invoice_prefix = RE-2026\r\n"
+                       "credit_note_prefix = GS\r\n"
+                       "retention_years = 8"; /* no final line end */
     seller_config *s = parses(text);
     if (s == NULL)
         return;
@@ -164,10 +163,10 @@ static void test_structure(void)
     CHECK_CONTAINS(err.msg, "seller config line 1: not valid UTF-8 text");
 
     static const char *const required[] = {
-        "legal_name",   "address.line1", "address.postal_code", "address.city",
-        "address.country_code", "electronic_address", "contact.name", "contact.phone",
-        "contact.email", "bank.iban", "payment_terms_days", "invoice_prefix",
-        "credit_note_prefix", "retention_years"};
+        "legal_name",           "address.line1",      "address.postal_code", "address.city",
+        "address.country_code", "electronic_address", "contact.name",        "contact.phone",
+        "contact.email",        "bank.iban",          "payment_terms_days",  "invoice_prefix",
+        "credit_note_prefix",   "retention_years"};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         char want[128];
         variant(text, sizeof text, required[i], NULL);
@@ -196,14 +195,18 @@ static void test_values(void)
     refuses_value("address.city", "", "must not be empty");
     refuses_value("address.country_code", "XX", "country");
     refuses_value("address.country_code", "nl", "country");
-    refuses_value("vat_id", "DE136695976", "country prefix"); /* valid, but not the seller's country */
+    refuses_value("vat_id", "DE136695976",
+                  "country prefix"); /* valid, but not the seller's country */
     refuses_value("vat_id", "NL12345B01", "");
     refuses_value("tax_number", "12#34", "letters, digits");
     refuses_value("electronic_address", "billing@example.com", "SCHEME:value");
     refuses_value("electronic_address", "XX99:billing@example.com", "EAS list");
     refuses_value("electronic_address", "EM:not-an-address", "local-part@domain");
     refuses_value("electronic_address", "9944:NL 12", "may only contain");
-    refuses_value("contact.name", "Billing\x01" "Dept", "control characters");
+    refuses_value("contact.name",
+                  "Billing\x01"
+                  "Dept",
+                  "control characters");
     refuses_value("contact.phone", "+31 20 12", "");
     refuses_value("contact.email", "billing.example.com", "local-part@domain");
     refuses_value("bank.iban", "NL91ABNA0417164301", "checksum");
