@@ -105,6 +105,27 @@ static int seed_dealer(mbc_channel_t *ch, const char *platform, const dealer *d,
                  &minbill__v1__account__descriptor, d->id, err);
 }
 
+/* Attaches a method and makes it the account's default. */
+static int attach_default(mbc_channel_t *ch, const char *platform,
+                          const Minbill__V1__AttachPaymentMethodRequest *req, const char *what,
+                          mb_error *err)
+{
+    ProtobufCMessage *resp = NULL;
+    mbc_unary(ch, "/minbill.v1.Accounts/AttachPaymentMethod", platform, &req->base,
+              &minbill__v1__payment_method__descriptor, CALL_MS, &resp, err);
+    if (err->code != GRPC_STATUS_OK) {
+        mb_error_prefix(err, "seeding the dev world: %s", what);
+        return -1;
+    }
+    Minbill__V1__SetDefaultPaymentMethodRequest d =
+        MINBILL__V1__SET_DEFAULT_PAYMENT_METHOD_REQUEST__INIT;
+    d.token = ((Minbill__V1__PaymentMethod *)resp)->token;
+    int ret = unary(ch, "/minbill.v1.Accounts/SetDefaultPaymentMethod", platform, &d.base,
+                    &minbill__v1__set_default_payment_method_response__descriptor, what, err);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return ret;
+}
+
 static int seed_payment_methods(mbc_channel_t *ch, const char *platform, int64_t now,
                                 mb_error *err)
 {
@@ -117,8 +138,7 @@ static int seed_payment_methods(mbc_channel_t *ch, const char *platform, int64_t
     a.account_id = "autohaus-schmidt";
     a.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD;
     a.card = &card;
-    if (unary(ch, "/minbill.v1.Accounts/AttachPaymentMethod", platform, &a.base,
-              &minbill__v1__payment_method__descriptor, "a test card", err) != 0)
+    if (attach_default(ch, platform, &a, "a test card", err) != 0)
         return -1;
     Google__Protobuf__Timestamp signed_at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     signed_at.seconds = now - 90 * 86400;
@@ -132,8 +152,7 @@ static int seed_payment_methods(mbc_channel_t *ch, const char *platform, int64_t
     b.account_id = "garage-de-vries";
     b.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_SEPA_DEBIT;
     b.sepa_debit = &sepa;
-    return unary(ch, "/minbill.v1.Accounts/AttachPaymentMethod", platform, &b.base,
-                 &minbill__v1__payment_method__descriptor, "a SEPA mandate", err);
+    return attach_default(ch, platform, &b, "a SEPA mandate", err);
 }
 
 /* Last month's usage, dated the 10th at noon: inside any acceptance window

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "base/arena.h"
-#include "invoicing/decimal.h"
+#include "base/decimal.h"
 #include "invoicing/seller.h"
 #include "invoicing/ubl.h"
 

@@ -23,9 +23,13 @@
 #define ISSUE_ATTEMPTS 4
 #define MAX_CURRENCIES 32
 
+/* The accounts of a period: those that existed in it, or that usage of it
+ * was reported for (an account the platform registered late), unless they
+ * closed before it began. */
 static const char SQL_SCOPE[] =
-    "SELECT account_id FROM accounts WHERE created_at < ?1"
-    " AND (state = 'active' OR closed_at >= ?2) ORDER BY account_id";
+    "SELECT a.account_id FROM accounts a WHERE (a.created_at < ?1 OR EXISTS ("
+    " SELECT 1 FROM usage_counters c WHERE c.account_id = a.account_id AND c.period = ?3))"
+    " AND (a.state = 'active' OR a.closed_at >= ?2) ORDER BY a.account_id";
 static const char SQL_ACCOUNT[] =
     "SELECT a.currency, a.plan_id, a.default_payment_method, a.legal_name_ct, a.address_ct,"
     " a.vat_id_ct, k.dek_id, k.master_version, k.nonce, k.wrapped,"
@@ -110,6 +114,7 @@ static int read_scope(store_conn_t *conn, void *arg, mb_error *err)
         return -1;
     sqlite3_bind_text(st, 1, r->end, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->start, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->period, -1, SQLITE_STATIC);
     size_t cap = 0;
     int rc, ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -228,7 +228,16 @@ int invoice_build_credit_note(mb_arena_t *a, const Minbill__V1__Invoice *origina
     cn->original_issue_date = original->issue_date;
     cn->credit_note_reason = (char *)reason;
     cn->created_at = NULL;
-    cn->payment = NULL;
+    /* BG-16 stays (XRechnung BR-DE-1 wants it on credit notes too): the
+     * amount goes back the way it was paid. */
+    if (original->payment != NULL) {
+        Minbill__V1__PaymentInstructions *pi = mb_arena_alloc(a, sizeof *pi);
+        if (pi == NULL)
+            return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        *pi = *original->payment;
+        pi->terms = "Refunded by the means the invoice was paid with";
+        cn->payment = pi;
+    }
     *out = cn;
     return 0;
 }

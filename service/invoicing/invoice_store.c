@@ -169,9 +169,17 @@ int invoice_store_issue(store_conn_t *conn, invoice_issue_in *in,
         inv->payment->payment_id = inv->invoice_number;
     if (insert_document(conn, in, err) != 0)
         return -1;
-    if (!credit && store_exec_text(conn, SQL_RECORD_PERIOD, inv->account_id, inv->period,
-                                   "recording the invoiced period", err) != 0)
-        return -1;
+    if (!credit) {
+        if ((st = store_conn_prepare(conn, SQL_RECORD_PERIOD, err)) == NULL)
+            return -1;
+        sqlite3_bind_text(st, 1, inv->account_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, inv->period, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, inv->invoice_number, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return store_error(conn, err, "recording the invoiced period");
+    }
     return INVOICE_ISSUED;
 }
 

@@ -122,6 +122,21 @@ int iu_account(const mbt_server *s, const iu_keys *k, const char *id, const char
     return st.code;
 }
 
+int iu_set_default(const mbt_server *s, const iu_keys *k, const char *token)
+{
+    Minbill__V1__SetDefaultPaymentMethodRequest req =
+        MINBILL__V1__SET_DEFAULT_PAYMENT_METHOD_REQUEST__INIT;
+    req.token = (char *)token;
+    ProtobufCMessage *resp = NULL;
+    mb_error st;
+    mbc_unary(s->ch, "/minbill.v1.Accounts/SetDefaultPaymentMethod", k->platform, &req.base,
+              &minbill__v1__set_default_payment_method_response__descriptor, mbt_ms(10000), &resp,
+              &st);
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    return st.code;
+}
+
 int64_t iu_month_ago(int back, char period[8])
 {
     time_t now = time(NULL);

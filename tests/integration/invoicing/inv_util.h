@@ -41,6 +41,9 @@ int iu_plan(const mbt_server *s, const iu_keys *k);
 int iu_account(const mbt_server *s, const iu_keys *k, const char *id, const char *name,
                const char *country, const char *vat_id, const char *plan_id);
 
+/* SetDefaultPaymentMethod(token) as the platform. Returns the status code. */
+int iu_set_default(const mbt_server *s, const iu_keys *k, const char *token);
+
 /* Unix time of the 15th of the month `back` months before this one, noon UTC;
  * period receives its "YYYY-MM". */
 int64_t iu_month_ago(int back, char period[8]);

@@ -157,7 +157,8 @@ static void test_credit_note(void)
           strcmp(cn->original_invoice_number, "INV-2026-000007") == 0 &&
           strcmp(cn->original_issue_date, "2026-12-04") == 0 &&
           strcmp(cn->issue_date, "2026-12-20") == 0 && cn->gross_total_minor == inv->gross_total_minor &&
-          cn->invoice_number[0] == '\0' && cn->invoice_number != inv->invoice_number);
+          cn->invoice_number[0] == '\0' && cn->invoice_number != inv->invoice_number &&
+          cn->payment != NULL && strcmp(cn->payment->means_code, inv->payment->means_code) == 0);
 }
 
 int main(void)

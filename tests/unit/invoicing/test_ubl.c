@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
-#include "invoicing/decimal.h"
+#include "base/decimal.h"
 #include "invoicing/invoice_json.h"
 #include "invoicing/seller.h"
 #include "invoicing/ubl.h"
