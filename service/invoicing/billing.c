@@ -392,36 +392,83 @@ static int retry_account(run *r, mb_arena_t *a, work *w, mb_error *err)
     return 0;
 }
 
-static int issue_chunk(run *r, mb_arena_t *a, work *w, size_t n, mb_error *err)
+/* A chunk of accounts on its way: read and computed, its issue jobs queued
+ * while the next chunk is read, then finished and reported. */
+typedef struct chunk {
+    mb_arena_t *a;
+    work *w;
+    size_t n;
+    void **args;    /* the works with an invoice to issue ... */
+    mb_error *errs; /* ... and how their jobs ended */
+    size_t k;
+    store_batch_t *batch;
+} chunk;
+
+static int chunk_init(chunk *c, mb_error *err)
 {
-    void **args = calloc(n, sizeof *args);
-    mb_error *errs = calloc(n, sizeof *errs);
-    size_t *idx = calloc(n, sizeof *idx);
-    if (args == NULL || errs == NULL || idx == NULL) {
-        free(args);
-        free(errs);
-        free(idx);
-        return oom(err, "a batch of invoices");
-    }
-    size_t k = 0;
+    c->a = mb_arena_new(0);
+    c->w = calloc(BILLING_CHUNK, sizeof *c->w);
+    c->args = calloc(BILLING_CHUNK, sizeof *c->args);
+    c->errs = calloc(BILLING_CHUNK, sizeof *c->errs);
+    if (c->a == NULL || c->w == NULL || c->args == NULL || c->errs == NULL)
+        return oom(err, "a chunk of accounts");
+    return 0;
+}
+
+static void chunk_free(chunk *c)
+{
+    mb_arena_free(c->a);
+    free(c->w);
+    free(c->args);
+    free(c->errs);
+}
+
+/* Reads and computes the accounts ids[0..n) into c. */
+static int chunk_prepare(run *r, chunk *c, char *const *ids, size_t n, mb_error *err)
+{
+    mb_arena_reset(c->a);
+    memset(c->w, 0, n * sizeof *c->w);
+    c->n = n;
+    c->k = 0;
     for (size_t i = 0; i < n; i++)
-        if (w[i].inv != NULL) {
-            idx[k] = i;
-            args[k++] = &w[i];
-        }
-    store_write_all(r->app->store, issue_job, args, k, errs);
-    int ret = 0;
-    for (size_t j = 0; j < k && ret == 0; j++) {
-        work *x = &w[idx[j]];
-        x->err = errs[j];
-        if (errs[j].code == GRPC_STATUS_ABORTED)
-            ret = retry_account(r, a, x, err);
+        c->w[i].account_id = ids[i];
+    chunk_read cr = {.r = r, .a = c->a, .w = c->w, .n = n};
+    if (store_read_for(r->app->store, PURPOSE_INVOICING, read_chunk, &cr, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        compute(r, c->a, &c->w[i]);
+        if (c->w[i].inv != NULL)
+            c->args[c->k++] = &c->w[i];
     }
-    for (size_t j = 0; j < k; j++) {
-        work *x = &w[idx[j]];
+    return 0;
+}
+
+static void chunk_submit(run *r, chunk *c)
+{
+    if (!r->dry && c->k > 0)
+        c->batch = store_batch_submit(r->app->store, issue_job, c->args, c->k, c->errs);
+}
+
+/* Waits for c's issues; computes again the accounts that lost a race for
+ * a counter; turns an account's refusal into its reason. A storage failure
+ * stops the run rather than skipping accounts. */
+static int chunk_finish(run *r, chunk *c, mb_error *err)
+{
+    if (r->dry || c->k == 0)
+        return 0;
+    store_batch_wait(c->batch);
+    c->batch = NULL;
+    int ret = 0;
+    for (size_t j = 0; j < c->k && ret == 0; j++) {
+        work *x = c->args[j];
+        x->err = c->errs[j];
+        if (x->err.code == GRPC_STATUS_ABORTED)
+            ret = retry_account(r, c->a, x, err);
+    }
+    for (size_t j = 0; j < c->k && ret == 0; j++) {
+        work *x = c->args[j];
         if (x->inv == NULL || x->err.code == GRPC_STATUS_OK)
             continue;
-        /* The storage refused: stop the run rather than skip accounts. */
         if (x->err.code == GRPC_STATUS_UNAVAILABLE || x->err.code == GRPC_STATUS_INTERNAL ||
             x->err.code == GRPC_STATUS_RESOURCE_EXHAUSTED) {
             *err = x->err;
@@ -432,9 +479,6 @@ static int issue_chunk(run *r, mb_arena_t *a, work *w, size_t n, mb_error *err)
         x->failed = true;
         x->inv = NULL;
     }
-    free(args);
-    free(errs);
-    free(idx);
     return ret;
 }
 
@@ -534,14 +578,25 @@ static int audit_job(store_conn_t *conn, void *arg, mb_error *err)
     return audit_call_append(conn, r->call, "billing.run", NULL, r->period, what, NULL, err);
 }
 
+static int report_chunk(run *r, const chunk *c, mb_error *err)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        count(r, &c->w[i]);
+        if (send_step(r, &c->w[i]) != 0)
+            return mb_error_set(err, GRPC_STATUS_CANCELLED, "billing run stopped: the call ended");
+    }
+    return 0;
+}
+
+/* Two chunks in turn: while one chunk's invoices commit (sharing group
+ * commits with ingest), the next is read and computed, so the run is not
+ * one fsync per chunk slower than its reads. */
 static int run_chunks(run *r, mb_error *err)
 {
-    mb_arena_t *a = mb_arena_new(0);
-    work *w = calloc(BILLING_CHUNK, sizeof *w);
-    int ret = 0;
-    if (a == NULL || w == NULL)
-        ret = oom(err, "a chunk of accounts");
-    for (size_t at = 0; ret == 0 && at < r->n_ids; at += BILLING_CHUNK) {
+    chunk c[2] = {0};
+    int ret = chunk_init(&c[0], err) == 0 && chunk_init(&c[1], err) == 0 ? 0 : -1;
+    chunk *pending = NULL;
+    for (size_t at = 0, cur = 0; ret == 0 && at < r->n_ids; at += BILLING_CHUNK, cur ^= 1) {
         if (rpc_call_stopped(r->call)) {
             ret = mb_error_set(err, GRPC_STATUS_CANCELLED,
                                "billing run stopped after %lld accounts: the call ended",
@@ -549,29 +604,25 @@ static int run_chunks(run *r, mb_error *err)
             break;
         }
         size_t n = r->n_ids - at < BILLING_CHUNK ? r->n_ids - at : BILLING_CHUNK;
-        mb_arena_reset(a);
-        memset(w, 0, n * sizeof *w);
-        for (size_t i = 0; i < n; i++)
-            w[i].account_id = r->ids[at + i];
-        chunk_read c = {.r = r, .a = a, .w = w, .n = n};
-        if (store_read_for(r->app->store, PURPOSE_INVOICING, read_chunk, &c, err) != 0) {
+        if (chunk_prepare(r, &c[cur], r->ids + at, n, err) != 0) {
             ret = -1;
             break;
         }
-        for (size_t i = 0; i < n; i++)
-            compute(r, a, &w[i]);
-        if (!r->dry && issue_chunk(r, a, w, n, err) != 0) {
+        chunk_submit(r, &c[cur]);
+        if (pending != NULL &&
+            (chunk_finish(r, pending, err) != 0 || report_chunk(r, pending, err) != 0))
             ret = -1;
-            break;
-        }
-        for (size_t i = 0; i < n && ret == 0; i++) {
-            count(r, &w[i]);
-            if (send_step(r, &w[i]) != 0)
-                ret = mb_error_set(err, GRPC_STATUS_CANCELLED, "billing run stopped: the call ended");
-        }
+        pending = &c[cur];
     }
-    mb_arena_free(a);
-    free(w);
+    if (pending != NULL && ret == 0 &&
+        (chunk_finish(r, pending, err) != 0 || report_chunk(r, pending, err) != 0))
+        ret = -1;
+    /* Whatever stopped the run, no queued job may outlive its chunk. */
+    for (int i = 0; i < 2; i++)
+        if (c[i].batch != NULL)
+            store_batch_wait(c[i].batch);
+    chunk_free(&c[0]);
+    chunk_free(&c[1]);
     return ret;
 }
 

@@ -340,7 +340,7 @@ int store_writer_submit(store_writer_t *w, store_job *job, mb_error *err)
     return 0;
 }
 
-/* Jobs of one store_write_all() call: they complete on the completer
+/* Jobs of one batch (store_batch_submit): they complete on the completer
  * thread, which counts them down. */
 typedef struct sync_group {
     pthread_mutex_t lock;
@@ -373,50 +373,77 @@ static void sync_done(void *arg, const mb_error *err)
     pthread_mutex_unlock(&s->group->lock);
 }
 
-int store_write_all(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),
-                    void *const *args, size_t n, mb_error *errs)
+/* A batch of queued jobs someone will wait for (store_batch_submit). */
+struct store_batch {
+    sync_group group;
+    sync_job *jobs;
+    mb_error *errs;
+    size_t n;
+    bool queue_failed;
+};
+
+store_batch_t *store_batch_submit(store_t *store,
+                                  int (*run)(store_conn_t *conn, void *arg, mb_error *err),
+                                  void *const *args, size_t n, mb_error *errs)
 {
+    store_batch_t *b = calloc(1, sizeof *b);
     sync_job *jobs = calloc(n > 0 ? n : 1, sizeof *jobs);
-    if (jobs == NULL) {
+    if (b == NULL || jobs == NULL) {
+        free(b);
+        free(jobs);
         for (size_t i = 0; i < n; i++)
             mb_error_set(&errs[i], GRPC_STATUS_RESOURCE_EXHAUSTED,
                          "out of memory for queued writes");
-        return -1;
+        return NULL;
     }
-    sync_group g = {.pending = n};
-    pthread_mutex_init(&g.lock, NULL);
-    pthread_cond_init(&g.cond, NULL);
-    int ret = 0;
+    *b = (store_batch_t){.group = {.pending = n}, .jobs = jobs, .errs = errs, .n = n};
+    pthread_mutex_init(&b->group.lock, NULL);
+    pthread_cond_init(&b->group.cond, NULL);
     for (size_t i = 0; i < n; i++) {
         mb_error_clear(&errs[i]);
         jobs[i] = (sync_job){.job = {.run = sync_run, .done = sync_done, .deadline_ns = INT64_MAX},
                              .run = run,
                              .arg = args[i],
                              .err = &errs[i],
-                             .group = &g};
+                             .group = &b->group};
         jobs[i].job.arg = &jobs[i];
         if (store_submit(store, &jobs[i].job, &errs[i]) != 0) {
             /* Not queued: done will never run for it (nor for the rest). */
             for (size_t k = i + 1; k < n; k++)
                 errs[k] = errs[i];
-            pthread_mutex_lock(&g.lock);
-            g.pending -= n - i;
-            pthread_mutex_unlock(&g.lock);
-            ret = -1;
+            pthread_mutex_lock(&b->group.lock);
+            b->group.pending -= n - i;
+            pthread_mutex_unlock(&b->group.lock);
+            b->queue_failed = true;
             break;
         }
     }
-    pthread_mutex_lock(&g.lock);
-    while (g.pending > 0)
-        pthread_cond_wait(&g.cond, &g.lock);
-    pthread_mutex_unlock(&g.lock);
-    for (size_t i = 0; i < n; i++)
-        if (errs[i].code != GRPC_STATUS_OK)
+    return b;
+}
+
+int store_batch_wait(store_batch_t *b)
+{
+    if (b == NULL)
+        return -1;
+    pthread_mutex_lock(&b->group.lock);
+    while (b->group.pending > 0)
+        pthread_cond_wait(&b->group.cond, &b->group.lock);
+    pthread_mutex_unlock(&b->group.lock);
+    int ret = b->queue_failed ? -1 : 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->errs[i].code != GRPC_STATUS_OK)
             ret = -1;
-    pthread_mutex_destroy(&g.lock);
-    pthread_cond_destroy(&g.cond);
-    free(jobs);
+    pthread_mutex_destroy(&b->group.lock);
+    pthread_cond_destroy(&b->group.cond);
+    free(b->jobs);
+    free(b);
     return ret;
+}
+
+int store_write_all(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),
+                    void *const *args, size_t n, mb_error *errs)
+{
+    return store_batch_wait(store_batch_submit(store, run, args, n, errs));
 }
 
 int store_write_sync(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),

@@ -70,4 +70,15 @@ int store_write_sync(store_t *store, int (*run)(store_conn_t *conn, void *arg, m
 int store_write_all(store_t *store, int (*run)(store_conn_t *conn, void *arg, mb_error *err),
                     void *const *args, size_t n, mb_error *errs);
 
+/* The same in two steps, so long work can prepare its next jobs while these
+ * commit: queues the jobs and returns at once (NULL, with every errs[i]
+ * set, if out of memory); store_batch_wait() waits for all of them, frees
+ * the batch and returns 0 if all committed. args, errs and what the jobs
+ * use must live until the wait returns; every batch must be waited for. */
+typedef struct store_batch store_batch_t;
+store_batch_t *store_batch_submit(store_t *store,
+                                  int (*run)(store_conn_t *conn, void *arg, mb_error *err),
+                                  void *const *args, size_t n, mb_error *errs);
+int store_batch_wait(store_batch_t *batch);
+
 #endif
