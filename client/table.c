@@ -315,7 +315,7 @@ int table_json_message(json_out *j, const ProtobufCMessage *msg)
 /* --- a command's output ---------------------------------------------------------- */
 
 int table_output(const cli_ctx *ctx, const ProtobufCMessage *answer,
-                  int (*human)(const ProtobufCMessage *answer, const void *arg), const void *arg)
+                 int (*human)(const ProtobufCMessage *answer, const void *arg), const void *arg)
 {
     if (!ctx->json)
         return human(answer, arg) == 0 ? CLI_OK : cli_fail(ctx, CLI_FAILED, "out of memory");

@@ -136,7 +136,8 @@ static int upsert_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
                       mb_error *err)
 {
     const account_in *in = arg;
-    if ((in->plan_id[0] != '\0' && plan_check_for_account(conn, in->plan_id, in->currency, err) != 0) ||
+    if ((in->plan_id[0] != '\0' &&
+         plan_check_for_account(conn, in->plan_id, in->currency, err) != 0) ||
         account_store_upsert(conn, ((mb_app *)rpc_call_app(call))->keyring, in, err) != 0)
         return -1;
     return answer_masked(conn, call, in->account_id, resp, err);

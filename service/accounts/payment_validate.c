@@ -280,17 +280,15 @@ static const struct sepa_country {
     char cc[3];
     bool eea;
 } sepa_countries[] = {
-    {"AT", true},   {"BE", true},   {"BG", true},   {"CY", true},   {"CZ", true},
-    {"DE", true},   {"DK", true},   {"EE", true},   {"ES", true},   {"FI", true},
-    {"FR", true},   {"GR", true},   {"HR", true},   {"HU", true},   {"IE", true},
-    {"IT", true},   {"LT", true},   {"LU", true},   {"LV", true},   {"MT", true},
-    {"NL", true},   {"PL", true},   {"PT", true},   {"RO", true},   {"SE", true},
-    {"SI", true},   {"SK", true},   {"IS", true},   {"LI", true},   {"NO", true},
-    {"AX", true},   {"GF", true},   {"GP", true},   {"MQ", true},   {"RE", true},
-    {"YT", true},   {"MF", true},   {"CH", false},  {"GB", false},  {"SM", false},
-    {"VA", false},  {"MC", false},  {"AD", false},  {"GI", false},  {"JE", false},
-    {"GG", false},  {"IM", false},  {"PM", false},  {"BL", false},  {"AL", false},
-    {"ME", false},  {"MD", false},  {"MK", false},  {"RS", false},
+    {"AT", true},  {"BE", true},  {"BG", true},  {"CY", true},  {"CZ", true},  {"DE", true},
+    {"DK", true},  {"EE", true},  {"ES", true},  {"FI", true},  {"FR", true},  {"GR", true},
+    {"HR", true},  {"HU", true},  {"IE", true},  {"IT", true},  {"LT", true},  {"LU", true},
+    {"LV", true},  {"MT", true},  {"NL", true},  {"PL", true},  {"PT", true},  {"RO", true},
+    {"SE", true},  {"SI", true},  {"SK", true},  {"IS", true},  {"LI", true},  {"NO", true},
+    {"AX", true},  {"GF", true},  {"GP", true},  {"MQ", true},  {"RE", true},  {"YT", true},
+    {"MF", true},  {"CH", false}, {"GB", false}, {"SM", false}, {"VA", false}, {"MC", false},
+    {"AD", false}, {"GI", false}, {"JE", false}, {"GG", false}, {"IM", false}, {"PM", false},
+    {"BL", false}, {"AL", false}, {"ME", false}, {"MD", false}, {"MK", false}, {"RS", false},
 };
 
 pay_sepa_reach pay_sepa_reach_of(const char *cc)
@@ -308,10 +306,10 @@ int pay_check_sepa_reach(const char *iban_field, const char *country, const char
     pay_sepa_reach reach = pay_sepa_reach_of(country);
     if (reach == PAY_SEPA_OUTSIDE)
         return check_field_error(err, iban_field,
-                                "country %.2s is not in the SEPA direct debit scheme", country);
+                                 "country %.2s is not in the SEPA direct debit scheme", country);
     if (reach == PAY_SEPA_NON_EEA && bic[0] == '\0')
         return check_field_error(err, bic_field,
-                                "required for an account in a SEPA country outside the EEA");
+                                 "required for an account in a SEPA country outside the EEA");
     return 0;
 }
 

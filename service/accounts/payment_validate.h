@@ -92,7 +92,8 @@ int pay_check_sepa_reach(const char *iban_field, const char *country, const char
  * followed by ':' and a reference of 1 to 64 letters, digits and . _ / -
  * ("collect-payment:INV-2025-000042"). The reference must hold no personal
  * data (check_no_personal_data). The whole purpose goes to the audit trail. */
-#define PAY_PURPOSE_CODES "collect-payment, refund, chargeback, dispute, fraud-review, psp-migration"
+#define PAY_PURPOSE_CODES                                                                          \
+    "collect-payment, refund, chargeback, dispute, fraud-review, psp-migration"
 int pay_check_purpose(const char *field, const char *purpose, mb_error *err);
 
 #endif

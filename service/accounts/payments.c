@@ -68,7 +68,8 @@ static const char SQL_RENEWABLE[] =
 static const char SQL_RENEW_METHOD[] =
     "UPDATE payment_methods SET exp_month = ?2, exp_year = ?3, bic = ?4, mandate_reference = ?5,"
     " mandate_signed_us = ?6 WHERE method_id = ?1";
-static const char SQL_RENEW_HOLDER[] = "UPDATE payment_vault SET holder_ct = ?2 WHERE method_id = ?1";
+static const char SQL_RENEW_HOLDER[] =
+    "UPDATE payment_vault SET holder_ct = ?2 WHERE method_id = ?1";
 /* The row of token ?1: the one whose id it carries (?2, see pm_token.h),
  * unless it is a token issued before migration 0006; and the token must be
  * the row's own. */
@@ -176,8 +177,7 @@ static int check_sepa(const Minbill__V1__SepaDebitDetails *s, attach *a, mb_erro
         pay_check_bic("sepa_debit.bic", s->bic, false, err) != 0 ||
         pay_check_sepa_reach("sepa_debit.iban", a->country, "sepa_debit.bic", s->bic, err) != 0 ||
         check_text("sepa_debit.account_holder", s->account_holder, 1, 70, err) != 0 ||
-        pay_check_mandate_reference("sepa_debit.mandate_reference", s->mandate_reference, err) !=
-            0)
+        pay_check_mandate_reference("sepa_debit.mandate_reference", s->mandate_reference, err) != 0)
         return -1;
     if (s->mandate_signed_at == NULL || s->mandate_signed_at->seconds <= 0)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -361,8 +361,8 @@ out:
  * stays: a card's expiry (a renewed card) and holder, a debit's holder, BIC
  * and mandate. *changed tells whether anything did; a change is audited as
  * a rectification. */
-static int renew_existing(store_conn_t *conn, rpc_call_t *call, const attach *a,
-                          int64_t method_id, bool *changed, mb_error *err)
+static int renew_existing(store_conn_t *conn, rpc_call_t *call, const attach *a, int64_t method_id,
+                          bool *changed, mb_error *err)
 {
     mb_app *app = rpc_call_app(call);
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_RENEWABLE, err);
@@ -552,8 +552,9 @@ static int append_methods(store_conn_t *conn, mb_arena_t *ar, sqlite3_stmt *st, 
         added++;
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0
-                                                 : store_error(conn, err, "listing payment methods");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW
+               ? 0
+               : store_error(conn, err, "listing payment methods");
 }
 
 static int list_read(store_conn_t *conn, mb_arena_t *ar, list_page *p, mb_error *err)
@@ -590,8 +591,9 @@ static int list_read(store_conn_t *conn, mb_arena_t *ar, list_page *p, mb_error 
     /* The cursor is the last method of the listing proper: when the page
      * holds only the default, the next one starts from the beginning. */
     const Minbill__V1__PaymentMethod *last =
-        p->resp->n_payment_methods > before ? p->resp->payment_methods[p->resp->n_payment_methods - 1]
-                                            : NULL;
+        p->resp->n_payment_methods > before
+            ? p->resp->payment_methods[p->resp->n_payment_methods - 1]
+            : NULL;
     p->resp->next_page_token =
         last == NULL ? mb_arena_printf(ar, "0:%s", "pm_000000000000000000000000")
                      : mb_arena_printf(ar, "%lld:%s",

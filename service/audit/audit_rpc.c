@@ -117,8 +117,9 @@ int audit_rpc_list(rpc_call_t *call, const ProtobufCMessage *msg)
         rpc_call_finish(call, NULL, &err);
         return RPC_CONTINUE;
     }
-    int limit = req->page_size == 0 ? PAGE_DEFAULT : req->page_size > PAGE_MAX ? PAGE_MAX
-                                                                             : req->page_size;
+    int limit = req->page_size == 0         ? PAGE_DEFAULT
+                : req->page_size > PAGE_MAX ? PAGE_MAX
+                                            : req->page_size;
 
     Minbill__V1__ListAuditEventsResponse resp = MINBILL__V1__LIST_AUDIT_EVENTS_RESPONSE__INIT;
     resp.events = mb_arena_alloc(a, (size_t)(limit + 1) * sizeof *resp.events);

@@ -160,17 +160,17 @@ int check_text(const char *field, const char *value, size_t min, size_t max, mb_
         i += len;
     }
     if (chars > 0 && visible == 0)
-        return check_field_error(err, field, min > 0 ? "must not be empty or only white space"
-                                                     : "must be empty or have a visible character");
+        return check_field_error(err, field,
+                                 min > 0 ? "must not be empty or only white space"
+                                         : "must be empty or have a visible character");
     return check_length(field, chars, min, max, err);
 }
 
-/* 0001-01-01 is out of reach: minbill stores microseconds since 1970 in an
- * int64, and nothing it records happened before. */
+/* Nothing minbill records happened before 1970, and the last second of
+ * year 9999 times a million still fits an int64. */
 #define TS_MAX_SECONDS INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 
-int check_timestamp(const char *field, int64_t seconds, int32_t nanos, int64_t *us,
-                    mb_error *err)
+int check_timestamp(const char *field, int64_t seconds, int32_t nanos, int64_t *us, mb_error *err)
 {
     if (nanos < 0 || nanos > 999999999)
         return check_field_error(err, field, "nanos must be from 0 to 999999999");
@@ -901,10 +901,10 @@ int check_no_personal_data(const char *field, const char *value, mb_error *err)
             return check_field_error(err, field, "must not contain an e-mail address");
         if (is_alpha(c) && pd_is_iban(value, i))
             return check_field_error(err, field, "must not contain an IBAN");
-        bool plus = c == '+' && (is_digit(value[i + 1]) ||
-                                 (value[i + 1] == '(' && is_digit(value[i + 2])));
-        bool run_start = is_digit(c) && (i == 0 || !is_digit(value[i - 1])) &&
-                         !pd_continues_run(value, i);
+        bool plus =
+            c == '+' && (is_digit(value[i + 1]) || (value[i + 1] == '(' && is_digit(value[i + 2])));
+        bool run_start =
+            is_digit(c) && (i == 0 || !is_digit(value[i - 1])) && !pd_continues_run(value, i);
         if (!plus && !run_start)
             continue;
         size_t at = plus ? i + 1 + (value[i + 1] == '(') : i;
@@ -922,8 +922,7 @@ int check_no_personal_data(const char *field, const char *value, mb_error *err)
     return 0;
 }
 
-int check_stored_text(const char *field, const char *value, size_t min, size_t max,
-                      mb_error *err)
+int check_stored_text(const char *field, const char *value, size_t min, size_t max, mb_error *err)
 {
     if (check_text(field, value, min, max, err) != 0)
         return -1;

@@ -64,14 +64,12 @@ int check_no_personal_data(const char *field, const char *value, mb_error *err);
 /* Text that minbill stores or logs but that must hold no personal data
  * (purposes, reasons, API-key names, plan price descriptions): check_text()
  * and check_no_personal_data(). */
-int check_stored_text(const char *field, const char *value, size_t min, size_t max,
-                      mb_error *err);
+int check_stored_text(const char *field, const char *value, size_t min, size_t max, mb_error *err);
 
 /* A google.protobuf.Timestamp: year 1970 to 9999 (seconds 0 to
  * 253402300799) and nanos 0 to 999999999. *us receives microseconds since
  * the epoch. */
-int check_timestamp(const char *field, int64_t seconds, int32_t nanos, int64_t *us,
-                    mb_error *err);
+int check_timestamp(const char *field, int64_t seconds, int32_t nanos, int64_t *us, mb_error *err);
 
 /* 1 to 16 ASCII letters, digits, spaces and hyphens, at least one of them a
  * letter or digit. Deliberately not country-specific. */

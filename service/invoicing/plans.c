@@ -118,8 +118,7 @@ static int check_price(mb_arena_t *a, const Minbill__V1__Price *p, size_t i, pla
     char field[FIELD_MAX];
 #define FIELD(name) (snprintf(field, sizeof field, "prices[%zu]." name, i), field)
     if (check_metric(FIELD("metric"), p->metric, err) != 0 ||
-        check_stored_text(FIELD("description"), p->description, 1, PLAN_DESCRIPTION_MAX, err) !=
-            0)
+        check_stored_text(FIELD("description"), p->description, 1, PLAN_DESCRIPTION_MAX, err) != 0)
         return -1;
     if (p->included_quantity < 0)
         return check_field_error(err, FIELD("included_quantity"), "must be >= 0");

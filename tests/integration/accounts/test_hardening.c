@@ -27,8 +27,8 @@
 #define UPSERT_PLAN "/minbill.v1.Invoicing/UpsertPlan"
 
 static mbt_server srv;
-static char platform[MBT_KEY_MAX], payments[MBT_KEY_MAX], privacy[MBT_KEY_MAX],
-    admin[MBT_KEY_MAX], support[MBT_KEY_MAX];
+static char platform[MBT_KEY_MAX], payments[MBT_KEY_MAX], privacy[MBT_KEY_MAX], admin[MBT_KEY_MAX],
+    support[MBT_KEY_MAX];
 
 static void free_msg(void *m)
 {
@@ -41,8 +41,8 @@ static long count_sql(const char *sql)
     return mbt_db_long(srv.d.db, sql);
 }
 
-static int upsert(const char *id, const char *legal_name, const char *currency,
-                  const char *plan_id, Minbill__V1__Contact *contact, mb_error *st)
+static int upsert(const char *id, const char *legal_name, const char *currency, const char *plan_id,
+                  Minbill__V1__Contact *contact, mb_error *st)
 {
     Minbill__V1__PostalAddress addr = MINBILL__V1__POSTAL_ADDRESS__INIT;
     addr.line1 = "Hauptstrasse 1";
@@ -60,8 +60,8 @@ static int upsert(const char *id, const char *legal_name, const char *currency,
     Minbill__V1__UpsertAccountRequest req = MINBILL__V1__UPSERT_ACCOUNT_REQUEST__INIT;
     req.account = &acc;
     ProtobufCMessage *resp = NULL;
-    mbc_unary(srv.ch, UPSERT, platform, &req.base, &minbill__v1__account__descriptor, 10000,
-              &resp, st);
+    mbc_unary(srv.ch, UPSERT, platform, &req.base, &minbill__v1__account__descriptor, 10000, &resp,
+              st);
     free_msg(resp);
     return st->code;
 }
@@ -137,9 +137,8 @@ static Minbill__V1__RevealPaymentMethodResponse *reveal(const char *token, const
     return (Minbill__V1__RevealPaymentMethodResponse *)resp;
 }
 
-static Minbill__V1__ListAuditEventsResponse *list_audit(const char *account_id,
-                                                        Google__Protobuf__Timestamp *since,
-                                                        mb_error *st)
+static Minbill__V1__ListAuditEventsResponse *
+list_audit(const char *account_id, Google__Protobuf__Timestamp *since, mb_error *st)
 {
     Minbill__V1__ListAuditEventsRequest req = MINBILL__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
     req.account_id = (char *)account_id;
@@ -196,8 +195,8 @@ static void test_purpose_holds_no_personal_data(void)
     CHECK(count_sql("SELECT count(*) FROM audit_events WHERE purpose LIKE '%4242%'"
                     " OR purpose LIKE '%@%'") == 0);
 
-    Minbill__V1__RevealPaymentMethodResponse *r = reveal(token, "collect-payment:INV-2025-000042",
-                                                         &st);
+    Minbill__V1__RevealPaymentMethodResponse *r =
+        reveal(token, "collect-payment:INV-2025-000042", &st);
     CHECK_STATUS(st, GRPC_STATUS_OK);
     free_msg(r);
     CHECK(count_sql("SELECT count(*) FROM audit_events WHERE action = 'payment_method.reveal'"
@@ -214,13 +213,16 @@ static void test_text_that_lies(void)
     CHECK_CONTAINS(st.msg, "account.legal_name: must not be empty");
     CHECK(upsert("acc-t", "\xc2\xa0\xe3\x80\x80", "EUR", "", NULL, &st) ==
           GRPC_STATUS_INVALID_ARGUMENT);
-    CHECK(upsert("acc-t", "ACME \xe2\x80\xae" "HbmG", "EUR", "", NULL, &st) ==
-          GRPC_STATUS_INVALID_ARGUMENT);
+    CHECK(upsert("acc-t",
+                 "ACME \xe2\x80\xae"
+                 "HbmG",
+                 "EUR", "", NULL, &st) == GRPC_STATUS_INVALID_ARGUMENT);
     CHECK_CONTAINS(st.msg, "account.legal_name: must not contain invisible or text-direction");
     Minbill__V1__Contact c = MINBILL__V1__CONTACT__INIT;
     c.contact_id = "c1";
     c.role = MINBILL__V1__CONTACT_ROLE__CONTACT_ROLE_BILLING;
-    c.name = "Jane\xe2\x80\x8b" "Doe";
+    c.name = "Jane\xe2\x80\x8b"
+             "Doe";
     CHECK(upsert("acc-t", "ACME GmbH", "EUR", "", &c, &st) == GRPC_STATUS_INVALID_ARGUMENT);
     CHECK_CONTAINS(st.msg, "account.contacts[0].name: must not contain invisible");
     c.name = "\xef\xbb\xbfJane Doe";
@@ -231,15 +233,19 @@ static void test_text_that_lies(void)
     CHECK(count_sql("SELECT count(*) FROM accounts WHERE account_id = 'acc-t'") == 0);
 
     Minbill__V1__PaymentMethod *m = attach_card("acc-h", "5555555555554444", 12, 2031,
-                                                "Jane \xe2\x81\xa6" "Doe", &st);
+                                                "Jane \xe2\x81\xa6"
+                                                "Doe",
+                                                &st);
     CHECK_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT);
     CHECK_CONTAINS(st.msg, "card.holder_name");
     free_msg(m);
 
     CHECK(upsert_plan("p-text", "EUR", "   ", &st) == GRPC_STATUS_INVALID_ARGUMENT);
     CHECK_CONTAINS(st.msg, "prices[0].description");
-    CHECK(upsert_plan("p-text", "EUR", "SMS \xe2\x80\x8f" "DE", &st) ==
-          GRPC_STATUS_INVALID_ARGUMENT);
+    CHECK(upsert_plan("p-text", "EUR",
+                      "SMS \xe2\x80\x8f"
+                      "DE",
+                      &st) == GRPC_STATUS_INVALID_ARGUMENT);
     /* Defect 1 for plan descriptions: stored free text holds no personal data. */
     CHECK(upsert_plan("p-text", "EUR", "ask jane.doe@example.de", &st) ==
           GRPC_STATUS_INVALID_ARGUMENT);
@@ -258,8 +264,8 @@ static void test_text_that_lies(void)
 static void test_timestamps(void)
 {
     mb_error st;
-    Minbill__V1__PaymentMethod *m = attach_sepa("acc-h", "DE89370400440532013000", "",
-                                                "MANDATE-2026-9", INT64_C(1) << 62, &st);
+    Minbill__V1__PaymentMethod *m =
+        attach_sepa("acc-h", "DE89370400440532013000", "", "MANDATE-2026-9", INT64_C(1) << 62, &st);
     CHECK_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT);
     CHECK_CONTAINS(st.msg, "sepa_debit.mandate_signed_at: must be from year 1970 to year 9999");
     free_msg(m);
@@ -298,8 +304,7 @@ static void test_plans(void)
     CHECK(count_sql("SELECT count(*) FROM audit_events WHERE action = 'plan.upsert'") ==
           before + 2);
     CHECK(count_sql("SELECT count(*) FROM audit_events WHERE action = 'plan.upsert'"
-                    " AND target_id = 'p-eur' AND actor_role = 'admin' AND account_id = ''") ==
-          1);
+                    " AND target_id = 'p-eur' AND actor_role = 'admin' AND account_id = ''") == 1);
 
     CHECK(upsert("acc-plan", "Plan GmbH", "EUR", "nope", NULL, &st) ==
           GRPC_STATUS_FAILED_PRECONDITION);
@@ -404,8 +409,8 @@ static void test_paging(void)
     for (int i = 0; i < 7; i++) {
         char pan[17];
         visa_number(1000 + i, pan);
-        CHECK(mbt_attach_card(srv.ch, platform, "acc-pages", pan, NULL, tokens[i],
-                              sizeof tokens[i], 10000) == GRPC_STATUS_OK);
+        CHECK(mbt_attach_card(srv.ch, platform, "acc-pages", pan, NULL, tokens[i], sizeof tokens[i],
+                              10000) == GRPC_STATUS_OK);
     }
     Minbill__V1__SetDefaultPaymentMethodRequest d =
         MINBILL__V1__SET_DEFAULT_PAYMENT_METHOD_REQUEST__INIT;
@@ -471,18 +476,22 @@ static void test_key_names(void)
     const char *bad[] = {"jane.doe@example.de", "+49 151 12345678", "ops\xe2\x80\xaekey", "  "};
     char out[256];
     for (size_t i = 0; i < 4; i++) {
-        const char *args[] = {"keys", "create-api-key", "--db", srv.d.db, "--key-file",
-                              srv.d.key_file, "--role", "support", "--name", bad[i], NULL};
+        const char *args[] = {"keys",       "create-api-key", "--db",   srv.d.db,
+                              "--key-file", srv.d.key_file,   "--role", "support",
+                              "--name",     bad[i],           NULL};
         CHECK(mbt_run_minbilld(args, out, sizeof out) == 2);
-        const char *allow[] = {"keys", "allow-client", "--db", srv.d.db, "--key-file",
-                               srv.d.key_file, "--identity", "dns:billing.example.com", "--role",
-                               "support", "--name", bad[i], NULL};
+        const char *allow[] = {
+            "keys",       "allow-client", "--db",       srv.d.db,
+            "--key-file", srv.d.key_file, "--identity", "dns:billing.example.com",
+            "--role",     "support",      "--name",     bad[i],
+            NULL};
         CHECK(mbt_run_minbilld(allow, out, sizeof out) == 2);
     }
     CHECK(count_sql("SELECT count(*) FROM api_keys WHERE name LIKE '%@%' OR name LIKE '%151%'") ==
           0);
-    const char *good[] = {"keys", "create-api-key", "--db", srv.d.db, "--key-file",
-                          srv.d.key_file, "--role", "support", "--name", "billing job 2", NULL};
+    const char *good[] = {"keys",       "create-api-key", "--db",   srv.d.db,
+                          "--key-file", srv.d.key_file,   "--role", "support",
+                          "--name",     "billing job 2",  NULL};
     CHECK(mbt_run_minbilld(good, out, sizeof out) == 0);
 }
 

@@ -119,8 +119,8 @@ static void test_attach_public_test_numbers(void)
     }
     for (int i = 0; i < 2; i++) {
         Minbill__V1__PaymentMethod *m =
-            attach_sepa("acc-p", IBANS[i], i == 0 ? "COBADEFFXXX" : "NWBKGB2LXXX", "MANDATE-2026-001",
-                        1767225600, &st);
+            attach_sepa("acc-p", IBANS[i], i == 0 ? "COBADEFFXXX" : "NWBKGB2LXXX",
+                        "MANDATE-2026-001", 1767225600, &st);
         CHECK_STATUS(st, GRPC_STATUS_OK);
         CHECK(m != NULL && token_ok(m->token));
         CHECK(m != NULL && strcmp(m->last4, IBANS[i] + strlen(IBANS[i]) - 4) == 0);

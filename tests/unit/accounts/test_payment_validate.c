@@ -409,13 +409,14 @@ static void test_sepa_reach(void)
         mb_error err = {0};
         int rc = pay_check_sepa_reach("sepa_debit.iban", cases[i].country, "sepa_debit.bic",
                                       cases[i].bic, &err);
-        const char *field =
-            cases[i].want != NULL && strstr(cases[i].want, "EEA") ? "sepa_debit.bic"
-                                                                   : "sepa_debit.iban";
+        const char *field = cases[i].want != NULL && strstr(cases[i].want, "EEA")
+                                ? "sepa_debit.bic"
+                                : "sepa_debit.iban";
         expect(rc, &err, field, "", cases[i].want);
     }
     CHECK(pay_sepa_reach_of("JE") == PAY_SEPA_NON_EEA && pay_sepa_reach_of("AX") == PAY_SEPA_EEA);
-    CHECK(pay_sepa_reach_of("US") == PAY_SEPA_OUTSIDE && pay_sepa_reach_of(NULL) == PAY_SEPA_OUTSIDE);
+    CHECK(pay_sepa_reach_of("US") == PAY_SEPA_OUTSIDE &&
+          pay_sepa_reach_of(NULL) == PAY_SEPA_OUTSIDE);
 }
 
 /* The reference part of a purpose must not come back; the code may. */

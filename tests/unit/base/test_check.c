@@ -577,19 +577,33 @@ static void test_text_that_lies(void)
         {"Autohaus M\xc3\xbcller GmbH", 1, NULL},
         {"\xd8\xa3\xd8\xad\xd9\x85\xd8\xaf", 1, NULL}, /* Arabic: right-to-left by itself */
         {"   ", 1, "must not be empty or only white space"},
-        {" \xc2\xa0 ", 1, "only white space"},           /* NBSP */
-        {"\xe3\x80\x80", 1, "only white space"},          /* ideographic space */
+        {" \xc2\xa0 ", 1, "only white space"},   /* NBSP */
+        {"\xe3\x80\x80", 1, "only white space"}, /* ideographic space */
         {"   ", 0, "must be empty or have a visible character"},
         {"", 0, NULL},
-        {"evil\xe2\x80\xae" "cod.exe", 1, "invisible or text-direction"}, /* U+202E */
-        {"a\xe2\x80\xaa" "b", 1, "invisible or text-direction"},           /* U+202A */
-        {"a\xe2\x81\xa6" "b\xe2\x81\xa9", 1, "invisible or text-direction"}, /* U+2066/2069 */
-        {"a\xe2\x81\xa8", 1, "invisible or text-direction"},               /* U+2068 */
-        {"Jane\xe2\x80\x8b" "Doe", 1, "invisible or text-direction"},      /* U+200B */
-        {"\xe2\x80\x8f", 1, "invisible or text-direction"},                /* U+200F */
-        {"\xe2\x81\xa0" "x", 1, "invisible or text-direction"},            /* U+2060 */
-        {"\xef\xbb\xbf" "ACME", 1, "invisible or text-direction"},         /* BOM */
-        {"a\xe2\x80\xa8" "b", 1, "must not contain control characters"},   /* U+2028 */
+        {"evil\xe2\x80\xae"
+         "cod.exe",
+         1, "invisible or text-direction"}, /* U+202E */
+        {"a\xe2\x80\xaa"
+         "b",
+         1, "invisible or text-direction"}, /* U+202A */
+        {"a\xe2\x81\xa6"
+         "b\xe2\x81\xa9",
+         1, "invisible or text-direction"},                  /* U+2066/2069 */
+        {"a\xe2\x81\xa8", 1, "invisible or text-direction"}, /* U+2068 */
+        {"Jane\xe2\x80\x8b"
+         "Doe",
+         1, "invisible or text-direction"},                 /* U+200B */
+        {"\xe2\x80\x8f", 1, "invisible or text-direction"}, /* U+200F */
+        {"\xe2\x81\xa0"
+         "x",
+         1, "invisible or text-direction"}, /* U+2060 */
+        {"\xef\xbb\xbf"
+         "ACME",
+         1, "invisible or text-direction"}, /* BOM */
+        {"a\xe2\x80\xa8"
+         "b",
+         1, "must not contain control characters"}, /* U+2028 */
         {"a\xff", 1, "must be valid UTF-8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -630,9 +644,9 @@ static void test_no_personal_data(void)
         {"4242.4242.4242.4242", "card number"},
         {"collect for jane 4242424242424242", "card number"},
         {"pan4111111111111111", "card number"},
-        {"3782 822463 10005", "card number"},     /* Amex 4-6-5 */
+        {"3782 822463 10005", "card number"}, /* Amex 4-6-5 */
         {"5555 5555 5555 4444 exp 12/31", "card number"},
-        {"6759 6498 2643 8453", "card number"},   /* Maestro */
+        {"6759 6498 2643 8453", "card number"}, /* Maestro */
         {"5105-1051-0510-5100 12/31", "card number"},
         /* IBANs */
         {"DE89 3704 0044 0532 0130 00", "must not contain an IBAN"},
@@ -678,8 +692,7 @@ static void test_timestamp(void)
     CHECK(check_timestamp("since", 253402300799, 999999999, &us, &err) == 0);
     expect(check_timestamp("sepa_debit.mandate_signed_at", INT64_C(1) << 62, 0, &us, &err), &err,
            "sepa_debit.mandate_signed_at", "", "must be from year 1970 to year 9999");
-    expect(check_timestamp("since", 253402300800, 0, &us, &err), &err, "since", "",
-           "year 9999");
+    expect(check_timestamp("since", 253402300800, 0, &us, &err), &err, "since", "", "year 9999");
     expect(check_timestamp("since", -1, 0, &us, &err), &err, "since", "", "year 1970");
     expect(check_timestamp("since", INT64_MIN, 0, &us, &err), &err, "since", "", "year 1970");
     expect(check_timestamp("since", 0, -1, &us, &err), &err, "since", "", "nanos");
