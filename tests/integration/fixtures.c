@@ -61,6 +61,22 @@ int mbt_attach_card(mbc_channel_t *ch, const char *api_key, const char *account,
     return st.code;
 }
 
+Minbill__V1__PaymentMethod *mbt_attach(mbc_channel_t *ch, const char *api_key,
+                                       const char *account, Minbill__V1__CardDetails *card,
+                                       Minbill__V1__SepaDebitDetails *sepa, mb_error *st)
+{
+    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
+    req.account_id = (char *)account;
+    req.method_case = card != NULL ? MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD
+                                   : MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_SEPA_DEBIT;
+    req.card = card;
+    req.sepa_debit = card != NULL ? NULL : sepa;
+    ProtobufCMessage *resp = NULL;
+    mbc_unary(ch, "/minbill.v1.Accounts/AttachPaymentMethod", api_key, &req.base,
+              &minbill__v1__payment_method__descriptor, 10000, &resp, st);
+    return (Minbill__V1__PaymentMethod *)resp;
+}
+
 int mbt_reveal_card(mbc_channel_t *ch, const char *api_key, const char *token, const char *purpose,
                     char *pan, size_t size, int timeout_ms)
 {

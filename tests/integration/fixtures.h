@@ -23,6 +23,13 @@ int mbt_upsert_account(mbc_channel_t *ch, const char *api_key, const char *id,
 int mbt_attach_card(mbc_channel_t *ch, const char *api_key, const char *account, const char *pan,
                     const char *holder, char *token, size_t size, int timeout_ms);
 
+/* AttachPaymentMethod of card (if not NULL) or else sepa to account; the
+ * answer (free with protobuf_c_message_free_unpacked), or NULL with *st
+ * the status. */
+Minbill__V1__PaymentMethod *mbt_attach(mbc_channel_t *ch, const char *api_key,
+                                       const char *account, Minbill__V1__CardDetails *card,
+                                       Minbill__V1__SepaDebitDetails *sepa, mb_error *st);
+
 /* RevealPaymentMethod of token with purpose; pan (size bytes) receives the
  * card number, or "" when none came back. Returns the status code. */
 int mbt_reveal_card(mbc_channel_t *ch, const char *api_key, const char *token, const char *purpose,

@@ -19,7 +19,6 @@
 #include "minbill/v1/invoicing.pb-c.h"
 
 #define UPSERT "/minbill.v1.Accounts/UpsertAccount"
-#define ATTACH "/minbill.v1.Accounts/AttachPaymentMethod"
 #define LIST "/minbill.v1.Accounts/ListPaymentMethods"
 #define SET_DEFAULT "/minbill.v1.Accounts/SetDefaultPaymentMethod"
 #define REVEAL "/minbill.v1.Accounts/RevealPaymentMethod"
@@ -93,14 +92,7 @@ static Minbill__V1__PaymentMethod *attach_card(const char *account, const char *
     card.exp_month = month;
     card.exp_year = year;
     card.holder_name = (char *)holder;
-    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
-    req.account_id = (char *)account;
-    req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD;
-    req.card = &card;
-    ProtobufCMessage *resp = NULL;
-    mbc_unary(srv.ch, ATTACH, platform, &req.base, &minbill__v1__payment_method__descriptor, 10000,
-              &resp, st);
-    return (Minbill__V1__PaymentMethod *)resp;
+    return mbt_attach(srv.ch, platform, account, &card, NULL, st);
 }
 
 static Minbill__V1__PaymentMethod *attach_sepa(const char *account, const char *iban,
@@ -115,14 +107,7 @@ static Minbill__V1__PaymentMethod *attach_sepa(const char *account, const char *
     sepa.account_holder = "Autohaus Example GmbH";
     sepa.mandate_reference = (char *)mandate;
     sepa.mandate_signed_at = &ts;
-    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
-    req.account_id = (char *)account;
-    req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_SEPA_DEBIT;
-    req.sepa_debit = &sepa;
-    ProtobufCMessage *resp = NULL;
-    mbc_unary(srv.ch, ATTACH, platform, &req.base, &minbill__v1__payment_method__descriptor, 10000,
-              &resp, st);
-    return (Minbill__V1__PaymentMethod *)resp;
+    return mbt_attach(srv.ch, platform, account, NULL, &sepa, st);
 }
 
 static Minbill__V1__RevealPaymentMethodResponse *reveal(const char *token, const char *purpose,

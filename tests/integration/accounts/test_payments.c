@@ -17,7 +17,6 @@
 #include "minbill/v1/accounts.pb-c.h"
 #include "minbill/v1/audit.pb-c.h"
 
-#define ATTACH "/minbill.v1.Accounts/AttachPaymentMethod"
 #define LIST "/minbill.v1.Accounts/ListPaymentMethods"
 #define DETACH "/minbill.v1.Accounts/DetachPaymentMethod"
 #define SET_DEFAULT "/minbill.v1.Accounts/SetDefaultPaymentMethod"
@@ -48,14 +47,7 @@ static Minbill__V1__PaymentMethod *attach_card(const char *account, const char *
     card.exp_month = month;
     card.exp_year = year;
     card.holder_name = "Jane Doe";
-    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
-    req.account_id = (char *)account;
-    req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD;
-    req.card = &card;
-    ProtobufCMessage *resp = NULL;
-    mbc_unary(srv.ch, ATTACH, platform, &req.base, &minbill__v1__payment_method__descriptor, 10000,
-              &resp, st);
-    return (Minbill__V1__PaymentMethod *)resp;
+    return mbt_attach(srv.ch, platform, account, &card, NULL, st);
 }
 
 static Minbill__V1__PaymentMethod *attach_sepa(const char *account, const char *iban,
@@ -70,14 +62,7 @@ static Minbill__V1__PaymentMethod *attach_sepa(const char *account, const char *
     sepa.account_holder = "Autohaus Example GmbH";
     sepa.mandate_reference = (char *)mandate;
     sepa.mandate_signed_at = signed_at ? &ts : NULL;
-    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
-    req.account_id = (char *)account;
-    req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_SEPA_DEBIT;
-    req.sepa_debit = &sepa;
-    ProtobufCMessage *resp = NULL;
-    mbc_unary(srv.ch, ATTACH, platform, &req.base, &minbill__v1__payment_method__descriptor, 10000,
-              &resp, st);
-    return (Minbill__V1__PaymentMethod *)resp;
+    return mbt_attach(srv.ch, platform, account, NULL, &sepa, st);
 }
 
 static void free_msg(void *m)
