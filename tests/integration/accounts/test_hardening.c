@@ -99,15 +99,7 @@ static Minbill__V1__PaymentMethod *attach_sepa(const char *account, const char *
                                                const char *bic, const char *mandate,
                                                int64_t signed_at, mb_error *st)
 {
-    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    ts.seconds = signed_at;
-    Minbill__V1__SepaDebitDetails sepa = MINBILL__V1__SEPA_DEBIT_DETAILS__INIT;
-    sepa.iban = (char *)iban;
-    sepa.bic = (char *)bic;
-    sepa.account_holder = "Autohaus Example GmbH";
-    sepa.mandate_reference = (char *)mandate;
-    sepa.mandate_signed_at = &ts;
-    return mbt_attach(srv.ch, platform, account, NULL, &sepa, st);
+    return mbt_attach_sepa(srv.ch, platform, account, iban, bic, mandate, signed_at, st);
 }
 
 static Minbill__V1__RevealPaymentMethodResponse *reveal(const char *token, const char *purpose,
