@@ -53,11 +53,14 @@ static int print_contacts(const Minbill__V1__Account *a)
 }
 
 /* The human form: the account as label/value rows, then its contacts.
- * arg: the request, which says whether the full view was asked for. */
+ * What the server sent says which view it is: only the full view carries
+ * the billing address (a reveal asked by a role that may not gets the
+ * masked one). */
 static int print_account(const ProtobufCMessage *msg, const void *arg)
 {
+    (void)arg;
     const Minbill__V1__Account *a = (const void *)msg;
-    bool reveal = ((const Minbill__V1__GetAccountRequest *)arg)->reveal;
+    bool reveal = a->billing_address != NULL;
     char state[32];
     table_enum_word(&minbill__v1__account_state__descriptor, (int)a->state, state, sizeof state);
 
@@ -87,7 +90,7 @@ static int account_show_run(cli_ctx *ctx, const cli_args *args)
     req.account_id = (char *)args->arg[0];
     req.reveal = args->flag[FLAG_REVEAL] != NULL;
     return table_show(ctx, "/minbill.v1.Accounts/GetAccount", &req.base,
-                      &minbill__v1__account__descriptor, print_account, &req);
+                      &minbill__v1__account__descriptor, print_account, NULL);
 }
 
 const cli_command cmd_account_show = {
@@ -100,8 +103,8 @@ const cli_command cmd_account_show = {
             "(j***@e***.de, +49 *** *** 67, J. D.); billing address and VAT id are shown\n"
             "only in the full view.\n"
             "\n"
-            "  --reveal  ask for the full, unmasked account. Only the privacy role may;\n"
-            "            every such read is audited. Others get PERMISSION_DENIED.\n"
+            "  --reveal  ask for the full, unmasked account. Only the privacy role gets it;\n"
+            "            every such read is audited. Others get the masked account.\n"
             "\n"
             "With --json: the Account message as one JSON object, keys as the proto field\n"
             "names (account_id, legal_name, billing_address, vat_id, currency, plan_id,\n"

@@ -8,7 +8,9 @@
 #include "cmd_payment_methods.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "cli_rpc.h"
 #include "minbill/v1/accounts.pb-c.h"
 #include "table.h"
 
@@ -47,12 +49,48 @@ static int print_methods(const ProtobufCMessage *msg, const void *arg)
     return rc;
 }
 
+/* Pages are fetched until the last and shown as one list (default first,
+ * as the server orders it); pages stay alive until the list is printed,
+ * since the merged list points into them. */
+#define PAGES_MAX 1000
+
 static int payment_methods_list_run(cli_ctx *ctx, const cli_args *args)
 {
     Minbill__V1__ListPaymentMethodsRequest req = MINBILL__V1__LIST_PAYMENT_METHODS_REQUEST__INIT;
     req.account_id = (char *)args->arg[0];
-    return table_show(ctx, "/minbill.v1.Accounts/ListPaymentMethods", &req.base,
-                      &minbill__v1__list_payment_methods_response__descriptor, print_methods, NULL);
+    req.page_size = 500;
+    Minbill__V1__ListPaymentMethodsResponse *pages[PAGES_MAX];
+    Minbill__V1__ListPaymentMethodsResponse all = MINBILL__V1__LIST_PAYMENT_METHODS_RESPONSE__INIT;
+    size_t n_pages = 0, total = 0;
+    int rc = CLI_OK;
+    do {
+        ProtobufCMessage *answer = NULL;
+        if (n_pages == PAGES_MAX) {
+            rc = cli_fail(ctx, CLI_FAILED, "more than %d pages of payment methods", PAGES_MAX);
+            goto out;
+        }
+        rc = cli_rpc_unary(ctx, "/minbill.v1.Accounts/ListPaymentMethods", &req.base,
+                           &minbill__v1__list_payment_methods_response__descriptor, &answer);
+        if (rc != CLI_OK)
+            goto out;
+        pages[n_pages++] = (void *)answer;
+        total += pages[n_pages - 1]->n_payment_methods;
+        req.page_token = pages[n_pages - 1]->next_page_token;
+    } while (req.page_token[0] != '\0');
+    all.payment_methods = malloc((total ? total : 1) * sizeof *all.payment_methods);
+    if (all.payment_methods == NULL) {
+        rc = cli_fail(ctx, CLI_FAILED, "out of memory");
+        goto out;
+    }
+    for (size_t p = 0; p < n_pages; p++)
+        for (size_t i = 0; i < pages[p]->n_payment_methods; i++)
+            all.payment_methods[all.n_payment_methods++] = pages[p]->payment_methods[i];
+    rc = table_output(ctx, &all.base, print_methods, NULL);
+    free(all.payment_methods);
+out:
+    for (size_t p = 0; p < n_pages; p++)
+        protobuf_c_message_free_unpacked(&pages[p]->base, NULL);
+    return rc;
 }
 
 const cli_command cmd_payment_methods_list = {
@@ -64,9 +102,12 @@ const cli_command cmd_payment_methods_list = {
             "MM/YYYY (cards), country, 'yes' for the default method, and the date it was\n"
             "attached (UTC). A full card number or IBAN is never sent here.\n"
             "\n"
+            "Every page is fetched; the default method is listed first.\n"
+            "\n"
             "With --json: {\"payment_methods\":[...]}, each method with every field under its\n"
             "proto name (token, type, brand, last4, exp_month, exp_year, country_code,\n"
-            "fingerprint, mandate_reference, created_at, account_id, is_default); type as\n"
+            "fingerprint, mandate_reference, created_at, account_id, is_default,\n"
+            "already_attached, updated_existing) and \"next_page_token\":\"\"; type as\n"
             "PAYMENT_METHOD_TYPE_CARD or _SEPA_DEBIT, created_at in RFC 3339.\n"
             "\n"
             "exit status: 0 ok (also for an account without payment methods); 1 if the\n"

@@ -314,9 +314,8 @@ int table_json_message(json_out *j, const ProtobufCMessage *msg)
 
 /* --- a command's output ---------------------------------------------------------- */
 
-/* Prints answer (see table_show); returns the exit code. */
-static int output(const cli_ctx *ctx, const ProtobufCMessage *answer,
-                  int (*human)(const ProtobufCMessage *answer, const void *arg), const void *arg)
+int table_output(const cli_ctx *ctx, const ProtobufCMessage *answer,
+                 int (*human)(const ProtobufCMessage *answer, const void *arg), const void *arg)
 {
     if (!ctx->json)
         return human(answer, arg) == 0 ? CLI_OK : cli_fail(ctx, CLI_FAILED, "out of memory");
@@ -339,7 +338,7 @@ int table_show(cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
     int rc = cli_rpc_unary(ctx, method, req, resp_desc, &answer);
     if (rc != CLI_OK)
         return rc;
-    rc = output(ctx, answer, human, arg);
+    rc = table_output(ctx, answer, human, arg);
     protobuf_c_message_free_unpacked(answer, NULL);
     return rc;
 }

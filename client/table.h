@@ -96,4 +96,9 @@ int table_show(cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
                const ProtobufCMessageDescriptor *resp_desc,
                int (*human)(const ProtobufCMessage *answer, const void *arg), const void *arg);
 
+/* table_show's output step alone, for a command that assembles its answer
+ * from several calls (pages). Returns the exit code. */
+int table_output(const cli_ctx *ctx, const ProtobufCMessage *answer,
+                 int (*human)(const ProtobufCMessage *answer, const void *arg), const void *arg);
+
 #endif

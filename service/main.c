@@ -34,6 +34,7 @@
 
 #include "app.h"
 #include "audit/audit.h"
+#include "base/check.h"
 #include "base/log.h"
 #include "inventory/inventory.h"
 #include "methods.h"
@@ -670,7 +671,8 @@ static int cmd_create_api_key(const config *cfg)
         fprintf(stderr, "minbilld: keys create-api-key needs --role and --name\n");
         return EXIT_USAGE;
     }
-    if (auth_role_parse(cfg->role, &a.role, &err) != 0) {
+    if (check_stored_text("name", cfg->name, 1, 64, &err) != 0 ||
+        auth_role_parse(cfg->role, &a.role, &err) != 0) {
         fail(&err);
         return EXIT_USAGE;
     }
@@ -692,7 +694,8 @@ static int cmd_allow_client(const config *cfg)
         fprintf(stderr, "minbilld: keys allow-client needs --identity, --role and --name\n");
         return EXIT_USAGE;
     }
-    if (auth_role_parse(cfg->role, &a.role, &err) != 0) {
+    if (check_stored_text("name", cfg->name, 1, 64, &err) != 0 ||
+        auth_role_parse(cfg->role, &a.role, &err) != 0) {
         fail(&err);
         return EXIT_USAGE;
     }

@@ -103,21 +103,6 @@ static pay_brand card_brand(const char *digits)
     return best;
 }
 
-static bool luhn_ok(const char *digits, size_t len)
-{
-    int sum = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = digits[len - 1 - i] - '0';
-        if (i % 2 == 1) {
-            v *= 2;
-            if (v > 9)
-                v -= 9;
-        }
-        sum += v;
-    }
-    return sum % 10 == 0;
-}
-
 /* Checks the PAN into d (PAY_PAN_SIZE bytes); the caller wipes d. */
 static int card_check_pan(const char *field, const char *pan, char *d, pay_brand *brand,
                           mb_error *err)
@@ -133,7 +118,7 @@ static int card_check_pan(const char *field, const char *pan, char *d, pay_brand
         return check_field_error(err, field, "must be 12 to 19 digits");
     /* Luhn before the brand: a mistyped first digit then reads as a typo
      * ("check the number") rather than as an unsupported card. */
-    if (!luhn_ok(d, (size_t)len))
+    if (!check_luhn(d, (size_t)len))
         return check_field_error(err, field, "is not a valid card number (check digit is wrong)");
     *brand = card_brand(d);
     if (*brand == PAY_BRAND_UNKNOWN)
@@ -193,51 +178,6 @@ out_wipe:
  * IBANs.
  */
 
-/* IBAN lengths from the SWIFT IBAN registry (ISO 13616; the 89 countries
- * listed as of 2025, SEPA and non-SEPA alike). Each
- * dependent territory that banks under its parent's code (Åland under FI,
- * the French overseas departments under FR, Jersey, Guernsey and the Isle of
- * Man under GB...) uses the parent's prefix, so it is not listed. */
-static const struct iban_country {
-    char cc[3];
-    unsigned char len;
-} iban_countries[] = {
-    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16}, {"BG", 22},
-    {"BH", 22}, {"BI", 27}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22}, {"CY", 28}, {"CZ", 24},
-    {"DE", 22}, {"DJ", 27}, {"DK", 18}, {"DO", 28}, {"EE", 20}, {"EG", 29}, {"ES", 24}, {"FI", 18},
-    {"FK", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22}, {"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27},
-    {"GT", 28}, {"HN", 28}, {"HR", 21}, {"HU", 28}, {"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26},
-    {"IT", 27}, {"JO", 30}, {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20},
-    {"LU", 20}, {"LV", 21}, {"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19}, {"MN", 20},
-    {"MR", 27}, {"MT", 31}, {"MU", 30}, {"NI", 28}, {"NL", 18}, {"NO", 15}, {"OM", 23}, {"PK", 24},
-    {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"RU", 33}, {"SA", 24},
-    {"SC", 31}, {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"SO", 23}, {"ST", 25},
-    {"SV", 28}, {"TL", 23}, {"TN", 24}, {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20},
-    {"YE", 30},
-};
-
-static const struct iban_country *iban_country_of(const char *iban)
-{
-    for (size_t i = 0; i < ARRAY_LEN(iban_countries); i++) {
-        if (memcmp(iban_countries[i].cc, iban, 2) == 0)
-            return &iban_countries[i];
-    }
-    return NULL;
-}
-
-/* ISO 7064 MOD 97-10 over the IBAN with its first four characters moved to
- * the end and letters read as 10..35, folded one character at a time so no
- * big number is needed. */
-static int iban_mod97(const char *s, size_t len)
-{
-    int r = 0;
-    for (size_t k = 0; k < len; k++) {
-        char c = s[(k + 4) % len];
-        r = is_digit(c) ? (r * 10 + (c - '0')) % 97 : (r * 100 + (c - 'A' + 10)) % 97;
-    }
-    return r;
-}
-
 static int iban_check(const char *field, const char *iban, char *s, mb_error *err)
 {
     int len = check_compact(iban, " ", true, s, PAY_IBAN_SIZE);
@@ -249,18 +189,16 @@ static int iban_check(const char *field, const char *iban, char *s, mb_error *er
     }
     if (len < 2 || !is_upper(s[0]) || !is_upper(s[1]))
         return check_field_error(err, field, "must start with a two-letter country code");
-    const struct iban_country *c = iban_country_of(s);
+    int want = check_iban_length(s);
     /* The country code is printed: it is no secret and tells the user more
      * than "invalid" would. */
-    if (c == NULL)
+    if (want == 0)
         return check_field_error(err, field, "country %.2s does not use IBANs", s);
-    if (len != c->len)
-        return check_field_error(err, field, "length for country %s must be %d", c->cc, c->len);
+    if (len != want)
+        return check_field_error(err, field, "length for country %.2s must be %d", s, want);
     if (!is_digit(s[2]) || !is_digit(s[3]))
         return check_field_error(err, field, "characters 3 and 4 must be digits");
-    /* 00, 01 and 99 can satisfy MOD 97 but ISO 13616 never issues them. */
-    int check = (s[2] - '0') * 10 + (s[3] - '0');
-    if (check < 2 || check > 98 || iban_mod97(s, (size_t)len) != 1)
+    if (!check_iban_checksum(s, (size_t)len))
         return check_field_error(err, field, "checksum is wrong");
     return 0;
 }
@@ -350,9 +288,87 @@ int pay_check_creditor_id(const char *field, const char *id, char *normalised_ou
     char folded[PAY_CREDITOR_ID_SIZE];
     memcpy(folded, s, 4);
     memcpy(folded + 4, s + 7, (size_t)len - 7);
-    int check = (s[2] - '0') * 10 + (s[3] - '0');
-    if (check < 2 || check > 98 || iban_mod97(folded, (size_t)len - 3) != 1)
+    if (!check_iban_checksum(folded, (size_t)len - 3))
         return check_field_error(err, field, "checksum is wrong");
     memcpy(normalised_out, s, (size_t)len + 1);
     return 0;
+}
+
+/*
+ * SEPA reach and reveal purposes.
+ */
+
+/* The EPC list of SEPA scheme countries (EPC409-09, 2025): the EEA (EU 27
+ * with their outermost regions, Iceland, Liechtenstein, Norway) and
+ * Switzerland, the United Kingdom, San Marino, Vatican City, Monaco,
+ * Andorra, Gibraltar, Jersey, Guernsey, the Isle of Man, Saint Pierre and
+ * Miquelon, Saint Barthelemy, and since 2024/2025 Albania, Montenegro,
+ * Moldova, North Macedonia and Serbia. Territories that bank under their
+ * parent's IBAN prefix (FR for the French ones, GB for the Crown
+ * Dependencies, FI for Aland) are listed by their own code too, for callers
+ * that ask with an address or BIC country; an IBAN never carries them. */
+static const struct sepa_country {
+    char cc[3];
+    bool eea;
+} sepa_countries[] = {
+    {"AT", true},  {"BE", true},  {"BG", true},  {"CY", true},  {"CZ", true},  {"DE", true},
+    {"DK", true},  {"EE", true},  {"ES", true},  {"FI", true},  {"FR", true},  {"GR", true},
+    {"HR", true},  {"HU", true},  {"IE", true},  {"IT", true},  {"LT", true},  {"LU", true},
+    {"LV", true},  {"MT", true},  {"NL", true},  {"PL", true},  {"PT", true},  {"RO", true},
+    {"SE", true},  {"SI", true},  {"SK", true},  {"IS", true},  {"LI", true},  {"NO", true},
+    {"AX", true},  {"GF", true},  {"GP", true},  {"MQ", true},  {"RE", true},  {"YT", true},
+    {"MF", true},  {"CH", false}, {"GB", false}, {"SM", false}, {"VA", false}, {"MC", false},
+    {"AD", false}, {"GI", false}, {"JE", false}, {"GG", false}, {"IM", false}, {"PM", false},
+    {"BL", false}, {"AL", false}, {"ME", false}, {"MD", false}, {"MK", false}, {"RS", false},
+};
+
+pay_sepa_reach pay_sepa_reach_of(const char *cc)
+{
+    for (size_t i = 0; cc != NULL && i < ARRAY_LEN(sepa_countries); i++) {
+        if (strcmp(sepa_countries[i].cc, cc) == 0)
+            return sepa_countries[i].eea ? PAY_SEPA_EEA : PAY_SEPA_NON_EEA;
+    }
+    return PAY_SEPA_OUTSIDE;
+}
+
+int pay_check_sepa_reach(const char *iban_field, const char *country, const char *bic_field,
+                         const char *bic, mb_error *err)
+{
+    pay_sepa_reach reach = pay_sepa_reach_of(country);
+    if (reach == PAY_SEPA_OUTSIDE)
+        return check_field_error(err, iban_field,
+                                 "country %.2s is not in the SEPA direct debit scheme", country);
+    if (reach == PAY_SEPA_NON_EEA && bic[0] == '\0')
+        return check_field_error(err, bic_field,
+                                 "required for an account in a SEPA country outside the EEA");
+    return 0;
+}
+
+static const char *const purpose_codes[] = {
+    "collect-payment", "refund", "chargeback", "dispute", "fraud-review", "psp-migration",
+};
+
+int pay_check_purpose(const char *field, const char *purpose, mb_error *err)
+{
+    static const char rule[] =
+        "must be one of " PAY_PURPOSE_CODES ", optionally followed by ':' and a reference";
+    if (purpose[0] == '\0')
+        return check_field_error(err, field, "must not be empty");
+    const char *colon = strchr(purpose, ':');
+    size_t code_len = colon != NULL ? (size_t)(colon - purpose) : strlen(purpose);
+    bool known = false;
+    for (size_t i = 0; i < ARRAY_LEN(purpose_codes) && !known; i++)
+        known = strlen(purpose_codes[i]) == code_len &&
+                memcmp(purpose_codes[i], purpose, code_len) == 0;
+    if (!known)
+        return check_field_error(err, field, "%s", rule);
+    if (colon == NULL)
+        return 0;
+    if (colon[1] == '\0')
+        return check_field_error(err, field, "reference after ':' must not be empty");
+    if (check_ascii(field, colon + 1, 1, 64, "._/-",
+                    "reference after ':' must be 1 to 64 letters, digits, '.', '_', '/' or '-'",
+                    err) != 0)
+        return -1;
+    return check_no_personal_data(field, colon + 1, err);
 }

@@ -79,4 +79,29 @@ int pay_check_mandate_reference(const char *field, const char *ref, mb_error *er
  * normalised_out (PAY_CREDITOR_ID_SIZE bytes) receives the compact form. */
 int pay_check_creditor_id(const char *field, const char *id, char *normalised_out, mb_error *err);
 
+/* How far the SEPA direct debit scheme reaches for an account in country
+ * cc (the IBAN's country code). */
+typedef enum {
+    PAY_SEPA_OUTSIDE, /* not a SEPA scheme country: no SEPA direct debit */
+    PAY_SEPA_EEA,     /* EEA country or territory */
+    PAY_SEPA_NON_EEA, /* SEPA, but outside the EEA: the scheme needs the BIC */
+} pay_sepa_reach;
+
+pay_sepa_reach pay_sepa_reach_of(const char *cc);
+
+/* A SEPA direct debit account: the IBAN's country (country, already
+ * checked by pay_check_iban) must be in the scheme's reach, and bic must be
+ * given for a country outside the EEA. Errors name iban_field or bic_field;
+ * the country code may appear in the message (it identifies no account). */
+int pay_check_sepa_reach(const char *iban_field, const char *country, const char *bic_field,
+                         const char *bic, mb_error *err);
+
+/* The purpose of a reveal: one of the codes of PAY_PURPOSE_CODES, optionally
+ * followed by ':' and a reference of 1 to 64 letters, digits and . _ / -
+ * ("collect-payment:INV-2025-000042"). The reference must hold no personal
+ * data (check_no_personal_data). The whole purpose goes to the audit trail. */
+#define PAY_PURPOSE_CODES                                                                          \
+    "collect-payment, refund, chargeback, dispute, fraud-review, psp-migration"
+int pay_check_purpose(const char *field, const char *purpose, mb_error *err);
+
 #endif

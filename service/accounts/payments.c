@@ -4,6 +4,7 @@
 #include "accounts/payments.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,7 +25,8 @@
 
 #define NO_SUCH_TOKEN "token: no such payment method"
 #define FP_BYTES 16
-#define MAX_PER_ACCOUNT 100
+#define PAGE_DEFAULT 100
+#define PAGE_MAX 500
 
 static const char SQL_ACCOUNT_EXISTS[] = "SELECT 1 FROM accounts WHERE account_id = ?1";
 /* One statement for both of attach's preconditions: the account's state and
@@ -51,8 +53,23 @@ static const char SQL_INSERT_VAULT[] =
     " coalesce(a.default_payment_method = m.token, 0)"                                           \
     " FROM payment_methods m JOIN accounts a ON a.account_id = m.account_id"
 static const char SQL_GET_METHOD[] = SQL_METHOD " WHERE m.method_id = ?1";
+/* Pages list the default first (on the first page), then the others in
+ * the order they were attached, after the page token's (created_us, token). */
+static const char SQL_DEFAULT_METHOD[] =
+    SQL_METHOD " WHERE m.account_id = ?1 AND m.token = a.default_payment_method";
 static const char SQL_LIST_METHODS[] =
-    SQL_METHOD " WHERE m.account_id = ?1 ORDER BY m.created_us, m.token LIMIT 101";
+    SQL_METHOD " WHERE m.account_id = ?1 AND m.token IS NOT a.default_payment_method"
+               " AND (m.created_us, m.token) > (?2, ?3) ORDER BY m.created_us, m.token LIMIT ?4";
+/* What a re-attach may renew: the metadata and the sealed holder name. */
+static const char SQL_RENEWABLE[] =
+    "SELECT m.token, m.exp_month, m.exp_year, m.bic, m.mandate_reference, m.mandate_signed_us,"
+    " m.dek_id, v.holder_ct FROM payment_methods m"
+    " JOIN payment_vault v ON v.method_id = m.method_id WHERE m.method_id = ?1";
+static const char SQL_RENEW_METHOD[] =
+    "UPDATE payment_methods SET exp_month = ?2, exp_year = ?3, bic = ?4, mandate_reference = ?5,"
+    " mandate_signed_us = ?6 WHERE method_id = ?1";
+static const char SQL_RENEW_HOLDER[] =
+    "UPDATE payment_vault SET holder_ct = ?2 WHERE method_id = ?1";
 /* The row of token ?1: the one whose id it carries (?2, see pm_token.h),
  * unless it is a token issued before migration 0006; and the token must be
  * the row's own. */
@@ -155,16 +172,19 @@ static int check_card(const Minbill__V1__CardDetails *c, attach *a, mb_error *er
 
 static int check_sepa(const Minbill__V1__SepaDebitDetails *s, attach *a, mb_error *err)
 {
+    int64_t signed_us;
     if (pay_check_iban("sepa_debit.iban", s->iban, a->number, a->country, a->last4, err) != 0 ||
         pay_check_bic("sepa_debit.bic", s->bic, false, err) != 0 ||
+        pay_check_sepa_reach("sepa_debit.iban", a->country, "sepa_debit.bic", s->bic, err) != 0 ||
         check_text("sepa_debit.account_holder", s->account_holder, 1, 70, err) != 0 ||
-        pay_check_mandate_reference("sepa_debit.mandate_reference", s->mandate_reference, err) !=
-            0)
+        pay_check_mandate_reference("sepa_debit.mandate_reference", s->mandate_reference, err) != 0)
         return -1;
     if (s->mandate_signed_at == NULL || s->mandate_signed_at->seconds <= 0)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
                             "sepa_debit.mandate_signed_at: required");
-    int64_t signed_us = s->mandate_signed_at->seconds * 1000000 + s->mandate_signed_at->nanos / 1000;
+    if (check_timestamp("sepa_debit.mandate_signed_at", s->mandate_signed_at->seconds,
+                        s->mandate_signed_at->nanos, &signed_us, err) != 0)
+        return -1;
     if (signed_us > mb_now_us() + 300 * 1000000LL)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
                             "sepa_debit.mandate_signed_at: must not be in the future");
@@ -337,6 +357,67 @@ out:
     return ret;
 }
 
+/* Re-attaching a known number renews what may change while the number
+ * stays: a card's expiry (a renewed card) and holder, a debit's holder, BIC
+ * and mandate. *changed tells whether anything did; a change is audited as
+ * a rectification. */
+static int renew_existing(store_conn_t *conn, rpc_call_t *call, const attach *a, int64_t method_id,
+                          bool *changed, mb_error *err)
+{
+    mb_app *app = rpc_call_app(call);
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_RENEWABLE, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, method_id);
+    char token[PM_TOKEN_LEN + 1] = "", *holder = NULL;
+    dek key = {0};
+    int ret = store_step_one(conn, st, NO_SUCH_TOKEN, "reading the payment method", err);
+    if (ret == 0) {
+        snprintf(token, sizeof token, "%s", sqlite3_column_text(st, 0));
+        *changed = sqlite3_column_int(st, 1) != a->exp_month ||
+                   sqlite3_column_int(st, 2) != a->exp_year ||
+                   strcmp((const char *)sqlite3_column_text(st, 3), a->bic) != 0 ||
+                   strcmp((const char *)sqlite3_column_text(st, 4), a->mandate_reference) != 0 ||
+                   sqlite3_column_int64(st, 5) != a->mandate_signed_us;
+        ret = dek_load(conn, app->keyring, sqlite3_column_int64(st, 6), &key, err);
+        if (ret == 0)
+            ret = dek_column_open(st, 7, &key, "payment_vault", "holder_ct", token,
+                                  rpc_call_arena(call), &holder, err);
+    }
+    sqlite3_reset(st);
+    if (ret != 0)
+        goto out;
+    *changed = *changed || strcmp(holder, a->holder) != 0;
+    sodium_memzero(holder, strlen(holder));
+    if (!*changed)
+        goto out;
+    ret = -1;
+    if ((st = store_conn_prepare(conn, SQL_RENEW_METHOD, err)) == NULL)
+        goto out;
+    sqlite3_bind_int64(st, 1, method_id);
+    sqlite3_bind_int(st, 2, a->exp_month);
+    sqlite3_bind_int(st, 3, a->exp_year);
+    sqlite3_bind_text(st, 4, a->bic, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, a->mandate_reference, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, a->mandate_signed_us);
+    if (store_step_done(conn, st, "renewing the payment method", err) != 0 ||
+        (st = store_conn_prepare(conn, SQL_RENEW_HOLDER, err)) == NULL)
+        goto out;
+    sqlite3_bind_int64(st, 1, method_id);
+    if (dek_bind_sealed(st, 2, &key, "payment_vault", "holder_ct", token, a->holder, err) != 0) {
+        sqlite3_reset(st);
+        goto out;
+    }
+    if (store_step_done(conn, st, "renewing the vault entry", err) != 0 ||
+        audit_call_append(conn, call, "payment_method.update", a->account_id, token,
+                          "rectification", NULL, err) != 0)
+        goto out;
+    ret = 0;
+out:
+    dek_release(&key);
+    return ret;
+}
+
 static int attach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
                       mb_error *err)
 {
@@ -347,8 +428,12 @@ static int attach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
         return -1;
     Minbill__V1__PaymentMethod *m;
     if (existing != 0) {
-        if (read_method(conn, rpc_call_arena(call), existing, &m, err) != 0)
+        bool changed = false;
+        if (renew_existing(conn, call, a, existing, &changed, err) != 0 ||
+            read_method(conn, rpc_call_arena(call), existing, &m, err) != 0)
             return -1;
+        m->already_attached = true;
+        m->updated_existing = changed;
         *resp = &m->base;
         return 0;
     }
@@ -415,6 +500,111 @@ int payments_attach(rpc_call_t *call, const ProtobufCMessage *msg)
 
 /* ---- List ---------------------------------------------------------------- */
 
+/* Where a page starts: after (created_us, token) of the last method the
+ * previous page listed, "CREATED_US:TOKEN". The default is listed first on
+ * the first page and never again. */
+typedef struct page_cursor {
+    int64_t created_us;
+    const char *token;
+} page_cursor;
+
+static int parse_page_token(const char *s, page_cursor *c, mb_error *err)
+{
+    static const char rule[] = "page_token: not a token from a previous page";
+    c->created_us = -1;
+    c->token = "";
+    if (s[0] == '\0')
+        return 0;
+    char *end;
+    c->created_us = strtoll(s, &end, 10);
+    mb_error ignored;
+    if (end == s || *end != ':' || c->created_us < 0 || pm_token_check("", end + 1, &ignored) != 0)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s", rule);
+    c->token = end + 1;
+    return 0;
+}
+
+typedef struct list_page {
+    const char *account_id;
+    page_cursor after;
+    int size;
+    Minbill__V1__ListPaymentMethodsResponse *resp;
+} list_page;
+
+/* Appends the methods st yields, at most `room`; *more is set when st had
+ * another row. */
+static int append_methods(store_conn_t *conn, mb_arena_t *ar, sqlite3_stmt *st, size_t room,
+                          list_page *p, bool *more, mb_error *err)
+{
+    int rc;
+    size_t added = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (added == room) {
+            *more = true;
+            break;
+        }
+        Minbill__V1__PaymentMethod *m = method_from_row(ar, st);
+        if (m == NULL) {
+            sqlite3_reset(st);
+            return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        }
+        p->resp->payment_methods[p->resp->n_payment_methods++] = m;
+        added++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW
+               ? 0
+               : store_error(conn, err, "listing payment methods");
+}
+
+static int list_read(store_conn_t *conn, mb_arena_t *ar, list_page *p, mb_error *err)
+{
+    /* A closed account still lists what it had. */
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_ACCOUNT_EXISTS, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, p->account_id, -1, SQLITE_STATIC);
+    int ret = store_step_one(conn, st, "account_id: no such account", "reading the account", err);
+    sqlite3_reset(st);
+    bool more = false;
+    if (ret != 0)
+        return -1;
+    if (p->after.created_us < 0) {
+        if ((st = store_conn_prepare(conn, SQL_DEFAULT_METHOD, err)) == NULL)
+            return -1;
+        sqlite3_bind_text(st, 1, p->account_id, -1, SQLITE_STATIC);
+        if (append_methods(conn, ar, st, 1, p, &more, err) != 0)
+            return -1;
+    }
+    size_t room = (size_t)p->size - p->resp->n_payment_methods;
+    if ((st = store_conn_prepare(conn, SQL_LIST_METHODS, err)) == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, p->account_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, p->after.created_us);
+    sqlite3_bind_text(st, 3, p->after.token, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, (int)room + 1); /* one more tells whether a next page exists */
+    size_t before = p->resp->n_payment_methods;
+    if (append_methods(conn, ar, st, room, p, &more, err) != 0)
+        return -1;
+    if (!more)
+        return 0;
+    /* The cursor is the last method of the listing proper: when the page
+     * holds only the default, the next one starts from the beginning. */
+    const Minbill__V1__PaymentMethod *last =
+        p->resp->n_payment_methods > before
+            ? p->resp->payment_methods[p->resp->n_payment_methods - 1]
+            : NULL;
+    p->resp->next_page_token =
+        last == NULL ? mb_arena_printf(ar, "0:%s", "pm_000000000000000000000000")
+                     : mb_arena_printf(ar, "%lld:%s",
+                                       (long long)(last->created_at->seconds * 1000000 +
+                                                   last->created_at->nanos / 1000),
+                                       last->token);
+    return p->resp->next_page_token != NULL
+               ? 0
+               : mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+}
+
 int payments_list(rpc_call_t *call, const ProtobufCMessage *msg)
 {
     const Minbill__V1__ListPaymentMethodsRequest *req = (const void *)msg;
@@ -423,40 +613,25 @@ int payments_list(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_error err;
     if (check_id("account_id", req->account_id, &err) != 0)
         return fail(call, &err);
+    if (req->page_size < 0 || req->page_size > PAGE_MAX) {
+        mb_error_set(&err, GRPC_STATUS_INVALID_ARGUMENT,
+                     "page_size: must be from 0 (server default, %d) to %d", PAGE_DEFAULT,
+                     PAGE_MAX);
+        return fail(call, &err);
+    }
     Minbill__V1__ListPaymentMethodsResponse resp = MINBILL__V1__LIST_PAYMENT_METHODS_RESPONSE__INIT;
-    resp.payment_methods = mb_arena_alloc(ar, (MAX_PER_ACCOUNT + 1) * sizeof *resp.payment_methods);
+    list_page p = {.account_id = req->account_id,
+                   .size = req->page_size != 0 ? req->page_size : PAGE_DEFAULT,
+                   .resp = &resp};
+    if (parse_page_token(req->page_token, &p.after, &err) != 0)
+        return fail(call, &err);
+    resp.payment_methods = mb_arena_alloc(ar, (size_t)p.size * sizeof *resp.payment_methods);
     if (resp.payment_methods == NULL)
         return oom(call);
     /* Support and finance see metadata only: the support purpose cannot read
      * the vault at all. */
     store_conn_t *conn = store_reader_acquire_for(app->store, PURPOSE_SUPPORT);
-    /* A closed account still lists what it had. */
-    int ret = -1;
-    sqlite3_stmt *exists = store_conn_prepare(conn, SQL_ACCOUNT_EXISTS, &err);
-    if (exists != NULL) {
-        sqlite3_bind_text(exists, 1, req->account_id, -1, SQLITE_STATIC);
-        ret = store_step_one(conn, exists, "account_id: no such account", "reading the account",
-                             &err);
-        sqlite3_reset(exists);
-    }
-    sqlite3_stmt *st = ret == 0 ? store_conn_prepare(conn, SQL_LIST_METHODS, &err) : NULL;
-    if (st != NULL) {
-        sqlite3_bind_text(st, 1, req->account_id, -1, SQLITE_STATIC);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW && resp.n_payment_methods < MAX_PER_ACCOUNT) {
-            Minbill__V1__PaymentMethod *m = method_from_row(ar, st);
-            if (m == NULL) {
-                ret = mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-                break;
-            }
-            resp.payment_methods[resp.n_payment_methods++] = m;
-        }
-        if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-            ret = store_error(conn, &err, "listing payment methods");
-        sqlite3_reset(st);
-    } else {
-        ret = -1;
-    }
+    int ret = list_read(conn, ar, &p, &err);
     store_reader_release(app->store, conn);
     rpc_call_finish(call, ret == 0 ? &resp.base : NULL, ret == 0 ? NULL : &err);
     return RPC_CONTINUE;
@@ -668,7 +843,7 @@ int payments_reveal(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_app *app = rpc_call_app(call);
     mb_error err;
     if (pm_token_check("token", req->token, &err) != 0 ||
-        check_text("purpose", req->purpose, 1, 200, &err) != 0)
+        pay_check_purpose("purpose", req->purpose, &err) != 0)
         return fail(call, &err);
     revealed *r = mb_arena_alloc(rpc_call_arena(call), sizeof *r);
     char *event_id = mb_arena_alloc(rpc_call_arena(call), AUDIT_EVENT_ID_MAX);

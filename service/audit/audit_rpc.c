@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "audit/audit.h"
+#include "base/check.h"
 #include "minbill/v1/audit.pb-c.h"
 
 #define PAGE_DEFAULT 100
@@ -98,25 +99,27 @@ int audit_rpc_list(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_arena_t *a = rpc_call_arena(call);
     mb_error err;
     mb_error_clear(&err);
-    int64_t after = 0;
+    int64_t after = 0, since = 0;
     if (req->page_token[0] != '\0') {
         char *end;
         after = strtoll(req->page_token, &end, 10);
-        if (*end != '\0' || after < 0) {
+        if (*end != '\0' || after < 0)
             mb_error_set(&err, GRPC_STATUS_INVALID_ARGUMENT,
                          "page_token: not a token from a previous page");
-            rpc_call_finish(call, NULL, &err);
-            return RPC_CONTINUE;
-        }
     }
-    if (req->page_size < 0) {
+    if (err.code == GRPC_STATUS_OK && req->page_size < 0)
         mb_error_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "page_size: must not be negative");
+    if (err.code == GRPC_STATUS_OK && req->account_id[0] != '\0')
+        check_id("account_id", req->account_id, &err);
+    if (err.code == GRPC_STATUS_OK && req->since != NULL)
+        check_timestamp("since", req->since->seconds, req->since->nanos, &since, &err);
+    if (err.code != GRPC_STATUS_OK) {
         rpc_call_finish(call, NULL, &err);
         return RPC_CONTINUE;
     }
-    int limit = req->page_size == 0 ? PAGE_DEFAULT : req->page_size > PAGE_MAX ? PAGE_MAX
-                                                                             : req->page_size;
-    int64_t since = req->since != NULL ? req->since->seconds * 1000000 + req->since->nanos / 1000 : 0;
+    int limit = req->page_size == 0         ? PAGE_DEFAULT
+                : req->page_size > PAGE_MAX ? PAGE_MAX
+                                            : req->page_size;
 
     Minbill__V1__ListAuditEventsResponse resp = MINBILL__V1__LIST_AUDIT_EVENTS_RESPONSE__INIT;
     resp.events = mb_arena_alloc(a, (size_t)(limit + 1) * sizeof *resp.events);

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/utf8.h"
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The helpers below use these instead of <ctype.h>, whose answers depend on
@@ -118,20 +120,64 @@ int check_id(const char *field, const char *value, mb_error *err)
                             "may only contain letters, digits, '.', '_', ':' and '-'", err);
 }
 
+/* Code points that render as nothing or reorder what is around them: a
+ * value holding one can look empty, look like another value, or show its
+ * text in a different order than it is stored (Trojan Source). */
+static bool text_invisible(uint32_t cp)
+{
+    return cp == 0x00ad || cp == 0x061c || cp == 0x180e || (cp >= 0x200b && cp <= 0x200f) ||
+           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
+           (cp >= 0xfff9 && cp <= 0xfffb);
+}
+
+/* White space and the blank fillers that show as white space. */
+static bool text_blank(uint32_t cp)
+{
+    return cp == 0x20 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||
+           cp == 0x202f || cp == 0x205f || cp == 0x3000 || cp == 0x115f || cp == 0x1160 ||
+           cp == 0x2800 || cp == 0x3164 || cp == 0xffa0;
+}
+
 int check_text(const char *field, const char *value, size_t min, size_t max, mb_error *err)
 {
-    const unsigned char *s = (const unsigned char *)value;
-    size_t chars = 0;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        /* C1 controls U+0080..U+009F are encoded as C2 80..C2 9F. */
-        if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f))
+    const uint8_t *s = (const uint8_t *)value;
+    size_t n = strlen(value), chars = 0, visible = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t len = mb_utf8_next(s + i, n - i, &cp);
+        if (len == 0)
+            return check_field_error(err, field, "must be valid UTF-8");
+        /* C0, DEL, C1, and the line and paragraph separators. */
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029)
             return check_field_error(err, field, "must not contain control characters");
-        /* The input is valid UTF-8, so every byte that is not a
-         * continuation byte (10xxxxxx) starts one code point. */
-        if ((s[i] & 0xc0) != 0x80)
-            chars++;
+        if (text_invisible(cp))
+            return check_field_error(err, field,
+                                     "must not contain invisible or text-direction characters "
+                                     "(zero-width, bidi controls, BOM)");
+        if (!text_blank(cp))
+            visible++;
+        chars++;
+        i += len;
     }
+    if (chars > 0 && visible == 0)
+        return check_field_error(err, field,
+                                 min > 0 ? "must not be empty or only white space"
+                                         : "must be empty or have a visible character");
     return check_length(field, chars, min, max, err);
+}
+
+/* Nothing minbill records happened before 1970, and the last second of
+ * year 9999 times a million still fits an int64. */
+#define TS_MAX_SECONDS INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+
+int check_timestamp(const char *field, int64_t seconds, int32_t nanos, int64_t *us, mb_error *err)
+{
+    if (nanos < 0 || nanos > 999999999)
+        return check_field_error(err, field, "nanos must be from 0 to 999999999");
+    if (seconds < 0 || seconds > TS_MAX_SECONDS)
+        return check_field_error(err, field, "must be from year 1970 to year 9999");
+    *us = seconds * 1000000 + nanos / 1000;
+    return 0;
 }
 
 int check_postal_code(const char *field, const char *value, mb_error *err)
@@ -597,4 +643,288 @@ int check_phone(const char *field, const char *value, char *out, size_t out_size
     if (out != NULL)
         memcpy(out, num, n + 1);
     return 0;
+}
+
+/*
+ * Check digits shared with payment_validate.c.
+ */
+
+bool check_luhn(const char *digits, size_t len)
+{
+    int sum = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = digits[len - 1 - i] - '0';
+        if (i % 2 == 1) {
+            v *= 2;
+            if (v > 9)
+                v -= 9;
+        }
+        sum += v;
+    }
+    return sum % 10 == 0;
+}
+
+/* IBAN lengths from the SWIFT IBAN registry (ISO 13616; the 89 countries
+ * listed as of 2025, SEPA and non-SEPA alike). Each dependent territory that
+ * banks under its parent's code (Åland under FI, the French overseas
+ * departments under FR, Jersey, Guernsey and the Isle of Man under GB...)
+ * uses the parent's prefix, so it is not listed. */
+static const struct iban_country {
+    char cc[3];
+    unsigned char len;
+} iban_countries[] = {
+    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16}, {"BG", 22},
+    {"BH", 22}, {"BI", 27}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22}, {"CY", 28}, {"CZ", 24},
+    {"DE", 22}, {"DJ", 27}, {"DK", 18}, {"DO", 28}, {"EE", 20}, {"EG", 29}, {"ES", 24}, {"FI", 18},
+    {"FK", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22}, {"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27},
+    {"GT", 28}, {"HN", 28}, {"HR", 21}, {"HU", 28}, {"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26},
+    {"IT", 27}, {"JO", 30}, {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20},
+    {"LU", 20}, {"LV", 21}, {"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19}, {"MN", 20},
+    {"MR", 27}, {"MT", 31}, {"MU", 30}, {"NI", 28}, {"NL", 18}, {"NO", 15}, {"OM", 23}, {"PK", 24},
+    {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"RU", 33}, {"SA", 24},
+    {"SC", 31}, {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"SO", 23}, {"ST", 25},
+    {"SV", 28}, {"TL", 23}, {"TN", 24}, {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20},
+    {"YE", 30},
+};
+
+int check_iban_length(const char *cc)
+{
+    for (size_t i = 0; i < ARRAY_LEN(iban_countries); i++) {
+        if (memcmp(iban_countries[i].cc, cc, 2) == 0)
+            return iban_countries[i].len;
+    }
+    return 0;
+}
+
+/* ISO 7064 MOD 97-10 over the IBAN with its first four characters moved to
+ * the end and letters read as 10..35, folded one character at a time so no
+ * big number is needed. 00, 01 and 99 can satisfy MOD 97 but ISO 13616
+ * never issues them. */
+bool check_iban_checksum(const char *s, size_t len)
+{
+    if (len < 5 || !is_digit(s[2]) || !is_digit(s[3]))
+        return false;
+    int check = (s[2] - '0') * 10 + (s[3] - '0');
+    int r = 0;
+    for (size_t k = 0; k < len; k++) {
+        char c = s[(k + 4) % len];
+        r = is_digit(c) ? (r * 10 + (c - '0')) % 97 : (r * 100 + (c - 'A' + 10)) % 97;
+    }
+    return check >= 2 && check <= 98 && r == 1;
+}
+
+/*
+ * Personal data in free text.
+ *
+ * A heuristic by design: it looks for the shapes a careless hand pastes
+ * into a purpose or a description (a card number, an IBAN, an e-mail
+ * address, a phone number) and errs towards letting ordinary references
+ * (INV-2025-000042, dates, amounts, versions) through. Digit runs are split
+ * into groups by single separators; the rules below say which groups count.
+ */
+#define PD_SEPARATORS " -./()"
+
+static bool pd_is_sep(char c)
+{
+    return c != '\0' && strchr(PD_SEPARATORS, c) != NULL;
+}
+
+/* The groups of the digit run starting at s: digits, where up to max_gap
+ * characters of sep between two digits join them into the next group. */
+#define PD_MAX_GROUPS 24
+typedef struct pd_run {
+    char digits[96];
+    size_t n_digits;
+    size_t group_end[PD_MAX_GROUPS]; /* digit offset after each group */
+    size_t n_groups;
+} pd_run;
+
+static void pd_scan_run(const char *s, const char *sep, size_t max_gap, pd_run *r)
+{
+    size_t i = 0;
+    r->n_digits = r->n_groups = 0;
+    for (;;) {
+        while (is_digit(s[i])) {
+            if (r->n_digits < sizeof r->digits)
+                r->digits[r->n_digits++] = s[i];
+            i++;
+        }
+        if (r->n_groups < PD_MAX_GROUPS)
+            r->group_end[r->n_groups++] = r->n_digits;
+        size_t gap = 0;
+        while (gap < max_gap && s[i + gap] != '\0' && strchr(sep, s[i + gap]) != NULL)
+            gap++;
+        if (gap == 0 || !is_digit(s[i + gap]))
+            break;
+        i += gap;
+    }
+}
+
+/* True if the digit at value[i] continues a run begun before it (after
+ * one or two separators): only whole runs are judged, never their tails. */
+static bool pd_continues_run(const char *value, size_t i)
+{
+    for (size_t k = 1; k <= 3 && k <= i; k++) {
+        if (is_digit(value[i - k]))
+            return k > 1;
+        if (!pd_is_sep(value[i - k]))
+            return false;
+    }
+    return false;
+}
+
+/* Card numbers: 12 to 19 digits passing Luhn at the start of a run,
+ * written as one group or as groups of at least 4 digits (the last may have
+ * 3: 4-4-4-4-3), not starting with 0 (no card number does; many references
+ * do). */
+static size_t pd_group_len(const pd_run *r, size_t g)
+{
+    return r->group_end[g] - (g == 0 ? 0 : r->group_end[g - 1]);
+}
+
+static bool pd_has_card(const pd_run *r)
+{
+    size_t len = pd_group_len(r, 0), b = 0;
+    /* The longest prefix of whole groups that keeps to the card layout. */
+    while (b + 1 < r->n_groups && pd_group_len(r, b) >= 4 && pd_group_len(r, b + 1) >= 3 &&
+           len + pd_group_len(r, b + 1) <= 19)
+        len += pd_group_len(r, ++b);
+    return len >= 12 && len <= 19 && r->digits[0] != '0' && check_luhn(r->digits, len);
+}
+
+/* dd.mm.yyyy or yyyy-mm-dd at the start of the run. */
+static bool pd_starts_with_date(const pd_run *r)
+{
+    if (r->n_groups < 3)
+        return false;
+    size_t g0 = pd_group_len(r, 0), g1 = pd_group_len(r, 1), g2 = pd_group_len(r, 2);
+    const char *d = r->digits;
+    bool century = false;
+    if (g0 == 2 && g1 == 2 && g2 == 4)
+        century = (d[4] == '1' && d[5] == '9') || (d[4] == '2' && d[5] == '0');
+    else if (g0 == 4 && g1 == 2 && g2 == 2)
+        century = (d[0] == '1' && d[1] == '9') || (d[0] == '2' && d[1] == '0');
+    return century;
+}
+
+/* Phone numbers: "+" and 8 or more digits; an international prefix (00
+ * and a non-zero digit, 10 or more digits); a national number (0 and a
+ * non-zero digit, 9 to 12 digits); or 11 to 15 digits in two or more groups
+ * of at least 3 (dates and references have shorter groups). Runs that
+ * continue a word ("INV-2025-000042") are references and runs that start
+ * with a date are dates, not numbers. */
+static bool pd_is_phone(const char *value, size_t at, const pd_run *r, bool plus)
+{
+    if (plus)
+        return r->n_digits >= 8;
+    char prev = at > 0 ? value[at - 1] : ' ';
+    char prev2 = at > 1 ? value[at - 2] : ' ';
+    if (is_alnum(prev) || (pd_is_sep(prev) && prev != ' ' && prev != '(' && is_alnum(prev2)))
+        return false;
+    const char *d = r->digits;
+    if (r->n_digits < 9 || pd_starts_with_date(r))
+        return false;
+    if (d[0] == '0' && d[1] == '0')
+        return d[2] != '0' && r->n_digits >= 10;
+    if (d[0] == '0')
+        return d[1] != '0' && r->n_digits <= 12;
+    if (r->n_groups < 2 || r->n_digits < 11 || r->n_digits > 15)
+        return false;
+    for (size_t g = 0; g < r->n_groups; g++)
+        if (pd_group_len(r, g) < 3)
+            return false;
+    return true;
+}
+
+/* IBANs: at the start of a word, two letters, two digits and then letters
+ * and digits (single spaces between groups ignored) up to the length the
+ * IBAN registry gives that country, with a valid MOD 97 checksum. */
+static bool pd_is_iban(const char *value, size_t at)
+{
+    const char *s = value + at;
+    if ((at > 0 && is_alnum(value[at - 1])) || !is_alpha(s[0]) || !is_alpha(s[1]) ||
+        !is_digit(s[2]) || !is_digit(s[3]))
+        return false;
+    char cc[3] = {to_upper(s[0]), to_upper(s[1]), '\0'};
+    int want = check_iban_length(cc);
+    if (want == 0)
+        return false;
+    char buf[CHECK_IBAN_MAX + 1];
+    int n = 0;
+    for (size_t i = 0; s[i] != '\0' && n < want; i++) {
+        if (is_alnum(s[i]))
+            buf[n++] = to_upper(s[i]);
+        else if (!(s[i] == ' ' && i > 0 && is_alnum(s[i - 1]) && is_alnum(s[i + 1])))
+            break;
+    }
+    bool found = n == want && check_iban_checksum(buf, (size_t)n);
+    memset(buf, 0, sizeof buf);
+    return found;
+}
+
+/* An e-mail address around the '@' at value[at]: a local part before it
+ * and a domain of two or more labels after it, the last alphabetic. */
+static bool pd_is_email(const char *value, size_t at)
+{
+    if (at == 0 || !email_atext(value[at - 1]))
+        return false;
+    const char *d = value + at + 1;
+    size_t labels = 0, len = 0, last_start = 0;
+    for (size_t i = 0;; i++) {
+        if (is_alnum(d[i]) || d[i] == '-') {
+            if (len == 0)
+                last_start = i;
+            len++;
+            continue;
+        }
+        if (len == 0)
+            break;
+        labels++;
+        if (d[i] != '.' || !(is_alnum(d[i + 1])))
+            break;
+        len = 0;
+    }
+    if (labels < 2 || len < 2)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_alpha(d[last_start + i]))
+            return false;
+    return true;
+}
+
+int check_no_personal_data(const char *field, const char *value, mb_error *err)
+{
+    pd_run r;
+    for (size_t i = 0; value[i] != '\0'; i++) {
+        char c = value[i];
+        if (c == '@' && pd_is_email(value, i))
+            return check_field_error(err, field, "must not contain an e-mail address");
+        if (is_alpha(c) && pd_is_iban(value, i))
+            return check_field_error(err, field, "must not contain an IBAN");
+        bool plus =
+            c == '+' && (is_digit(value[i + 1]) || (value[i + 1] == '(' && is_digit(value[i + 2])));
+        bool run_start =
+            is_digit(c) && (i == 0 || !is_digit(value[i - 1])) && !pd_continues_run(value, i);
+        if (!plus && !run_start)
+            continue;
+        size_t at = plus ? i + 1 + (value[i + 1] == '(') : i;
+        /* Card numbers are written with single spaces, hyphens or dots. */
+        pd_scan_run(value + at, " -.", 1, &r);
+        bool card = !plus && pd_has_card(&r);
+        pd_scan_run(value + at, PD_SEPARATORS, 2, &r);
+        bool phone = pd_is_phone(value, i, &r, plus);
+        memset(&r, 0, sizeof r);
+        if (card)
+            return check_field_error(err, field, "must not contain a card number");
+        if (phone)
+            return check_field_error(err, field, "must not contain a phone number");
+    }
+    return 0;
+}
+
+int check_stored_text(const char *field, const char *value, size_t min, size_t max, mb_error *err)
+{
+    if (check_text(field, value, min, max, err) != 0)
+        return -1;
+    return check_no_personal_data(field, value, err);
 }

@@ -1,7 +1,8 @@
 /*
  * check.h - pure syntax checks for request fields, shared by every domain:
  * identifiers, free text, postal codes, country and currency codes, VAT IDs,
- * e-mail addresses and phone numbers.
+ * e-mail addresses, phone numbers and timestamps; and the one detector of
+ * personal data in free text minbill stores or logs.
  *
  * Owns: the rules a field's value must follow and the reference tables they
  * need (ISO 3166-1 alpha-2, ISO 4217, the EU member states and their VAT ID
@@ -28,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -35,13 +37,39 @@
 #define CHECK_VAT_ID_SIZE 16 /* two-letter prefix + at most 13 characters */
 #define CHECK_EMAIL_SIZE 255 /* RFC 5321 path limit of 254 octets */
 #define CHECK_PHONE_SIZE 17  /* '+' and at most 15 digits (ITU-T E.164) */
+#define CHECK_IBAN_MAX 34    /* ISO 13616 */
 
 /* account_id, contact_id, plan_id: 1 to 64 of [A-Za-z0-9._:-]. */
 int check_id(const char *field, const char *value, mb_error *err);
 
-/* Free text (legal_name, address lines, city, contact and holder names):
- * min..max Unicode code points and no control characters (C0, DEL, C1). */
+/* The one rule for every stored text field (legal_name, address lines,
+ * city, contact and holder names, descriptions, purposes, reasons): valid
+ * UTF-8 of min..max Unicode code points; no control characters (C0, DEL,
+ * C1, U+2028, U+2029); no invisible or text-direction characters (soft
+ * hyphen, zero-width U+200B..U+200F, bidi embeddings and overrides
+ * U+202A..U+202E, U+2060..U+206F with the bidi isolates, the BOM U+FEFF...),
+ * which make a value look empty or like another; and not white space alone
+ * (when min is 0, empty passes but "   " does not). */
 int check_text(const char *field, const char *value, size_t min, size_t max, mb_error *err);
+
+/* INVALID_ARGUMENT unless value is free of anything shaped like personal
+ * data: a card number (12 to 19 digits passing Luhn, alone or in groups of
+ * 4+ digits split by spaces, hyphens or dots), an IBAN (registry length and
+ * MOD 97, spaces allowed), an e-mail address, or a phone number ('+' and 8+
+ * digits; 00 or 0 prefixed national and international numbers; 11 to 15
+ * digits in groups of 3+). The rule names what was found, never the value.
+ * References such as INV-2025-000042, dates and amounts pass. */
+int check_no_personal_data(const char *field, const char *value, mb_error *err);
+
+/* Text that minbill stores or logs but that must hold no personal data
+ * (purposes, reasons, API-key names, plan price descriptions): check_text()
+ * and check_no_personal_data(). */
+int check_stored_text(const char *field, const char *value, size_t min, size_t max, mb_error *err);
+
+/* A google.protobuf.Timestamp: year 1970 to 9999 (seconds 0 to
+ * 253402300799) and nanos 0 to 999999999. *us receives microseconds since
+ * the epoch. */
+int check_timestamp(const char *field, int64_t seconds, int32_t nanos, int64_t *us, mb_error *err);
 
 /* 1 to 16 ASCII letters, digits, spaces and hyphens, at least one of them a
  * letter or digit. Deliberately not country-specific. */
@@ -104,6 +132,17 @@ int check_field_error(mb_error *err, const char *field, const char *rule_fmt, ..
  * another character appears ("may only contain letters, digits and ..."). */
 int check_ascii(const char *field, const char *value, size_t min, size_t max,
                      const char *extra, const char *charset_rule, mb_error *err);
+
+/* Luhn (ISO/IEC 7812-1) over len ASCII digits. */
+bool check_luhn(const char *digits, size_t len);
+
+/* The IBAN length the SWIFT registry gives country cc (two upper-case
+ * letters), or 0 if cc issues no IBANs. */
+int check_iban_length(const char *cc);
+
+/* True if the compact upper-case IBAN s (len characters) has check digits
+ * 02..98 and passes ISO 7064 MOD 97-10. */
+bool check_iban_checksum(const char *s, size_t len);
 
 /* Copies in to out without the characters in `drop`, upper-casing ASCII
  * letters if `upper`. Returns the length copied, or -1 if it does not fit in

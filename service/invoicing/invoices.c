@@ -219,7 +219,7 @@ int invoices_credit(rpc_call_t *call, const ProtobufCMessage *msg)
                      "the seller is not configured: start minbilld with --seller-config FILE");
         return fail(call, &err);
     }
-    if (check_text("reason", req->reason, 1, CREDIT_REASON_MAX, &err) != 0)
+    if (check_stored_text("reason", req->reason, 1, CREDIT_REASON_MAX, &err) != 0)
         return fail(call, &err);
     Minbill__V1__Invoice *orig;
     if (load(call, req->invoice_number, &orig, &err) != 0)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "audit/audit_rpc.h"
 #include "base/decimal.h"
 #include "rpc/write.h"
 
@@ -38,6 +39,9 @@ static const char SQL_PRICES_GET[] =
 static const char SQL_TIERS_GET[] =
     "SELECT metric, up_to, unit_price_micros FROM plan_tiers WHERE plan_id = ?1"
     " ORDER BY metric, position";
+static const char SQL_PLAN_CURRENCY[] = "SELECT currency FROM plans WHERE plan_id = ?1";
+static const char SQL_ACCOUNT_OTHER_CURRENCY[] =
+    "SELECT 1 FROM accounts WHERE plan_id = ?1 AND currency <> ?2 LIMIT 1";
 static const char SQL_PLAN_PAGE[] =
     "SELECT plan_id FROM plans WHERE plan_id > ?1 ORDER BY plan_id LIMIT ?2";
 
@@ -114,7 +118,7 @@ static int check_price(mb_arena_t *a, const Minbill__V1__Price *p, size_t i, pla
     char field[FIELD_MAX];
 #define FIELD(name) (snprintf(field, sizeof field, "prices[%zu]." name, i), field)
     if (check_metric(FIELD("metric"), p->metric, err) != 0 ||
-        check_text(FIELD("description"), p->description, 1, PLAN_DESCRIPTION_MAX, err) != 0)
+        check_stored_text(FIELD("description"), p->description, 1, PLAN_DESCRIPTION_MAX, err) != 0)
         return -1;
     if (p->included_quantity < 0)
         return check_field_error(err, FIELD("included_quantity"), "must be >= 0");
@@ -207,14 +211,6 @@ Minbill__V1__Plan *plan_to_proto(mb_arena_t *a, const plan *p)
     return m;
 }
 
-/* Steps a write statement that must complete. */
-static int step_done(store_conn_t *conn, sqlite3_stmt *st, const char *what, mb_error *err)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(conn, err, what);
-}
-
 static int store_tiers(store_conn_t *conn, const plan *p, const plan_price *pr, mb_error *err)
 {
     for (size_t t = 0; t < pr->n_tiers; t++) {
@@ -226,26 +222,64 @@ static int store_tiers(store_conn_t *conn, const plan *p, const plan_price *pr, 
         sqlite3_bind_int64(st, 3, (sqlite3_int64)t);
         sqlite3_bind_int64(st, 4, pr->tiers[t].up_to);
         sqlite3_bind_int64(st, 5, pr->tiers[t].unit_price_micros);
-        if (step_done(conn, st, "storing a plan tier", err) != 0)
+        if (store_step_done(conn, st, "storing a plan tier", err) != 0)
             return -1;
     }
     return 0;
 }
 
+int plan_check_for_account(store_conn_t *conn, const char *plan_id, const char *currency,
+                           mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_PLAN_CURRENCY, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, plan_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    bool same = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), currency) == 0;
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION, "account.plan_id: no such plan");
+    if (rc != SQLITE_ROW)
+        return store_error(conn, err, "reading the account's plan");
+    if (!same)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                            "account.plan_id: the plan's currency is not account.currency");
+    return 0;
+}
+
+/* A plan's currency cannot move away from the accounts billed on it. */
+static int check_accounts_currency(store_conn_t *conn, const plan *p, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_ACCOUNT_OTHER_CURRENCY, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, p->plan_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->currency, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                            "currency: accounts on this plan are billed in another currency");
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "reading the plan's accounts");
+}
+
 int plan_store(store_conn_t *conn, const plan *p, mb_error *err)
 {
+    if (check_accounts_currency(conn, p, err) != 0)
+        return -1;
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_PLAN_UPSERT, err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, p->plan_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, p->currency, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, p->base_fee_minor);
-    if (step_done(conn, st, "storing a plan", err) != 0)
+    if (store_step_done(conn, st, "storing a plan", err) != 0)
         return -1;
     if ((st = store_conn_prepare(conn, SQL_PRICES_DELETE, err)) == NULL)
         return -1;
     sqlite3_bind_text(st, 1, p->plan_id, -1, SQLITE_STATIC);
-    if (step_done(conn, st, "replacing plan prices", err) != 0)
+    if (store_step_done(conn, st, "replacing plan prices", err) != 0)
         return -1;
     for (size_t i = 0; i < p->n_prices; i++) {
         const plan_price *pr = &p->prices[i];
@@ -257,7 +291,7 @@ int plan_store(store_conn_t *conn, const plan *p, mb_error *err)
         sqlite3_bind_text(st, 4, pr->description, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 5, pr->unit_price_micros);
         sqlite3_bind_int64(st, 6, pr->included_quantity);
-        if (step_done(conn, st, "storing a plan price", err) != 0 ||
+        if (store_step_done(conn, st, "storing a plan price", err) != 0 ||
             store_tiers(conn, p, pr, err) != 0)
             return -1;
     }
@@ -377,7 +411,10 @@ static int upsert_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
                       mb_error *err)
 {
     const plan *p = arg;
-    if (plan_store(conn, p, err) != 0)
+    /* An admin action (architecture principle 6): ids only. */
+    if (plan_store(conn, p, err) != 0 ||
+        audit_call_append(conn, call, "plan.upsert", NULL, p->plan_id, "plan catalog change", NULL,
+                          err) != 0)
         return -1;
     /* Only the writer touches the call's arena while the job runs. */
     Minbill__V1__Plan *m = plan_to_proto(rpc_call_arena(call), p);

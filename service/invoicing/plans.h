@@ -61,8 +61,14 @@ Minbill__V1__Plan *plan_to_proto(mb_arena_t *a, const plan *p);
 /* Reads plan_id into *out (strings and arrays in a); NOT_FOUND if unknown. */
 int plan_load(store_conn_t *conn, mb_arena_t *a, const char *plan_id, plan *out, mb_error *err);
 
+/* FAILED_PRECONDITION naming account.plan_id unless plan_id exists and is
+ * priced in currency: an account is billed on a plan of its own currency. */
+int plan_check_for_account(store_conn_t *conn, const char *plan_id, const char *currency,
+                           mb_error *err);
+
 /* Replaces the stored plan (or creates it) inside the caller's write
- * transaction. */
+ * transaction; FAILED_PRECONDITION if accounts on it have another
+ * currency. */
 int plan_store(store_conn_t *conn, const plan *p, mb_error *err);
 
 /* Handlers (roles admin, finance: see methods.c). */

@@ -55,8 +55,7 @@ int store_error(store_conn_t *conn, mb_error *err, const char *what)
     return mb_error_set(err, code, "storage: %s: %s", what, sqlite3_errmsg(conn->db));
 }
 
-/* Runs a bound statement to completion and resets it. */
-static int step_done(store_conn_t *conn, sqlite3_stmt *st, const char *what, mb_error *err)
+int store_step_done(store_conn_t *conn, sqlite3_stmt *st, const char *what, mb_error *err)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -72,7 +71,7 @@ int store_exec_text(store_conn_t *conn, const char *sql, const char *a, const ch
     sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
     if (b != NULL)
         sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-    return step_done(conn, st, what, err);
+    return store_step_done(conn, st, what, err);
 }
 
 int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *what, mb_error *err)
@@ -81,7 +80,7 @@ int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *w
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, id);
-    return step_done(conn, st, what, err);
+    return store_step_done(conn, st, what, err);
 }
 int store_step_one(store_conn_t *conn, sqlite3_stmt *st, const char *not_found,
                    const char *what, mb_error *err)

@@ -68,6 +68,10 @@ int store_exec_text(store_conn_t *conn, const char *sql, const char *a, const ch
 /* The same with one integer parameter ?1 = id (deleting rows by key). */
 int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *what, mb_error *err);
 
+/* Runs a bound statement to completion and resets it; the storage error
+ * says `what` failed. */
+int store_step_done(store_conn_t *conn, sqlite3_stmt *st, const char *what, mb_error *err);
+
 /* Steps a statement that must return a row: 0 on SQLITE_ROW; on no row,
  * NOT_FOUND with not_found as the message; otherwise the storage error,
  * saying `what` was being done. Does not reset the statement. */

@@ -52,7 +52,7 @@
  * consecutive PANs still look unrelated. */
 #define PAN_BODY_MOD 100000000000000ULL
 #define PAN_STRIDE 32416190071ULL
-#define REVEAL_PURPOSE "bench"
+#define REVEAL_PURPOSE "collect-payment:bench"
 
 typedef struct opts {
     double seconds, warmup, reveal_seconds;

@@ -191,12 +191,13 @@ static void test_json(void)
                   "\"brand\":\"visa\",\"last4\":\"4242\",\"exp_month\":12,\"exp_year\":2031,"
                   "\"country_code\":\"\",\"fingerprint\":\"\",\"mandate_reference\":\"\","
                   "\"created_at\":\"2026-01-01T00:00:00Z\",\"account_id\":\"\","
-                  "\"is_default\":true}]}\n");
+                  "\"is_default\":true,\"already_attached\":false,\"updated_existing\":false}],"
+                  "\"next_page_token\":\"\"}\n");
     free(s);
 
     r.n_payment_methods = 0;
     s = as_json(&r.base);
-    CHECK_TEXT(s, "{\"payment_methods\":[]}\n");
+    CHECK_TEXT(s, "{\"payment_methods\":[],\"next_page_token\":\"\"}\n");
     free(s);
 
     /* A oneof: only the member that is set; an unknown enum value as a number. */

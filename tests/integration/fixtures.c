@@ -61,6 +61,42 @@ int mbt_attach_card(mbc_channel_t *ch, const char *api_key, const char *account,
     return st.code;
 }
 
+Minbill__V1__PaymentMethod *mbt_attach(mbc_channel_t *ch, const char *api_key,
+                                       const char *account, Minbill__V1__CardDetails *card,
+                                       Minbill__V1__SepaDebitDetails *sepa, mb_error *st)
+{
+    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
+    req.account_id = (char *)account;
+    /* card and sepa_debit share a union (the oneof). */
+    if (card != NULL) {
+        req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD;
+        req.card = card;
+    } else {
+        req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_SEPA_DEBIT;
+        req.sepa_debit = sepa;
+    }
+    ProtobufCMessage *resp = NULL;
+    mbc_unary(ch, "/minbill.v1.Accounts/AttachPaymentMethod", api_key, &req.base,
+              &minbill__v1__payment_method__descriptor, 10000, &resp, st);
+    return (Minbill__V1__PaymentMethod *)resp;
+}
+
+Minbill__V1__PaymentMethod *mbt_attach_sepa(mbc_channel_t *ch, const char *api_key,
+                                            const char *account, const char *iban,
+                                            const char *bic, const char *mandate,
+                                            int64_t signed_at, mb_error *st)
+{
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = signed_at;
+    Minbill__V1__SepaDebitDetails sepa = MINBILL__V1__SEPA_DEBIT_DETAILS__INIT;
+    sepa.iban = (char *)iban;
+    sepa.bic = (char *)bic;
+    sepa.account_holder = "Autohaus Example GmbH";
+    sepa.mandate_reference = (char *)mandate;
+    sepa.mandate_signed_at = signed_at != 0 ? &ts : NULL;
+    return mbt_attach(ch, api_key, account, NULL, &sepa, st);
+}
+
 int mbt_reveal_card(mbc_channel_t *ch, const char *api_key, const char *token, const char *purpose,
                     char *pan, size_t size, int timeout_ms)
 {

@@ -6,6 +6,7 @@
 #define MB_TEST_FIXTURES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 #include "minbill/v1/accounts.pb-c.h"
@@ -22,6 +23,20 @@ int mbt_upsert_account(mbc_channel_t *ch, const char *api_key, const char *id,
  * bytes) receives the token, or "". Returns the status code. */
 int mbt_attach_card(mbc_channel_t *ch, const char *api_key, const char *account, const char *pan,
                     const char *holder, char *token, size_t size, int timeout_ms);
+
+/* AttachPaymentMethod of card (if not NULL) or else sepa to account; the
+ * answer (free with protobuf_c_message_free_unpacked), or NULL with *st
+ * the status. */
+Minbill__V1__PaymentMethod *mbt_attach(mbc_channel_t *ch, const char *api_key,
+                                       const char *account, Minbill__V1__CardDetails *card,
+                                       Minbill__V1__SepaDebitDetails *sepa, mb_error *st);
+
+/* mbt_attach of a SEPA debit (holder "Autohaus Example GmbH") with mandate
+ * signed at signed_at (Unix seconds; 0 leaves it unset). */
+Minbill__V1__PaymentMethod *mbt_attach_sepa(mbc_channel_t *ch, const char *api_key,
+                                            const char *account, const char *iban,
+                                            const char *bic, const char *mandate,
+                                            int64_t signed_at, mb_error *st);
 
 /* RevealPaymentMethod of token with purpose; pan (size bytes) receives the
  * card number, or "" when none came back. Returns the status code. */

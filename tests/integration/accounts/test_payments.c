@@ -17,7 +17,6 @@
 #include "minbill/v1/accounts.pb-c.h"
 #include "minbill/v1/audit.pb-c.h"
 
-#define ATTACH "/minbill.v1.Accounts/AttachPaymentMethod"
 #define LIST "/minbill.v1.Accounts/ListPaymentMethods"
 #define DETACH "/minbill.v1.Accounts/DetachPaymentMethod"
 #define SET_DEFAULT "/minbill.v1.Accounts/SetDefaultPaymentMethod"
@@ -48,36 +47,14 @@ static Minbill__V1__PaymentMethod *attach_card(const char *account, const char *
     card.exp_month = month;
     card.exp_year = year;
     card.holder_name = "Jane Doe";
-    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
-    req.account_id = (char *)account;
-    req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD;
-    req.card = &card;
-    ProtobufCMessage *resp = NULL;
-    mbc_unary(srv.ch, ATTACH, platform, &req.base, &minbill__v1__payment_method__descriptor, 10000,
-              &resp, st);
-    return (Minbill__V1__PaymentMethod *)resp;
+    return mbt_attach(srv.ch, platform, account, &card, NULL, st);
 }
 
 static Minbill__V1__PaymentMethod *attach_sepa(const char *account, const char *iban,
                                                const char *bic, const char *mandate,
                                                int64_t signed_at, mb_error *st)
 {
-    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    ts.seconds = signed_at;
-    Minbill__V1__SepaDebitDetails sepa = MINBILL__V1__SEPA_DEBIT_DETAILS__INIT;
-    sepa.iban = (char *)iban;
-    sepa.bic = (char *)bic;
-    sepa.account_holder = "Autohaus Example GmbH";
-    sepa.mandate_reference = (char *)mandate;
-    sepa.mandate_signed_at = signed_at ? &ts : NULL;
-    Minbill__V1__AttachPaymentMethodRequest req = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
-    req.account_id = (char *)account;
-    req.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_SEPA_DEBIT;
-    req.sepa_debit = &sepa;
-    ProtobufCMessage *resp = NULL;
-    mbc_unary(srv.ch, ATTACH, platform, &req.base, &minbill__v1__payment_method__descriptor, 10000,
-              &resp, st);
-    return (Minbill__V1__PaymentMethod *)resp;
+    return mbt_attach_sepa(srv.ch, platform, account, iban, bic, mandate, signed_at, st);
 }
 
 static void free_msg(void *m)
@@ -119,8 +96,8 @@ static void test_attach_public_test_numbers(void)
     }
     for (int i = 0; i < 2; i++) {
         Minbill__V1__PaymentMethod *m =
-            attach_sepa("acc-p", IBANS[i], i == 0 ? "COBADEFFXXX" : "", "MANDATE-2026-001",
-                        1767225600, &st);
+            attach_sepa("acc-p", IBANS[i], i == 0 ? "COBADEFFXXX" : "NWBKGB2LXXX",
+                        "MANDATE-2026-001", 1767225600, &st);
         CHECK_STATUS(st, GRPC_STATUS_OK);
         CHECK(m != NULL && token_ok(m->token));
         CHECK(m != NULL && strcmp(m->last4, IBANS[i] + strlen(IBANS[i]) - 4) == 0);
@@ -260,7 +237,7 @@ static void test_reveal(void)
 {
     mb_error st;
     Minbill__V1__RevealPaymentMethodResponse *r =
-        reveal(payments, card_tokens[2], "monthly collection 2026-11", &st);
+        reveal(payments, card_tokens[2], "collect-payment:2026-11", &st);
     CHECK_STATUS(st, GRPC_STATUS_OK);
     CHECK(r != NULL && r->card != NULL && strcmp(r->card->pan, CARDS[2]) == 0);
     CHECK(r != NULL && r->card != NULL && strcmp(r->card->holder_name, "Jane Doe") == 0);
@@ -269,7 +246,7 @@ static void test_reveal(void)
     if (r != NULL)
         snprintf(event_id, sizeof event_id, "%s", r->audit_event_id);
     free_msg(r);
-    r = reveal(payments, iban_tokens[0], "monthly collection 2026-11", &st);
+    r = reveal(payments, iban_tokens[0], "collect-payment:2026-11", &st);
     CHECK(r != NULL && r->sepa_debit != NULL && strcmp(r->sepa_debit->iban, IBANS[0]) == 0);
     CHECK(r != NULL && r->sepa_debit != NULL && strcmp(r->sepa_debit->bic, "COBADEFFXXX") == 0);
     free_msg(r);
@@ -281,7 +258,7 @@ static void test_reveal(void)
     CHECK_STATUS(st, GRPC_STATUS_PERMISSION_DENIED);
     r = reveal(privacy, card_tokens[2], "curious", &st);
     CHECK_STATUS(st, GRPC_STATUS_PERMISSION_DENIED);
-    r = reveal(payments, "pm_000000000000000000000000", "x", &st);
+    r = reveal(payments, "pm_000000000000000000000000", "refund", &st);
     CHECK_STATUS(st, GRPC_STATUS_NOT_FOUND);
 
     /* The reveal is in the audit trail, with its purpose and no number. */
@@ -298,7 +275,7 @@ static void test_reveal(void)
         if (strcmp(e->event_id, event_id) == 0) {
             found = 1;
             CHECK(strcmp(e->action, "payment_method.reveal") == 0);
-            CHECK(strcmp(e->purpose, "monthly collection 2026-11") == 0);
+            CHECK(strcmp(e->purpose, "collect-payment:2026-11") == 0);
             CHECK(strcmp(e->target_id, card_tokens[2]) == 0);
             CHECK(e->actor_role == MINBILL__V1__ROLE__ROLE_PAYMENTS);
         }
@@ -319,7 +296,7 @@ static void test_detach_shreds(void)
               &minbill__v1__detach_payment_method_response__descriptor, 10000, &resp, &st);
     CHECK_STATUS(st, GRPC_STATUS_OK);
     free_msg(resp);
-    Minbill__V1__RevealPaymentMethodResponse *r = reveal(payments, card_tokens[2], "x", &st);
+    Minbill__V1__RevealPaymentMethodResponse *r = reveal(payments, card_tokens[2], "refund", &st);
     free_msg(r);
     CHECK_STATUS(st, GRPC_STATUS_NOT_FOUND);
     CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM payment_vault") == vault - 1);

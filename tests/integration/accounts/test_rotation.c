@@ -57,7 +57,8 @@ static void make_pan(int i, char out[17])
 
 static int reveal_pan(const char *token, char *pan_out)
 {
-    return mbt_reveal_card(srv.ch, payments, token, "rotation test", pan_out, 20, 20000);
+    return mbt_reveal_card(srv.ch, payments, token, "collect-payment:rotation-test", pan_out, 20,
+                           20000);
 }
 
 static int revealed_email(const char *account, char *email_out)

@@ -58,7 +58,7 @@ static void attach(const char *pan, char out[PM_TOKEN_LEN + 1])
 /* Reveals token; returns the status and copies the PAN into pan. */
 static int reveal(const char *token, char *pan, size_t size)
 {
-    return mbt_reveal_card(srv.ch, payments, token, "token test", pan, size, 10000);
+    return mbt_reveal_card(srv.ch, payments, token, "collect-payment:token-test", pan, size, 10000);
 }
 
 /* Detach or SetDefault of token; returns the status. */

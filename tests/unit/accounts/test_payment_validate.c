@@ -374,6 +374,93 @@ static void test_mandate_reference(void)
     }
 }
 
+/* Issue 10, defect 5: SEPA direct debit only inside the scheme, with a BIC
+ * outside the EEA. */
+static void test_sepa_reach(void)
+{
+    static const struct {
+        const char *country, *bic;
+        const char *want; /* NULL: must pass */
+    } cases[] = {
+        {"DE", "", NULL},
+        {"FR", "", NULL},
+        {"NO", "", NULL},
+        {"LI", "", NULL},
+        {"IS", "", NULL},
+        {"CH", "UBSWCHZH80A", NULL},
+        {"GB", "NWBKGB2LXXX", NULL},
+        {"GI", "NWBKGIGIXXX", NULL},
+        {"SM", "", "required for an account in a SEPA country outside the EEA"},
+        {"CH", "", "outside the EEA"},
+        {"GB", "", "outside the EEA"},
+        {"MC", "", "outside the EEA"},
+        {"VA", "", "outside the EEA"},
+        {"AD", "", "outside the EEA"},
+        {"AL", "", "outside the EEA"},
+        {"RS", "", "outside the EEA"},
+        {"SA", "", "is not in the SEPA direct debit scheme"},
+        {"SA", "NCBKSAJEXXX", "is not in the SEPA direct debit scheme"},
+        {"TR", "", "not in the SEPA"},
+        {"BR", "", "not in the SEPA"},
+        {"UA", "", "not in the SEPA"},
+        {"XK", "", "not in the SEPA"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mb_error err = {0};
+        int rc = pay_check_sepa_reach("sepa_debit.iban", cases[i].country, "sepa_debit.bic",
+                                      cases[i].bic, &err);
+        const char *field = cases[i].want != NULL && strstr(cases[i].want, "EEA")
+                                ? "sepa_debit.bic"
+                                : "sepa_debit.iban";
+        expect(rc, &err, field, "", cases[i].want);
+    }
+    CHECK(pay_sepa_reach_of("JE") == PAY_SEPA_NON_EEA && pay_sepa_reach_of("AX") == PAY_SEPA_EEA);
+    CHECK(pay_sepa_reach_of("US") == PAY_SEPA_OUTSIDE &&
+          pay_sepa_reach_of(NULL) == PAY_SEPA_OUTSIDE);
+}
+
+/* The reference part of a purpose must not come back; the code may. */
+static bool echoes_reference(const char *rule, const char *value)
+{
+    const char *colon = strchr(value, ':');
+    return colon != NULL && echoes(rule, colon + 1);
+}
+
+/* Issue 10, defect 1: a reveal's purpose is a code and a reference. */
+static void test_purpose(void)
+{
+    static const struct {
+        const char *purpose;
+        const char *want; /* NULL: must pass */
+    } cases[] = {
+        {"collect-payment", NULL},
+        {"collect-payment:INV-2025-000042", NULL},
+        {"refund:RE-2025-17", NULL},
+        {"chargeback:CB_2026/11.3", NULL},
+        {"dispute", NULL},
+        {"fraud-review:case-77", NULL},
+        {"psp-migration:2026-01-31", NULL},
+        {"", "must not be empty"},
+        {"collect INV-2025-000042", "must be one of collect-payment, refund"},
+        {"collect card 4242424242424242 for jane.doe@example.de", "must be one of"},
+        {"Refund", "must be one of"},
+        {"refund:", "reference after ':' must not be empty"},
+        {"refund:a b", "reference after ':' must be 1 to 64 letters"},
+        {"refund:jane@example.de", "reference after ':' must be 1 to 64 letters"},
+        {"refund:+4915112345678", "reference after ':' must be 1 to 64 letters"},
+        {"refund:4242424242424242", "must not contain a card number"},
+        {"refund:4242-4242-4242-4242", "must not contain a card number"},
+        {"refund:DE89370400440532013000", "must not contain an IBAN"},
+        {"refund:015112345678", "must not contain a phone number"},
+        {"refund:0151-12345678", "must not contain a phone number"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mb_error err = {0};
+        int rc = pay_check_purpose("purpose", cases[i].purpose, &err);
+        expect_field(rc, &err, "purpose", cases[i].purpose, cases[i].want, echoes_reference);
+    }
+}
+
 int main(void)
 {
     RUN(test_brand_names);
@@ -382,5 +469,7 @@ int main(void)
     RUN(test_iban);
     RUN(test_bic);
     RUN(test_mandate_reference);
+    RUN(test_sepa_reach);
+    RUN(test_purpose);
     return check_summary();
 }

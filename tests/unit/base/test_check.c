@@ -2,6 +2,7 @@
  * countries, currencies, VAT IDs, e-mail addresses and phone numbers. Every
  * rejected value is also checked not to reappear in its error message. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/check.h"
@@ -565,6 +566,139 @@ static void test_building_blocks(void)
     CHECK(check_field_error(NULL, "a.b", "x") == -1);
 }
 
+/* Issue 10, defect 15: text that looks empty or lies. */
+static void test_text_that_lies(void)
+{
+    static const struct {
+        const char *value;
+        size_t min;
+        const char *want;
+    } cases[] = {
+        {"Autohaus M\xc3\xbcller GmbH", 1, NULL},
+        {"\xd8\xa3\xd8\xad\xd9\x85\xd8\xaf", 1, NULL}, /* Arabic: right-to-left by itself */
+        {"   ", 1, "must not be empty or only white space"},
+        {" \xc2\xa0 ", 1, "only white space"},   /* NBSP */
+        {"\xe3\x80\x80", 1, "only white space"}, /* ideographic space */
+        {"   ", 0, "must be empty or have a visible character"},
+        {"", 0, NULL},
+        {"evil\xe2\x80\xae"
+         "cod.exe",
+         1, "invisible or text-direction"}, /* U+202E */
+        {"a\xe2\x80\xaa"
+         "b",
+         1, "invisible or text-direction"}, /* U+202A */
+        {"a\xe2\x81\xa6"
+         "b\xe2\x81\xa9",
+         1, "invisible or text-direction"},                  /* U+2066/2069 */
+        {"a\xe2\x81\xa8", 1, "invisible or text-direction"}, /* U+2068 */
+        {"Jane\xe2\x80\x8b"
+         "Doe",
+         1, "invisible or text-direction"},                 /* U+200B */
+        {"\xe2\x80\x8f", 1, "invisible or text-direction"}, /* U+200F */
+        {"\xe2\x81\xa0"
+         "x",
+         1, "invisible or text-direction"}, /* U+2060 */
+        {"\xef\xbb\xbf"
+         "ACME",
+         1, "invisible or text-direction"}, /* BOM */
+        {"a\xe2\x80\xa8"
+         "b",
+         1, "must not contain control characters"}, /* U+2028 */
+        {"a\xff", 1, "must be valid UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mb_error err = {0};
+        int rc = check_text("account.legal_name", cases[i].value, cases[i].min, 200, &err);
+        expect(rc, &err, "account.legal_name", cases[i].value, cases[i].want);
+    }
+}
+
+/* Issue 10, defect 1: no personal data in stored free text. */
+static void test_no_personal_data(void)
+{
+    static const struct simple_case cases[] = {
+        /* ordinary text and references pass */
+        {"collect-payment:INV-2025-000042", NULL},
+        {"INV-2025-000042", NULL},
+        {"invoice 2025-000042", NULL},
+        {"period 2025-01-01 - 2025-01-31", NULL},
+        {"2025-01-31 12:30", NULL},
+        {"31.01.2025 2025-02-28", NULL},
+        {"05.03.2025 12.30", NULL},
+        {"Messages via WhatsApp, 0.0025 EUR each", NULL},
+        {"10.000 messages included, 1 000 000 max", NULL},
+        {"version 1.2.3", NULL},
+        {"ticket 12345678", NULL},
+        {"order 4242 4242 4242 4241", NULL}, /* Luhn fails: not a card */
+        {"ref 0000421234567890", NULL},      /* starts with 0: no card number does */
+        {"GB82 WEST", NULL},
+        {"DE89 3704 0044 0532 0130 01", NULL}, /* checksum wrong */
+        {"user at example dot com", NULL},
+        {"@home", NULL},
+        {"+1000 messages", NULL},
+        {"SMS DE 0,09", NULL},
+        /* card numbers */
+        {"4242 4242 4242 4242", "must not contain a card number"},
+        {"4242424242424242", "card number"},
+        {"4242-4242-4242-4242", "card number"},
+        {"4242.4242.4242.4242", "card number"},
+        {"collect for jane 4242424242424242", "card number"},
+        {"pan4111111111111111", "card number"},
+        {"3782 822463 10005", "card number"}, /* Amex 4-6-5 */
+        {"5555 5555 5555 4444 exp 12/31", "card number"},
+        {"6759 6498 2643 8453", "card number"}, /* Maestro */
+        {"5105-1051-0510-5100 12/31", "card number"},
+        /* IBANs */
+        {"DE89 3704 0044 0532 0130 00", "must not contain an IBAN"},
+        {"to DE89370400440532013000", "IBAN"},
+        {"de89370400440532013000", "IBAN"},
+        {"GB82 WEST 1234 5698 7654 32", "IBAN"},
+        {"refund to NL91ABNA0417164300 please", "IBAN"},
+        /* e-mail addresses */
+        {"jane.doe@example.de", "must not contain an e-mail address"},
+        {"for a@b.de", "e-mail address"},
+        {"to Jane.Doe+billing@autohaus-example.co.uk now", "e-mail address"},
+        /* phone numbers */
+        {"+49 151 12345678", "must not contain a phone number"},
+        {"+4915112345678", "phone number"},
+        {"call +1 (555) 010-0199", "phone number"},
+        {"+(49) 30 1234567", "phone number"},
+        {"0151 12345678", "phone number"},
+        {"tel 030 1234567", "phone number"},
+        {"(030) 123 45 67", "phone number"},
+        {"01 23 45 67 89", "phone number"},
+        {"0049 151 12345678", "phone number"},
+        {"151 1234 5678", "phone number"},
+    };
+    RUN_SIMPLE(check_no_personal_data, "purpose", cases);
+
+    /* check_stored_text is both rules. */
+    mb_error err = {0};
+    expect(check_stored_text("name", "ops \xe2\x80\xae key", 1, 64, &err), &err, "name",
+           "ops \xe2\x80\xae key", "invisible");
+    expect(check_stored_text("name", "jane@example.de", 1, 64, &err), &err, "name",
+           "jane@example.de", "e-mail address");
+    expect(check_stored_text("name", "billing job", 1, 64, &err), &err, "name", "billing job",
+           NULL);
+}
+
+/* Issue 10, defect 6: timestamps outside 1970..9999 are refused. */
+static void test_timestamp(void)
+{
+    mb_error err = {0};
+    int64_t us = -1;
+    CHECK(check_timestamp("since", 0, 0, &us, &err) == 0 && us == 0);
+    CHECK(check_timestamp("since", 1767225600, 5000, &us, &err) == 0 && us == 1767225600000005);
+    CHECK(check_timestamp("since", 253402300799, 999999999, &us, &err) == 0);
+    expect(check_timestamp("sepa_debit.mandate_signed_at", INT64_C(1) << 62, 0, &us, &err), &err,
+           "sepa_debit.mandate_signed_at", "", "must be from year 1970 to year 9999");
+    expect(check_timestamp("since", 253402300800, 0, &us, &err), &err, "since", "", "year 9999");
+    expect(check_timestamp("since", -1, 0, &us, &err), &err, "since", "", "year 1970");
+    expect(check_timestamp("since", INT64_MIN, 0, &us, &err), &err, "since", "", "year 1970");
+    expect(check_timestamp("since", 0, -1, &us, &err), &err, "since", "", "nanos");
+    expect(check_timestamp("since", 0, 1000000000, &us, &err), &err, "since", "", "nanos");
+}
+
 int main(void)
 {
     RUN(test_id);
@@ -576,5 +710,8 @@ int main(void)
     RUN(test_email);
     RUN(test_phone);
     RUN(test_building_blocks);
+    RUN(test_text_that_lies);
+    RUN(test_no_personal_data);
+    RUN(test_timestamp);
     return check_summary();
 }
