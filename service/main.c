@@ -4,6 +4,7 @@
  *   minbilld serve   [--listen H:P] [--db PATH] [--key-file PATH] [--threads N]
  *                    [--max-message-bytes N] [--dev]
  *                    [--tls-cert F --tls-key F [--tls-client-ca F]]
+ *                    [--metrics-listen H:P]
  *   minbilld migrate --db PATH
  *   minbilld keys init --key-file PATH
  *   minbilld keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME
@@ -36,6 +37,9 @@
 #include "base/log.h"
 #include "inventory/inventory.h"
 #include "methods.h"
+#include "metrics/endpoint.h"
+#include "metrics/metrics.h"
+#include "metrics/sync_vfs.h"
 #include "store/backup.h"
 #include "store/migrate.h"
 #include "store/writer.h"
@@ -53,6 +57,7 @@ typedef struct config {
     const char *key_id;
     const char *identity;
     const char *tls_cert, *tls_key, *tls_client_ca;
+    const char *metrics_listen;
     long threads;
     long max_message_bytes;
     long window_days;
@@ -75,6 +80,8 @@ static int usage(FILE *f)
             "               --tls-cert F --tls-key F  serve TLS with this certificate and key\n"
             "               --tls-client-ca F       also accept client certificates signed by\n"
             "                                       this CA (see keys allow-client)\n"
+            "               --metrics-listen HOST:PORT  serve Prometheus metrics over HTTP at\n"
+            "                                       GET /metrics (default: not served)\n"
             "               --dev                   create var/ and the key file if missing,\n"
             "                                       and print a ready-to-use API key\n"
             "               --acceptance-window-days N  usage events older than N days are\n"
@@ -146,6 +153,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"tls-client-ca", required_argument, NULL, 'A'},
+        {"metrics-listen", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -161,6 +169,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
     cfg->tls_cert = env_or("MINBILL_TLS_CERT", NULL);
     cfg->tls_key = env_or("MINBILL_TLS_KEY", NULL);
     cfg->tls_client_ca = env_or("MINBILL_TLS_CLIENT_CA", NULL);
+    cfg->metrics_listen = env_or("MINBILL_METRICS_LISTEN", NULL);
     cfg->threads = ncpu > 0 ? ncpu : 1;
     cfg->max_message_bytes = 4 << 20;
     if (parse_long("MINBILL_THREADS", env_or("MINBILL_THREADS", "0"), 0, 256, &cfg->threads) != 0 ||
@@ -190,6 +199,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         case 'C': cfg->tls_cert = optarg; break;
         case 'K': cfg->tls_key = optarg; break;
         case 'A': cfg->tls_client_ca = optarg; break;
+        case 'M': cfg->metrics_listen = optarg; break;
         case 'w':
             if (parse_long("--acceptance-window-days", optarg, 1, METERING_WINDOW_DAYS_MAX,
                            &cfg->window_days) != 0)
@@ -391,7 +401,8 @@ static int cmd_serve(const config *cfg)
     mb_error err;
     mb_app app = {0};
     rpc_server_t *srv = NULL;
-    int ret = 1, port = 0;
+    metrics_endpoint_t *metrics = NULL;
+    int ret = 1, port = 0, metrics_port = 0;
     sigset_t sigs;
 
     tls_pems tls_pem = {0};
@@ -415,6 +426,9 @@ static int cmd_serve(const config *cfg)
         goto out;
     if (keyring_load(cfg->key_file, &app.keyring, &err) != 0)
         goto out;
+    metrics_init(mb_methods, mb_methods_count, cfg->db);
+    if (metrics_sync_vfs_register(&err) != 0)
+        goto out;
     store_options so = {.readers = (int)cfg->threads + 2,
                         .create = true,
                         .n_purposes = PURPOSE_COUNT,
@@ -436,6 +450,12 @@ static int cmd_serve(const config *cfg)
     key_args dev_key = {.kr = app.keyring, .role = ROLE_SUPPORT, .name = "dev"};
     if (cfg->dev && store_write_sync(app.store, create_key_job, &dev_key, &err) != 0)
         goto out;
+    if (cfg->metrics_listen != NULL) {
+        if (metrics_endpoint_start(cfg->metrics_listen, &metrics, &metrics_port, &err) != 0)
+            goto out;
+        mb_log(MB_LOG_INFO, "event=metrics_listening listen=%s port=%d", cfg->metrics_listen,
+               metrics_port);
+    }
 
     rpc_options ro = {
         .listen = cfg->listen,
@@ -491,6 +511,7 @@ out:
     free_pem(&tls_pem);
     if (srv != NULL)
         rpc_server_shutdown(srv, 0);
+    metrics_endpoint_stop(metrics);
     metering_stop(app.metering); /* its jobs need the writer: before store_close */
     store_close(app.store);
     auth_free(app.auth);
