@@ -103,9 +103,8 @@ static void observe(histogram *h, const histogram_kind *k, int64_t v)
 
 void metrics_call(long method_index, grpc_status_code code, int64_t latency_us)
 {
-    size_t row = method_index >= 0 && (size_t)method_index < METRICS_METHODS_MAX
-                     ? (size_t)method_index
-                     : UNKNOWN_ROW;
+    size_t row = method_index >= 0 && (size_t)method_index < m.n_methods ? (size_t)method_index
+                                                                         : UNKNOWN_ROW;
     size_t c = code >= 0 && code < CODES ? (size_t)code : GRPC_STATUS_UNKNOWN;
     atomic_fetch_add_explicit(&m.calls[row][c], 1, memory_order_relaxed);
     observe(&m.latency[row], &LATENCY_KIND, latency_us);
