@@ -22,6 +22,8 @@
 #include "base/clock.h"
 #include "metrics/metrics.h"
 
+#define ACCEPT_PAUSE_NS 100000000 /* 100 ms */
+
 struct metrics_endpoint {
     int listen_fd;
     int stop_pipe[2];
@@ -90,7 +92,8 @@ static int open_listener(const char *addr, int *fd_out, int *port, mb_error *err
 }
 
 /* Waits until fd is ready for events or the stop pipe is readable: 1 ready,
- * 0 deadline passed or stopping, -1 error. */
+ * 0 deadline passed or stopping, -1 error. fd -1: a pause that stopping
+ * cuts short. */
 static int wait_fd(const metrics_endpoint_t *ep, int fd, short events, int64_t deadline_ns)
 {
     for (;;) {
@@ -238,8 +241,13 @@ static void *endpoint_main(void *arg)
         if (wait_fd(ep, ep->listen_fd, POLLIN, INT64_MAX) != 1)
             break; /* stopping */
         int fd = accept4(ep->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            continue; /* the client went away, or out of descriptors: try again later */
+        if (fd < 0) {
+            /* Out of descriptors or memory leaves the connection waiting,
+             * and the listener readable: pause rather than spin. */
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                wait_fd(ep, -1, 0, mb_mono_ns() + ACCEPT_PAUSE_NS);
+            continue;
+        }
         serve_one(ep, fd);
         close(fd);
     }

@@ -5,7 +5,7 @@
  * and status code, call latency by method, usage events accepted and
  * duplicate, invoices issued, open and overdue access requests, the
  * writer's queue depth and group size, fsync latency (sync_vfs.h) and the
- * database and WAL file sizes. metrics_endpoint.h serves them over HTTP.
+ * database and WAL file sizes. endpoint.h serves them over HTTP.
  *
  * The recording functions run on the hot paths (completion-queue threads
  * at ~100,000 calls/s, the writer thread): each is a few relaxed atomic

@@ -4,9 +4,17 @@
  * "unknown"), label escaping, invoices issued, the access-request source
  * (absent until registered, left out when it fails, gone when removed), the
  * fsync timing VFS under a real WAL database (data intact, WAL and database
- * syncs counted) and the endpoint's refusal of bad listen addresses.
+ * syncs counted), the endpoint's refusal of bad listen addresses and its
+ * pause (no spinning) while out of descriptors.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,6 +206,53 @@ static void test_endpoint_addresses(void)
     metrics_endpoint_stop(NULL);
 }
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Out of descriptors, a waiting connection cannot be accepted and the
+ * listener stays readable: the endpoint must pause, not spin, and serve the
+ * connection once descriptors are back. */
+static void test_endpoint_out_of_descriptors(void)
+{
+    metrics_endpoint_t *ep = NULL;
+    int port = 0;
+    mb_error err;
+    CHECK(metrics_endpoint_start("127.0.0.1:0", &ep, &port, &err) == 0);
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    int lowest = dup(0); /* the next descriptor the process would get */
+    close(lowest);
+    struct rlimit saved, low;
+    getrlimit(RLIMIT_NOFILE, &saved);
+    low = saved;
+    low.rlim_cur = (rlim_t)lowest;
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(connect(client, (struct sockaddr *)&a, sizeof a) == 0);
+    static const char req[] = "GET /metrics HTTP/1.1\r\n\r\n";
+    CHECK(send(client, req, sizeof req - 1, 0) == (ssize_t)(sizeof req - 1));
+    double cpu0 = cpu_seconds();
+    struct timespec half = {.tv_nsec = 500000000};
+    nanosleep(&half, NULL);
+    double spent = cpu_seconds() - cpu0;
+    if (spent >= 0.03)
+        fprintf(stderr, "  the endpoint used %.3f s of CPU in 0.5 s\n", spent);
+    CHECK(spent < 0.03);
+    CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+    char buf[32] = "";
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    CHECK(recv(client, buf, sizeof buf - 1, MSG_WAITALL) > 0);
+    CHECK(strncmp(buf, "HTTP/1.1 200 OK", 15) == 0);
+    close(client);
+    metrics_endpoint_stop(ep);
+}
+
 int main(void)
 {
     metrics_init(methods, 3, NULL);
@@ -207,5 +262,6 @@ int main(void)
     RUN(test_access_requests);
     RUN(test_sync_vfs);
     RUN(test_endpoint_addresses);
+    RUN(test_endpoint_out_of_descriptors);
     return check_summary();
 }
