@@ -191,6 +191,8 @@ static void serve_one(const metrics_endpoint_t *ep, int fd)
         respond(ep, fd, "431 Request Header Fields Too Large", "", NULL, 0, deadline);
         return;
     }
+    /* The answer has a timeout of its own, however long the request took. */
+    deadline = mb_mono_ns() + (int64_t)METRICS_IO_TIMEOUT_MS * 1000000;
     /* The request line: METHOD SP TARGET SP HTTP/1.x */
     char method[16], target[256], version[16];
     const char *line_end = strpbrk(buf, "\r\n");

@@ -5,10 +5,10 @@
  * of at most METRICS_REQUEST_MAX bytes within METRICS_IO_TIMEOUT_MS, answers
  * GET /metrics with metrics_render() (text format 0.0.4), anything else
  * with 404 (another path), 405 (another method), 400 (not HTTP) or 431 (too
- * large), and closes the connection. A slow or silent client delays only
- * the next scrape, by at most that timeout; the gRPC threads never wait for
- * this one. It serves figures, never personal data, and has no
- * authentication: bind it to loopback or a monitoring network.
+ * large), within METRICS_IO_TIMEOUT_MS again, and closes the connection. A
+ * slow or silent client delays only the next scrape, by at most those
+ * timeouts; the gRPC threads never wait for this one. It serves figures, never personal data, and
+ * has no authentication: bind it to loopback or a monitoring network.
  */
 #ifndef MB_METRICS_ENDPOINT_H
 #define MB_METRICS_ENDPOINT_H
