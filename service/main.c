@@ -4,6 +4,7 @@
  *   minbilld serve   [--listen H:P] [--db PATH] [--key-file PATH] [--threads N]
  *                    [--max-message-bytes N] [--dev]
  *                    [--tls-cert F --tls-key F [--tls-client-ca F]]
+ *                    [--metrics-listen H:P]
  *   minbilld migrate --db PATH
  *   minbilld keys init --key-file PATH
  *   minbilld keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME
@@ -40,6 +41,9 @@
 #include "methods.h"
 #include "devworld.h"
 #include "invoicing/seller.h"
+#include "metrics/endpoint.h"
+#include "metrics/metrics.h"
+#include "metrics/sync_vfs.h"
 #include "store/backup.h"
 #include "store/migrate.h"
 #include "store/writer.h"
@@ -58,6 +62,7 @@ typedef struct config {
     const char *identity;
     const char *tls_cert, *tls_key, *tls_client_ca;
     const char *seller_config;
+    const char *metrics_listen;
     long threads;
     long max_message_bytes;
     long window_days;
@@ -82,6 +87,8 @@ static int usage(FILE *f)
             "                                       this CA (see keys allow-client)\n"
             "               --seller-config FILE    the seller invoices are issued by (see\n"
             "                                       README); without it invoicing is off\n"
+            "               --metrics-listen HOST:PORT  serve Prometheus metrics over HTTP at\n"
+            "                                       GET /metrics (default: not served)\n"
             "               --dev                   create var/ and the key file if missing,\n"
             "                                       and print a ready-to-use API key\n"
             "               --acceptance-window-days N  usage events older than N days are\n"
@@ -154,6 +161,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         {"tls-key", required_argument, NULL, 'K'},
         {"tls-client-ca", required_argument, NULL, 'A'},
         {"seller-config", required_argument, NULL, 'S'},
+        {"metrics-listen", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -170,6 +178,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
     cfg->tls_key = env_or("MINBILL_TLS_KEY", NULL);
     cfg->tls_client_ca = env_or("MINBILL_TLS_CLIENT_CA", NULL);
     cfg->seller_config = env_or("MINBILL_SELLER_CONFIG", NULL);
+    cfg->metrics_listen = env_or("MINBILL_METRICS_LISTEN", NULL);
     cfg->threads = ncpu > 0 ? ncpu : 1;
     cfg->max_message_bytes = 4 << 20;
     if (parse_long("MINBILL_THREADS", env_or("MINBILL_THREADS", "0"), 0, 256, &cfg->threads) != 0 ||
@@ -200,6 +209,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         case 'K': cfg->tls_key = optarg; break;
         case 'A': cfg->tls_client_ca = optarg; break;
         case 'S': cfg->seller_config = optarg; break;
+        case 'M': cfg->metrics_listen = optarg; break;
         case 'w':
             if (parse_long("--acceptance-window-days", optarg, 1, METERING_WINDOW_DAYS_MAX,
                            &cfg->window_days) != 0)
@@ -461,7 +471,8 @@ static int cmd_serve(const config *cfg)
     mb_error err;
     mb_app app = {0};
     rpc_server_t *srv = NULL;
-    int ret = 1, port = 0;
+    metrics_endpoint_t *metrics = NULL;
+    int ret = 1, port = 0, metrics_port = 0;
     sigset_t sigs;
 
     tls_pems tls_pem = {0};
@@ -486,6 +497,9 @@ static int cmd_serve(const config *cfg)
     if (cfg->dev && prepare_dev(cfg, &err) != 0)
         goto out;
     if (keyring_load(cfg->key_file, &app.keyring, &err) != 0)
+        goto out;
+    metrics_init(mb_methods, mb_methods_count, cfg->db);
+    if (metrics_sync_vfs_register(&err) != 0)
         goto out;
     store_options so = {.readers = (int)cfg->threads + 2,
                         .create = true,
@@ -518,6 +532,12 @@ static int cmd_serve(const config *cfg)
             goto out;
     if (cfg->dev && dev_world_is_new(app.store, &seed, &err) != 0)
         goto out;
+    if (cfg->metrics_listen != NULL) {
+        if (metrics_endpoint_start(cfg->metrics_listen, &metrics, &metrics_port, &err) != 0)
+            goto out;
+        mb_log(MB_LOG_INFO, "event=metrics_listening listen=%s port=%d", cfg->metrics_listen,
+               metrics_port);
+    }
 
     rpc_options ro = {
         .listen = cfg->listen,
@@ -570,6 +590,7 @@ out:
     free_pem(&tls_pem);
     if (srv != NULL)
         rpc_server_shutdown(srv, 0);
+    metrics_endpoint_stop(metrics);
     metering_stop(app.metering); /* its jobs need the writer: before store_close */
     store_close(app.store);
     auth_free(app.auth);

@@ -16,6 +16,7 @@
 #include "invoicing/invoice_build.h"
 #include "invoicing/invoice_store.h"
 #include "invoicing/plans.h"
+#include "metrics/metrics.h"
 #include "store/writer.h"
 
 /* An issue that lost a race for a counter is computed again from a fresh
@@ -496,6 +497,8 @@ static void count(run *r, const work *w)
         return;
     }
     r->issued++;
+    if (!r->dry)
+        metrics_invoices_issued_add(1);
     currency_totals *t = NULL;
     for (size_t i = 0; i < r->n_totals && t == NULL; i++)
         if (strcmp(r->totals[i].currency, w->inv->currency) == 0)

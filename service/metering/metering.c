@@ -27,6 +27,7 @@
 #include "metering/idem.h"
 #include "metering/ingest.h"
 #include "base/period.h"
+#include "metrics/metrics.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "store/writer.h"
 
@@ -121,6 +122,8 @@ static void batch_free(batch_job *j)
 static void batch_done(void *arg, const mb_error *err)
 {
     batch_job *j = arg;
+    if (err == NULL)
+        metrics_events_add(ingest_accepted(j->batch), ingest_duplicates(j->batch));
     if (j->stream != NULL) {
         stream_batch_done(j, err);
     } else {

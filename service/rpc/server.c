@@ -46,6 +46,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "metrics/metrics.h"
 #include "rpc/jobs.h"
 #include "rpc/wirecheck.h"
 #include "store/writer.h"
@@ -576,6 +577,7 @@ static void log_call(const rpc_call_t *c)
     grpc_status_code code = c->status;
     if (code == GRPC_STATUS_OK && c->close_cancelled)
         code = GRPC_STATUS_CANCELLED;
+    metrics_call(c->method_index, code, us);
     if (code == GRPC_STATUS_OK) {
         mb_log(MB_LOG_INFO, "event=call rid=%016llx method=%s role=%s key=%s status=OK latency_us=%lld",
                (unsigned long long)c->rid, c->path, auth_role_name(c->who.role),

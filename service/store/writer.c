@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "metrics/metrics.h"
 
 typedef struct group group;
 
@@ -108,6 +109,7 @@ static void commit_group(store_writer_t *w, store_job *list)
     size_t n = 0;
     for (store_job *j = list; j != NULL; j = j->next)
         n++;
+    metrics_writer_group(n);
     group *g = calloc(1, sizeof *g);
     store_job **jobs = malloc(n * sizeof *jobs);
     mb_error *errs = malloc(n * sizeof *errs);
@@ -335,6 +337,7 @@ int store_writer_submit(store_writer_t *w, store_job *job, mb_error *err)
     else
         w->head = job;
     w->tail = job;
+    metrics_writer_submitted();
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
     return 0;
