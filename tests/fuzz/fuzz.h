@@ -16,10 +16,10 @@
 
 #include "base/error.h"
 
-#define FUZZ_ASSERT(cond)                                                                        \
-    do {                                                                                         \
-        if (!(cond))                                                                             \
-            fuzz_fail(__FILE__, __LINE__, #cond);                                                \
+#define FUZZ_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            fuzz_fail(__FILE__, __LINE__, #cond);                                                  \
     } while (0)
 
 _Noreturn void fuzz_fail(const char *file, int line, const char *what);

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
         return 0;
-    int month = data[0] % 15 - 1;     /* -1..13 */
+    int month = data[0] % 15 - 1;    /* -1..13 */
     int year = 1998 + data[1] % 105; /* 1998..2102 */
     char *pan = fuzz_text(data + 2, size - 2);
     if (pan == NULL)

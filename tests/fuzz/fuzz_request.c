@@ -34,7 +34,7 @@
 #include "rpc/wirecheck.h"
 
 /* As server.c: the decode may take 4 times the wire size, plus 64 KiB. */
-#define DECODE_LIMIT(len) ((len) * 4 + 65536)
+#define DECODE_LIMIT(len) ((len)*4 + 65536)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -117,10 +117,9 @@ static void check_account(mb_arena_t *a, const Minbill__V1__UpsertAccountRequest
                         (check_phone("p", c->phone, again, sizeof again, &err) == 0 &&
                          strcmp(again, c->phone) == 0));
         }
-        FUZZ_ASSERT(in.vat_id[0] == '\0' ||
-                    (check_vat_id("v", in.vat_id, in.address->country_code, again, sizeof again,
-                                  &err) == 0 &&
-                     strcmp(again, in.vat_id) == 0));
+        FUZZ_ASSERT(in.vat_id[0] == '\0' || (check_vat_id("v", in.vat_id, in.address->country_code,
+                                                          again, sizeof again, &err) == 0 &&
+                                             strcmp(again, in.vat_id) == 0));
         return;
     }
     fuzz_assert_field_error(&err, NULL);
