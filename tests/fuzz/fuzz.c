@@ -84,6 +84,25 @@ void fuzz_assert_no_echo(const char *msg, const char *value, size_t n)
     }
 }
 
+void fuzz_assert_digits_only(const char *msg, const char *const *allowed)
+{
+    for (const char *p = msg; *p != '\0';) {
+        size_t n = strspn(p, "0123456789");
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        const char *const *a = allowed;
+        while (*a != NULL && !(strlen(*a) == n && memcmp(*a, p, n) == 0))
+            a++;
+        if (*a == NULL) {
+            fprintf(stderr, "message \"%s\" has digits \"%.*s\"\n", msg, (int)n, p);
+            FUZZ_ASSERT(!"the error message has digits its rule does not");
+        }
+        p += n;
+    }
+}
+
 void fuzz_assert_no_email(const char *msg, const char *value)
 {
     for (const char *p = value; *p != '\0';) {

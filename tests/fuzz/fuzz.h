@@ -42,6 +42,10 @@ void fuzz_assert_field_error(const mb_error *err, const char *field);
  * ever carry their own short limits ("12 to 19 digits"). */
 void fuzz_assert_no_echo(const char *msg, const char *value, size_t n);
 
+/* Every run of digits in msg is one of the rule's own numbers (a
+ * NULL-terminated list), so none can be a piece of the value. */
+void fuzz_assert_digits_only(const char *msg, const char *const *allowed);
+
 /* Same, for an e-mail address: no run of value without white space that
  * holds an '@' or a '.' between two letters or digits. */
 void fuzz_assert_no_email(const char *msg, const char *value);

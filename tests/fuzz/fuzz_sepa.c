@@ -49,6 +49,12 @@ static void iban(const char *v)
     } else {
         FUZZ_ASSERT(out[0] == '\0' && cc[0] == '\0' && last4[0] == '\0');
         fuzz_assert_field_error(&err, "sepa_debit.iban");
+        /* Numbers in IBAN rules: the length limit, "characters 3 and 4",
+         * a country's IBAN length (15 to 33). */
+        static const char *const limits[] = {"3",  "4",  "15", "16", "18", "19", "20", "21",
+                                             "22", "23", "24", "25", "26", "27", "28", "29",
+                                             "30", "31", "32", "33", "34", NULL};
+        fuzz_assert_digits_only(err.msg, limits);
         fuzz_assert_no_echo(err.msg, v, 3);
     }
 }
