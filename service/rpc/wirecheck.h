@@ -6,7 +6,8 @@
  * the wire, before decoding, where their real length is still known. The
  * walk follows the message descriptors and names the offending field the way
  * api.md's errors do: `account.contacts[1].email: must be valid UTF-8 ...`.
- * Malformed wire data is left for protobuf_c_message_unpack() to reject.
+ * Malformed wire data is left for protobuf_c_message_unpack() to reject,
+ * except field number 0, which it lets through in a tag of two or more bytes.
  *
  * rpc_wire_decode() is the whole path untrusted request bytes take before a
  * handler sees them (the runtime calls it; tests/fuzz drives it directly).
