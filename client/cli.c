@@ -68,7 +68,8 @@ void cli_clean(char *s)
     *o = '\0';
 }
 
-static int say(const cli_ctx *ctx, int code, bool hint, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int say(const cli_ctx *ctx, int code, bool hint,
+                                                      const char *fmt, va_list ap)
 {
     char msg[MESSAGE_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);

@@ -77,8 +77,7 @@ static int check_contact(mb_arena_t *a, const Minbill__V1__Contact *c, size_t i,
     return 0;
 }
 
-static int check_account(mb_arena_t *a, const Minbill__V1__Account *acc, account_in *in,
-                         mb_error *err)
+int accounts_check(mb_arena_t *a, const Minbill__V1__Account *acc, account_in *in, mb_error *err)
 {
     if (acc == NULL)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "account: required");
@@ -150,7 +149,7 @@ int accounts_upsert(rpc_call_t *call, const ProtobufCMessage *msg)
     account_in *in = mb_arena_alloc(rpc_call_arena(call), sizeof *in);
     if (in == NULL)
         return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
-    if (check_account(rpc_call_arena(call), req->account, in, &err) != 0)
+    if (accounts_check(rpc_call_arena(call), req->account, in, &err) != 0)
         return fail(call, &err);
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, upsert_run, in);
     return RPC_CONTINUE;

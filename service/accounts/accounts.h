@@ -12,7 +12,12 @@
 #ifndef MB_ACCOUNTS_H
 #define MB_ACCOUNTS_H
 
+#include "accounts/account_store.h"
 #include "rpc/server.h"
+
+/* UpsertAccount's validation, pure (no store, clock or call): checks acc
+ * whole and fills *in with its normalised form (strings in acc or a). */
+int accounts_check(mb_arena_t *a, const Minbill__V1__Account *acc, account_in *in, mb_error *err);
 
 int accounts_upsert(rpc_call_t *call, const ProtobufCMessage *req);
 int accounts_remove_contact(rpc_call_t *call, const ProtobufCMessage *req);

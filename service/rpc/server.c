@@ -288,22 +288,7 @@ static int decode(rpc_call_t *c, grpc_byte_buffer *bb, mb_arena_t *arena,
     grpc_byte_buffer_reader_destroy(&r);
     const uint8_t *data = GRPC_SLICE_START_PTR(s);
     size_t len = GRPC_SLICE_LENGTH(s);
-    int ret = 0;
-    if (rpc_wire_check(desc, data, len, err) != 0) {
-        ret = -1;
-        goto out;
-    }
-    ProtobufCAllocator al = mb_arena_allocator(arena);
-    *out = protobuf_c_message_unpack(desc, &al, len, data);
-    if (*out == NULL) {
-        if (mb_arena_over_limit(arena))
-            ret = mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                               "request decodes to more than %zu bytes", c->srv->arena_limit);
-        else
-            ret = mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-                               "request is not a valid %s message", desc->name);
-    }
-out:
+    int ret = rpc_wire_decode(desc, data, len, arena, c->srv->arena_limit, out, err);
     grpc_slice_unref(s);
     return ret;
 }

@@ -78,10 +78,39 @@ static void test_garbage_is_left_to_unpack(void)
                          &err) == 0);
 }
 
+/* Found by tests/fuzz/fuzz_request: protobuf-c accepts field number 0
+ * when its tag is written in two bytes (80 00) and keeps it as an unknown
+ * field, which then encodes to 00, which it refuses. Field number 0 is not
+ * valid protobuf; the request is refused on the way in. */
+static void test_field_number_zero_is_refused(void)
+{
+    static const uint8_t zero[] = {0x80, 0x00, 0x3f};
+    static const uint8_t zero_nested[] = {0x0a, 0x03, 0x80, 0x00, 0x01};
+    mb_arena_t *a = mb_arena_new(0);
+    ProtobufCMessage *msg = NULL;
+    mb_error err;
+    mb_error_clear(&err);
+    CHECK(rpc_wire_decode(&minbill__v1__get_account_request__descriptor, zero, sizeof zero, a,
+                          65536, &msg, &err) != 0);
+    CHECK_STATUS(err, GRPC_STATUS_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.msg, "field number");
+    mb_error_clear(&err);
+    CHECK(rpc_wire_decode(&minbill__v1__upsert_account_request__descriptor, zero_nested,
+                          sizeof zero_nested, a, 65536, &msg, &err) != 0);
+    CHECK_STATUS(err, GRPC_STATUS_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.msg, "account: ");
+    /* A two-byte tag of a real field (2, reveal) is fine. */
+    static const uint8_t one[] = {0x90, 0x00, 0x01};
+    CHECK(rpc_wire_decode(&minbill__v1__get_account_request__descriptor, one, sizeof one, a, 65536,
+                          &msg, &err) == 0);
+    mb_arena_free(a);
+}
+
 int main(void)
 {
     RUN(test_utf8);
     RUN(test_field_paths);
     RUN(test_garbage_is_left_to_unpack);
+    RUN(test_field_number_zero_is_refused);
     return check_summary();
 }
