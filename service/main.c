@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +248,17 @@ static void harden_process(void)
     struct rlimit rl = {0, 0};
     setrlimit(RLIMIT_CORE, &rl);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* glibc gives memory back as soon as the top of a thread's heap is free:
+ * the writer releases a savepoint per job, and each release ended in an
+ * madvise(MADV_DONTNEED) whose TLB shootdown interrupts every core (a
+ * third of the daemon's CPU in a billing run, measured with perf). Keep up
+ * to 32 MiB free per heap and serve blocks below 1 MiB from the heap. */
+static void tune_malloc(void)
+{
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
 }
 
 static int attach_job(store_conn_t *conn, void *arg, mb_error *err)
@@ -484,6 +496,7 @@ static int cmd_serve(const config *cfg)
         return EXIT_USAGE;
     }
     harden_process();
+    tune_malloc();
     /* Block the shutdown signals in every thread; main waits for them. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
