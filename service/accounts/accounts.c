@@ -215,6 +215,20 @@ static int reveal_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
     return 0;
 }
 
+typedef struct get_args {
+    keyring_t *kr;
+    const char *account_id;
+    account_view view;
+    mb_arena_t *arena;
+    Minbill__V1__Account *out;
+} get_args;
+
+static int get_read(store_conn_t *conn, void *arg, mb_error *err)
+{
+    get_args *g = arg;
+    return account_store_read(conn, g->kr, g->account_id, g->view, g->arena, &g->out, err);
+}
+
 int accounts_get(rpc_call_t *call, const ProtobufCMessage *msg)
 {
     const Minbill__V1__GetAccountRequest *req = (const void *)msg;
@@ -229,14 +243,15 @@ int accounts_get(rpc_call_t *call, const ProtobufCMessage *msg)
     /* Masked reads use the support purpose's connection, reveals the export
      * purpose's: each can read only what its view needs. */
     int purpose = full ? PURPOSE_EXPORT : PURPOSE_SUPPORT;
-    Minbill__V1__Account *acc = NULL;
-    store_conn_t *conn = store_reader_acquire_for(app->store, purpose);
-    int rc = account_store_read(conn, app->keyring, req->account_id,
-                                full ? ACCOUNT_VIEW_FULL : ACCOUNT_VIEW_MASKED,
-                                rpc_call_arena(call), &acc, &err);
-    store_reader_release(app->store, conn);
-    if (rc != 0)
+    /* The account row and its contacts (a count, then the rows) are read
+     * in one snapshot, so a contact added meanwhile cannot overrun it. */
+    get_args g = {.kr = app->keyring,
+                  .account_id = req->account_id,
+                  .view = full ? ACCOUNT_VIEW_FULL : ACCOUNT_VIEW_MASKED,
+                  .arena = rpc_call_arena(call)};
+    if (store_read_for(app->store, purpose, get_read, &g, &err) != 0)
         return fail(call, &err);
+    Minbill__V1__Account *acc = g.out;
     if (!full) {
         rpc_call_finish(call, &acc->base, NULL);
         return RPC_CONTINUE;

@@ -438,22 +438,6 @@ int plans_upsert(rpc_call_t *call, const ProtobufCMessage *msg)
     return RPC_CONTINUE;
 }
 
-/* Runs fn on a reader connection inside one read transaction, so what it
- * reads with several statements is one consistent snapshot. */
-static int read_snapshot(store_t *store, int (*fn)(store_conn_t *conn, void *arg, mb_error *err),
-                         void *arg, mb_error *err)
-{
-    store_conn_t *conn = store_reader_acquire_for(store, PURPOSE_INVOICING);
-    int rc = store_conn_exec(conn, "BEGIN", err);
-    if (rc == 0) {
-        rc = fn(conn, arg, err);
-        mb_error ignored;
-        store_conn_exec(conn, "COMMIT", &ignored);
-    }
-    store_reader_release(store, conn);
-    return rc;
-}
-
 typedef struct get_args {
     mb_arena_t *arena;
     const char *plan_id;
@@ -478,7 +462,7 @@ int plans_get(rpc_call_t *call, const ProtobufCMessage *msg)
     if (check_id("plan_id", req->plan_id, &err) != 0)
         return fail(call, &err);
     get_args g = {.arena = rpc_call_arena(call), .plan_id = req->plan_id};
-    if (read_snapshot(((mb_app *)rpc_call_app(call))->store, get_read, &g, &err) != 0)
+    if (store_read_for(((mb_app *)rpc_call_app(call))->store, PURPOSE_INVOICING, get_read, &g, &err) != 0)
         return fail(call, &err);
     rpc_call_finish(call, &g.out->base, NULL);
     return RPC_CONTINUE;
@@ -551,7 +535,8 @@ int plans_list(rpc_call_t *call, const ProtobufCMessage *msg)
     if (l.resp == NULL)
         return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
     minbill__v1__list_plans_response__init(l.resp);
-    if (read_snapshot(((mb_app *)rpc_call_app(call))->store, list_read, &l, &err) != 0)
+    if (store_read_for(((mb_app *)rpc_call_app(call))->store, PURPOSE_INVOICING, list_read, &l,
+                       &err) != 0)
         return fail(call, &err);
     rpc_call_finish(call, &l.resp->base, NULL);
     return RPC_CONTINUE;
