@@ -19,6 +19,7 @@ struct idem {
     int64_t cur_day;
     uint32_t cur_count;
     bool cur_ok;
+    int64_t hit_run; /* where the last duplicate was found; 0: none */
     /* Rebuild runs and filter from the table before use. Atomic: a failed
      * purge's commit sets it from the writer's completer thread. */
     atomic_bool invalid;
@@ -88,6 +89,8 @@ static int runs_append(idem_t *ix, int64_t run, mb_error *err)
 
 static void runs_remove(idem_t *ix, int64_t run)
 {
+    if (ix->hit_run == run)
+        ix->hit_run = 0;
     for (size_t i = 0; i < ix->n_runs; i++) {
         if (ix->runs[i] == run) {
             memmove(&ix->runs[i], &ix->runs[i + 1], (ix->n_runs - i - 1) * sizeof *ix->runs);
@@ -310,8 +313,26 @@ static bool tag_in(uint8_t tag, const uint8_t *tags, unsigned n)
     return false;
 }
 
-/* Exact lookup in the runs whose tags the filter matched (tags[0..n-1]),
- * newest first (replays are usually recent). */
+/* One primary-key lookup: 1 if run holds h, 0 if not, -1 with err. */
+static int seek(idem_t *ix, sqlite3_stmt *st, store_conn_t *conn, int64_t run,
+                const uint8_t h[IDEM_HASH_BYTES], mb_error *err)
+{
+    ix->seeks++;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_blob(st, 2, h, IDEM_HASH_BYTES, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) {
+        ix->hit_run = run;
+        return 1;
+    }
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "looking up an idempotency hash");
+}
+
+/* Exact lookup in the runs whose tags the filter matched (tags[0..n-1]):
+ * first the run of the last duplicate (a replay re-sends events in about
+ * the order they came, so past 256 runs this saves the lookups in younger
+ * runs of the same tag), then newest first (replays are usually recent). */
 static int probe(idem_t *ix, store_conn_t *conn, const uint8_t h[IDEM_HASH_BYTES],
                  const uint8_t *tags, unsigned n, mb_error *err)
 {
@@ -319,20 +340,12 @@ static int probe(idem_t *ix, store_conn_t *conn, const uint8_t h[IDEM_HASH_BYTES
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_PROBE, err);
     if (st == NULL)
         return -1;
-    for (size_t i = ix->n_runs; i-- > 0;) {
-        if (!tag_in(run_tag(ix->runs[i]), tags, n))
-            continue;
-        ix->seeks++;
-        sqlite3_bind_int64(st, 1, ix->runs[i]);
-        sqlite3_bind_blob(st, 2, h, IDEM_HASH_BYTES, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc == SQLITE_ROW)
-            return 1;
-        if (rc != SQLITE_DONE)
-            return store_error(conn, err, "looking up an idempotency hash");
-    }
-    return 0;
+    int64_t tried = ix->hit_run != 0 && tag_in(run_tag(ix->hit_run), tags, n) ? ix->hit_run : 0;
+    int found = tried != 0 ? seek(ix, st, conn, tried, h, err) : 0;
+    for (size_t i = ix->n_runs; found == 0 && i-- > 0;)
+        if (ix->runs[i] != tried && tag_in(run_tag(ix->runs[i]), tags, n))
+            found = seek(ix, st, conn, ix->runs[i], h, err);
+    return found;
 }
 
 int idem_begin(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *err)
