@@ -14,6 +14,7 @@
 #include "bench_common.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -533,6 +534,24 @@ int64_t bc_usage_total(const char *prog, mbc_channel_t *ch, const char *finance_
         sum += r->counters[k]->quantity;
     protobuf_c_message_free_unpacked(resp, NULL);
     return sum;
+}
+
+int bc_check_usage_counts(const uint8_t *resp, size_t len, int64_t accepted, int64_t duplicates,
+                          char *why, size_t why_size)
+{
+    Minbill__V1__RecordUsageResponse *m =
+        minbill__v1__record_usage_response__unpack(NULL, len, resp);
+    bool ok = m != NULL && m->accepted == accepted && m->duplicates == duplicates;
+    if (m == NULL)
+        snprintf(why, why_size, "the response is not a RecordUsageResponse");
+    else if (!ok)
+        snprintf(why, why_size,
+                 "answered accepted=%" PRId64 " duplicates=%" PRId64 " (expected %" PRId64
+                 " and %" PRId64 ")",
+                 m->accepted, m->duplicates, accepted, duplicates);
+    if (m != NULL)
+        minbill__v1__record_usage_response__free_unpacked(m, NULL);
+    return ok ? 0 : -1;
 }
 
 /* --- asynchronous unary load ----------------------------------------------- */

@@ -190,6 +190,11 @@ int bc_upsert_bench_plan(const char *prog, mbc_channel_t *ch, const char *admin_
 int64_t bc_usage_total(const char *prog, mbc_channel_t *ch, const char *finance_key,
                        const char *account, const char *period, int timeout_ms);
 
+/* For a load's check(): 0 if resp is a RecordUsageResponse of exactly
+ * `accepted` and `duplicates`, else -1 with why saying what it held. */
+int bc_check_usage_counts(const uint8_t *resp, size_t len, int64_t accepted, int64_t duplicates,
+                          char *why, size_t why_size);
+
 /* --- asynchronous unary load ----------------------------------------------- */
 
 /* The receiving half of a client call's batch, into ops[0..2]:

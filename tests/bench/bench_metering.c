@@ -366,14 +366,7 @@ static int make_one(void *user, size_t thread, void *ctx, grpc_byte_buffer **req
 static int check_one(void *user, size_t thread, void *ctx, const uint8_t *resp, size_t len,
                      char *why, size_t why_size)
 {
-    Minbill__V1__RecordUsageResponse *m =
-        minbill__v1__record_usage_response__unpack(NULL, len, resp);
-    bool ok = m != NULL && m->accepted == 1 && m->duplicates == 0;
-    if (m != NULL)
-        minbill__v1__record_usage_response__free_unpacked(m, NULL);
-    if (!ok)
-        snprintf(why, why_size, "a new event was not answered accepted=1 duplicates=0");
-    return ok ? 0 : -1;
+    return bc_check_usage_counts(resp, len, 1, 0, why, why_size);
 }
 
 /* --- setup ------------------------------------------------------------------- */

@@ -418,17 +418,7 @@ static int make_replay(void *user, size_t thread, void *ctx, grpc_byte_buffer **
 static int check_replay(void *user, size_t thread, void *ctx, const uint8_t *resp, size_t len,
                         char *why, size_t why_size)
 {
-    Minbill__V1__RecordUsageResponse *m =
-        minbill__v1__record_usage_response__unpack(NULL, len, resp);
-    bool ok = m != NULL && m->accepted == 0 && m->duplicates == opt.batch;
-    if (!ok)
-        snprintf(why, why_size,
-                 "a replayed call was answered accepted=%" PRId64 " duplicates=%" PRId64
-                 " (expected 0 and %ld)",
-                 m ? m->accepted : -1, m ? m->duplicates : -1, opt.batch);
-    if (m != NULL)
-        minbill__v1__record_usage_response__free_unpacked(m, NULL);
-    return ok ? 0 : -1;
+    return bc_check_usage_counts(resp, len, 0, opt.batch, why, why_size);
 }
 
 /* Single new events, one at a time, until told to stop. */
