@@ -262,6 +262,45 @@ static void test_replay_cost(void)
     store_conn_close(c);
 }
 
+/* Past 256 runs two runs share a tag: a hash of the older one is still
+ * found, and a replay in arrival order looks in the run of the previous
+ * duplicate first, so only its first duplicate pays for the younger run
+ * of the same tag. */
+static void test_tag_collisions(void)
+{
+    enum { RUNS = 300, PER_RUN = 8 };
+    store_conn_t *c = open_db("tags.db");
+    mb_error err;
+    idem_t *ix = NULL;
+    CHECK(idem_open(c, &ix, &err) == 0);
+    static uint8_t h[RUNS * PER_RUN][16];
+    randombytes_buf(h, sizeof h);
+    /* One run per day. */
+    CHECK(store_conn_exec(c, "BEGIN", &err) == 0);
+    for (int d = 0; d < RUNS; d++) {
+        CHECK(idem_begin(ix, c, DAY + d, &err) == 0);
+        for (int k = 0; k < PER_RUN; k++)
+            CHECK(idem_insert(ix, c, h[d * PER_RUN + k], &err) == 1);
+    }
+    CHECK(store_conn_exec(c, "COMMIT", &err) == 0);
+    idem_stats before, after;
+    idem_get_stats(ix, &before);
+    CHECK(before.runs == RUNS);
+    /* The first two runs' hashes, in order: runs 1 and 2 share their tags
+     * with runs 257 and 258. */
+    CHECK(insert_all(ix, c, DAY + RUNS, h, 2 * PER_RUN) == 0);
+    idem_get_stats(ix, &after);
+    fprintf(stderr, "  %llu lookups for %d duplicates\n",
+            (unsigned long long)(after.seeks - before.seeks), 2 * PER_RUN);
+    /* 2 * PER_RUN + 2, and one more if a fingerprint collision strikes
+     * (before the run of the last duplicate came first: 2 * 2 * PER_RUN). */
+    CHECK(after.seeks - before.seeks <= 2 * PER_RUN + 3);
+    /* Every hash of every run is still a duplicate. */
+    CHECK(insert_all(ix, c, DAY + RUNS, h, RUNS * PER_RUN) == 0);
+    idem_free(ix);
+    store_conn_close(c);
+}
+
 static void test_purge(void)
 {
     store_conn_t *c = open_db("purge.db");
@@ -322,5 +361,6 @@ int main(void)
     RUN(test_partition_rebuild);
     RUN(test_purge);
     RUN(test_replay_cost);
+    RUN(test_tag_collisions);
     return check_summary();
 }
