@@ -19,15 +19,16 @@ struct idem {
     int64_t cur_day;
     uint32_t cur_count;
     bool cur_ok;
+    int64_t hit_run; /* where the last duplicate was found; 0: none */
     /* Rebuild runs and filter from the table before use. Atomic: a failed
      * purge's commit sets it from the writer's completer thread. */
     atomic_bool invalid;
-    uint64_t probes, rebuilds;
+    uint64_t probes, seeks, rebuilds;
 };
 
 static const char SQL_RUNS[] = "SELECT run FROM usage_idem_runs ORDER BY run";
 static const char SQL_COUNT[] = "SELECT count(*) FROM usage_idem";
-static const char SQL_ALL[] = "SELECT hash FROM usage_idem";
+static const char SQL_ALL[] = "SELECT run, hash FROM usage_idem";
 static const char SQL_PART[] =
     "SELECT hash FROM usage_idem WHERE run = ?1 AND hash >= ?2 AND hash < ?3";
 static const char SQL_PROBE[] = "SELECT 1 FROM usage_idem WHERE run = ?1 AND hash = ?2";
@@ -88,6 +89,8 @@ static int runs_append(idem_t *ix, int64_t run, mb_error *err)
 
 static void runs_remove(idem_t *ix, int64_t run)
 {
+    if (ix->hit_run == run)
+        ix->hit_run = 0;
     for (size_t i = 0; i < ix->n_runs; i++) {
         if (ix->runs[i] == run) {
             memmove(&ix->runs[i], &ix->runs[i + 1], (ix->n_runs - i - 1) * sizeof *ix->runs);
@@ -113,6 +116,14 @@ static int load_runs(idem_t *ix, store_conn_t *conn, mb_error *err)
 }
 
 /* --- the filter ------------------------------------------------------------- */
+
+/* What the filter keeps of the run a hash is in: runs are numbered in
+ * order, so the runs of one tag are 256 apart and a "maybe" is settled by
+ * one lookup up to 256 runs (8 million hashes), a few beyond. */
+static uint8_t run_tag(int64_t run)
+{
+    return (uint8_t)run;
+}
 
 /* Bounds of a partition's hashes as blobs: the first 10 bits are the
  * partition, and SQLite compares blobs with memcmp, then by length. */
@@ -148,7 +159,7 @@ static int part_add_run(idem_t *ix, store_conn_t *conn, unsigned part, int64_t r
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (sqlite3_column_bytes(st, 0) != IDEM_HASH_BYTES)
             continue; /* the table's CHECK makes this impossible */
-        if (idem_filter_add(ix->filter, sqlite3_column_blob(st, 0)) != 0) {
+        if (idem_filter_add(ix->filter, sqlite3_column_blob(st, 0), run_tag(run)) != 0) {
             ret = 1;
             break;
         }
@@ -206,11 +217,12 @@ static int build_filter(idem_t *ix, store_conn_t *conn, mb_error *err)
         return -1;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const uint8_t *h = sqlite3_column_blob(st, 0);
-        if (sqlite3_column_bytes(st, 0) != IDEM_HASH_BYTES)
+        const uint8_t *h = sqlite3_column_blob(st, 1);
+        if (sqlite3_column_bytes(st, 1) != IDEM_HASH_BYTES)
             continue;
         unsigned part = idem_filter_part(h);
-        if (!overflow[part] && idem_filter_add(ix->filter, h) != 0)
+        if (!overflow[part] &&
+            idem_filter_add(ix->filter, h, run_tag(sqlite3_column_int64(st, 0))) != 0)
             overflow[part] = true;
     }
     sqlite3_reset(st);
@@ -293,24 +305,47 @@ static int current_run(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *er
     return touch_run(conn, ix->cur_run, day, err);
 }
 
-/* Exact lookup across runs, newest first (replays are usually recent). */
-static int probe(idem_t *ix, store_conn_t *conn, const uint8_t h[IDEM_HASH_BYTES], mb_error *err)
+static bool tag_in(uint8_t tag, const uint8_t *tags, unsigned n)
+{
+    for (unsigned k = 0; k < n; k++)
+        if (tags[k] == tag)
+            return true;
+    return false;
+}
+
+/* One primary-key lookup: 1 if run holds h, 0 if not, -1 with err. */
+static int seek(idem_t *ix, sqlite3_stmt *st, store_conn_t *conn, int64_t run,
+                const uint8_t h[IDEM_HASH_BYTES], mb_error *err)
+{
+    ix->seeks++;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_blob(st, 2, h, IDEM_HASH_BYTES, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) {
+        ix->hit_run = run;
+        return 1;
+    }
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "looking up an idempotency hash");
+}
+
+/* Exact lookup in the runs whose tags the filter matched (tags[0..n-1]):
+ * first the run of the last duplicate (a replay re-sends events in about
+ * the order they came, so past 256 runs this saves the lookups in younger
+ * runs of the same tag), then newest first (replays are usually recent). */
+static int probe(idem_t *ix, store_conn_t *conn, const uint8_t h[IDEM_HASH_BYTES],
+                 const uint8_t *tags, unsigned n, mb_error *err)
 {
     ix->probes++;
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_PROBE, err);
     if (st == NULL)
         return -1;
-    for (size_t i = ix->n_runs; i-- > 0;) {
-        sqlite3_bind_int64(st, 1, ix->runs[i]);
-        sqlite3_bind_blob(st, 2, h, IDEM_HASH_BYTES, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc == SQLITE_ROW)
-            return 1;
-        if (rc != SQLITE_DONE)
-            return store_error(conn, err, "looking up an idempotency hash");
-    }
-    return 0;
+    int64_t tried = ix->hit_run != 0 && tag_in(run_tag(ix->hit_run), tags, n) ? ix->hit_run : 0;
+    int found = tried != 0 ? seek(ix, st, conn, tried, h, err) : 0;
+    for (size_t i = ix->n_runs; found == 0 && i-- > 0;)
+        if (ix->runs[i] != tried && tag_in(run_tag(ix->runs[i]), tags, n))
+            found = seek(ix, st, conn, ix->runs[i], h, err);
+    return found;
 }
 
 int idem_begin(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *err)
@@ -324,8 +359,10 @@ int idem_insert(idem_t *ix, store_conn_t *conn, const uint8_t h[IDEM_HASH_BYTES]
     if ((ix->invalid || !ix->cur_ok || ix->cur_count >= IDEM_RUN_MAX_HASHES) &&
         current_run(ix, conn, ix->cur_day, err) != 0)
         return -1;
-    if (idem_filter_maybe(ix->filter, h)) {
-        int found = probe(ix, conn, h, err);
+    uint8_t tags[IDEM_FILTER_MATCHES];
+    unsigned matches = idem_filter_find(ix->filter, h, tags);
+    if (matches > 0) {
+        int found = probe(ix, conn, h, tags, matches, err);
         if (found != 0)
             return found < 0 ? -1 : 0;
     }
@@ -347,7 +384,7 @@ int idem_insert(idem_t *ix, store_conn_t *conn, const uint8_t h[IDEM_HASH_BYTES]
         return 0;
     }
     ix->cur_count++;
-    if (idem_filter_add(ix->filter, h) != 0 &&
+    if (idem_filter_add(ix->filter, h, run_tag(ix->cur_run)) != 0 &&
         rebuild_part(ix, conn, idem_filter_part(h), err) != 0) {
         /* The failed add may have displaced another entry: distrust the
          * filter until it is rebuilt. */
@@ -404,7 +441,7 @@ static int delete_chunk(idem_t *ix, store_conn_t *conn, int64_t run, int max, in
     *deleted = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (ix != NULL && sqlite3_column_bytes(st, 0) == IDEM_HASH_BYTES)
-            idem_filter_remove(ix->filter, sqlite3_column_blob(st, 0));
+            idem_filter_remove(ix->filter, sqlite3_column_blob(st, 0), run_tag(run));
         (*deleted)++;
     }
     sqlite3_reset(st);
@@ -469,5 +506,6 @@ void idem_get_stats(const idem_t *ix, idem_stats *st)
     st->runs = ix->n_runs;
     st->filter_bytes = ix->filter != NULL ? idem_filter_bytes(ix->filter) : 0;
     st->probes = ix->probes;
+    st->seeks = ix->seeks;
     st->rebuilds = ix->rebuilds;
 }

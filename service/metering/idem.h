@@ -14,13 +14,17 @@
  * whose pages stay hot, and a commit touches only those. Finding a hash
  * across runs is the job of an in-memory cuckoo filter (idem_filter.h):
  * "certainly new" skips the disk; "maybe" (a replay, or 1 in ~8,000 new
- * hashes) is settled by one primary-key probe per run, newest first.
+ * hashes) comes with the low 8 bits of the run each matching entry was
+ * written to, and is settled by a primary-key lookup in just those runs,
+ * newest first: one lookup per duplicate while fewer than 256 runs (8
+ * million hashes) are kept, about runs / 256 beyond.
  *
- * Exactness: the filter holds every hash on disk (it is built from the table
- * at start-up and every insert is added after it hit the table); anything
- * else in it only costs a probe. A hash is removed from it only together
- * with its row, when a purge deletes it; if a purge's transaction then fails
- * the filter is rebuilt from the table before its next use.
+ * Exactness: the filter holds every hash on disk with its run's tag (it is
+ * built from the table at start-up and every insert is added after it hit
+ * the table); anything else in it only costs a probe. A hash is removed
+ * from it only together with its row, when a purge deletes it; if a purge's
+ * transaction then fails the filter is rebuilt from the table before its
+ * next use.
  *
  * Retention: a run is purged whole, in bounded chunks, once its newest hash
  * is more than window_days + 1 days old. Events older than the window are
@@ -97,6 +101,7 @@ typedef struct idem_stats {
     size_t runs;
     size_t filter_bytes;
     uint64_t probes;   /* "maybe" answers settled on disk */
+    uint64_t seeks;    /* primary-key lookups those took (one per run searched) */
     uint64_t rebuilds; /* partitions rebuilt from disk */
 } idem_stats;
 void idem_get_stats(const idem_t *ix, idem_stats *st);

@@ -9,6 +9,10 @@
  *
  * Hash bits (the hash is a keyed BLAKE2b output, so uniform): bits 0-9 pick
  * the partition, bytes 2-5 the first bucket, bytes 6-7 the fingerprint.
+ *
+ * Each slot's tag (in an array of its own, read only when a fingerprint
+ * matches, so a new hash still costs two cache lines) moves with its
+ * fingerprint when an insertion displaces it.
  */
 #include "metering/idem_filter.h"
 
@@ -23,6 +27,7 @@
 
 typedef struct part {
     uint16_t *slots; /* buckets * SLOTS fingerprints; 0 = empty */
+    uint8_t *tags;   /* the tag of each slot */
     uint32_t buckets;
     uint32_t items;
 } part;
@@ -61,30 +66,34 @@ static uint32_t other_bucket(const part *p, uint32_t i, uint16_t fp)
     return hfp >= i ? hfp - i : hfp + p->buckets - i;
 }
 
-static bool bucket_has(const part *p, uint32_t b, uint16_t fp)
+/* Appends the tags of bucket b's entries with fingerprint fp to tags[*n]. */
+static void bucket_find(const part *p, uint32_t b, uint16_t fp, uint8_t *tags, unsigned *n)
 {
-    const uint16_t *s = &p->slots[(size_t)b * SLOTS];
-    return s[0] == fp || s[1] == fp || s[2] == fp || s[3] == fp;
+    size_t base = (size_t)b * SLOTS;
+    for (int k = 0; k < SLOTS; k++)
+        if (p->slots[base + k] == fp)
+            tags[(*n)++] = p->tags[base + k];
 }
 
-static bool bucket_put(part *p, uint32_t b, uint16_t fp)
+static bool bucket_put(part *p, uint32_t b, uint16_t fp, uint8_t tag)
 {
-    uint16_t *s = &p->slots[(size_t)b * SLOTS];
+    size_t base = (size_t)b * SLOTS;
     for (int k = 0; k < SLOTS; k++) {
-        if (s[k] == 0) {
-            s[k] = fp;
+        if (p->slots[base + k] == 0) {
+            p->slots[base + k] = fp;
+            p->tags[base + k] = tag;
             return true;
         }
     }
     return false;
 }
 
-static bool bucket_take(part *p, uint32_t b, uint16_t fp)
+static bool bucket_take(part *p, uint32_t b, uint16_t fp, uint8_t tag)
 {
-    uint16_t *s = &p->slots[(size_t)b * SLOTS];
+    size_t base = (size_t)b * SLOTS;
     for (int k = 0; k < SLOTS; k++) {
-        if (s[k] == fp) {
-            s[k] = 0;
+        if (p->slots[base + k] == fp && p->tags[base + k] == tag) {
+            p->slots[base + k] = 0;
             return true;
         }
     }
@@ -106,10 +115,16 @@ int idem_filter_reset(idem_filter_t *f, unsigned pi, size_t items)
     part *p = &f->parts[pi];
     uint32_t buckets = buckets_for(items);
     uint16_t *slots = calloc((size_t)buckets * SLOTS, sizeof *slots);
-    if (slots == NULL)
+    uint8_t *tags = malloc((size_t)buckets * SLOTS);
+    if (slots == NULL || tags == NULL) {
+        free(slots);
+        free(tags);
         return -1;
+    }
     free(p->slots);
+    free(p->tags);
     p->slots = slots;
+    p->tags = tags;
     p->buckets = buckets;
     p->items = 0;
     return 0;
@@ -134,27 +149,34 @@ void idem_filter_free(idem_filter_t *f)
 {
     if (f == NULL)
         return;
-    for (unsigned i = 0; i < IDEM_FILTER_PARTS; i++)
+    for (unsigned i = 0; i < IDEM_FILTER_PARTS; i++) {
         free(f->parts[i].slots);
+        free(f->parts[i].tags);
+    }
     free(f);
 }
 
-bool idem_filter_maybe(const idem_filter_t *f, const uint8_t h[IDEM_HASH_BYTES])
+unsigned idem_filter_find(const idem_filter_t *f, const uint8_t h[IDEM_HASH_BYTES],
+                          uint8_t tags[IDEM_FILTER_MATCHES])
 {
     const part *p = &f->parts[idem_filter_part(h)];
     uint16_t fp = fingerprint(h);
-    uint32_t i1 = first_bucket(p, h);
-    return bucket_has(p, i1, fp) || bucket_has(p, other_bucket(p, i1, fp), fp);
+    uint32_t i1 = first_bucket(p, h), i2 = other_bucket(p, i1, fp);
+    unsigned n = 0;
+    bucket_find(p, i1, fp, tags, &n);
+    if (i2 != i1)
+        bucket_find(p, i2, fp, tags, &n);
+    return n;
 }
 
-int idem_filter_add(idem_filter_t *f, const uint8_t h[IDEM_HASH_BYTES])
+int idem_filter_add(idem_filter_t *f, const uint8_t h[IDEM_HASH_BYTES], uint8_t tag)
 {
     part *p = &f->parts[idem_filter_part(h)];
     if ((uint64_t)p->items * 100 >= (uint64_t)p->buckets * SLOTS * MAX_LOAD_PERCENT)
         return -1;
     uint16_t fp = fingerprint(h);
     uint32_t i = first_bucket(p, h);
-    if (bucket_put(p, i, fp) || bucket_put(p, i = other_bucket(p, i, fp), fp)) {
+    if (bucket_put(p, i, fp, tag) || bucket_put(p, i = other_bucket(p, i, fp), fp, tag)) {
         p->items++;
         return 0;
     }
@@ -163,12 +185,15 @@ int idem_filter_add(idem_filter_t *f, const uint8_t h[IDEM_HASH_BYTES])
         f->rng ^= f->rng << 13;
         f->rng ^= f->rng >> 17;
         f->rng ^= f->rng << 5;
-        uint16_t *victim = &p->slots[(size_t)i * SLOTS + (f->rng % SLOTS)];
-        uint16_t displaced = *victim;
-        *victim = fp;
+        size_t victim = (size_t)i * SLOTS + (f->rng % SLOTS);
+        uint16_t displaced = p->slots[victim];
+        uint8_t displaced_tag = p->tags[victim];
+        p->slots[victim] = fp;
+        p->tags[victim] = tag;
         fp = displaced;
+        tag = displaced_tag;
         i = other_bucket(p, i, fp);
-        if (bucket_put(p, i, fp)) {
+        if (bucket_put(p, i, fp, tag)) {
             p->items++;
             return 0;
         }
@@ -177,12 +202,12 @@ int idem_filter_add(idem_filter_t *f, const uint8_t h[IDEM_HASH_BYTES])
     return -1;
 }
 
-void idem_filter_remove(idem_filter_t *f, const uint8_t h[IDEM_HASH_BYTES])
+void idem_filter_remove(idem_filter_t *f, const uint8_t h[IDEM_HASH_BYTES], uint8_t tag)
 {
     part *p = &f->parts[idem_filter_part(h)];
     uint16_t fp = fingerprint(h);
     uint32_t i1 = first_bucket(p, h);
-    if (bucket_take(p, i1, fp) || bucket_take(p, other_bucket(p, i1, fp), fp))
+    if (bucket_take(p, i1, fp, tag) || bucket_take(p, other_bucket(p, i1, fp), fp, tag))
         p->items--;
 }
 
@@ -195,6 +220,6 @@ size_t idem_filter_bytes(const idem_filter_t *f)
 {
     size_t n = sizeof *f;
     for (unsigned i = 0; i < IDEM_FILTER_PARTS; i++)
-        n += (size_t)f->parts[i].buckets * SLOTS * sizeof(uint16_t);
+        n += (size_t)f->parts[i].buckets * SLOTS * (sizeof(uint16_t) + sizeof(uint8_t));
     return n;
 }

@@ -14,9 +14,15 @@
  * rebuilds just that partition from the hashes on disk: a small, bounded
  * pause instead of one long one.
  *
+ * Every entry carries an 8-bit tag besides its fingerprint: idem.c stores
+ * the low bits of the run the hash was written to, so a "maybe" names the
+ * few runs worth searching instead of sending the caller through all of
+ * them (a replay of old events used to cost one lookup per stored run).
+ *
  * The one rule that makes it exact: every hash on disk must be in the filter
- * (extra entries only cost a lookup). Hence remove only hashes that were
- * added. Not thread-safe: idem.c uses it from the writer thread only.
+ * with its run's tag (extra entries only cost a lookup). Hence remove only
+ * hashes that were added, with the tag they were added with. Not
+ * thread-safe: idem.c uses it from the writer thread only.
  */
 #ifndef MB_METERING_IDEM_FILTER_H
 #define MB_METERING_IDEM_FILTER_H
@@ -27,6 +33,9 @@
 
 #define IDEM_HASH_BYTES 16
 #define IDEM_FILTER_PARTS 1024
+/* The most entries one hash can match: both of its buckets full of its
+ * fingerprint. */
+#define IDEM_FILTER_MATCHES 8
 
 typedef struct idem_filter idem_filter_t;
 
@@ -37,15 +46,19 @@ void idem_filter_free(idem_filter_t *f);
 /* The partition a hash belongs to (its first 10 bits). */
 unsigned idem_filter_part(const uint8_t hash[IDEM_HASH_BYTES]);
 
-bool idem_filter_maybe(const idem_filter_t *f, const uint8_t hash[IDEM_HASH_BYTES]);
+/* The entries that may be hash: 0 means certainly never added; otherwise
+ * their count, and their tags in tags[0..count-1] (the hash, if it was
+ * added, was added with one of them). */
+unsigned idem_filter_find(const idem_filter_t *f, const uint8_t hash[IDEM_HASH_BYTES],
+                          uint8_t tags[IDEM_FILTER_MATCHES]);
 
 /* 0, or -1 when the hash's partition is full: the caller must rebuild the
  * partition (idem_filter_reset + re-adding every stored hash of it), which
  * also restores whatever entry the failed insertion displaced. */
-int idem_filter_add(idem_filter_t *f, const uint8_t hash[IDEM_HASH_BYTES]);
+int idem_filter_add(idem_filter_t *f, const uint8_t hash[IDEM_HASH_BYTES], uint8_t tag);
 
-/* Removes one entry of hash (which must have been added). */
-void idem_filter_remove(idem_filter_t *f, const uint8_t hash[IDEM_HASH_BYTES]);
+/* Removes one entry of hash with tag (which must have been added). */
+void idem_filter_remove(idem_filter_t *f, const uint8_t hash[IDEM_HASH_BYTES], uint8_t tag);
 
 /* Empties partition part and sizes it for items entries at about half load.
  * -1 when out of memory (the partition keeps its old contents). */
@@ -54,7 +67,7 @@ int idem_filter_reset(idem_filter_t *f, unsigned part, size_t items);
 /* Entries in a partition (including stale ones). */
 size_t idem_filter_items(const idem_filter_t *f, unsigned part);
 
-/* Bytes of fingerprint tables, for logs and the benchmark. */
+/* Bytes of fingerprint and tag tables, for logs and the benchmark. */
 size_t idem_filter_bytes(const idem_filter_t *f);
 
 #endif

@@ -19,6 +19,7 @@ typedef struct ing_event {
     uint8_t hash[IDEM_HASH_BYTES];
     int64_t quantity;
     uint32_t counter;
+    bool fresh; /* counted by the last ingest_apply (not a duplicate) */
 } ing_event;
 
 /* A distinct string (account or metric) and the first event naming it. */
@@ -65,6 +66,8 @@ static const char SQL_COUNTER_ADD[] =
     " ON CONFLICT(account_id, period, metric) DO UPDATE SET quantity ="
     " CASE WHEN quantity <= 9223372036854775807 - excluded.quantity"
     " THEN quantity + excluded.quantity END";
+static const char SQL_COUNTER_GET[] =
+    "SELECT quantity FROM usage_counters WHERE account_id = ?1 AND period = ?2 AND metric = ?3";
 
 /* --- validation ------------------------------------------------------------- */
 
@@ -302,16 +305,49 @@ static int check_names(const ingest_batch *b, store_conn_t *conn, mb_error *err)
     return 0;
 }
 
-static int add_counter(const ingest_batch *b, const ing_counter *c, store_conn_t *conn,
-                       mb_error *err)
+/* Prepares sql with counter c's (account, period, metric) bound to ?1..?3. */
+static sqlite3_stmt *counter_stmt(const ingest_batch *b, const ing_counter *c, store_conn_t *conn,
+                                  const char *sql, mb_error *err)
 {
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_COUNTER_ADD, err);
+    sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
     if (st == NULL)
-        return -1;
+        return NULL;
     const ing_name *a = &b->accounts[c->account], *m = &b->metrics[c->metric];
     sqlite3_bind_text(st, 1, a->s, (int)a->len, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, c->period, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, m->s, (int)m->len, SQLITE_STATIC);
+    return st;
+}
+
+/* The event with which counter k (of the batch's accepted events, in
+ * order) first passes INT64_MAX; the counter's first event if the stored
+ * quantity cannot be read. */
+static uint32_t overflowing_event(const ingest_batch *b, uint32_t k, store_conn_t *conn)
+{
+    const ing_counter *c = &b->counters[k];
+    mb_error ignored;
+    sqlite3_stmt *st = counter_stmt(b, c, conn, SQL_COUNTER_GET, &ignored);
+    if (st == NULL)
+        return c->first;
+    int64_t room = sqlite3_step(st) == SQLITE_ROW ? INT64_MAX - sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    for (size_t i = c->first; room >= 0 && i < b->n_events; i++) {
+        const ing_event *ev = &b->events[i];
+        if (ev->counter != k || !ev->fresh)
+            continue;
+        if (ev->quantity > room)
+            return (uint32_t)i;
+        room -= ev->quantity;
+    }
+    return c->first;
+}
+
+static int add_counter(const ingest_batch *b, uint32_t k, store_conn_t *conn, mb_error *err)
+{
+    const ing_counter *c = &b->counters[k];
+    sqlite3_stmt *st = counter_stmt(b, c, conn, SQL_COUNTER_ADD, err);
+    if (st == NULL)
+        return -1;
     sqlite3_bind_int64(st, 4, c->accepted);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -321,7 +357,7 @@ static int add_counter(const ingest_batch *b, const ing_counter *c, store_conn_t
         return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
                             "events[%u].quantity: the counter of this account, period and metric "
                             "would exceed 9223372036854775807",
-                            c->first);
+                            overflowing_event(b, k, conn));
     return store_error(conn, err, "adding usage");
 }
 
@@ -333,10 +369,11 @@ int ingest_apply(ingest_batch *b, idem_t *ix, store_conn_t *conn, int64_t today,
     if (check_names(b, conn, err) != 0 || idem_begin(ix, conn, today, err) != 0)
         return -1;
     for (size_t i = 0; i < b->n_events; i++) {
-        const ing_event *ev = &b->events[i];
+        ing_event *ev = &b->events[i];
         int fresh = idem_insert(ix, conn, ev->hash, err);
         if (fresh < 0)
             return -1;
+        ev->fresh = fresh > 0;
         if (fresh) {
             b->counters[ev->counter].accepted += ev->quantity;
             b->accepted++;
@@ -345,7 +382,7 @@ int ingest_apply(ingest_batch *b, idem_t *ix, store_conn_t *conn, int64_t today,
         }
     }
     for (size_t k = 0; k < b->n_counters; k++)
-        if (b->counters[k].accepted > 0 && add_counter(b, &b->counters[k], conn, err) != 0)
+        if (b->counters[k].accepted > 0 && add_counter(b, (uint32_t)k, conn, err) != 0)
             return -1;
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "bench_common.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -37,6 +38,8 @@
 #include "base/error.h"
 #include "fixtures.h"
 #include "minbill/v1/accounts.pb-c.h"
+#include "minbill/v1/invoicing.pb-c.h"
+#include "minbill/v1/metering.pb-c.h"
 
 /* --- time and options ------------------------------------------------------ */
 
@@ -483,6 +486,72 @@ int bc_upsert_account(const char *prog, mbc_channel_t *ch, const char *key, cons
         return -1;
     }
     return 0;
+}
+
+int bc_upsert_bench_plan(const char *prog, mbc_channel_t *ch, const char *admin_key, int timeout_ms)
+{
+    Minbill__V1__Price prices[2] = {MINBILL__V1__PRICE__INIT, MINBILL__V1__PRICE__INIT};
+    Minbill__V1__Price *pp[2] = {&prices[0], &prices[1]};
+    prices[0].metric = "messages";
+    prices[0].description = "Messages";
+    prices[0].unit_price = "0.0025";
+    prices[1].metric = "seats";
+    prices[1].description = "Active seats";
+    prices[1].unit_price = "4.5";
+    Minbill__V1__Plan plan = MINBILL__V1__PLAN__INIT;
+    plan.plan_id = "bench";
+    plan.currency = "EUR";
+    plan.n_prices = 2;
+    plan.prices = pp;
+    ProtobufCMessage *resp = NULL;
+    mb_error st;
+    if (mbc_unary(ch, "/minbill.v1.Invoicing/UpsertPlan", admin_key, &plan.base,
+                  &minbill__v1__plan__descriptor, timeout_ms, &resp, &st) != 0) {
+        fprintf(stderr, "%s: UpsertPlan: %s: %s\n", prog, mb_status_name(st.code), st.msg);
+        return -1;
+    }
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return 0;
+}
+
+int64_t bc_usage_total(const char *prog, mbc_channel_t *ch, const char *finance_key,
+                       const char *account, const char *period, int timeout_ms)
+{
+    Minbill__V1__GetUsageRequest req = MINBILL__V1__GET_USAGE_REQUEST__INIT;
+    req.account_id = (char *)account;
+    req.period = (char *)period;
+    ProtobufCMessage *resp = NULL;
+    mb_error st;
+    if (mbc_unary(ch, "/minbill.v1.Metering/GetUsage", finance_key, &req.base,
+                  &minbill__v1__get_usage_response__descriptor, timeout_ms, &resp, &st) != 0) {
+        fprintf(stderr, "%s: GetUsage %s: %s: %s\n", prog, account, mb_status_name(st.code),
+                st.msg);
+        return -1;
+    }
+    const Minbill__V1__GetUsageResponse *r = (const Minbill__V1__GetUsageResponse *)resp;
+    int64_t sum = 0;
+    for (size_t k = 0; k < r->n_counters; k++)
+        sum += r->counters[k]->quantity;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return sum;
+}
+
+int bc_check_usage_counts(const uint8_t *resp, size_t len, int64_t accepted, int64_t duplicates,
+                          char *why, size_t why_size)
+{
+    Minbill__V1__RecordUsageResponse *m =
+        minbill__v1__record_usage_response__unpack(NULL, len, resp);
+    bool ok = m != NULL && m->accepted == accepted && m->duplicates == duplicates;
+    if (m == NULL)
+        snprintf(why, why_size, "the response is not a RecordUsageResponse");
+    else if (!ok)
+        snprintf(why, why_size,
+                 "answered accepted=%" PRId64 " duplicates=%" PRId64 " (expected %" PRId64
+                 " and %" PRId64 ")",
+                 m->accepted, m->duplicates, accepted, duplicates);
+    if (m != NULL)
+        minbill__v1__record_usage_response__free_unpacked(m, NULL);
+    return ok ? 0 : -1;
 }
 
 /* --- asynchronous unary load ----------------------------------------------- */

@@ -178,6 +178,23 @@ void bc_print_peak_rss(long rss_kib);
 int bc_upsert_account(const char *prog, mbc_channel_t *ch, const char *key, const char *id,
                       const char *plan_id, int timeout_ms);
 
+/* UpsertPlan of the benchmarks' plan "bench" (EUR; metrics "messages" at
+ * 0.0025 and "seats" at 4.5) with an admin-role key; 0, or -1 with the
+ * status printed. */
+int bc_upsert_bench_plan(const char *prog, mbc_channel_t *ch, const char *admin_key,
+                         int timeout_ms);
+
+/* The sum of the quantities of every counter of `account` in `period`
+ * ("YYYY-MM"), read with GetUsage and a finance-role key; -1 with the
+ * status printed. */
+int64_t bc_usage_total(const char *prog, mbc_channel_t *ch, const char *finance_key,
+                       const char *account, const char *period, int timeout_ms);
+
+/* For a load's check(): 0 if resp is a RecordUsageResponse of exactly
+ * `accepted` and `duplicates`, else -1 with why saying what it held. */
+int bc_check_usage_counts(const uint8_t *resp, size_t len, int64_t accepted, int64_t duplicates,
+                          char *why, size_t why_size);
+
 /* --- asynchronous unary load ----------------------------------------------- */
 
 /* The receiving half of a client call's batch, into ops[0..2]:

@@ -366,41 +366,15 @@ static int make_one(void *user, size_t thread, void *ctx, grpc_byte_buffer **req
 static int check_one(void *user, size_t thread, void *ctx, const uint8_t *resp, size_t len,
                      char *why, size_t why_size)
 {
-    Minbill__V1__RecordUsageResponse *m =
-        minbill__v1__record_usage_response__unpack(NULL, len, resp);
-    bool ok = m != NULL && m->accepted == 1 && m->duplicates == 0;
-    if (m != NULL)
-        minbill__v1__record_usage_response__free_unpacked(m, NULL);
-    if (!ok)
-        snprintf(why, why_size, "a new event was not answered accepted=1 duplicates=0");
-    return ok ? 0 : -1;
+    return bc_check_usage_counts(resp, len, 1, 0, why, why_size);
 }
 
 /* --- setup ------------------------------------------------------------------- */
 
 static int setup(mbc_channel_t *ch)
 {
-    mb_error st;
-    Minbill__V1__Price prices[2] = {MINBILL__V1__PRICE__INIT, MINBILL__V1__PRICE__INIT};
-    Minbill__V1__Price *pp[2] = {&prices[0], &prices[1]};
-    prices[0].metric = "messages";
-    prices[0].description = "Messages";
-    prices[0].unit_price = "0.0025";
-    prices[1].metric = "seats";
-    prices[1].description = "Active seats";
-    prices[1].unit_price = "4.5";
-    Minbill__V1__Plan plan = MINBILL__V1__PLAN__INIT;
-    plan.plan_id = "bench";
-    plan.currency = "EUR";
-    plan.n_prices = 2;
-    plan.prices = pp;
-    ProtobufCMessage *resp = NULL;
-    if (mbc_unary(ch, "/minbill.v1.Invoicing/UpsertPlan", admin_key, &plan.base,
-                  &minbill__v1__plan__descriptor, SETUP_TIMEOUT_MS, &resp, &st) != 0) {
-        fprintf(stderr, PROG ": UpsertPlan: %s: %s\n", mb_status_name(st.code), st.msg);
+    if (bc_upsert_bench_plan(PROG, ch, admin_key, SETUP_TIMEOUT_MS) != 0)
         return -1;
-    }
-    protobuf_c_message_free_unpacked(resp, NULL);
     for (long i = 0; i < opt.accounts; i++)
         if (bc_upsert_account(PROG, ch, platform_key, account_of(i), "bench", SETUP_TIMEOUT_MS) != 0)
             return -1;
@@ -417,19 +391,10 @@ static int64_t counted(mbc_channel_t *ch)
     strftime(period, sizeof period, "%Y-%m", &tm);
     int64_t sum = 0;
     for (long i = 0; i < opt.accounts; i++) {
-        Minbill__V1__GetUsageRequest req = MINBILL__V1__GET_USAGE_REQUEST__INIT;
-        req.account_id = (char *)account_of(i);
-        req.period = period;
-        ProtobufCMessage *resp = NULL;
-        mb_error st;
-        if (mbc_unary(ch, "/minbill.v1.Metering/GetUsage", finance_key, &req.base,
-                      &minbill__v1__get_usage_response__descriptor, SETUP_TIMEOUT_MS, &resp,
-                      &st) != 0)
+        int64_t n = bc_usage_total(PROG, ch, finance_key, account_of(i), period, SETUP_TIMEOUT_MS);
+        if (n < 0)
             return -1;
-        Minbill__V1__GetUsageResponse *r = (Minbill__V1__GetUsageResponse *)resp;
-        for (size_t k = 0; k < r->n_counters; k++)
-            sum += r->counters[k]->quantity;
-        protobuf_c_message_free_unpacked(resp, NULL);
+        sum += n;
     }
     return sum;
 }

@@ -43,6 +43,17 @@ static int insert_all(idem_t *ix, store_conn_t *c, int64_t day, uint8_t (*hashes
     return fresh;
 }
 
+/* Does the filter hold hash h with tag t? */
+static bool has_tag(const idem_filter_t *f, const uint8_t h[16], uint8_t t)
+{
+    uint8_t tags[IDEM_FILTER_MATCHES];
+    unsigned n = idem_filter_find(f, h, tags);
+    for (unsigned k = 0; k < n; k++)
+        if (tags[k] == t)
+            return true;
+    return false;
+}
+
 static void test_filter(void)
 {
     enum { N = 200000 };
@@ -52,25 +63,25 @@ static void test_filter(void)
     CHECK(f != NULL);
     int failed = 0;
     for (int i = 0; i < N; i++)
-        failed += idem_filter_add(f, h[i]) != 0;
+        failed += idem_filter_add(f, h[i], (uint8_t)i) != 0;
     CHECK(failed == 0);
     int missing = 0;
     for (int i = 0; i < N; i++)
-        missing += !idem_filter_maybe(f, h[i]);
+        missing += !has_tag(f, h[i], (uint8_t)i);
     CHECK(missing == 0); /* never a false "no" */
-    uint8_t probe[16];
+    uint8_t probe[16], tags[IDEM_FILTER_MATCHES];
     int fp = 0;
     for (int i = 0; i < N; i++) {
         randombytes_buf(probe, sizeof probe);
-        fp += idem_filter_maybe(f, probe);
+        fp += idem_filter_find(f, probe, tags) > 0;
     }
     fprintf(stderr, "  false positives: %d of %d\n", fp, N);
     CHECK(fp < N / 2000); /* ~1 in 8,000 expected; allow 1 in 2,000 */
     for (int i = 0; i < N / 2; i++)
-        idem_filter_remove(f, h[i]);
+        idem_filter_remove(f, h[i], (uint8_t)i);
     missing = 0;
     for (int i = N / 2; i < N; i++)
-        missing += !idem_filter_maybe(f, h[i]);
+        missing += !has_tag(f, h[i], (uint8_t)i);
     CHECK(missing == 0); /* removing some never removes the others */
     size_t items = 0;
     for (unsigned p = 0; p < IDEM_FILTER_PARTS; p++)
@@ -83,7 +94,7 @@ static void test_filter(void)
         randombytes_buf(probe, sizeof probe);
         probe[0] = 7 >> 2;
         probe[1] = (uint8_t)((7 & 3) << 6);
-        if (idem_filter_add(f, probe) != 0)
+        if (idem_filter_add(f, probe, 0) != 0)
             break;
         added++;
     }
@@ -207,6 +218,89 @@ static void test_partition_rebuild(void)
     store_conn_close(c);
 }
 
+/* A replay costs one lookup per duplicate, whichever run holds it: the
+ * filter says which run to search instead of every run, newest first
+ * (issue 10: a replay of old events took one lookup per stored run, ~300
+ * at 10 M hashes). Also after a restart (the filter built from the table)
+ * and with no partition rebuilt by duplicates. */
+static void test_replay_cost(void)
+{
+    enum { N = 300000, COMMIT = 50000, REPLAY = 5000 };
+    store_conn_t *c = open_db("replay.db");
+    mb_error err;
+    idem_t *ix = NULL;
+    CHECK(idem_open(c, &ix, &err) == 0);
+    uint8_t(*h)[16] = malloc(N * sizeof *h), (*spread)[16] = malloc(REPLAY * sizeof *spread);
+    randombytes_buf(h, N * sizeof *h);
+    for (int i = 0; i < N; i += COMMIT)
+        CHECK(insert_all(ix, c, DAY, h + i, COMMIT) == COMMIT);
+    for (int pass = 0; pass < 2; pass++) {
+        idem_stats before, after;
+        idem_get_stats(ix, &before);
+        CHECK(before.runs >= N / IDEM_RUN_MAX_HASHES);
+        /* The oldest hashes (the last run searched before), then some of
+         * every run. */
+        CHECK(insert_all(ix, c, DAY, h, REPLAY) == 0);
+        for (int i = 0; i < REPLAY; i++)
+            memcpy(spread[i], h[(size_t)i * (N / REPLAY)], 16);
+        CHECK(insert_all(ix, c, DAY, spread, REPLAY) == 0);
+        idem_get_stats(ix, &after);
+        uint64_t dups = 2 * REPLAY, seeks = after.seeks - before.seeks;
+        fprintf(stderr, "  pass %d: %zu runs, %llu lookups for %llu duplicates, %llu rebuilds\n",
+                pass, after.runs, (unsigned long long)seeks, (unsigned long long)dups,
+                (unsigned long long)(after.rebuilds - before.rebuilds));
+        CHECK(after.probes - before.probes == dups);
+        CHECK(seeks >= dups && seeks <= dups + dups / 100);
+        CHECK(after.rebuilds == before.rebuilds);
+        /* A restart: the filter comes from the table. */
+        idem_free(ix);
+        CHECK(idem_open(c, &ix, &err) == 0);
+    }
+    free(h);
+    free(spread);
+    idem_free(ix);
+    store_conn_close(c);
+}
+
+/* Past 256 runs two runs share a tag: a hash of the older one is still
+ * found, and a replay in arrival order looks in the run of the previous
+ * duplicate first, so only its first duplicate pays for the younger run
+ * of the same tag. */
+static void test_tag_collisions(void)
+{
+    enum { RUNS = 300, PER_RUN = 8 };
+    store_conn_t *c = open_db("tags.db");
+    mb_error err;
+    idem_t *ix = NULL;
+    CHECK(idem_open(c, &ix, &err) == 0);
+    static uint8_t h[RUNS * PER_RUN][16];
+    randombytes_buf(h, sizeof h);
+    /* One run per day. */
+    CHECK(store_conn_exec(c, "BEGIN", &err) == 0);
+    for (int d = 0; d < RUNS; d++) {
+        CHECK(idem_begin(ix, c, DAY + d, &err) == 0);
+        for (int k = 0; k < PER_RUN; k++)
+            CHECK(idem_insert(ix, c, h[d * PER_RUN + k], &err) == 1);
+    }
+    CHECK(store_conn_exec(c, "COMMIT", &err) == 0);
+    idem_stats before, after;
+    idem_get_stats(ix, &before);
+    CHECK(before.runs == RUNS);
+    /* The first two runs' hashes, in order: runs 1 and 2 share their tags
+     * with runs 257 and 258. */
+    CHECK(insert_all(ix, c, DAY + RUNS, h, 2 * PER_RUN) == 0);
+    idem_get_stats(ix, &after);
+    fprintf(stderr, "  %llu lookups for %d duplicates\n",
+            (unsigned long long)(after.seeks - before.seeks), 2 * PER_RUN);
+    /* 2 * PER_RUN + 2, and one more if a fingerprint collision strikes
+     * (before the run of the last duplicate came first: 2 * 2 * PER_RUN). */
+    CHECK(after.seeks - before.seeks <= 2 * PER_RUN + 3);
+    /* Every hash of every run is still a duplicate. */
+    CHECK(insert_all(ix, c, DAY + RUNS, h, RUNS * PER_RUN) == 0);
+    idem_free(ix);
+    store_conn_close(c);
+}
+
 static void test_purge(void)
 {
     store_conn_t *c = open_db("purge.db");
@@ -266,5 +360,7 @@ int main(void)
     RUN(test_runs);
     RUN(test_partition_rebuild);
     RUN(test_purge);
+    RUN(test_replay_cost);
+    RUN(test_tag_collisions);
     return check_summary();
 }

@@ -262,9 +262,38 @@ static void test_late_usage_and_overflow(void)
     ev[1].quantity = 7;
     CHECK(apply(&acc, &dup, &err) == -1);
     CHECK_STATUS(err, GRPC_STATUS_FAILED_PRECONDITION);
-    CHECK_CONTAINS(err.msg, "events[0].quantity: the counter");
+    /* The refusal names the event that would pass the limit (issue 10). */
+    CHECK_CONTAINS(err.msg, "events[1].quantity: the counter");
     CHECK(counter("acc2", "2026-05", "msgs") == 9223372036854775800);
-    /* ... and the refused batch's keys were not spent. */
+
+    /* Another counter first and a duplicate on the way do not count
+     * towards the limit: events[3] passes it, not the counter's first
+     * event (a duplicate) nor the batch's. */
+    reset(1);
+    ev[0].idempotency_key = "big-0";
+    ev[0].account_id = "acc2";
+    CHECK(apply(&acc, &dup, &err) == 0 && acc == 1);
+    sql("UPDATE usage_counters SET quantity = 9223372036854775800"
+        " WHERE account_id = 'acc2' AND period = '2026-05' AND metric = 'msgs'");
+    reset(4);
+    ev[0].idempotency_key = "other-1"; /* acc1 */
+    ev[1].idempotency_key = "big-0";   /* counted above */
+    ev[1].quantity = 100;
+    ev[2].idempotency_key = "big-3";
+    ev[2].quantity = 3;
+    ev[3].idempotency_key = "big-4";
+    ev[3].quantity = 5;
+    ev[1].account_id = ev[2].account_id = ev[3].account_id = "acc2";
+    CHECK(apply(&acc, &dup, &err) == -1);
+    CHECK_STATUS(err, GRPC_STATUS_FAILED_PRECONDITION);
+    CHECK_CONTAINS(err.msg, "events[3].quantity: the counter");
+    CHECK(counter("acc2", "2026-05", "msgs") == 9223372036854775800);
+
+    /* ... and the refused batches' keys were not spent. */
+    reset(2);
+    ev[0].idempotency_key = "big-1";
+    ev[1].idempotency_key = "big-2";
+    ev[0].account_id = ev[1].account_id = "acc2";
     ev[1].quantity = 6;
     CHECK(apply(&acc, &dup, &err) == 0 && acc == 2);
     CHECK(counter("acc2", "2026-05", "msgs") == INT64_MAX);
