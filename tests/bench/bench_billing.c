@@ -55,22 +55,6 @@ typedef struct bench {
     _Atomic bool run_done;
 } bench;
 
-static int to_buffer(const ProtobufCMessage *msg, grpc_byte_buffer **out, char *why,
-                     size_t why_size)
-{
-    uint8_t buf[16384];
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    if (n > sizeof buf) {
-        snprintf(why, why_size, "request of %zu bytes exceeds the bench's buffer", n);
-        return -1;
-    }
-    protobuf_c_message_pack(msg, buf);
-    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)buf, n);
-    *out = grpc_raw_byte_buffer_create(&sl, 1);
-    grpc_slice_unref(sl);
-    return 0;
-}
-
 static void account_id(uint64_t i, char out[24])
 {
     snprintf(out, 24, "b-%07llu", (unsigned long long)i);
@@ -183,7 +167,7 @@ static int make_account(void *user, size_t thread, void *ctx, grpc_byte_buffer *
     acc.plan_id = "bench";
     Minbill__V1__UpsertAccountRequest r = MINBILL__V1__UPSERT_ACCOUNT_REQUEST__INIT;
     r.account = &acc;
-    return to_buffer(&r.base, req, why, why_size);
+    return bc_pack_request(&r.base, req, why, why_size);
 }
 
 /* Call s carries events s*100 .. s*100+99 of the N x P counters. */
@@ -214,7 +198,7 @@ static int make_usage_batch(void *user, size_t thread, void *ctx, grpc_byte_buff
     Minbill__V1__RecordUsageRequest r = MINBILL__V1__RECORD_USAGE_REQUEST__INIT;
     r.n_events = BATCH;
     r.events = evp;
-    return to_buffer(&r.base, req, why, why_size);
+    return bc_pack_request(&r.base, req, why, why_size);
 }
 
 static int make_single_event(void *user, size_t thread, void *ctx, grpc_byte_buffer **req,
@@ -238,7 +222,7 @@ static int make_single_event(void *user, size_t thread, void *ctx, grpc_byte_buf
     Minbill__V1__RecordUsageRequest r = MINBILL__V1__RECORD_USAGE_REQUEST__INIT;
     r.n_events = 1;
     r.events = &evp;
-    return to_buffer(&r.base, req, why, why_size);
+    return bc_pack_request(&r.base, req, why, why_size);
 }
 
 static int make_render(void *user, size_t thread, void *ctx, grpc_byte_buffer **req, char *why,
@@ -254,7 +238,7 @@ static int make_render(void *user, size_t thread, void *ctx, grpc_byte_buffer **
     Minbill__V1__RenderInvoiceRequest r = MINBILL__V1__RENDER_INVOICE_REQUEST__INIT;
     r.invoice_number = number;
     r.format = MINBILL__V1__INVOICE_FORMAT__INVOICE_FORMAT_UBL;
-    return to_buffer(&r.base, req, why, why_size);
+    return bc_pack_request(&r.base, req, why, why_size);
 }
 
 static int check_render(void *user, size_t thread, void *ctx, const uint8_t *resp, size_t len,

@@ -1066,3 +1066,19 @@ void bc_load_result_free(bc_load_result *r)
 {
     bc_lat_free(&r->lat);
 }
+
+int bc_pack_request(const ProtobufCMessage *msg, grpc_byte_buffer **out, char *why,
+                    size_t why_size)
+{
+    uint8_t buf[65536];
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    if (n > sizeof buf) {
+        snprintf(why, why_size, "request of %zu bytes exceeds the bench's buffer", n);
+        return -1;
+    }
+    protobuf_c_message_pack(msg, buf);
+    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)buf, n);
+    *out = grpc_raw_byte_buffer_create(&sl, 1);
+    grpc_slice_unref(sl);
+    return 0;
+}

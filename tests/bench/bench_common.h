@@ -255,6 +255,11 @@ typedef struct bc_load_result {
     char first_error[512];
 } bc_load_result;
 
+/* For make(): msg packed into a new byte buffer (*out); -1 with why filled
+ * if it is over 64 KiB. */
+int bc_pack_request(const ProtobufCMessage *msg, grpc_byte_buffer **out, char *why,
+                    size_t why_size);
+
 /* For check(): resp unpacked as a desc message, or NULL with why filled
  * ("the response is not a <Name>"). Free it with
  * protobuf_c_message_free_unpacked. */

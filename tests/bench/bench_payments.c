@@ -258,22 +258,6 @@ static bool token_ok(const char *t)
 /* --- request and response callbacks -------------------------------------- */
 
 /* Packs msg into a byte buffer for the load engine. */
-static int to_byte_buffer(const ProtobufCMessage *msg, grpc_byte_buffer **out, char *why,
-                          size_t why_size)
-{
-    uint8_t buf[512];
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    if (n > sizeof buf) {
-        snprintf(why, why_size, "request of %zu bytes exceeds the bench's buffer", n);
-        return -1;
-    }
-    protobuf_c_message_pack(msg, buf);
-    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)buf, n);
-    *out = grpc_raw_byte_buffer_create(&sl, 1);
-    grpc_slice_unref(sl);
-    return 0;
-}
-
 typedef struct attach_ctx {
     uint64_t seq;
 } attach_ctx;
@@ -296,7 +280,7 @@ static int make_attach(void *user, size_t thread, void *call_ctx, grpc_byte_buff
     r.account_id = b->account_ids[c->seq % (uint64_t)b->opt.accounts];
     r.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD;
     r.card = &card;
-    return to_byte_buffer(&r.base, req, why, why_size);
+    return bc_pack_request(&r.base, req, why, why_size);
 }
 
 /* A new token for our account with our last four digits; kept for reveals. */
@@ -341,7 +325,7 @@ static int make_reveal(void *user, size_t thread, void *call_ctx, grpc_byte_buff
     Minbill__V1__RevealPaymentMethodRequest r = MINBILL__V1__REVEAL_PAYMENT_METHOD_REQUEST__INIT;
     r.token = b->tokens.v[c->index].token;
     r.purpose = REVEAL_PURPOSE;
-    return to_byte_buffer(&r.base, req, why, why_size);
+    return bc_pack_request(&r.base, req, why, why_size);
 }
 
 /* The clear PAN that was attached under this token, and an audit event. */
