@@ -77,6 +77,15 @@ static void setup_world(void)
     CHECK(mbt_attach_card(srv.ch, keys.platform, "acc-de", "4242424242424242", NULL, token,
                           sizeof token, mbt_ms(10000)) == GRPC_STATUS_OK);
     CHECK(iu_set_default(&srv, &keys, token) == GRPC_STATUS_OK);
+    /* The US dealer pays by SEPA direct debit from a Dutch account. */
+    mb_error ast;
+    Minbill__V1__PaymentMethod *sepa = mbt_attach_sepa(srv.ch, keys.platform, "acc-us",
+                                                       "NL91ABNA0417164300", "ABNANL2A",
+                                                       "MM-US-0001", t1 - 86400 * 30, &ast);
+    CHECK_STATUS(ast, GRPC_STATUS_OK);
+    CHECK(sepa != NULL && iu_set_default(&srv, &keys, sepa->token) == GRPC_STATUS_OK);
+    if (sepa != NULL)
+        protobuf_c_message_free_unpacked(&sepa->base, NULL);
 
     /* acc-de: 12,000 messages in p1 (1,000 free, 9,000 at 0.01, 2,000 at
      * 0.005); acc-nl: 500 messages (free) and 3,333 media (8.3325 -> 8.33). */
@@ -202,6 +211,13 @@ static void test_first_run(void)
     Minbill__V1__Invoice *us = invoice_of("acc-us", p1);
     CHECK(us != NULL && us->n_tax_subtotals == 1 &&
           strcmp(us->tax_subtotals[0]->category, "O") == 0 && us->tax_total_minor == 0);
+    /* Direct debit: the mandate and the seller's creditor id, the debited
+     * account masked down to its last four digits. */
+    CHECK(us != NULL && us->payment != NULL && strcmp(us->payment->means_code, "59") == 0 &&
+          strcmp(us->payment->mandate_reference, "MM-US-0001") == 0 &&
+          strcmp(us->payment->creditor_id, "NL69ZZZ123456780000") == 0 &&
+          strstr(us->payment->debited_account, "ABNA") == NULL &&
+          strstr(us->payment->debited_account, "4300") != NULL);
     free_invoice(us);
 
     /* Exactly the quantities billed, and the period recorded. */
@@ -241,6 +257,10 @@ static void test_late_usage(void)
     iu_run r;
     iu_billing(&srv, &keys, p2, false, mbt_ms(60000), &r);
     CHECK_STATUS(r.st, GRPC_STATUS_OK);
+    /* de, nl, fr, us and closing (it closed after p2 ended); acc-late was
+     * registered after p2 and reported no usage of it. */
+    CHECK(total_of(r.summary, "issued") == 5);
+    CHECK(total_of(r.summary, "failed") == 0);
     iu_run_free(&r);
     Minbill__V1__Invoice *de = invoice_of("acc-de", p2);
     /* p2: units 1,001..2,000 at 0.01; late p1: 12,001..12,500 at 0.005. */
@@ -287,6 +307,11 @@ static void test_credit_note(void)
     iu_credit(&srv, &keys, inv_fr, "asked by jean.martin@example.fr", NULL, &st);
     CHECK_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT);
     CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM invoices WHERE type = 'credit_note'") == 1);
+    /* Runs and credit notes are in the audit trail, by id only. */
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM audit_events WHERE action = 'billing.run'"
+                                " AND account_id = '' AND purpose LIKE 'issued=%'") >= 3);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM audit_events WHERE action = "
+                                "'invoice.credit' AND account_id = 'acc-nl'") == 1);
 }
 
 static void test_immutable_and_views(void)
