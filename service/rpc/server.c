@@ -46,6 +46,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "rpc/details.h"
 #include "rpc/jobs.h"
 #include "rpc/wirecheck.h"
 #include "store/writer.h"
@@ -96,6 +97,7 @@ struct rpc_call {
     grpc_status_code status;
     char status_msg[MB_ERROR_MSG_MAX];
     grpc_slice status_slice;
+    grpc_metadata details_md; /* grpc-status-details-bin of an INVALID_ARGUMENT */
     grpc_byte_buffer *final_resp;
     mb_arena_t *arena;
     mb_arena_t *msg_arena;
@@ -164,6 +166,8 @@ static rpc_call_t *call_new(rpc_server_t *srv, size_t cq_index, long method_inde
     c->t_final = (call_tag){c, TAG_FINAL};
     c->t_close = (call_tag){c, TAG_CLOSE};
     c->status_slice = grpc_empty_slice();
+    c->details_md.key = grpc_slice_from_static_string(RPC_DETAILS_KEY);
+    c->details_md.value = grpc_empty_slice();
     grpc_metadata_array_init(&c->md);
     grpc_call_details_init(&c->details);
     pthread_mutex_init(&c->lock, NULL);
@@ -200,6 +204,7 @@ static void call_destroy(rpc_call_t *c)
         free(m);
     }
     grpc_slice_unref(c->status_slice);
+    grpc_slice_unref(c->details_md.value);
     mb_arena_free(c->arena);
     mb_arena_free(c->msg_arena);
     pthread_cond_destroy(&c->sent);
@@ -327,6 +332,11 @@ static void start_final_locked(rpc_call_t *c)
     if (c->status_msg[0] != '\0') {
         c->status_slice = grpc_slice_from_copied_string(c->status_msg);
         ops[n].data.send_status_from_server.status_details = &c->status_slice;
+    }
+    if (c->status == GRPC_STATUS_INVALID_ARGUMENT) {
+        c->details_md.value = rpc_details_bad_request(c->status, c->status_msg);
+        ops[n].data.send_status_from_server.trailing_metadata = &c->details_md;
+        ops[n].data.send_status_from_server.trailing_metadata_count = 1;
     }
     n++;
     if (!c->close_posted) {

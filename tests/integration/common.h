@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 #include "harness.h"
@@ -94,6 +95,13 @@ bool mbt_auth_passed(int code);
  * own channel to target. Returns the status code. */
 int mbt_call_authorization(const char *target, const char *method, const char *authorization,
                            const void *req, size_t len, mb_error *st);
+
+/* mbt_call_authorization() that also returns the trailing metadata entry
+ * key (e.g. "grpc-status-details-bin", decoded) as *value (malloc'd; NULL
+ * if absent; the caller frees it). */
+int mbt_call_trailer(const char *target, const char *method, const char *authorization,
+                     const void *req, size_t len, mb_error *st, const char *key, uint8_t **value,
+                     size_t *value_len);
 
 /* Health/Check for service; *serving receives the ServingStatus on OK.
  * Returns the status code. */
