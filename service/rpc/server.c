@@ -31,6 +31,7 @@
  */
 #include "rpc/server.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@
 #include <grpc/support/time.h>
 #include <sodium.h>
 
+#include "base/bucket.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "rpc/details.h"
@@ -57,6 +59,20 @@
  * request abusive (protobuf-c amplification, see arena.h). */
 #define DECODE_AMPLIFICATION 4
 #define METHOD_LOG_MAX 96
+/* HTTP/2 streams one connection may have open (advertised in SETTINGS); a
+ * client's further calls wait in its own queue, not in our memory. */
+#define STREAMS_PER_CONNECTION 100
+/* Streaming calls (not jobs) open at once over all connections, by default:
+ * each holds a call, its arena and the core's stream state (~16 KiB). */
+#define STREAMS_TOTAL 1000
+/* Messages rpc_call_send() queues behind the one being written; a stream
+ * whose client reads slower than that is ended. */
+#define SEND_QUEUE_MAX 64
+/* After this many streaming calls were freed, give free heap back to the
+ * system: thousands of short-lived streams (a burst of Watch calls) leave
+ * their memory in malloc's free lists otherwise, and the daemon's RSS stays
+ * at the burst's peak. */
+#define STREAMS_PER_TRIM 256
 
 typedef enum { TAG_NEW, TAG_RECV, TAG_SEND, TAG_FINAL, TAG_CLOSE, TAG_SHUTDOWN } tag_kind;
 
@@ -108,6 +124,8 @@ struct rpc_call {
     void *state;
     deferred *deferred;
     bool accepted; /* counted in srv->in_flight */
+    bool stream_counted; /* counted in srv->streams */
+    bool refused;        /* by a limit, before any work: its log line is rate-limited */
     bool close_posted;   /* RECV_CLOSE_ON_SERVER posted on its own */
     size_t n_out;        /* messages on the out list */
     pthread_cond_t sent; /* a send completed or the call ended (CLOCK_MONOTONIC) */
@@ -126,6 +144,9 @@ struct rpc_server {
     size_t arena_limit;
     atomic_int shutting_down;
     atomic_int in_flight; /* accepted calls not yet freed */
+    atomic_int streams;   /* streaming calls (not jobs) not yet freed */
+    atomic_uint streams_freed;
+    int max_streams;
     atomic_uint_fast64_t next_rid;
     call_tag shutdown_tag;
     pthread_mutex_t lock;
@@ -184,6 +205,12 @@ static void call_destroy(rpc_call_t *c)
 {
     if (c->accepted)
         atomic_fetch_sub(&c->srv->in_flight, 1);
+    bool trim = false;
+    if (c->stream_counted) {
+        atomic_fetch_sub(&c->srv->streams, 1);
+        trim =
+            atomic_fetch_add(&c->srv->streams_freed, 1) % STREAMS_PER_TRIM == STREAMS_PER_TRIM - 1;
+    }
     for (deferred *d = c->deferred; d != NULL; d = d->next)
         d->fn(d->arg);
     if (c->call != NULL)
@@ -210,6 +237,8 @@ static void call_destroy(rpc_call_t *c)
     pthread_cond_destroy(&c->sent);
     pthread_mutex_destroy(&c->lock);
     free(c);
+    if (trim)
+        malloc_trim(0);
 }
 
 static void call_ref(rpc_call_t *c)
@@ -418,6 +447,15 @@ int rpc_call_send(rpc_call_t *c, const ProtobufCMessage *msg)
         grpc_byte_buffer_destroy(bb);
         return -1;
     }
+    if (c->send_in_flight && c->n_out >= SEND_QUEUE_MAX) {
+        /* The client does not read: end the stream rather than buffer it. */
+        c->ended = true;
+        pthread_mutex_unlock(&c->lock);
+        grpc_byte_buffer_destroy(bb);
+        mb_log(MB_LOG_WARN, "event=send_queue_full rid=%016llx method=%s queued=%zu",
+               (unsigned long long)c->rid, c->path, c->n_out);
+        return -1;
+    }
     if (c->send_in_flight) {
         out_msg *m = malloc(sizeof *m);
         if (m == NULL) {
@@ -580,23 +618,60 @@ static void notify_cancel(rpc_call_t *c)
 
 /* --- events ---------------------------------------------------------------- */
 
+/*
+ * Log lines a client can cause as often as it likes (the core's own lines,
+ * refused calls) pass at most LOG_LIMIT_PER_SECOND a second, per kind; what
+ * is dropped is counted in the next line that passes (dropped_before=N).
+ */
+#define LOG_LIMIT_PER_SECOND 20
+
+typedef struct log_limit {
+    pthread_mutex_t lock;
+    mb_bucket bucket;
+    int dropped;
+} log_limit;
+
+#define LOG_LIMIT_INIT                                                                             \
+    {                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, {0, 0}, 0                                                       \
+    }
+
+static bool log_limit_pass(log_limit *l, int *dropped_before)
+{
+    pthread_mutex_lock(&l->lock);
+    bool pass =
+        mb_bucket_take(&l->bucket, LOG_LIMIT_PER_SECOND, LOG_LIMIT_PER_SECOND, mb_mono_ns(), NULL);
+    *dropped_before = l->dropped;
+    l->dropped = pass ? 0 : l->dropped + 1;
+    pthread_mutex_unlock(&l->lock);
+    return pass;
+}
+
+static log_limit refusal_log_limit = LOG_LIMIT_INIT;
+
 static void log_call(const rpc_call_t *c)
 {
     int64_t us = (mb_mono_ns() - c->start_ns) / 1000;
     grpc_status_code code = c->status;
     if (code == GRPC_STATUS_OK && c->close_cancelled)
         code = GRPC_STATUS_CANCELLED;
+    int dropped = 0;
+    if (c->refused && !log_limit_pass(&refusal_log_limit, &dropped))
+        return;
     if (code == GRPC_STATUS_OK) {
         mb_log(MB_LOG_INFO, "event=call rid=%016llx method=%s role=%s key=%s status=OK latency_us=%lld",
                (unsigned long long)c->rid, c->path, auth_role_name(c->who.role),
                c->who.key_id[0] ? c->who.key_id : "-", (long long)us);
     } else {
-        char q[MB_ERROR_MSG_MAX + 8];
+        char q[MB_ERROR_MSG_MAX + 8], refused[48] = "";
+        if (c->refused)
+            snprintf(refused, sizeof refused, " refused_dropped_before=%d", dropped);
         mb_log(MB_LOG_INFO,
-               "event=call rid=%016llx method=%s role=%s key=%s status=%s latency_us=%lld error=%s",
+               "event=call rid=%016llx method=%s role=%s key=%s status=%s latency_us=%lld "
+               "error=%s%s",
                (unsigned long long)c->rid, c->path, auth_role_name(c->who.role),
                c->who.key_id[0] ? c->who.key_id : "-", mb_status_name(code), (long long)us,
-               mb_log_quote(q, sizeof q, c->status_msg));
+               mb_log_quote(q, sizeof q, c->status_msg), refused);
     }
 }
 
@@ -715,6 +790,15 @@ static void on_new_call(rpc_call_t *c)
     if (c->deadline_ns <= mb_mono_ns()) {
         finish_error(c, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline passed before the call started");
         return;
+    }
+    if (c->method->kind != RPC_UNARY && !c->method->job) {
+        c->stream_counted = true;
+        if (atomic_fetch_add(&srv->streams, 1) >= srv->max_streams) {
+            c->refused = true;
+            finish_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                         "too many open streams on this server; retry later");
+            return;
+        }
     }
     if (c->method->kind != RPC_UNARY || c->method->job)
         post_close(c);
@@ -887,34 +971,14 @@ static void server_free(rpc_server_t *srv)
 /*
  * The gRPC core's own log lines (a failed TLS handshake, for one) would go
  * to stderr unstructured, between the call log's lines, and as often as a
- * client cares to fail. They become log events here, at most
- * CORE_LOG_PER_SECOND a second; what is dropped is counted in the next
- * line that passes.
+ * client cares to fail. They become log events here, rate-limited.
  */
-#define CORE_LOG_PER_SECOND 20
-
-static pthread_mutex_t core_log_lock = PTHREAD_MUTEX_INITIALIZER;
-static int64_t core_log_second;
-static int core_log_lines, core_log_dropped;
+static log_limit core_log_limit = LOG_LIMIT_INIT;
 
 static void core_log(gpr_log_func_args *args)
 {
-    int64_t second = mb_mono_ns() / 1000000000;
-    int dropped = 0;
-    pthread_mutex_lock(&core_log_lock);
-    if (second != core_log_second) {
-        core_log_second = second;
-        core_log_lines = 0;
-    }
-    bool pass = core_log_lines++ < CORE_LOG_PER_SECOND;
-    if (pass) {
-        dropped = core_log_dropped;
-        core_log_dropped = 0;
-    } else {
-        core_log_dropped++;
-    }
-    pthread_mutex_unlock(&core_log_lock);
-    if (!pass)
+    int dropped;
+    if (!log_limit_pass(&core_log_limit, &dropped))
         return;
     char msg[512];
     mb_log(args->severity == GPR_LOG_SEVERITY_ERROR ? MB_LOG_ERROR : MB_LOG_WARN,
@@ -953,6 +1017,7 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
     srv->client_certs = opt->tls_cert_pem != NULL && opt->tls_client_ca_pem != NULL;
     srv->n_cqs = opt->threads > 0 ? (size_t)opt->threads : 1;
     srv->arena_limit = opt->max_message_bytes * DECODE_AMPLIFICATION + 65536;
+    srv->max_streams = opt->max_streams > 0 ? opt->max_streams : STREAMS_TOTAL;
     srv->shutdown_tag = (call_tag){NULL, TAG_SHUTDOWN};
     atomic_init(&srv->next_rid, ((uint64_t)randombytes_random() << 32));
     srv->cqs = calloc(srv->n_cqs, sizeof *srv->cqs);
@@ -971,7 +1036,7 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
         }
     }
 
-    grpc_arg args[3];
+    grpc_arg args[4];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = (int)opt->max_message_bytes;
@@ -987,7 +1052,10 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = GRPC_ARG_HTTP2_BDP_PROBE;
     args[2].value.integer = 0;
-    grpc_channel_args chargs = {3, args};
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
+    args[3].value.integer = STREAMS_PER_CONNECTION;
+    grpc_channel_args chargs = {4, args};
     srv->server = grpc_server_create(&chargs, NULL);
     for (size_t i = 0; i < srv->n_cqs; i++) {
         srv->cqs[i] = grpc_completion_queue_create_for_next(NULL);

@@ -74,6 +74,10 @@ typedef struct rpc_options {
      * (e.g. to end Health/Watch streams). */
     void (*on_shutdown)(void *app);
     int job_threads; /* threads for methods with .job; 0 means 2 */
+    /* Streaming calls (not jobs) open at once; more are answered
+     * RESOURCE_EXHAUSTED. 0 means 1000. One connection may open at most 100
+     * streams of any kind (HTTP/2 MAX_CONCURRENT_STREAMS). */
+    int max_streams;
 } rpc_options;
 
 int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port,
@@ -98,7 +102,9 @@ void rpc_call_set_state(rpc_call_t *call, void *state);
 void *rpc_call_state(const rpc_call_t *call);
 
 /* Server and bidi streaming: queues one response message. Returns -1 if the
- * call has already ended (the handler should then finish). */
+ * call has already ended (the handler should then finish), or if 64
+ * messages are already queued behind the one being written: a client that
+ * reads that much slower than the stream produces ends it. */
 int rpc_call_send(rpc_call_t *call, const ProtobufCMessage *msg);
 
 /* Messages a job may have queued or being written before
