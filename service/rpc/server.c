@@ -41,6 +41,7 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/log.h>
 #include <grpc/support/time.h>
 #include <sodium.h>
@@ -50,6 +51,7 @@
 #include "base/log.h"
 #include "rpc/details.h"
 #include "rpc/jobs.h"
+#include "rpc/limits.h"
 #include "rpc/wirecheck.h"
 #include "store/writer.h"
 
@@ -152,7 +154,9 @@ struct rpc_server {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool shutdown_done;
-    rpc_jobs_t *jobs; /* NULL when no method is a job */
+    rpc_rate_limits rates;
+    rpc_buckets_t *key_buckets; /* by API key id */
+    rpc_jobs_t *jobs;           /* NULL when no method is a job */
     rpc_call_t *jobs_running;
 };
 
@@ -733,9 +737,35 @@ static int authenticate(rpc_call_t *c, mb_error *err)
     if (len < 7 || strncasecmp(s, "Bearer ", 7) != 0)
         return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
                             "authorization metadata must be 'Bearer <api-key>'");
-    if (auth_verify(c->srv->opt.auth, s + 7, len - 7, &c->who, err) != 0)
+    /* "ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7": failed tries count per
+     * address, whichever port a client reconnects from. */
+    char *peer = grpc_call_get_peer(c->call);
+    char *port = peer != NULL ? strrchr(peer, ':') : NULL;
+    if (port != NULL && port != strchr(peer, ':'))
+        *port = '\0';
+    int rc = auth_verify(c->srv->opt.auth, s + 7, len - 7, peer, &c->who, err);
+    gpr_free(peer);
+    if (rc != 0)
         return -1;
     return check_role(c, err);
+}
+
+/* The per-key rate of the caller's role (rpc_options.rate_limits), for
+ * methods that need a role: RESOURCE_EXHAUSTED with the retry delay. */
+static int check_rate(rpc_call_t *c, mb_error *err)
+{
+    if (c->who.key_id[0] == '\0' || (c->method->roles & ROLE_ANONYMOUS) || c->who.role == 0)
+        return 0;
+    const rpc_rate *r = &c->srv->rates.role[__builtin_ctz(c->who.role) % RPC_ROLE_BITS];
+    int64_t wait_ns;
+    if (r->rate <= 0 ||
+        rpc_buckets_take(c->srv->key_buckets, c->who.key_id, r->rate, r->burst, &wait_ns))
+        return 0;
+    return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                        "rate limit of role %s exceeded (%.0f calls a second per API key, burst "
+                        "%.0f); retry in %lld ms",
+                        auth_role_name(c->who.role), r->rate, r->burst,
+                        (long long)(wait_ns / 1000000 + 1));
 }
 
 static int64_t deadline_to_ns(gpr_timespec deadline)
@@ -777,7 +807,10 @@ static void on_new_call(rpc_call_t *c)
         finish_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    if (authenticate(c, &err) != 0) {
+    if (authenticate(c, &err) != 0 || check_rate(c, &err) != 0) {
+        /* Client-made refusals, as many as a client cares to send. */
+        c->refused =
+            err.code == GRPC_STATUS_UNAUTHENTICATED || err.code == GRPC_STATUS_RESOURCE_EXHAUSTED;
         rpc_call_finish(c, NULL, &err);
         return;
     }
@@ -954,6 +987,7 @@ static void *cq_thread(void *arg)
 static void server_free(rpc_server_t *srv)
 {
     rpc_jobs_free(srv->jobs);
+    rpc_buckets_free(srv->key_buckets);
     if (srv->server != NULL)
         grpc_server_destroy(srv->server);
     for (size_t i = 0; i < srv->n_cqs; i++)
@@ -1023,7 +1057,13 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
     srv->cqs = calloc(srv->n_cqs, sizeof *srv->cqs);
     srv->threads = calloc(srv->n_cqs, sizeof *srv->threads);
     srv->registered = calloc(opt->n_methods ? opt->n_methods : 1, sizeof *srv->registered);
-    if (srv->cqs == NULL || srv->threads == NULL || srv->registered == NULL) {
+    if (opt->rate_limits != NULL)
+        srv->rates = *opt->rate_limits;
+    else
+        rpc_rate_limits_default(&srv->rates);
+    srv->key_buckets = rpc_buckets_new();
+    if (srv->cqs == NULL || srv->threads == NULL || srv->registered == NULL ||
+        srv->key_buckets == NULL) {
         server_free(srv);
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }

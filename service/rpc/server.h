@@ -24,6 +24,7 @@
 #include "base/arena.h"
 #include "base/error.h"
 #include "rpc/auth.h"
+#include "rpc/limits.h"
 
 typedef struct rpc_server rpc_server_t;
 typedef struct rpc_call rpc_call_t;
@@ -78,6 +79,9 @@ typedef struct rpc_options {
      * RESOURCE_EXHAUSTED. 0 means 1000. One connection may open at most 100
      * streams of any kind (HTTP/2 MAX_CONCURRENT_STREAMS). */
     int max_streams;
+    /* Calls a second per API key, by role (NULL: rpc_rate_limits_default);
+     * methods callable without a key (health) are not limited. */
+    const rpc_rate_limits *rate_limits;
 } rpc_options;
 
 int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port,
