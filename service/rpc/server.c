@@ -131,7 +131,7 @@ struct rpc_call {
     bool close_posted;   /* RECV_CLOSE_ON_SERVER posted on its own */
     size_t n_out;        /* messages on the out list */
     pthread_cond_t sent; /* a send completed or the call ended (CLOCK_MONOTONIC) */
-    ProtobufCMessage *job_req;
+    ProtobufCMessage *req; /* unary / server streaming: decoded, awaiting the stream's end */
     rpc_call_t *job_prev, *job_next; /* on srv->jobs_running, under srv->lock */
 };
 
@@ -572,7 +572,7 @@ static void jobs_wake(rpc_server_t *srv)
 static void job_run(void *arg)
 {
     rpc_call_t *c = arg;
-    c->method->on_message(c, c->job_req);
+    c->method->on_message(c, c->req);
     pthread_mutex_lock(&c->lock);
     bool finished = c->handler_done;
     pthread_mutex_unlock(&c->lock);
@@ -585,9 +585,8 @@ static void job_run(void *arg)
     call_unref(c); /* the job's own reference, taken in start_job() */
 }
 
-static void start_job(rpc_call_t *c, ProtobufCMessage *req)
+static void start_job(rpc_call_t *c)
 {
-    c->job_req = req;
     call_ref(c);
     jobs_list(c, true);
     if (rpc_jobs_try_run(c->srv->jobs, job_run, c) == 0)
@@ -848,17 +847,34 @@ static void on_new_call(rpc_call_t *c)
         finish_error(c, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
         return;
     }
-    ProtobufCMessage *req = NULL;
-    if (decode(c, c->payload, c->arena, &req, &err) != 0) {
+    if (decode(c, c->payload, c->arena, &c->req, &err) != 0) {
         rpc_call_finish(c, NULL, &err);
         return;
     }
+    /* The handler runs once the client's stream has ended (on_recv): a
+     * second request message is a protocol error, not something to drop. */
+    start_read(c);
+}
+
+/* The read after the one request of a unary or server-streaming call. */
+static void on_request_end(rpc_call_t *c, bool ok, grpc_byte_buffer *bb)
+{
+    if (bb != NULL) {
+        grpc_byte_buffer_destroy(bb);
+        finish_error(c, GRPC_STATUS_INTERNAL,
+                     "more than one request message on a call that takes one");
+        return;
+    }
+    if (!ok) {
+        finish_error(c, GRPC_STATUS_CANCELLED, "the call ended before its request did");
+        return;
+    }
     if (c->method->job) {
-        start_job(c, req);
+        start_job(c);
         return;
     }
     call_ref(c);
-    c->method->on_message(c, req);
+    c->method->on_message(c, c->req);
     call_unref(c);
 }
 
@@ -869,6 +885,10 @@ static void on_recv(rpc_call_t *c, bool ok)
     c->recv_buf = NULL;
     bool done = c->handler_done;
     pthread_mutex_unlock(&c->lock);
+    if (!done && !reads_stream(c->method->kind)) {
+        on_request_end(c, ok, bb);
+        return;
+    }
     if (done || !ok) {
         if (bb != NULL)
             grpc_byte_buffer_destroy(bb);
