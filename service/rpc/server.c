@@ -196,11 +196,7 @@ static rpc_call_t *call_new(rpc_server_t *srv, size_t cq_index, long method_inde
     grpc_metadata_array_init(&c->md);
     grpc_call_details_init(&c->details);
     pthread_mutex_init(&c->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->sent, &ca);
-    pthread_condattr_destroy(&ca);
+    mb_mono_cond_init(&c->sent);
     c->refs = 1;
     return c;
 }
@@ -520,9 +516,7 @@ int rpc_call_send_wait(rpc_call_t *c, const ProtobufCMessage *msg)
 {
     if (rpc_call_send(c, msg) != 0)
         return -1;
-    struct timespec until = {0, 0};
-    if (c->deadline_ns != INT64_MAX)
-        until = (struct timespec){c->deadline_ns / 1000000000, c->deadline_ns % 1000000000};
+    struct timespec until = mb_mono_timespec(c->deadline_ns);
     pthread_mutex_lock(&c->lock);
     while (!stopped_locked(c) && c->n_out + (c->send_in_flight ? 1 : 0) >= RPC_SEND_WINDOW) {
         if (c->deadline_ns == INT64_MAX)
@@ -1065,7 +1059,7 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->cond, NULL);
+    mb_mono_cond_init(&srv->cond);
     srv->opt = *opt;
     srv->opt.tls_cert_pem = srv->opt.tls_key_pem = srv->opt.tls_client_ca_pem = NULL;
     srv->client_certs = opt->tls_cert_pem != NULL && opt->tls_client_ca_pem != NULL;
@@ -1180,14 +1174,7 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
 
 static bool wait_shutdown(rpc_server_t *srv, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mb_mono_timespec(mb_mono_ns() + (int64_t)timeout_ms * 1000000);
     pthread_mutex_lock(&srv->lock);
     while (!srv->shutdown_done) {
         if (timeout_ms < 0)

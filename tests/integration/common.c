@@ -431,6 +431,17 @@ bool mbt_file_contains(const char *path, const char *needle)
     return found;
 }
 
+long mbt_daemon_rss_kib(const mbt_server *s)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)s->d.pid);
+    char *text = mbt_read_file(path);
+    const char *p = text != NULL ? strstr(text, "VmRSS:") : NULL;
+    long kib = p != NULL ? atol(p + 6) : -1;
+    free(text);
+    return kib;
+}
+
 int mbt_log_count(const mbt_server *s, const char *needle1, const char *needle2)
 {
     char *log = mbt_read_file(s->d.log);

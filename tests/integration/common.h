@@ -124,6 +124,9 @@ mbc_call_t *mbt_watch_start(mbc_channel_t *ch, const char *service, int timeout_
  * failed call or an undecodable message. */
 int mbt_watch_next(mbc_call_t *call, int *serving);
 
+/* The daemon's resident set (VmRSS) in KiB; -1 if unreadable. */
+long mbt_daemon_rss_kib(const mbt_server *s);
+
 /* The first column of the first row of sql on the database at path, as
  * text into out ("" for no row); 0, or -1 (printed) on an SQLite error. */
 int mbt_db_text(const char *path, const char *sql, char *out, size_t size);

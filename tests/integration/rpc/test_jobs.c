@@ -81,22 +81,11 @@ static mbc_call_t *start_job(const char *method, const char *params, int timeout
     return call;
 }
 
-static long vm_rss_kib(void)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)srv.d.pid);
-    char *text = mbt_read_file(path);
-    const char *p = text != NULL ? strstr(text, "VmRSS:") : NULL;
-    long kib = p != NULL ? atol(p + 6) : -1;
-    free(text);
-    return kib;
-}
-
 static void test_slow_reader(void)
 {
     stats st;
     CHECK(get_stats(&st) == 0);
-    long rss_before = vm_rss_kib();
+    long rss_before = mbt_daemon_rss_kib(&srv);
     char params[64];
     snprintf(params, sizeof params, "%d %d 0", N_MSGS, MSG_SIZE);
     mbc_call_t *call = start_job(COUNT, params, 60000);
@@ -119,7 +108,7 @@ static void test_slow_reader(void)
         if (st.produced - got > max_lead)
             max_lead = st.produced - got;
     }
-    long rss_after = vm_rss_kib();
+    long rss_after = mbt_daemon_rss_kib(&srv);
     fprintf(stderr,
             "   slow reader: read %ld, producer at most %ld ahead (window %d), %ld produced "
             "during the last 10 reads; server RSS %ld -> %ld KiB\n",
@@ -200,12 +189,12 @@ static void test_deadline(void)
  * refused (and ends the stream) instead of growing the queue. */
 static void test_send_queue_bounded(void)
 {
-    long rss_before = vm_rss_kib();
+    long rss_before = mbt_daemon_rss_kib(&srv);
     mbc_call_t *call = start_job("/minbill.test.Jobs/Flood", "2000 65536", 10000);
     mbt_sleep_ms(mbt_ms(500));
     stats st;
     CHECK(get_stats(&st) == 0);
-    long rss_after = vm_rss_kib();
+    long rss_after = mbt_daemon_rss_kib(&srv);
     fprintf(stderr, "   flood: %ld of 2000 messages of 64 KiB queued; server RSS %ld -> %ld KiB\n",
             st.flooded, rss_before, rss_after);
     CHECK(st.flooded > 0 && st.flooded <= 80);

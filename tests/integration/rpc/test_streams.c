@@ -42,17 +42,6 @@ static grpc_channel *chans[N_CONN];
 static watch calls[N_CALLS];
 static grpc_completion_queue *cq;
 
-static long vm_rss_kib(void)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)srv.d.pid);
-    char *text = mbt_read_file(path);
-    const char *p = text != NULL ? strstr(text, "VmRSS:") : NULL;
-    long kib = p != NULL ? atol(p + 6) : -1;
-    free(text);
-    return kib;
-}
-
 static void start_watch(watch *w, grpc_channel *ch)
 {
     grpc_slice m = grpc_slice_from_static_string(MBT_HEALTH_WATCH);
@@ -114,7 +103,7 @@ static void test_bounded(void)
     for (int i = 0; i < N_CONN; i++)
         chans[i] = grpc_channel_create(srv.d.target, creds, &args);
     grpc_channel_credentials_release(creds);
-    long rss_base = vm_rss_kib();
+    long rss_base = mbt_daemon_rss_kib(&srv);
 
     /* Each connection asks for one stream more than it may have open. */
     for (int i = 0; i < N_CONN; i++)
@@ -122,7 +111,7 @@ static void test_bounded(void)
             start_watch(&calls[i * PER_CONN + k], chans[i]);
     int ended = drain(mbt_ms(4000));
     int refused = count_code(GRPC_STATUS_RESOURCE_EXHAUSTED);
-    long rss_open = vm_rss_kib();
+    long rss_open = mbt_daemon_rss_kib(&srv);
     fprintf(stderr,
             "   %d Watch streams on %d connections: %d ended at once (%d RESOURCE_EXHAUSTED); "
             "daemon RSS %ld -> %ld KiB\n",
@@ -137,7 +126,7 @@ static void test_bounded(void)
     ended += drain(mbt_ms(3000));
     CHECK(ended == N_CALLS);
     mbt_sleep_ms(mbt_ms(500));
-    long rss_after = vm_rss_kib();
+    long rss_after = mbt_daemon_rss_kib(&srv);
     fprintf(stderr, "   after cancelling them: daemon RSS %ld KiB\n", rss_after);
     /* What the streams held is freed and given back to the system. */
     if (!mbt_instrumented())
