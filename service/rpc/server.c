@@ -128,6 +128,7 @@ struct rpc_call {
     bool accepted; /* counted in srv->in_flight */
     bool stream_counted; /* counted in srv->streams */
     bool refused;        /* by a limit, before any work: its log line is rate-limited */
+    bool started;        /* on_message has been called: on_cancel may be */
     bool close_posted;   /* RECV_CLOSE_ON_SERVER posted on its own */
     size_t n_out;        /* messages on the out list */
     pthread_cond_t sent; /* a send completed or the call ended (CLOCK_MONOTONIC) */
@@ -606,7 +607,7 @@ static void post_close(rpc_call_t *c)
 static void notify_cancel(rpc_call_t *c)
 {
     pthread_mutex_lock(&c->lock);
-    bool notify = !c->handler_done && !c->cancel_notified;
+    bool notify = c->started && !c->handler_done && !c->cancel_notified;
     c->cancel_notified = true;
     pthread_mutex_unlock(&c->lock);
     if (notify)
@@ -834,6 +835,7 @@ static void on_new_call(rpc_call_t *c)
             finish_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
             return;
         }
+        c->started = true;
         start_read(c);
         return;
     }
@@ -859,8 +861,14 @@ static void on_request_end(rpc_call_t *c, bool ok, grpc_byte_buffer *bb)
                      "more than one request message on a call that takes one");
         return;
     }
-    if (!ok) {
-        finish_error(c, GRPC_STATUS_CANCELLED, "the call ended before its request did");
+    /* A stream cancelled meanwhile (its close event came first) never
+     * starts: its on_cancel would not be called again. */
+    pthread_mutex_lock(&c->lock);
+    bool gone = !ok || c->ended;
+    c->started = !gone;
+    pthread_mutex_unlock(&c->lock);
+    if (gone) {
+        finish_error(c, GRPC_STATUS_CANCELLED, "the call ended before its handler started");
         return;
     }
     if (c->method->job) {
