@@ -69,57 +69,63 @@ typedef struct config {
     long window_days;
     int dev;
     int dry_run;
+    rpc_rate_limits rate_limits;
 } config;
 
 static int usage(FILE *f)
 {
-    fprintf(f,
-            "usage: minbilld COMMAND [flags]\n"
-            "\n"
-            "commands:\n"
-            "  serve        run the gRPC service\n"
-            "               --listen HOST:PORT      (default 127.0.0.1:50051)\n"
-            "               --db PATH               (default var/minbill.db)\n"
-            "               --key-file PATH         (default var/master.key)\n"
-            "               --threads N             completion-queue threads (default: cores)\n"
-            "               --max-message-bytes N   largest request (default 4194304)\n"
-            "               --tls-cert F --tls-key F  serve TLS with this certificate and key\n"
-            "               --tls-client-ca F       also accept client certificates signed by\n"
-            "                                       this CA (see keys allow-client)\n"
-            "               --seller-config FILE    the seller invoices are issued by (see\n"
-            "                                       README); without it invoicing is off\n"
-            "               --metrics-listen HOST:PORT  serve Prometheus metrics over HTTP at\n"
-            "                                       GET /metrics (default: not served)\n"
-            "               --dev                   create var/ and the key file if missing,\n"
-            "                                       and print a ready-to-use API key\n"
-            "               --acceptance-window-days N  usage events older than N days are\n"
-            "                                       refused; idempotency hashes are kept as\n"
-            "                                       long (default 62)\n"
-            "  migrate      apply pending schema migrations: --db PATH\n"
-            "  keys init    create a master key file: --key-file PATH\n"
-            "  keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME\n"
-            "               print a new API key (shown once; only its keyed hash is stored)\n"
-            "               roles: platform finance support payments privacy admin\n"
-            "  keys allow-client --db PATH --key-file PATH --identity TYPE:ID --role ROLE --name NAME\n"
-            "               with --tls-client-ca: client certificates with that name act\n"
-            "               as ROLE; TYPE is dns, uri, email, ip (subject alternative\n"
-            "               names) or cn (common name, if the certificate has no SAN)\n"
-            "  keys list-api-keys --db PATH\n"
-            "               every API key: id, role, created, revoked, name (never a secret)\n"
-            "  keys revoke-api-key --db PATH --key-file PATH --key-id ID\n"
-            "               a running minbilld refuses the key within %d s; audited\n"
-            "  keys rotate --db PATH --key-file PATH\n"
-            "               new master key version; re-wraps every key while minbilld serves\n"
-            "  purge --db PATH [--acceptance-window-days N] [--dry-run]\n"
-            "               delete usage idempotency hashes past the window (minbilld serve\n"
-            "               also does this every minute)\n"
-            "  backup --db PATH --to FILE\n"
-            "               a consistent, checked copy of the database, taken while minbilld\n"
-            "               serves; FILE must not exist. It holds ciphertext: restoring it\n"
-            "               needs the master key file\n"
-            "\n"
-            "Every flag may also be set as MINBILL_<FLAG> in the environment, e.g. MINBILL_DB.\n",
-            AUTH_CACHE_TTL_SECONDS);
+    fprintf(
+        f,
+        "usage: minbilld COMMAND [flags]\n"
+        "\n"
+        "commands:\n"
+        "  serve        run the gRPC service\n"
+        "               --listen HOST:PORT      (default 127.0.0.1:50051)\n"
+        "               --db PATH               (default var/minbill.db)\n"
+        "               --key-file PATH         (default var/master.key)\n"
+        "               --threads N             completion-queue threads (default: cores)\n"
+        "               --max-message-bytes N   largest request (default 4194304)\n"
+        "               --tls-cert F --tls-key F  serve TLS with this certificate and key\n"
+        "               --tls-client-ca F       also accept client certificates signed by\n"
+        "                                       this CA (see keys allow-client)\n"
+        "               --seller-config FILE    the seller invoices are issued by (see\n"
+        "                                       README); without it invoicing is off\n"
+        "               --metrics-listen HOST:PORT  serve Prometheus metrics over HTTP at\n"
+        "                                       GET /metrics (default: not served)\n"
+        "               --dev                   create var/ and the key file if missing,\n"
+        "                                       and print a ready-to-use API key\n"
+        "               --rate-limit ROLE=RATE[/BURST]  calls a second per API key of ROLE\n"
+        "                                       (repeatable; 0: none; defaults: platform\n"
+        "                                       50000, payments 10000, finance 1000,\n"
+        "                                       support 500, privacy and admin 200)\n"
+        "               --acceptance-window-days N  usage events older than N days are\n"
+        "                                       refused; idempotency hashes are kept as\n"
+        "                                       long (default 62)\n"
+        "  migrate      apply pending schema migrations: --db PATH\n"
+        "  keys init    create a master key file: --key-file PATH\n"
+        "  keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME\n"
+        "               print a new API key (shown once; only its keyed hash is stored)\n"
+        "               roles: platform finance support payments privacy admin\n"
+        "  keys allow-client --db PATH --key-file PATH --identity TYPE:ID --role ROLE --name NAME\n"
+        "               with --tls-client-ca: client certificates with that name act\n"
+        "               as ROLE; TYPE is dns, uri, email, ip (subject alternative\n"
+        "               names) or cn (common name, if the certificate has no SAN)\n"
+        "  keys list-api-keys --db PATH\n"
+        "               every API key: id, role, created, revoked, name (never a secret)\n"
+        "  keys revoke-api-key --db PATH --key-file PATH --key-id ID\n"
+        "               a running minbilld refuses the key within %d s; audited\n"
+        "  keys rotate --db PATH --key-file PATH\n"
+        "               new master key version; re-wraps every key while minbilld serves\n"
+        "  purge --db PATH [--acceptance-window-days N] [--dry-run]\n"
+        "               delete usage idempotency hashes past the window (minbilld serve\n"
+        "               also does this every minute)\n"
+        "  backup --db PATH --to FILE\n"
+        "               a consistent, checked copy of the database, taken while minbilld\n"
+        "               serves; FILE must not exist. It holds ciphertext: restoring it\n"
+        "               needs the master key file\n"
+        "\n"
+        "Every flag may also be set as MINBILL_<FLAG> in the environment, e.g. MINBILL_DB.\n",
+        AUTH_CACHE_TTL_SECONDS);
     return f == stderr ? EXIT_USAGE : 0;
 }
 
@@ -163,6 +169,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         {"tls-client-ca", required_argument, NULL, 'A'},
         {"seller-config", required_argument, NULL, 'S'},
         {"metrics-listen", required_argument, NULL, 'M'},
+        {"rate-limit", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -192,6 +199,13 @@ static int parse_flags(int argc, char **argv, config *cfg)
         return -1;
     if (cfg->threads == 0)
         cfg->threads = ncpu > 0 ? ncpu : 1;
+    rpc_rate_limits_default(&cfg->rate_limits);
+    mb_error rerr;
+    const char *limits_env = env_or("MINBILL_RATE_LIMIT", NULL);
+    if (limits_env != NULL && rpc_rate_limits_parse(&cfg->rate_limits, limits_env, &rerr) != 0) {
+        fprintf(stderr, "minbilld: MINBILL_RATE_LIMIT: %s\n", rerr.msg);
+        return -1;
+    }
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -211,6 +225,12 @@ static int parse_flags(int argc, char **argv, config *cfg)
         case 'A': cfg->tls_client_ca = optarg; break;
         case 'S': cfg->seller_config = optarg; break;
         case 'M': cfg->metrics_listen = optarg; break;
+        case 'L':
+            if (rpc_rate_limits_parse(&cfg->rate_limits, optarg, &rerr) != 0) {
+                fprintf(stderr, "minbilld: --%s\n", rerr.msg);
+                return -1;
+            }
+            break;
         case 'w':
             if (parse_long("--acceptance-window-days", optarg, 1, METERING_WINDOW_DAYS_MAX,
                            &cfg->window_days) != 0)
@@ -564,6 +584,7 @@ static int cmd_serve(const config *cfg)
         .tls_cert_pem = tls_pem.cert,
         .tls_key_pem = tls_pem.key,
         .tls_client_ca_pem = tls_pem.ca,
+        .rate_limits = &cfg->rate_limits,
     };
     bool tls_pem_was_off = tls_pem.cert == NULL;
     const char *tls = tls_pem.ca != NULL     ? "on,client-certificates"

@@ -2,12 +2,16 @@
  * auth.c - see auth.h.
  *
  * The cache is a fixed open-addressing table keyed by the key hash. It holds
- * only keys that verified; unknown keys always go to the database, so a
- * flood of bad keys cannot evict good ones (and costs one indexed lookup each).
+ * only keys that verified, so a flood of bad keys cannot evict good ones.
+ * Unknown keys have their own small negative cache, and every presented key
+ * that misses the positive cache takes a token from its peer address's
+ * bucket (AUTH_PEER_RATE a second): a client trying keys gets
+ * UNAUTHENTICATED without a database lookup once it is over that rate.
  */
 #include "rpc/auth.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +19,18 @@
 #include <grpc/grpc_security.h>
 #include <sodium.h>
 
+#include "base/bucket.h"
 #include "base/clock.h"
+#include "base/log.h"
+#include "rpc/limits.h"
 #include "store/writer.h"
 
 #define CACHE_SLOTS 1024
+#define NEG_SLOTS 1024
+/* Keys a peer address may try (those not in the positive cache) a second,
+ * and in a burst. A key created meanwhile is one try, then cached. */
+#define AUTH_PEER_RATE 10.0
+#define AUTH_PEER_BURST 50.0
 #define HASH_BYTES 32
 
 static const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -51,11 +63,22 @@ typedef struct cache_slot {
     int64_t expires_ns; /* 0 = empty */
 } cache_slot;
 
+typedef struct neg_slot {
+    unsigned char hash[HASH_BYTES];
+    int64_t expires_ns; /* 0 = empty */
+} neg_slot;
+
 struct auth {
     store_t *store;
     const keyring_t *kr;
     pthread_rwlock_t lock;
     cache_slot slots[CACHE_SLOTS];
+    neg_slot neg[NEG_SLOTS];
+    rpc_buckets_t *peers;
+    atomic_uint_fast64_t lookups;
+    pthread_mutex_t log_lock; /* the two fields below */
+    mb_bucket log_bucket;
+    long refused_unlogged;
 };
 
 const char *auth_role_name(unsigned role)
@@ -262,7 +285,13 @@ int auth_new(store_t *store, const keyring_t *kr, auth_t **out, mb_error *err)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "auth: out of memory");
     a->store = store;
     a->kr = kr;
+    a->peers = rpc_buckets_new();
+    if (a->peers == NULL) {
+        free(a);
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "auth: out of memory");
+    }
     pthread_rwlock_init(&a->lock, NULL);
+    pthread_mutex_init(&a->log_lock, NULL);
     *out = a;
     return 0;
 }
@@ -272,6 +301,8 @@ void auth_free(auth_t *a)
     if (a == NULL)
         return;
     pthread_rwlock_destroy(&a->lock);
+    pthread_mutex_destroy(&a->log_lock);
+    rpc_buckets_free(a->peers);
     free(a);
 }
 
@@ -306,9 +337,63 @@ static void cache_put(auth_t *a, const unsigned char hash[HASH_BYTES], const aut
     pthread_rwlock_unlock(&a->lock);
 }
 
+static neg_slot *neg_slot_of(auth_t *a, const unsigned char hash[HASH_BYTES])
+{
+    size_t h;
+    memcpy(&h, hash + sizeof h, sizeof h); /* other bytes than slot_of() */
+    return &a->neg[h % NEG_SLOTS];
+}
+
+static bool neg_get(auth_t *a, const unsigned char hash[HASH_BYTES])
+{
+    pthread_rwlock_rdlock(&a->lock);
+    const neg_slot *s = neg_slot_of(a, hash);
+    bool hit = s->expires_ns > mb_mono_ns() && sodium_memcmp(s->hash, hash, HASH_BYTES) == 0;
+    pthread_rwlock_unlock(&a->lock);
+    return hit;
+}
+
+static void neg_put(auth_t *a, const unsigned char hash[HASH_BYTES])
+{
+    pthread_rwlock_wrlock(&a->lock);
+    neg_slot *s = neg_slot_of(a, hash);
+    memcpy(s->hash, hash, HASH_BYTES);
+    s->expires_ns = mb_mono_ns() + (int64_t)AUTH_CACHE_TTL_SECONDS * 1000000000;
+    pthread_rwlock_unlock(&a->lock);
+}
+
+/* Takes a try from peer's bucket; UNAUTHENTICATED (and a log line at most
+ * once a second, with the count refused since the last) when none is
+ * left. */
+static int peer_try(auth_t *a, const char *peer, mb_error *err)
+{
+    int64_t wait_ns;
+    if (peer == NULL || rpc_buckets_take(a->peers, peer, AUTH_PEER_RATE, AUTH_PEER_BURST, &wait_ns))
+        return 0;
+    pthread_mutex_lock(&a->log_lock);
+    long refused = ++a->refused_unlogged;
+    bool write_line = mb_bucket_take(&a->log_bucket, 1.0, 1.0, mb_mono_ns(), NULL);
+    if (write_line)
+        a->refused_unlogged = 0;
+    pthread_mutex_unlock(&a->log_lock);
+    if (write_line)
+        mb_log(MB_LOG_WARN,
+               "event=auth_failures_limited peer=%s limit_per_s=%.0f refused_since_last_line=%ld",
+               peer, AUTH_PEER_RATE, refused);
+    return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
+                        "too many failed authentications from this address; retry in %lld ms",
+                        (long long)(wait_ns / 1000000 + 1));
+}
+
+uint64_t auth_lookups(auth_t *a)
+{
+    return atomic_load(&a->lookups);
+}
+
 static int lookup(auth_t *a, const unsigned char hash[HASH_BYTES], auth_identity *out,
                   mb_error *err)
 {
+    atomic_fetch_add(&a->lookups, 1);
     store_conn_t *conn = store_reader_acquire(a->store);
     int ret = -1;
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_LOOKUP, err);
@@ -332,17 +417,28 @@ out:
     return ret;
 }
 
-int auth_verify(auth_t *a, const char *key, size_t len, auth_identity *out, mb_error *err)
+int auth_verify(auth_t *a, const char *key, size_t len, const char *peer, auth_identity *out,
+                mb_error *err)
 {
-    if (len != AUTH_KEY_MAX - 1 || memcmp(key, "mbk_", 4) != 0)
+    if (len != AUTH_KEY_MAX - 1 || memcmp(key, "mbk_", 4) != 0) {
+        if (peer_try(a, peer, err) != 0)
+            return -1;
         return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
                             "malformed API key (expected mbk_<id>_<secret>)");
+    }
     unsigned char hash[HASH_BYTES];
     key_hash(a->kr, key, len, hash);
     if (cache_get(a, hash, out))
         return 0;
-    if (lookup(a, hash, out, err) != 0)
+    if (peer_try(a, peer, err) != 0)
         return -1;
+    if (neg_get(a, hash))
+        return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED, "unknown or revoked API key");
+    if (lookup(a, hash, out, err) != 0) {
+        if (err->code == GRPC_STATUS_UNAUTHENTICATED)
+            neg_put(a, hash);
+        return -1;
+    }
     cache_put(a, hash, out);
     return 0;
 }

@@ -91,8 +91,17 @@ int auth_new(store_t *store, const keyring_t *kr, auth_t **out, mb_error *err);
 void auth_free(auth_t *auth);
 
 /* Verifies a presented key (not NUL-terminated). UNAUTHENTICATED if it is
- * malformed, unknown or revoked; the message never repeats the key. */
-int auth_verify(auth_t *auth, const char *key, size_t len, auth_identity *out, mb_error *err);
+ * malformed, unknown or revoked; the message never repeats the key. An
+ * unknown key is remembered as such for AUTH_CACHE_TTL_SECONDS (no second
+ * database lookup). peer (the caller's address; NULL: no limit) may try at
+ * most 10 keys a second that are not cached as valid (burst 50); beyond,
+ * UNAUTHENTICATED with the retry delay, without a lookup, and a log line
+ * at most once a second counting the refusals. */
+int auth_verify(auth_t *auth, const char *key, size_t len, const char *peer, auth_identity *out,
+                mb_error *err);
+
+/* Database lookups of API keys and certificate identities so far. */
+uint64_t auth_lookups(auth_t *auth);
 
 /* Verifies a caller by its TLS-verified client certificate: each subject
  * alternative name, typed (dns:, uri:, email:, ip:), and its common name

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "base/clock.h"
+
 typedef struct job {
     void (*fn)(void *arg);
     void *arg;
@@ -56,12 +58,8 @@ rpc_jobs_t *rpc_jobs_new(int n)
     if (p == NULL)
         return NULL;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->work, NULL);
-    pthread_cond_init(&p->idle, &ca);
-    pthread_condattr_destroy(&ca);
+    mb_mono_cond_init(&p->idle);
     p->n_threads = n > 0 ? n : 1;
     p->threads = calloc((size_t)p->n_threads, sizeof *p->threads);
     p->ring = calloc((size_t)p->n_threads, sizeof *p->ring);
@@ -94,14 +92,7 @@ int rpc_jobs_try_run(rpc_jobs_t *p, void (*fn)(void *arg), void *arg)
 
 bool rpc_jobs_wait_idle(rpc_jobs_t *p, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mb_mono_timespec(mb_mono_ns() + (int64_t)timeout_ms * 1000000);
     pthread_mutex_lock(&p->lock);
     while (p->active > 0) {
         if (timeout_ms < 0)

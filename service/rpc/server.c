@@ -31,6 +31,7 @@
  */
 #include "rpc/server.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -40,14 +41,18 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/log.h>
 #include <grpc/support/time.h>
 #include <sodium.h>
 
+#include "base/bucket.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "metrics/metrics.h"
+#include "rpc/details.h"
 #include "rpc/jobs.h"
+#include "rpc/limits.h"
 #include "rpc/wirecheck.h"
 #include "store/writer.h"
 
@@ -57,6 +62,20 @@
  * request abusive (protobuf-c amplification, see arena.h). */
 #define DECODE_AMPLIFICATION 4
 #define METHOD_LOG_MAX 96
+/* HTTP/2 streams one connection may have open (advertised in SETTINGS); a
+ * client's further calls wait in its own queue, not in our memory. */
+#define STREAMS_PER_CONNECTION 100
+/* Streaming calls (not jobs) open at once over all connections, by default:
+ * each holds a call, its arena and the core's stream state (~16 KiB). */
+#define STREAMS_TOTAL 1000
+/* Messages rpc_call_send() queues behind the one being written; a stream
+ * whose client reads slower than that is ended. */
+#define SEND_QUEUE_MAX 64
+/* After this many streaming calls were freed, give free heap back to the
+ * system: thousands of short-lived streams (a burst of Watch calls) leave
+ * their memory in malloc's free lists otherwise, and the daemon's RSS stays
+ * at the burst's peak. */
+#define STREAMS_PER_TRIM 256
 
 typedef enum { TAG_NEW, TAG_RECV, TAG_SEND, TAG_FINAL, TAG_CLOSE, TAG_SHUTDOWN } tag_kind;
 
@@ -97,6 +116,7 @@ struct rpc_call {
     grpc_status_code status;
     char status_msg[MB_ERROR_MSG_MAX];
     grpc_slice status_slice;
+    grpc_metadata details_md; /* grpc-status-details-bin of an INVALID_ARGUMENT */
     grpc_byte_buffer *final_resp;
     mb_arena_t *arena;
     mb_arena_t *msg_arena;
@@ -107,10 +127,13 @@ struct rpc_call {
     void *state;
     deferred *deferred;
     bool accepted; /* counted in srv->in_flight */
+    bool stream_counted; /* counted in srv->streams */
+    bool refused;        /* by a limit, before any work: its log line is rate-limited */
+    bool started;        /* on_message has been called: on_cancel may be */
     bool close_posted;   /* RECV_CLOSE_ON_SERVER posted on its own */
     size_t n_out;        /* messages on the out list */
     pthread_cond_t sent; /* a send completed or the call ended (CLOCK_MONOTONIC) */
-    ProtobufCMessage *job_req;
+    ProtobufCMessage *req; /* unary / server streaming: decoded, awaiting the stream's end */
     rpc_call_t *job_prev, *job_next; /* on srv->jobs_running, under srv->lock */
 };
 
@@ -125,12 +148,17 @@ struct rpc_server {
     size_t arena_limit;
     atomic_int shutting_down;
     atomic_int in_flight; /* accepted calls not yet freed */
+    atomic_int streams;   /* streaming calls (not jobs) not yet freed */
+    atomic_uint streams_freed;
+    int max_streams;
     atomic_uint_fast64_t next_rid;
     call_tag shutdown_tag;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool shutdown_done;
-    rpc_jobs_t *jobs; /* NULL when no method is a job */
+    rpc_rate_limits rates;
+    rpc_buckets_t *key_buckets; /* by API key id */
+    rpc_jobs_t *jobs;           /* NULL when no method is a job */
     rpc_call_t *jobs_running;
 };
 
@@ -165,14 +193,12 @@ static rpc_call_t *call_new(rpc_server_t *srv, size_t cq_index, long method_inde
     c->t_final = (call_tag){c, TAG_FINAL};
     c->t_close = (call_tag){c, TAG_CLOSE};
     c->status_slice = grpc_empty_slice();
+    c->details_md.key = grpc_slice_from_static_string(RPC_DETAILS_KEY);
+    c->details_md.value = grpc_empty_slice();
     grpc_metadata_array_init(&c->md);
     grpc_call_details_init(&c->details);
     pthread_mutex_init(&c->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->sent, &ca);
-    pthread_condattr_destroy(&ca);
+    mb_mono_cond_init(&c->sent);
     c->refs = 1;
     return c;
 }
@@ -181,6 +207,12 @@ static void call_destroy(rpc_call_t *c)
 {
     if (c->accepted)
         atomic_fetch_sub(&c->srv->in_flight, 1);
+    bool trim = false;
+    if (c->stream_counted) {
+        atomic_fetch_sub(&c->srv->streams, 1);
+        trim =
+            atomic_fetch_add(&c->srv->streams_freed, 1) % STREAMS_PER_TRIM == STREAMS_PER_TRIM - 1;
+    }
     for (deferred *d = c->deferred; d != NULL; d = d->next)
         d->fn(d->arg);
     if (c->call != NULL)
@@ -201,11 +233,14 @@ static void call_destroy(rpc_call_t *c)
         free(m);
     }
     grpc_slice_unref(c->status_slice);
+    grpc_slice_unref(c->details_md.value);
     mb_arena_free(c->arena);
     mb_arena_free(c->msg_arena);
     pthread_cond_destroy(&c->sent);
     pthread_mutex_destroy(&c->lock);
     free(c);
+    if (trim)
+        malloc_trim(0);
 }
 
 static void call_ref(rpc_call_t *c)
@@ -314,6 +349,11 @@ static void start_final_locked(rpc_call_t *c)
         c->status_slice = grpc_slice_from_copied_string(c->status_msg);
         ops[n].data.send_status_from_server.status_details = &c->status_slice;
     }
+    if (c->status == GRPC_STATUS_INVALID_ARGUMENT) {
+        c->details_md.value = rpc_details_bad_request(c->status, c->status_msg);
+        ops[n].data.send_status_from_server.trailing_metadata = &c->details_md;
+        ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+    }
     n++;
     if (!c->close_posted) {
         ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -394,6 +434,15 @@ int rpc_call_send(rpc_call_t *c, const ProtobufCMessage *msg)
         grpc_byte_buffer_destroy(bb);
         return -1;
     }
+    if (c->send_in_flight && c->n_out >= SEND_QUEUE_MAX) {
+        /* The client does not read: end the stream rather than buffer it. */
+        c->ended = true;
+        pthread_mutex_unlock(&c->lock);
+        grpc_byte_buffer_destroy(bb);
+        mb_log(MB_LOG_WARN, "event=send_queue_full rid=%016llx method=%s queued=%zu",
+               (unsigned long long)c->rid, c->path, c->n_out);
+        return -1;
+    }
     if (c->send_in_flight) {
         out_msg *m = malloc(sizeof *m);
         if (m == NULL) {
@@ -454,9 +503,7 @@ int rpc_call_send_wait(rpc_call_t *c, const ProtobufCMessage *msg)
 {
     if (rpc_call_send(c, msg) != 0)
         return -1;
-    struct timespec until = {0, 0};
-    if (c->deadline_ns != INT64_MAX)
-        until = (struct timespec){c->deadline_ns / 1000000000, c->deadline_ns % 1000000000};
+    struct timespec until = mb_mono_timespec(c->deadline_ns);
     pthread_mutex_lock(&c->lock);
     while (!stopped_locked(c) && c->n_out + (c->send_in_flight ? 1 : 0) >= RPC_SEND_WINDOW) {
         if (c->deadline_ns == INT64_MAX)
@@ -506,7 +553,7 @@ static void jobs_wake(rpc_server_t *srv)
 static void job_run(void *arg)
 {
     rpc_call_t *c = arg;
-    c->method->on_message(c, c->job_req);
+    c->method->on_message(c, c->req);
     pthread_mutex_lock(&c->lock);
     bool finished = c->handler_done;
     pthread_mutex_unlock(&c->lock);
@@ -519,9 +566,8 @@ static void job_run(void *arg)
     call_unref(c); /* the job's own reference, taken in start_job() */
 }
 
-static void start_job(rpc_call_t *c, ProtobufCMessage *req)
+static void start_job(rpc_call_t *c)
 {
-    c->job_req = req;
     call_ref(c);
     jobs_list(c, true);
     if (rpc_jobs_try_run(c->srv->jobs, job_run, c) == 0)
@@ -547,7 +593,7 @@ static void post_close(rpc_call_t *c)
 static void notify_cancel(rpc_call_t *c)
 {
     pthread_mutex_lock(&c->lock);
-    bool notify = !c->handler_done && !c->cancel_notified;
+    bool notify = c->started && !c->handler_done && !c->cancel_notified;
     c->cancel_notified = true;
     pthread_mutex_unlock(&c->lock);
     if (notify)
@@ -556,6 +602,37 @@ static void notify_cancel(rpc_call_t *c)
 
 /* --- events ---------------------------------------------------------------- */
 
+/*
+ * Log lines a client can cause as often as it likes (the core's own lines,
+ * refused calls) pass at most LOG_LIMIT_PER_SECOND a second, per kind; what
+ * is dropped is counted in the next line that passes (dropped_before=N).
+ */
+#define LOG_LIMIT_PER_SECOND 20
+
+typedef struct log_limit {
+    pthread_mutex_t lock;
+    mb_bucket bucket;
+    int dropped;
+} log_limit;
+
+#define LOG_LIMIT_INIT                                                                             \
+    {                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, {0, 0}, 0                                                       \
+    }
+
+static bool log_limit_pass(log_limit *l, int *dropped_before)
+{
+    pthread_mutex_lock(&l->lock);
+    bool pass =
+        mb_bucket_take(&l->bucket, LOG_LIMIT_PER_SECOND, LOG_LIMIT_PER_SECOND, mb_mono_ns(), NULL);
+    *dropped_before = l->dropped;
+    l->dropped = pass ? 0 : l->dropped + 1;
+    pthread_mutex_unlock(&l->lock);
+    return pass;
+}
+
+static log_limit refusal_log_limit = LOG_LIMIT_INIT;
+
 static void log_call(const rpc_call_t *c)
 {
     int64_t us = (mb_mono_ns() - c->start_ns) / 1000;
@@ -563,17 +640,23 @@ static void log_call(const rpc_call_t *c)
     if (code == GRPC_STATUS_OK && c->close_cancelled)
         code = GRPC_STATUS_CANCELLED;
     metrics_call(c->method_index, code, us);
+    int dropped = 0;
+    if (c->refused && !log_limit_pass(&refusal_log_limit, &dropped))
+        return;
     if (code == GRPC_STATUS_OK) {
         mb_log(MB_LOG_INFO, "event=call rid=%016llx method=%s role=%s key=%s status=OK latency_us=%lld",
                (unsigned long long)c->rid, c->path, auth_role_name(c->who.role),
                c->who.key_id[0] ? c->who.key_id : "-", (long long)us);
     } else {
-        char q[MB_ERROR_MSG_MAX + 8];
+        char q[MB_ERROR_MSG_MAX + 8], refused[48] = "";
+        if (c->refused)
+            snprintf(refused, sizeof refused, " refused_dropped_before=%d", dropped);
         mb_log(MB_LOG_INFO,
-               "event=call rid=%016llx method=%s role=%s key=%s status=%s latency_us=%lld error=%s",
+               "event=call rid=%016llx method=%s role=%s key=%s status=%s latency_us=%lld "
+               "error=%s%s",
                (unsigned long long)c->rid, c->path, auth_role_name(c->who.role),
                c->who.key_id[0] ? c->who.key_id : "-", mb_status_name(code), (long long)us,
-               mb_log_quote(q, sizeof q, c->status_msg));
+               mb_log_quote(q, sizeof q, c->status_msg), refused);
     }
 }
 
@@ -635,9 +718,35 @@ static int authenticate(rpc_call_t *c, mb_error *err)
     if (len < 7 || strncasecmp(s, "Bearer ", 7) != 0)
         return mb_error_set(err, GRPC_STATUS_UNAUTHENTICATED,
                             "authorization metadata must be 'Bearer <api-key>'");
-    if (auth_verify(c->srv->opt.auth, s + 7, len - 7, &c->who, err) != 0)
+    /* "ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7": failed tries count per
+     * address, whichever port a client reconnects from. */
+    char *peer = grpc_call_get_peer(c->call);
+    char *port = peer != NULL ? strrchr(peer, ':') : NULL;
+    if (port != NULL && port != strchr(peer, ':'))
+        *port = '\0';
+    int rc = auth_verify(c->srv->opt.auth, s + 7, len - 7, peer, &c->who, err);
+    gpr_free(peer);
+    if (rc != 0)
         return -1;
     return check_role(c, err);
+}
+
+/* The per-key rate of the caller's role (rpc_options.rate_limits), for
+ * methods that need a role: RESOURCE_EXHAUSTED with the retry delay. */
+static int check_rate(rpc_call_t *c, mb_error *err)
+{
+    if (c->who.key_id[0] == '\0' || (c->method->roles & ROLE_ANONYMOUS) || c->who.role == 0)
+        return 0;
+    const rpc_rate *r = &c->srv->rates.role[__builtin_ctz(c->who.role) % RPC_ROLE_BITS];
+    int64_t wait_ns;
+    if (r->rate <= 0 ||
+        rpc_buckets_take(c->srv->key_buckets, c->who.key_id, r->rate, r->burst, &wait_ns))
+        return 0;
+    return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                        "rate limit of role %s exceeded (%.0f calls a second per API key, burst "
+                        "%.0f); retry in %lld ms",
+                        auth_role_name(c->who.role), r->rate, r->burst,
+                        (long long)(wait_ns / 1000000 + 1));
 }
 
 static int64_t deadline_to_ns(gpr_timespec deadline)
@@ -679,7 +788,10 @@ static void on_new_call(rpc_call_t *c)
         finish_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    if (authenticate(c, &err) != 0) {
+    if (authenticate(c, &err) != 0 || check_rate(c, &err) != 0) {
+        /* Client-made refusals, as many as a client cares to send. */
+        c->refused =
+            err.code == GRPC_STATUS_UNAUTHENTICATED || err.code == GRPC_STATUS_RESOURCE_EXHAUSTED;
         rpc_call_finish(c, NULL, &err);
         return;
     }
@@ -693,6 +805,15 @@ static void on_new_call(rpc_call_t *c)
         finish_error(c, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline passed before the call started");
         return;
     }
+    if (c->method->kind != RPC_UNARY && !c->method->job) {
+        c->stream_counted = true;
+        if (atomic_fetch_add(&srv->streams, 1) >= srv->max_streams) {
+            c->refused = true;
+            finish_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                         "too many open streams on this server; retry later");
+            return;
+        }
+    }
     if (c->method->kind != RPC_UNARY || c->method->job)
         post_close(c);
     if (reads_stream(c->method->kind)) {
@@ -701,6 +822,7 @@ static void on_new_call(rpc_call_t *c)
             finish_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
             return;
         }
+        c->started = true;
         start_read(c);
         return;
     }
@@ -708,17 +830,40 @@ static void on_new_call(rpc_call_t *c)
         finish_error(c, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
         return;
     }
-    ProtobufCMessage *req = NULL;
-    if (decode(c, c->payload, c->arena, &req, &err) != 0) {
+    if (decode(c, c->payload, c->arena, &c->req, &err) != 0) {
         rpc_call_finish(c, NULL, &err);
         return;
     }
+    /* The handler runs once the client's stream has ended (on_recv): a
+     * second request message is a protocol error, not something to drop. */
+    start_read(c);
+}
+
+/* The read after the one request of a unary or server-streaming call. */
+static void on_request_end(rpc_call_t *c, bool ok, grpc_byte_buffer *bb)
+{
+    if (bb != NULL) {
+        grpc_byte_buffer_destroy(bb);
+        finish_error(c, GRPC_STATUS_INTERNAL,
+                     "more than one request message on a call that takes one");
+        return;
+    }
+    /* A stream cancelled meanwhile (its close event came first) never
+     * starts: its on_cancel would not be called again. */
+    pthread_mutex_lock(&c->lock);
+    bool gone = !ok || c->ended;
+    c->started = !gone;
+    pthread_mutex_unlock(&c->lock);
+    if (gone) {
+        finish_error(c, GRPC_STATUS_CANCELLED, "the call ended before its handler started");
+        return;
+    }
     if (c->method->job) {
-        start_job(c, req);
+        start_job(c);
         return;
     }
     call_ref(c);
-    c->method->on_message(c, req);
+    c->method->on_message(c, c->req);
     call_unref(c);
 }
 
@@ -729,6 +874,10 @@ static void on_recv(rpc_call_t *c, bool ok)
     c->recv_buf = NULL;
     bool done = c->handler_done;
     pthread_mutex_unlock(&c->lock);
+    if (!done && !reads_stream(c->method->kind)) {
+        on_request_end(c, ok, bb);
+        return;
+    }
     if (done || !ok) {
         if (bb != NULL)
             grpc_byte_buffer_destroy(bb);
@@ -847,6 +996,7 @@ static void *cq_thread(void *arg)
 static void server_free(rpc_server_t *srv)
 {
     rpc_jobs_free(srv->jobs);
+    rpc_buckets_free(srv->key_buckets);
     if (srv->server != NULL)
         grpc_server_destroy(srv->server);
     for (size_t i = 0; i < srv->n_cqs; i++)
@@ -864,34 +1014,14 @@ static void server_free(rpc_server_t *srv)
 /*
  * The gRPC core's own log lines (a failed TLS handshake, for one) would go
  * to stderr unstructured, between the call log's lines, and as often as a
- * client cares to fail. They become log events here, at most
- * CORE_LOG_PER_SECOND a second; what is dropped is counted in the next
- * line that passes.
+ * client cares to fail. They become log events here, rate-limited.
  */
-#define CORE_LOG_PER_SECOND 20
-
-static pthread_mutex_t core_log_lock = PTHREAD_MUTEX_INITIALIZER;
-static int64_t core_log_second;
-static int core_log_lines, core_log_dropped;
+static log_limit core_log_limit = LOG_LIMIT_INIT;
 
 static void core_log(gpr_log_func_args *args)
 {
-    int64_t second = mb_mono_ns() / 1000000000;
-    int dropped = 0;
-    pthread_mutex_lock(&core_log_lock);
-    if (second != core_log_second) {
-        core_log_second = second;
-        core_log_lines = 0;
-    }
-    bool pass = core_log_lines++ < CORE_LOG_PER_SECOND;
-    if (pass) {
-        dropped = core_log_dropped;
-        core_log_dropped = 0;
-    } else {
-        core_log_dropped++;
-    }
-    pthread_mutex_unlock(&core_log_lock);
-    if (!pass)
+    int dropped;
+    if (!log_limit_pass(&core_log_limit, &dropped))
         return;
     char msg[512];
     mb_log(args->severity == GPR_LOG_SEVERITY_ERROR ? MB_LOG_ERROR : MB_LOG_WARN,
@@ -924,18 +1054,25 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->cond, NULL);
+    mb_mono_cond_init(&srv->cond);
     srv->opt = *opt;
     srv->opt.tls_cert_pem = srv->opt.tls_key_pem = srv->opt.tls_client_ca_pem = NULL;
     srv->client_certs = opt->tls_cert_pem != NULL && opt->tls_client_ca_pem != NULL;
     srv->n_cqs = opt->threads > 0 ? (size_t)opt->threads : 1;
     srv->arena_limit = opt->max_message_bytes * DECODE_AMPLIFICATION + 65536;
+    srv->max_streams = opt->max_streams > 0 ? opt->max_streams : STREAMS_TOTAL;
     srv->shutdown_tag = (call_tag){NULL, TAG_SHUTDOWN};
     atomic_init(&srv->next_rid, ((uint64_t)randombytes_random() << 32));
     srv->cqs = calloc(srv->n_cqs, sizeof *srv->cqs);
     srv->threads = calloc(srv->n_cqs, sizeof *srv->threads);
     srv->registered = calloc(opt->n_methods ? opt->n_methods : 1, sizeof *srv->registered);
-    if (srv->cqs == NULL || srv->threads == NULL || srv->registered == NULL) {
+    if (opt->rate_limits != NULL)
+        srv->rates = *opt->rate_limits;
+    else
+        rpc_rate_limits_default(&srv->rates);
+    srv->key_buckets = rpc_buckets_new();
+    if (srv->cqs == NULL || srv->threads == NULL || srv->registered == NULL ||
+        srv->key_buckets == NULL) {
         server_free(srv);
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }
@@ -948,7 +1085,7 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
         }
     }
 
-    grpc_arg args[3];
+    grpc_arg args[4];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = (int)opt->max_message_bytes;
@@ -964,7 +1101,10 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = GRPC_ARG_HTTP2_BDP_PROBE;
     args[2].value.integer = 0;
-    grpc_channel_args chargs = {3, args};
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
+    args[3].value.integer = STREAMS_PER_CONNECTION;
+    grpc_channel_args chargs = {4, args};
     srv->server = grpc_server_create(&chargs, NULL);
     for (size_t i = 0; i < srv->n_cqs; i++) {
         srv->cqs[i] = grpc_completion_queue_create_for_next(NULL);
@@ -1029,14 +1169,7 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
 
 static bool wait_shutdown(rpc_server_t *srv, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mb_mono_timespec(mb_mono_ns() + (int64_t)timeout_ms * 1000000);
     pthread_mutex_lock(&srv->lock);
     while (!srv->shutdown_done) {
         if (timeout_ms < 0)

@@ -24,6 +24,7 @@
 #include "base/arena.h"
 #include "base/error.h"
 #include "rpc/auth.h"
+#include "rpc/limits.h"
 
 typedef struct rpc_server rpc_server_t;
 typedef struct rpc_call rpc_call_t;
@@ -74,6 +75,13 @@ typedef struct rpc_options {
      * (e.g. to end Health/Watch streams). */
     void (*on_shutdown)(void *app);
     int job_threads; /* threads for methods with .job; 0 means 2 */
+    /* Streaming calls (not jobs) open at once; more are answered
+     * RESOURCE_EXHAUSTED. 0 means 1000. One connection may open at most 100
+     * streams of any kind (HTTP/2 MAX_CONCURRENT_STREAMS). */
+    int max_streams;
+    /* Calls a second per API key, by role (NULL: rpc_rate_limits_default);
+     * methods callable without a key (health) are not limited. */
+    const rpc_rate_limits *rate_limits;
 } rpc_options;
 
 int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port,
@@ -98,7 +106,9 @@ void rpc_call_set_state(rpc_call_t *call, void *state);
 void *rpc_call_state(const rpc_call_t *call);
 
 /* Server and bidi streaming: queues one response message. Returns -1 if the
- * call has already ended (the handler should then finish). */
+ * call has already ended (the handler should then finish), or if 64
+ * messages are already queued behind the one being written: a client that
+ * reads that much slower than the stream produces ends it. */
 int rpc_call_send(rpc_call_t *call, const ProtobufCMessage *msg);
 
 /* Messages a job may have queued or being written before

@@ -232,6 +232,13 @@ bool mbt_auth_passed(int code)
 int mbt_call_authorization(const char *target, const char *method, const char *authorization,
                            const void *req, size_t len, mb_error *st)
 {
+    return mbt_call_trailer(target, method, authorization, req, len, st, NULL, NULL, NULL);
+}
+
+int mbt_call_trailer(const char *target, const char *method, const char *authorization,
+                     const void *req, size_t len, mb_error *st, const char *key, uint8_t **value,
+                     size_t *value_len)
+{
     client_env();
     grpc_init();
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
@@ -286,6 +293,16 @@ int mbt_call_authorization(const char *target, const char *method, const char *a
                      (const char *)GRPC_SLICE_START_PTR(details));
     else
         mb_error_set(st, GRPC_STATUS_INTERNAL, "call failed before a status arrived");
+    for (size_t i = 0; ok && key != NULL && i < trailing.count; i++) {
+        const grpc_metadata *t = &trailing.metadata[i];
+        if (GRPC_SLICE_LENGTH(t->key) != strlen(key) ||
+            memcmp(GRPC_SLICE_START_PTR(t->key), key, strlen(key)) != 0)
+            continue;
+        *value_len = GRPC_SLICE_LENGTH(t->value);
+        *value = malloc(*value_len + 1);
+        if (*value != NULL)
+            memcpy(*value, GRPC_SLICE_START_PTR(t->value), *value_len);
+    }
 
     if (recv != NULL)
         grpc_byte_buffer_destroy(recv);
@@ -412,6 +429,17 @@ bool mbt_file_contains(const char *path, const char *needle)
     bool found = data != NULL && memmem(data, len, needle, strlen(needle)) != NULL;
     free(data);
     return found;
+}
+
+long mbt_daemon_rss_kib(const mbt_server *s)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)s->d.pid);
+    char *text = mbt_read_file(path);
+    const char *p = text != NULL ? strstr(text, "VmRSS:") : NULL;
+    long kib = p != NULL ? atol(p + 6) : -1;
+    free(text);
+    return kib;
 }
 
 int mbt_log_count(const mbt_server *s, const char *needle1, const char *needle2)

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 #include "harness.h"
@@ -95,6 +96,13 @@ bool mbt_auth_passed(int code);
 int mbt_call_authorization(const char *target, const char *method, const char *authorization,
                            const void *req, size_t len, mb_error *st);
 
+/* mbt_call_authorization() that also returns the trailing metadata entry
+ * key (e.g. "grpc-status-details-bin", decoded) as *value (malloc'd; NULL
+ * if absent; the caller frees it). */
+int mbt_call_trailer(const char *target, const char *method, const char *authorization,
+                     const void *req, size_t len, mb_error *st, const char *key, uint8_t **value,
+                     size_t *value_len);
+
 /* Health/Check for service; *serving receives the ServingStatus on OK.
  * Returns the status code. */
 int mbt_health_check(mbc_channel_t *ch, const char *api_key, const char *service, int *serving,
@@ -115,6 +123,9 @@ mbc_call_t *mbt_watch_start(mbc_channel_t *ch, const char *service, int timeout_
 /* Next Watch update: 1 with *serving set, 0 when the stream ended, -1 on a
  * failed call or an undecodable message. */
 int mbt_watch_next(mbc_call_t *call, int *serving);
+
+/* The daemon's resident set (VmRSS) in KiB; -1 if unreadable. */
+long mbt_daemon_rss_kib(const mbt_server *s);
 
 /* The first column of the first row of sql on the database at path, as
  * text into out ("" for no row); 0, or -1 (printed) on an SQLite error. */

@@ -14,9 +14,13 @@
  *                             messages of SIZE bytes with rpc_call_send_wait,
  *                             sleeping STEP_MS before each
  *   /minbill.test.Jobs/Hold   unary, job: runs until rpc_call_stopped()
+ *   /minbill.test.Jobs/Flood  server streaming, ordinary: "N SIZE" queues N
+ *                             messages of SIZE bytes with rpc_call_send at
+ *                             once, stopping at the first refusal
  *   /minbill.test.Jobs/Stats  unary, ordinary: "started=.. running=..
- *                             stopped=.. produced=.." (produced: messages the
- *                             latest Count has handed to the runtime)
+ *                             stopped=.. produced=.. flooded=.." (produced:
+ *                             messages the latest Count has handed to the
+ *                             runtime; flooded: those the latest Flood queued)
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -31,7 +35,7 @@
 
 #define SHUTDOWN_GRACE_MS 10000
 
-static atomic_long started, running, stopped, produced;
+static atomic_long started, running, stopped, produced, flooded;
 
 static void sleep_ms(long ms)
 {
@@ -95,13 +99,37 @@ static int hold(rpc_call_t *call, const ProtobufCMessage *msg)
     return RPC_CONTINUE;
 }
 
+static int flood(rpc_call_t *call, const ProtobufCMessage *msg)
+{
+    const Grpc__Health__V1__HealthCheckRequest *req = (const void *)msg;
+    long n = 0, size = 0, sent = 0;
+    sscanf(req->service, "%ld %ld", &n, &size);
+    char *text = calloc(1, (size_t)size + 1);
+    if (text != NULL)
+        memset(text, 'x', (size_t)size);
+    Grpc__Health__V1__HealthCheckRequest out = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    out.service = text;
+    while (text != NULL && sent < n && rpc_call_send(call, &out.base) == 0)
+        sent++;
+    free(text);
+    atomic_store(&flooded, sent);
+    rpc_call_finish(call, NULL, NULL);
+    return RPC_CONTINUE;
+}
+
+/* Flood finishes before it returns: nothing is left to cancel. */
+static void flood_cancel(rpc_call_t *call)
+{
+    (void)call;
+}
+
 static int stats(rpc_call_t *call, const ProtobufCMessage *msg)
 {
     (void)msg;
     char text[160];
-    snprintf(text, sizeof text, "started=%ld running=%ld stopped=%ld produced=%ld",
+    snprintf(text, sizeof text, "started=%ld running=%ld stopped=%ld produced=%ld flooded=%ld",
              atomic_load(&started), atomic_load(&running), atomic_load(&stopped),
-             atomic_load(&produced));
+             atomic_load(&produced), atomic_load(&flooded));
     Grpc__Health__V1__HealthCheckRequest out = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     out.service = text;
     rpc_call_finish(call, &out.base, NULL);
@@ -121,6 +149,12 @@ static const rpc_method methods[] = {
      .roles = ROLE_ANONYMOUS,
      .on_message = hold,
      .job = true},
+    {.path = "/minbill.test.Jobs/Flood",
+     .kind = RPC_SERVER_STREAMING,
+     .request = &grpc__health__v1__health_check_request__descriptor,
+     .roles = ROLE_ANONYMOUS,
+     .on_message = flood,
+     .on_cancel = flood_cancel},
     {.path = "/minbill.test.Jobs/Stats",
      .kind = RPC_UNARY,
      .request = &grpc__health__v1__health_check_request__descriptor,

@@ -37,7 +37,7 @@
 static mbt_server srv;
 
 typedef struct stats {
-    long started, running, stopped, produced;
+    long started, running, stopped, produced, flooded;
 } stats;
 
 static int get_stats(stats *st)
@@ -53,16 +53,16 @@ static int get_stats(stats *st)
         return -1;
     }
     const char *text = ((Grpc__Health__V1__HealthCheckRequest *)resp)->service;
-    int n = sscanf(text, "started=%ld running=%ld stopped=%ld produced=%ld", &st->started,
-                   &st->running, &st->stopped, &st->produced);
+    int n = sscanf(text, "started=%ld running=%ld stopped=%ld produced=%ld flooded=%ld",
+                   &st->started, &st->running, &st->stopped, &st->produced, &st->flooded);
     protobuf_c_message_free_unpacked(resp, NULL);
-    return n == 4 ? 0 : -1;
+    return n == 5 ? 0 : -1;
 }
 
 /* Waits until `running` is want (at most timeout_ms); returns the stats. */
 static stats wait_running(long want, int timeout_ms)
 {
-    stats st = {-1, -1, -1, -1};
+    stats st = {-1, -1, -1, -1, -1};
     double until = mbt_now() + timeout_ms / 1000.0;
     while (get_stats(&st) == 0 && st.running != want && mbt_now() < until)
         mbt_sleep_ms(10);
@@ -81,22 +81,11 @@ static mbc_call_t *start_job(const char *method, const char *params, int timeout
     return call;
 }
 
-static long vm_rss_kib(void)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)srv.d.pid);
-    char *text = mbt_read_file(path);
-    const char *p = text != NULL ? strstr(text, "VmRSS:") : NULL;
-    long kib = p != NULL ? atol(p + 6) : -1;
-    free(text);
-    return kib;
-}
-
 static void test_slow_reader(void)
 {
     stats st;
     CHECK(get_stats(&st) == 0);
-    long rss_before = vm_rss_kib();
+    long rss_before = mbt_daemon_rss_kib(&srv);
     char params[64];
     snprintf(params, sizeof params, "%d %d 0", N_MSGS, MSG_SIZE);
     mbc_call_t *call = start_job(COUNT, params, 60000);
@@ -119,7 +108,7 @@ static void test_slow_reader(void)
         if (st.produced - got > max_lead)
             max_lead = st.produced - got;
     }
-    long rss_after = vm_rss_kib();
+    long rss_after = mbt_daemon_rss_kib(&srv);
     fprintf(stderr,
             "   slow reader: read %ld, producer at most %ld ahead (window %d), %ld produced "
             "during the last 10 reads; server RSS %ld -> %ld KiB\n",
@@ -195,6 +184,27 @@ static void test_deadline(void)
     CHECK(st.started == before.started + 1 && st.stopped == before.stopped + 1);
 }
 
+/* rpc_call_send() without waiting (ordinary handlers) queues a bounded
+ * number of messages: a handler producing faster than its client reads is
+ * refused (and ends the stream) instead of growing the queue. */
+static void test_send_queue_bounded(void)
+{
+    long rss_before = mbt_daemon_rss_kib(&srv);
+    mbc_call_t *call = start_job("/minbill.test.Jobs/Flood", "2000 65536", 10000);
+    mbt_sleep_ms(mbt_ms(500));
+    stats st;
+    CHECK(get_stats(&st) == 0);
+    long rss_after = mbt_daemon_rss_kib(&srv);
+    fprintf(stderr, "   flood: %ld of 2000 messages of 64 KiB queued; server RSS %ld -> %ld KiB\n",
+            st.flooded, rss_before, rss_after);
+    CHECK(st.flooded > 0 && st.flooded <= 80);
+    if (!mbt_instrumented())
+        CHECK(rss_after - rss_before < 32 * 1024);
+    mb_error e;
+    mbt_call_end(call, &e);
+    mbc_call_free(call);
+}
+
 static void test_shutdown(void)
 {
     /* A stream that sends small messages the client does not read, and a
@@ -224,6 +234,7 @@ int main(void)
     test_slow_reader();
     test_pool_full();
     test_deadline();
+    test_send_queue_bounded();
     test_shutdown();
     mbt_daemon_cleanup(&srv.d);
     return check_summary();

@@ -57,19 +57,19 @@ static void test_create_and_verify(void)
     auth_t *auth = NULL;
     CHECK(auth_new(store, kr, &auth, &err) == 0);
     auth_identity id;
-    CHECK(auth_verify(auth, a.key, strlen(a.key), &id, &err) == 0);
+    CHECK(auth_verify(auth, a.key, strlen(a.key), NULL, &id, &err) == 0);
     CHECK(id.role == ROLE_FINANCE);
     CHECK(strcmp(id.key_id, a.key_id) == 0);
     /* Cached path answers the same. */
-    CHECK(auth_verify(auth, a.key, strlen(a.key), &id, &err) == 0 && id.role == ROLE_FINANCE);
+    CHECK(auth_verify(auth, a.key, strlen(a.key), NULL, &id, &err) == 0 && id.role == ROLE_FINANCE);
 
     char wrong[AUTH_KEY_MAX];
     memcpy(wrong, a.key, sizeof wrong);
     wrong[AUTH_KEY_MAX - 2] = wrong[AUTH_KEY_MAX - 2] == 'a' ? 'b' : 'a';
-    CHECK(auth_verify(auth, wrong, strlen(wrong), &id, &err) != 0);
+    CHECK(auth_verify(auth, wrong, strlen(wrong), NULL, &id, &err) != 0);
     CHECK_STATUS(err, GRPC_STATUS_UNAUTHENTICATED);
     CHECK(strstr(err.msg, wrong + 4) == NULL); /* never echo the key */
-    CHECK(auth_verify(auth, "mbk_short", 9, &id, &err) != 0);
+    CHECK(auth_verify(auth, "mbk_short", 9, NULL, &id, &err) != 0);
     CHECK_STATUS(err, GRPC_STATUS_UNAUTHENTICATED);
 
     /* Only a hash is stored: the secret part appears nowhere in the row. */
@@ -86,7 +86,7 @@ static void test_create_and_verify(void)
     CHECK(store_write_sync(store, exec_job, sql, &err) == 0);
     auth_t *fresh = NULL;
     CHECK(auth_new(store, kr, &fresh, &err) == 0);
-    CHECK(auth_verify(fresh, a.key, strlen(a.key), &id, &err) != 0);
+    CHECK(auth_verify(fresh, a.key, strlen(a.key), NULL, &id, &err) != 0);
     CHECK_STATUS(err, GRPC_STATUS_UNAUTHENTICATED);
     auth_free(fresh);
     auth_free(auth);
@@ -98,6 +98,48 @@ static void test_bad_name(void)
     create_args a = {.role = ROLE_ADMIN, .name = ""};
     CHECK(store_write_sync(store, create_job, &a, &err) != 0);
     CHECK_CONTAINS(err.msg, "name:");
+}
+
+/* Unknown keys (issue 10, defect 9): one database lookup per unknown key
+ * per cache period, and at most AUTH_PEER_BURST tries from one address before
+ * it is refused without any lookup; other addresses are not affected. */
+static void test_unknown_keys(void)
+{
+    mb_error err;
+    create_args a = {.role = ROLE_SUPPORT, .name = "support desk"};
+    CHECK(store_write_sync(store, create_job, &a, &err) == 0);
+    auth_t *auth = NULL;
+    CHECK(auth_new(store, kr, &auth, &err) == 0);
+    auth_identity id;
+    char unknown[AUTH_KEY_MAX];
+    snprintf(unknown, sizeof unknown, "mbk_AAAAAAAAAAAA_%032d", 0);
+
+    uint64_t before = auth_lookups(auth);
+    for (int i = 0; i < 5; i++) {
+        CHECK(auth_verify(auth, unknown, strlen(unknown), "ipv4:10.0.0.1", &id, &err) != 0);
+        CHECK_STATUS(err, GRPC_STATUS_UNAUTHENTICATED);
+    }
+    CHECK(auth_lookups(auth) - before == 1);
+
+    /* A client trying one new key after the other. */
+    before = auth_lookups(auth);
+    int limited = 0;
+    for (int i = 1; i <= 200; i++) {
+        snprintf(unknown, sizeof unknown, "mbk_AAAAAAAAAAAA_%032d", i);
+        CHECK(auth_verify(auth, unknown, strlen(unknown), "ipv4:10.0.0.2", &id, &err) != 0);
+        CHECK_STATUS(err, GRPC_STATUS_UNAUTHENTICATED);
+        limited += strstr(err.msg, "too many failed authentications") != NULL;
+    }
+    uint64_t lookups = auth_lookups(auth) - before;
+    fprintf(stderr, "   200 unknown keys from one address: %llu lookups, %d refused at once\n",
+            (unsigned long long)lookups, limited);
+    CHECK(lookups <= 55);
+    CHECK(limited >= 145);
+    CHECK_CONTAINS(err.msg, "retry in");
+    /* Another address still gets its valid key verified. */
+    CHECK(auth_verify(auth, a.key, strlen(a.key), "ipv4:10.0.0.3", &id, &err) == 0);
+    CHECK(id.role == ROLE_SUPPORT);
+    auth_free(auth);
 }
 
 int main(void)
@@ -115,6 +157,7 @@ int main(void)
     RUN(test_roles);
     RUN(test_create_and_verify);
     RUN(test_bad_name);
+    RUN(test_unknown_keys);
     store_close(store);
     keyring_free(kr);
     return check_summary();
