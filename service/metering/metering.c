@@ -24,9 +24,9 @@
 #include "app.h"
 #include "inventory/inventory.h"
 #include "base/log.h"
+#include "base/period.h"
 #include "metering/idem.h"
 #include "metering/ingest.h"
-#include "base/period.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "store/writer.h"
 
