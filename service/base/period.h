@@ -3,8 +3,9 @@
  *
  * The period of a usage event is the UTC month of its occurred_at; counters,
  * GetUsage and invoices all speak in these strings. Metering and invoicing
- * share them, so they live in base/. The calendar is proleptic Gregorian and
- * computed here (no timegm, no TZ): a period is UTC whatever the host says.
+ * share them, so they live in base/. Days and end instants are computed
+ * here on the proleptic Gregorian calendar, never through the host's time
+ * zone: a period is a UTC month whatever TZ says.
  */
 #ifndef MB_BASE_PERIOD_H
 #define MB_BASE_PERIOD_H

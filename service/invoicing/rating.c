@@ -86,9 +86,9 @@ typedef struct line_builder {
 static int add_line(line_builder *b, const char *description, const char *metric,
                     const char *period, int64_t quantity, int64_t price_micros, mb_error *err)
 {
-    rating_line *l = &b->lines[b->n];
     if (b->n == b->cap)
         return mb_error_set(err, GRPC_STATUS_INTERNAL, "rating: line count bound exceeded");
+    rating_line *l = &b->lines[b->n];
     if (line_amount(quantity, price_micros, b->minor_units, &l->net_minor) != 0)
         return mb_error_set(err, GRPC_STATUS_OUT_OF_RANGE,
                             "metric %s, period %s: the line amount does not fit (more than "

@@ -28,8 +28,10 @@
 typedef struct vat_treatment {
     char category[3]; /* UNCL5305: "S", "AE" (reverse charge), "O" (not subject) */
     int32_t rate_bp;  /* percent x 100: 2100 = 21 %, 2550 = 25.5 %, 0 */
-    /* "21", "25.5", "0" (shortest exact form); "" for "O", which EN 16931
-     * forbids to carry a rate (BR-O-05, BR-O-14): renderers omit it. */
+    /* "21", "25.5", "0" (shortest exact form); "" for "O": its lines must
+     * not carry a rate (BR-O-05) and its breakdown need not (BR-48), so
+     * renderers omit it. An "O" invoice must not show the seller's or the
+     * buyer's VAT identifier either (BR-O-02). */
     char rate[8];
     bool reverse_charge;
     const char *exemption_reason; /* BT-120; NULL for "S" */

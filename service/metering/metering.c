@@ -24,6 +24,7 @@
 #include "app.h"
 #include "inventory/inventory.h"
 #include "base/log.h"
+#include "base/period.h"
 #include "metering/idem.h"
 #include "metering/ingest.h"
 #include "base/period.h"

@@ -98,21 +98,22 @@ static void test_end(void)
 
 static void test_prev_next(void)
 {
-    char p[PERIOD_SIZE];
-    period_prev("2026-03", p);
-    CHECK(strcmp(p, "2026-02") == 0);
-    period_prev("2026-01", p);
-    CHECK(strcmp(p, "2025-12") == 0);
-    period_next("2026-12", p);
-    CHECK(strcmp(p, "2027-01") == 0);
-    period_next("2026-09", p);
-    CHECK(strcmp(p, "2026-10") == 0);
-    period_prev("1970-01", p);
-    CHECK(strcmp(p, "1969-12") == 0);
-    period_next("9999-12", p);
-    CHECK(strcmp(p, "0000-00") == 0);
-    period_next("bogus", p);
-    CHECK(strcmp(p, "0000-00") == 0);
+    static const struct {
+        void (*step)(const char *, char[PERIOD_SIZE]);
+        const char *from, *want;
+    } cases[] = {
+        {period_prev, "2026-03", "2026-02"}, {period_prev, "2026-01", "2025-12"},
+        {period_next, "2026-12", "2027-01"}, {period_next, "2026-09", "2026-10"},
+        {period_prev, "1970-01", "1969-12"}, {period_next, "9999-12", "0000-00"},
+        {period_next, "bogus", "0000-00"},   {period_prev, "2026-00", "0000-00"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char p[PERIOD_SIZE];
+        cases[i].step(cases[i].from, p);
+        if (strcmp(p, cases[i].want) != 0)
+            fprintf(stderr, "  from %s: %s, want %s\n", cases[i].from, p, cases[i].want);
+        CHECK(strcmp(p, cases[i].want) == 0);
+    }
 }
 
 int main(void)
