@@ -401,15 +401,17 @@ static void payment_means(render_ctx *c)
     }
 }
 
-/* ClassifiedTaxCategory / TaxCategory: category O has no rate (BR-O-05,
- * BR-O-14). */
+/* ClassifiedTaxCategory (line) or TaxCategory (breakdown). A line of
+ * category O has no rate (BR-O-05); the breakdown always has one, as
+ * XRechnung demands (BR-DE-14) and EN 16931 allows. */
 static void tax_category(render_ctx *c, const char *tag, const char *category, const char *rate,
                          const char *reason_code, const char *reason, const char *field)
 {
     char buf[DECIMAL_FORMAT_SIZE];
+    bool line = strcmp(tag, "cac:ClassifiedTaxCategory") == 0;
     putf(&c->b, "<%s>", tag);
     elem(&c->b, "cbc:ID", category);
-    if (strcmp(str(category), "O") != 0)
+    if (!line || strcmp(str(category), "O") != 0)
         elem(&c->b, "cbc:Percent", decimal(c, field, rate, buf));
     elem(&c->b, "cbc:TaxExemptionReasonCode", reason_code);
     elem(&c->b, "cbc:TaxExemptionReason", reason);

@@ -178,11 +178,12 @@ static void test_non_eu(void)
     finish(inv);
     const char *x = render("non-eu-us-transfer", inv);
     CHECK(inv->tax_total_minor == 0);
-    CHECK_CONTAINS(x, "<cbc:ID>O</cbc:ID><cbc:TaxExemptionReasonCode>VATEX-EU-O");
+    CHECK_CONTAINS(x, "<cbc:ID>O</cbc:ID><cbc:Percent>0</cbc:Percent>"
+                      "<cbc:TaxExemptionReasonCode>VATEX-EU-O");
+    /* BR-O-05: no rate on the line. */
     CHECK_CONTAINS(x, "<cac:ClassifiedTaxCategory><cbc:ID>O</cbc:ID><cac:TaxScheme>");
     /* BR-O-02: no VAT identifier; the seller is identified by BT-29. */
     lacks(x, "<cac:PartyTaxScheme>");
-    lacks(x, "<cbc:Percent>");
     CHECK_CONTAINS(x, "<cac:PartyIdentification><cbc:ID>NL123456782B01</cbc:ID>");
 }
 
