@@ -349,6 +349,13 @@ static void party(render_ctx *c, const Minbill__V1__Party *p, bool seller)
     put(b, "</cac:Party>");
 }
 
+/* UNCL4461 card payments: 48 bank card, 54 credit card, 55 debit card. */
+static bool is_card(const char *means_code)
+{
+    return strcmp(means_code, "48") == 0 || strcmp(means_code, "54") == 0 ||
+           strcmp(means_code, "55") == 0;
+}
+
 /* BG-16 with BG-17 (credit transfer), BG-18 (card) or BG-19 (direct debit). */
 static void payment_means(render_ctx *c)
 {
@@ -362,7 +369,7 @@ static void payment_means(render_ctx *c)
     if (c->credit_note)
         elem(b, "cbc:PaymentDueDate", c->inv->due_date);
     elem(b, "cbc:PaymentID", p->payment_id);
-    if (strcmp(code, "48") == 0 || strcmp(code, "54") == 0 || strcmp(code, "55") == 0) {
+    if (is_card(code)) {
         put(b, "<cac:CardAccount>");
         elem(b, "cbc:PrimaryAccountNumberID", p->card_last4);
         elem(b, "cbc:NetworkID", str(p->card_network)[0] ? p->card_network : "NA");
@@ -394,15 +401,17 @@ static void payment_means(render_ctx *c)
     }
 }
 
-/* ClassifiedTaxCategory / TaxCategory: category O has no rate (BR-O-05,
- * BR-O-14). */
+/* ClassifiedTaxCategory (line) or TaxCategory (breakdown). A line of
+ * category O has no rate (BR-O-05); the breakdown always has one, as
+ * XRechnung demands (BR-DE-14) and EN 16931 allows. */
 static void tax_category(render_ctx *c, const char *tag, const char *category, const char *rate,
                          const char *reason_code, const char *reason, const char *field)
 {
     char buf[DECIMAL_FORMAT_SIZE];
+    bool line = strcmp(tag, "cac:ClassifiedTaxCategory") == 0;
     putf(&c->b, "<%s>", tag);
     elem(&c->b, "cbc:ID", category);
-    if (strcmp(str(category), "O") != 0)
+    if (!line || strcmp(str(category), "O") != 0)
         elem(&c->b, "cbc:Percent", decimal(c, field, rate, buf));
     elem(&c->b, "cbc:TaxExemptionReasonCode", reason_code);
     elem(&c->b, "cbc:TaxExemptionReason", reason);
@@ -529,6 +538,28 @@ static void note(render_ctx *c)
     put(&c->b, "</cbc:Note>");
 }
 
+/* What each payment means needs, and never more of a card or the debited
+ * account than the rules allow (PCI DSS 3.4.1; issue 8 section 5). */
+static void check_payment(render_ctx *c)
+{
+    const Minbill__V1__PaymentInstructions *p = c->inv->payment;
+    const char *code = p != NULL ? str(p->means_code) : "";
+    if (is_card(code)) {
+        const char *d = str(p->card_last4);
+        if (strlen(d) != 4 || strspn(d, "0123456789") != 4)
+            fail(c, "payment.card_last4", "must be the last 4 digits of the card");
+    } else if (strcmp(code, "59") == 0) {
+        if (str(p->mandate_reference)[0] == '\0')
+            fail(c, "payment.mandate_reference", "required for a direct debit");
+        if (str(p->creditor_id)[0] == '\0')
+            fail(c, "payment.creditor_id", "required for a direct debit");
+        if (str(p->debited_account)[0] != '\0' && strchr(p->debited_account, '*') == NULL)
+            fail(c, "payment.debited_account", "must be masked");
+    } else if (strcmp(code, "58") == 0 && str(p->payee_iban)[0] == '\0') {
+        fail(c, "payment.payee_iban", "required for a credit transfer");
+    }
+}
+
 static void check_required(render_ctx *c)
 {
     const Minbill__V1__Invoice *inv = c->inv;
@@ -548,6 +579,7 @@ static void check_required(render_ctx *c)
         fail(c, "lines", "at least one line is required");
     if (c->credit_note && str(inv->original_invoice_number)[0] == '\0')
         fail(c, "original_invoice_number", "required on a credit note");
+    check_payment(c);
 }
 
 static void document(render_ctx *c)

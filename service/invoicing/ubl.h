@@ -58,8 +58,10 @@ const char *ubl_eas_for_vat_country(const char *cc);
 /* Renders inv into a NUL-terminated document allocated in a (*len bytes
  * without the NUL). Fails with INVALID_ARGUMENT naming the field when the
  * invoice lacks what every e-invoice needs (number, dates, currency, both
- * parties, a line) or holds an amount or decimal it cannot print exactly;
- * RESOURCE_EXHAUSTED when a is over its limit. */
+ * parties, a line), holds a decimal it cannot print exactly, or payment
+ * instructions that lack what their means needs (IBAN for 58, mandate and
+ * creditor id for 59) or carry more than a card's last 4 digits or an
+ * unmasked debited account; RESOURCE_EXHAUSTED when a is over its limit. */
 int ubl_render(mb_arena_t *a, const Minbill__V1__Invoice *inv, char **out, size_t *len,
                mb_error *err);
 

@@ -27,7 +27,6 @@
 #include "base/period.h"
 #include "metering/idem.h"
 #include "metering/ingest.h"
-#include "base/period.h"
 #include "metrics/metrics.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "store/writer.h"

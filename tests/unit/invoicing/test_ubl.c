@@ -178,11 +178,12 @@ static void test_non_eu(void)
     finish(inv);
     const char *x = render("non-eu-us-transfer", inv);
     CHECK(inv->tax_total_minor == 0);
-    CHECK_CONTAINS(x, "<cbc:ID>O</cbc:ID><cbc:TaxExemptionReasonCode>VATEX-EU-O");
+    CHECK_CONTAINS(x, "<cbc:ID>O</cbc:ID><cbc:Percent>0</cbc:Percent>"
+                      "<cbc:TaxExemptionReasonCode>VATEX-EU-O");
+    /* BR-O-05: no rate on the line. */
     CHECK_CONTAINS(x, "<cac:ClassifiedTaxCategory><cbc:ID>O</cbc:ID><cac:TaxScheme>");
     /* BR-O-02: no VAT identifier; the seller is identified by BT-29. */
     lacks(x, "<cac:PartyTaxScheme>");
-    lacks(x, "<cbc:Percent>");
     CHECK_CONTAINS(x, "<cac:PartyIdentification><cbc:ID>NL123456782B01</cbc:ID>");
 }
 
@@ -372,10 +373,18 @@ static void test_amounts_and_refusals(void)
         {"period", "invoice.lines.period: must be YYYY-MM"},
         {"lines", "invoice.lines: at least one line is required"},
         {"buyer", "invoice.buyer: required"},
+        {"card_last4", "invoice.payment.card_last4: must be the last 4 digits of the card"},
+        {"mandate_reference", "invoice.payment.mandate_reference: required for a direct debit"},
+        {"creditor_id", "invoice.payment.creditor_id: required for a direct debit"},
+        {"debited_account", "invoice.payment.debited_account: must be masked"},
+        {"payee_iban", "invoice.payment.payee_iban: required for a credit transfer"},
     };
     for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
         Minbill__V1__Invoice bad = *inv;
         Minbill__V1__InvoiceLine line = *inv->lines[0], *lp = &line;
+        Minbill__V1__PaymentInstructions card = *payment(PAY_CARD, "INV-2026-000010");
+        Minbill__V1__PaymentInstructions sepa = *payment(PAY_SEPA, "INV-2026-000010");
+        Minbill__V1__PaymentInstructions transfer = *inv->payment;
         bad.lines = &lp;
         const char *f = refusals[i].field;
         if (strcmp(f, "invoice_number") == 0)
@@ -392,8 +401,18 @@ static void test_amounts_and_refusals(void)
             line.period = "October";
         else if (strcmp(f, "lines") == 0)
             bad.n_lines = 0;
-        else
+        else if (strcmp(f, "buyer") == 0)
             bad.buyer = NULL;
+        else if (strcmp(f, "card_last4") == 0)
+            (bad.payment = &card)->card_last4 = "4242424242424242";
+        else if (strcmp(f, "mandate_reference") == 0)
+            (bad.payment = &sepa)->mandate_reference = "";
+        else if (strcmp(f, "creditor_id") == 0)
+            (bad.payment = &sepa)->creditor_id = "";
+        else if (strcmp(f, "debited_account") == 0)
+            (bad.payment = &sepa)->debited_account = "DE89370400440532013000";
+        else
+            (bad.payment = &transfer)->payee_iban = "";
         x = NULL;
         CHECK(ubl_render(arena, &bad, &x, &len, &err) == -1 && x == NULL);
         CHECK_STATUS(err, GRPC_STATUS_INVALID_ARGUMENT);
