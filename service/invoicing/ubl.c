@@ -411,7 +411,11 @@ static void tax_category(render_ctx *c, const char *tag, const char *category, c
     bool line = strcmp(tag, "cac:ClassifiedTaxCategory") == 0;
     putf(&c->b, "<%s>", tag);
     elem(&c->b, "cbc:ID", category);
-    if (!line || strcmp(str(category), "O") != 0)
+    bool o = strcmp(str(category), "O") == 0;
+    /* Rating gives category O no rate at all; its breakdown prints 0. */
+    if (!line && o && str(rate)[0] == '\0')
+        elem(&c->b, "cbc:Percent", "0");
+    else if (!line || !o)
         elem(&c->b, "cbc:Percent", decimal(c, field, rate, buf));
     elem(&c->b, "cbc:TaxExemptionReasonCode", reason_code);
     elem(&c->b, "cbc:TaxExemptionReason", reason);

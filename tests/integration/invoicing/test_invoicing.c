@@ -374,6 +374,8 @@ static void test_documents_validate(void)
         const char *n = r->invoices[i]->invoice_number;
         snprintf(path, sizeof path, "%s/%s.xml", dir, n);
         CHECK(iu_render(&srv, &keys, n, true, path, &st) == GRPC_STATUS_OK);
+        if (st.code != GRPC_STATUS_OK)
+            fprintf(stderr, "  %s: %s\n", n, st.msg);
         snprintf(path, sizeof path, "%s/%s.json", dir, n);
         CHECK(iu_render(&srv, &keys, n, false, path, &st) == GRPC_STATUS_OK);
     }
