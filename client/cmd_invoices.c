@@ -22,14 +22,16 @@
 #define PROGRESS_EVERY_NS 100000000 /* redraw the bar at most every 100 ms */
 #define FAILURES_SHOWN 20
 #define LIST_PAGE 500
+/* Room for any formatted amount (the compiler counts every digit). */
+#define MONEY_SIZE 72
 
-/* minor units of currency as "1234.56" (out: 32 bytes). */
-static const char *money(int64_t minor, const char *currency, char out[32])
+/* minor units of currency as "1234.56". */
+static const char *money(int64_t minor, const char *currency, char out[MONEY_SIZE])
 {
     int units = check_currency_minor_units(currency);
     uint64_t mag = minor < 0 ? 0 - (uint64_t)minor : (uint64_t)minor;
     /* At least units + 1 digits, so 5 cents shows as 0.05. */
-    char digits[48];
+    char digits[32];
     int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)mag);
     while (units > 0 && n <= units && n < (int)sizeof digits - 1) {
         memmove(digits + 1, digits, (size_t)n + 1);
@@ -37,10 +39,10 @@ static const char *money(int64_t minor, const char *currency, char out[32])
         n++;
     }
     if (units <= 0 || n <= units) {
-        snprintf(out, 32, "%s%s", minor < 0 ? "-" : "", digits);
+        snprintf(out, MONEY_SIZE, "%s%s", minor < 0 ? "-" : "", digits);
         return out;
     }
-    snprintf(out, 32, "%s%.*s.%s", minor < 0 ? "-" : "", n - units, digits, digits + n - units);
+    snprintf(out, MONEY_SIZE, "%s%.*s.%s", minor < 0 ? "-" : "", n - units, digits, digits + n - units);
     return out;
 }
 
@@ -66,7 +68,7 @@ static int print_summary(const Minbill__V1__BillingSummary *s)
     table_init(&t, 5, (const char *[]){"CURRENCY", "INVOICES", "NET", "VAT", "GROSS"});
     for (size_t i = 0; i < s->n_totals; i++) {
         const Minbill__V1__CurrencyTotals *c = s->totals[i];
-        char n[24], net[32], tax[32], gross[32];
+        char n[24], net[MONEY_SIZE], tax[MONEY_SIZE], gross[MONEY_SIZE];
         snprintf(n, sizeof n, "%lld", (long long)c->invoices);
         table_add(&t, (const char *[]){c->currency, n, money(c->net_total_minor, c->currency, net),
                                       money(c->tax_total_minor, c->currency, tax),
@@ -189,7 +191,7 @@ const cli_command cmd_invoices_run = {
 
 static void add_invoice_row(table *t, const Minbill__V1__Invoice *inv)
 {
-    char type[24], status[24], gross[32];
+    char type[24], status[24], gross[MONEY_SIZE];
     table_enum_word(&minbill__v1__invoice_type__descriptor, (int)inv->type, type, sizeof type);
     table_enum_word(&minbill__v1__invoice_status__descriptor, (int)inv->status, status,
                     sizeof status);
@@ -295,7 +297,7 @@ static int print_invoice(const ProtobufCMessage *msg, const void *arg)
 {
     (void)arg;
     const Minbill__V1__Invoice *inv = (const void *)msg;
-    char type[24], status[24], net[32], tax[32], gross[32];
+    char type[24], status[24], net[MONEY_SIZE], tax[MONEY_SIZE], gross[MONEY_SIZE];
     table_enum_word(&minbill__v1__invoice_type__descriptor, (int)inv->type, type, sizeof type);
     table_enum_word(&minbill__v1__invoice_status__descriptor, (int)inv->status, status,
                     sizeof status);
@@ -326,7 +328,7 @@ static int print_invoice(const ProtobufCMessage *msg, const void *arg)
     table_init(&lines, 6, (const char *[]){"LINE", "PERIOD", "QUANTITY", "UNIT PRICE", "NET", "VAT"});
     for (size_t i = 0; i < inv->n_lines; i++) {
         const Minbill__V1__InvoiceLine *l = inv->lines[i];
-        char q[24], amount[32], vat[24];
+        char q[24], amount[MONEY_SIZE], vat[24];
         snprintf(q, sizeof q, "%lld", (long long)l->quantity);
         snprintf(vat, sizeof vat, "%s %s%%", l->vat_category, l->vat_rate);
         table_add(&lines, (const char *[]){l->description, l->period, q, l->unit_price,
@@ -430,7 +432,7 @@ static int print_credit(const ProtobufCMessage *msg, const void *arg)
 {
     (void)arg;
     const Minbill__V1__Invoice *cn = (const void *)msg;
-    char gross[32];
+    char gross[MONEY_SIZE];
     printf("credit note %s issued for invoice %s (%s %s)\n", cn->invoice_number,
            cn->original_invoice_number, money(cn->gross_total_minor, cn->currency, gross),
            cn->currency);

@@ -109,7 +109,7 @@ static int upsert_plan(bench *b)
     t2.unit_price = "0.005";
     Minbill__V1__Tier *tiers[] = {&t1, &t2};
     Minbill__V1__Price prices[MAX_PRICES], *pp[MAX_PRICES];
-    char metric[MAX_PRICES][8];
+    char metric[MAX_PRICES][24];
     for (long i = 0; i < b->o.prices; i++) {
         minbill__v1__price__init(&prices[i]);
         snprintf(metric[i], sizeof metric[i], "m%ld", i);
