@@ -381,9 +381,15 @@ static int load_tls(const config *cfg, tls_pems *p, mb_error *err)
     return 0;
 }
 
-static void on_shutdown(void *app)
+/* The first step of a shutdown, while the runtime still runs: the
+ * writer's queued jobs use the metering index and finish their calls, so
+ * they are run (or, past half the grace, answered unrun) before the runtime
+ * and metering go. The calls left get the other half. */
+static void on_shutdown(void *arg)
 {
-    health_set_serving(((mb_app *)app)->health, false);
+    mb_app *app = arg;
+    health_set_serving(app->health, false);
+    store_drain(app->store, SHUTDOWN_GRACE_MS / 2);
 }
 
 static int cmd_serve(const config *cfg)
@@ -482,7 +488,7 @@ static int cmd_serve(const config *cfg)
     int sig = 0;
     sigwait(&sigs, &sig);
     mb_log(MB_LOG_INFO, "event=shutdown signal=%s", sig == SIGTERM ? "TERM" : "INT");
-    rpc_server_shutdown(srv, SHUTDOWN_GRACE_MS);
+    rpc_server_shutdown(srv, SHUTDOWN_GRACE_MS / 2);
     srv = NULL;
     ret = 0;
 out:

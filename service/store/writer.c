@@ -21,10 +21,15 @@ struct store_writer {
     store_t *store;
     pthread_t thread, completer, checkpointer;
     pthread_mutex_t lock; /* guards everything below but commits */
-    pthread_cond_t cond, done_cond, checkpoint_cond;
+    pthread_cond_t cond, done_cond, checkpoint_cond, idle_cond;
     store_job *head, *tail;    /* jobs waiting for the writer */
     group *done_head, *done_tail; /* groups waiting for the completer */
     int stopping, writer_done, checkpoint_wanted;
+    /* Draining (store_writer_drain): no new jobs; past drain_until_ns the
+     * queued ones complete unrun. groups: taken by the writer, not yet
+     * answered by the completer. */
+    int draining, groups;
+    int64_t drain_until_ns;
     store_conn_t *checkpoint_conn;
     _Atomic uint64_t commits;
 };
@@ -103,7 +108,9 @@ static void complete_group(group *g)
     free(g);
 }
 
-static void commit_group(store_writer_t *w, store_job *list)
+/* cancel: answer the jobs UNAVAILABLE without running them (a drain ran
+ * out of time). */
+static void commit_group(store_writer_t *w, store_job *list, bool cancel)
 {
     size_t n = 0;
     for (store_job *j = list; j != NULL; j = j->next)
@@ -122,6 +129,10 @@ static void commit_group(store_writer_t *w, store_job *list)
         free(g);
         free(jobs);
         free(errs);
+        pthread_mutex_lock(&w->lock);
+        if (--w->groups == 0 && w->head == NULL)
+            pthread_cond_broadcast(&w->idle_cond);
+        pthread_mutex_unlock(&w->lock);
         return;
     }
     n = 0;
@@ -131,7 +142,10 @@ static void commit_group(store_writer_t *w, store_job *list)
     mb_error_clear(&g->group_err);
 
     store_conn_t *conn = store_writer_conn_borrow(w->store);
-    if (step_once(conn, SQL_BEGIN, &g->group_err) == 0) {
+    if (cancel)
+        mb_error_set(&g->group_err, GRPC_STATUS_UNAVAILABLE,
+                     "server is shutting down: the write was not started");
+    else if (step_once(conn, SQL_BEGIN, &g->group_err) == 0) {
         run_jobs(conn, jobs, errs, n);
         if (step_once(conn, SQL_COMMIT, &g->group_err) != 0) {
             mb_error tmp;
@@ -167,8 +181,10 @@ static void *writer_main(void *arg)
             break; /* stopping and drained */
         store_job *list = w->head;
         w->head = w->tail = NULL;
+        w->groups++;
+        bool cancel = w->draining && mb_mono_ns() >= w->drain_until_ns;
         pthread_mutex_unlock(&w->lock);
-        commit_group(w, list);
+        commit_group(w, list, cancel);
         pthread_mutex_lock(&w->lock);
     }
     w->writer_done = 1;
@@ -195,6 +211,8 @@ static void *completer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         complete_group(g);
         pthread_mutex_lock(&w->lock);
+        if (--w->groups == 0 && w->head == NULL)
+            pthread_cond_broadcast(&w->idle_cond);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -257,6 +275,7 @@ int store_writer_start(store_t *store, const char *path, store_writer_t **out, m
     pthread_cond_init(&w->cond, NULL);
     pthread_cond_init(&w->done_cond, NULL);
     pthread_cond_init(&w->checkpoint_cond, NULL);
+    pthread_cond_init(&w->idle_cond, NULL);
     if (store_conn_open(path, false, false, &w->checkpoint_conn, err) != 0)
         goto fail;
     sqlite3 *db = store_conn_db_borrow(store_writer_conn_borrow(store));
@@ -291,6 +310,7 @@ fail:
     pthread_cond_destroy(&w->cond);
     pthread_cond_destroy(&w->done_cond);
     pthread_cond_destroy(&w->checkpoint_cond);
+    pthread_cond_destroy(&w->idle_cond);
     free(w);
     return -1;
 }
@@ -314,7 +334,25 @@ void store_writer_stop(store_writer_t *w)
     pthread_cond_destroy(&w->cond);
     pthread_cond_destroy(&w->done_cond);
     pthread_cond_destroy(&w->checkpoint_cond);
+    pthread_cond_destroy(&w->idle_cond);
     free(w);
+}
+
+void store_writer_drain(store_writer_t *w, int grace_ms)
+{
+    pthread_mutex_lock(&w->lock);
+    if (!w->draining) {
+        w->draining = 1;
+        w->drain_until_ns = mb_mono_ns() + (int64_t)grace_ms * 1000000;
+    }
+    while (w->head != NULL || w->groups > 0)
+        pthread_cond_wait(&w->idle_cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void store_drain(store_t *store, int grace_ms)
+{
+    store_writer_drain(store_writer_borrow(store), grace_ms);
 }
 
 uint64_t store_writer_commits(const store_writer_t *w)
@@ -326,7 +364,7 @@ int store_writer_submit(store_writer_t *w, store_job *job, mb_error *err)
 {
     job->next = NULL;
     pthread_mutex_lock(&w->lock);
-    if (w->stopping) {
+    if (w->stopping || w->draining) {
         pthread_mutex_unlock(&w->lock);
         return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
     }

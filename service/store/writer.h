@@ -45,8 +45,17 @@ int store_writer_start(store_t *store, const char *path, store_writer_t **out, m
 /* Lets the queue drain, then joins the thread. NULL is a no-op. */
 void store_writer_stop(store_writer_t *writer);
 
+/* The first step of a shutdown, before anything the jobs use is freed:
+ * refuses new jobs (UNAVAILABLE), runs the queued ones while grace_ms lasts
+ * and answers those still queued after it UNAVAILABLE without running
+ * them; returns once every job's done callback has returned. A group
+ * already running finishes (acknowledged means committed). */
+void store_writer_drain(store_writer_t *writer, int grace_ms);
+void store_drain(store_t *store, int grace_ms);
+
 /* Queues a job (the job memory must live until done is called). Returns -1
- * with UNAVAILABLE when the writer is stopping; done is then never called. */
+ * with UNAVAILABLE when the writer is stopping or draining; done is then
+ * never called. */
 int store_writer_submit(store_writer_t *writer, store_job *job, mb_error *err);
 
 /* Transactions committed so far (each may hold many jobs). */
