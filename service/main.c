@@ -392,6 +392,11 @@ static void on_shutdown(void *arg)
     store_drain(app->store, SHUTDOWN_GRACE_MS / 2);
 }
 
+static void on_writable(void *health, bool writable)
+{
+    health_set_writable(health, writable);
+}
+
 static int cmd_serve(const config *cfg)
 {
     mb_error err;
@@ -436,6 +441,7 @@ static int cmd_serve(const config *cfg)
         mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
+    store_watch_writable(app.store, on_writable, app.health);
     metering_options mo = {.window_days = (int)cfg->window_days};
     if (metering_start(app.store, app.keyring, &mo, &app.metering, &err) != 0)
         goto out;

@@ -30,6 +30,10 @@ struct store_writer {
      * answered by the completer. */
     int draining, groups;
     int64_t drain_until_ns;
+    /* What the last group said of the storage, and whom to tell. */
+    bool refusing;
+    store_writable_fn on_writable;
+    void *on_writable_arg;
     store_conn_t *checkpoint_conn;
     _Atomic uint64_t commits;
 };
@@ -108,6 +112,24 @@ static void complete_group(group *g)
     free(g);
 }
 
+/* Storage errors are UNAVAILABLE (store_error); no job says that of itself.
+ * A change is logged and told to the watcher (health). */
+static void note_writable(store_writer_t *w, const group *g)
+{
+    bool refused = g->group_err.code == GRPC_STATUS_UNAVAILABLE;
+    for (size_t i = 0; i < g->n && !refused; i++)
+        refused = g->errs[i].code == GRPC_STATUS_UNAVAILABLE;
+    if (refused == w->refusing || (!refused && g->group_err.code != GRPC_STATUS_OK))
+        return;
+    w->refusing = refused;
+    if (refused)
+        mb_log(MB_LOG_ERROR, "event=storage_refuses_writes health=NOT_SERVING");
+    else
+        mb_log(MB_LOG_INFO, "event=storage_writable health=SERVING");
+    if (w->on_writable != NULL)
+        w->on_writable(w->on_writable_arg, !refused);
+}
+
 /* cancel: answer the jobs UNAVAILABLE without running them (a drain ran
  * out of time). */
 static void commit_group(store_writer_t *w, store_job *list, bool cancel)
@@ -117,7 +139,7 @@ static void commit_group(store_writer_t *w, store_job *list, bool cancel)
         n++;
     group *g = calloc(1, sizeof *g);
     store_job **jobs = malloc(n * sizeof *jobs);
-    mb_error *errs = malloc(n * sizeof *errs);
+    mb_error *errs = calloc(n, sizeof *errs); /* all OK: a failed BEGIN runs no job */
     if (g == NULL || jobs == NULL || errs == NULL) {
         /* Cannot even track the group: fail every job, write nothing. */
         mb_error e;
@@ -157,6 +179,8 @@ static void commit_group(store_writer_t *w, store_job *list, bool cancel)
     if (g->group_err.code != GRPC_STATUS_OK)
         mb_log(MB_LOG_ERROR, "event=group_commit_failed jobs=%zu code=%s", n,
                mb_status_name(g->group_err.code));
+    if (!cancel)
+        note_writable(w, g);
     /* Answering callers (packing responses, waking threads) is not the
      * writer's work: the completer does it while the next group commits. */
     pthread_mutex_lock(&w->lock);
@@ -347,6 +371,15 @@ void store_writer_drain(store_writer_t *w, int grace_ms)
     }
     while (w->head != NULL || w->groups > 0)
         pthread_cond_wait(&w->idle_cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void store_watch_writable(store_t *store, store_writable_fn fn, void *arg)
+{
+    store_writer_t *w = store_writer_borrow(store);
+    pthread_mutex_lock(&w->lock);
+    w->on_writable = fn;
+    w->on_writable_arg = arg;
     pthread_mutex_unlock(&w->lock);
 }
 

@@ -17,6 +17,7 @@
 #ifndef MB_STORE_WRITER_H
 #define MB_STORE_WRITER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -64,6 +65,13 @@ uint64_t store_writer_commits(const store_writer_t *writer);
 /* store_writer_submit() to the daemon's writer. */
 int store_submit(store_t *store, store_job *job, mb_error *err);
 store_writer_t *store_writer_borrow(store_t *store);
+
+/* Called by the writer thread when the storage starts refusing writes
+ * (BEGIN, COMMIT or a job's statement failed with a storage error: read-only,
+ * I/O error, full, busy) and when a commit succeeds again. Set before any
+ * write is queued (it is read by the writer without a lock of its own). */
+typedef void (*store_writable_fn)(void *arg, bool writable);
+void store_watch_writable(store_t *store, store_writable_fn fn, void *arg);
 
 /* Queues one job and waits for its outcome: for start-up and admin work, not
  * for RPC handlers (they must not block a completion-queue thread). */
