@@ -33,6 +33,7 @@
 
 #include "app.h"
 #include "audit/audit.h"
+#include "base/hostport.h"
 #include "base/log.h"
 #include "inventory/inventory.h"
 #include "methods.h"
@@ -406,6 +407,11 @@ static int cmd_serve(const config *cfg)
     sigset_t sigs;
 
     tls_pems tls_pem = {0};
+    char why[128];
+    if (mb_hostport_check(cfg->listen, 0, why, sizeof why) != 0) {
+        fprintf(stderr, "minbilld: --listen: %s\n", why);
+        return EXIT_USAGE;
+    }
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL) ||
         (cfg->tls_client_ca != NULL && cfg->tls_cert == NULL)) {
         fprintf(stderr, "minbilld: --tls-cert and --tls-key go together, and --tls-client-ca "
