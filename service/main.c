@@ -95,7 +95,8 @@ static int usage(FILE *f)
             "  keys revoke-api-key --db PATH --key-file PATH --key-id ID\n"
             "               a running minbilld refuses the key within %d s; audited\n"
             "  keys rotate --db PATH --key-file PATH\n"
-            "               new master key version; re-wraps every key while minbilld serves\n"
+            "               new master key version; re-wraps every key while minbilld serves;\n"
+            "               keeps the old key as PATH.vN for the backups taken before\n"
             "  purge --db PATH [--acceptance-window-days N] [--dry-run]\n"
             "               delete usage idempotency hashes past the window (minbilld serve\n"
             "               also does this every minute)\n"
@@ -707,10 +708,12 @@ static int cmd_keys_rotate(const config *cfg)
         return 1;
     }
     printf("rotated the master key of %s from version %d to %d: re-wrapped %lld data keys and "
-           "%lld secrets in %d transactions (longest %.1f ms); %s now holds the new key and the "
-           "old one is needed for nothing\n",
+           "%lld secrets in %d transactions (longest %.1f ms); %s now holds the new key: the "
+           "database and backups taken from now on need it. The old key is kept as %s (0600): "
+           "backups taken before this rotation need that file to be restored; remove it once "
+           "none of them is kept\n",
            cfg->db, r.from_version, r.to_version, (long long)r.data_keys, (long long)r.secrets,
-           r.batches, r.longest_batch_ms, cfg->key_file);
+           r.batches, r.longest_batch_ms, cfg->key_file, r.retired);
     return 0;
 }
 
