@@ -42,6 +42,7 @@ struct store_conn {
     store_readable_fn readable;
     reader_pool *pool;       /* the pool it belongs to, if any */
     store_conn_t *next_free; /* that pool's free list */
+    bool shredded;           /* store_conn_note_shred() since the last take */
 };
 
 struct store {
@@ -161,6 +162,18 @@ void store_conn_close(store_conn_t *conn)
         sqlite3_finalize(conn->stmts[i].stmt);
     sqlite3_close(conn->db);
     free(conn);
+}
+
+void store_conn_note_shred(store_conn_t *conn)
+{
+    conn->shredded = true;
+}
+
+bool store_conn_take_shred(store_conn_t *conn)
+{
+    bool shredded = conn->shredded;
+    conn->shredded = false;
+    return shredded;
 }
 
 sqlite3 *store_conn_db_borrow(store_conn_t *conn)

@@ -25,6 +25,7 @@ struct store_writer {
     store_job *head, *tail;    /* jobs waiting for the writer */
     group *done_head, *done_tail; /* groups waiting for the completer */
     int stopping, writer_done, checkpoint_wanted;
+    unsigned scrubs_asked, scrubs_done; /* WAL truncations after shreds */
     /* Draining (store_writer_drain): no new jobs; past drain_until_ns the
      * queued ones complete unrun. groups: taken by the writer, not yet
      * answered by the completer. */
@@ -176,6 +177,12 @@ static void commit_group(store_writer_t *w, store_job *list, bool cancel)
             w->commits++;
         }
     }
+    if (store_conn_take_shred(conn) && g->group_err.code == GRPC_STATUS_OK) {
+        pthread_mutex_lock(&w->lock);
+        w->scrubs_asked++;
+        pthread_cond_signal(&w->checkpoint_cond);
+        pthread_mutex_unlock(&w->lock);
+    }
     if (g->group_err.code != GRPC_STATUS_OK)
         mb_log(MB_LOG_ERROR, "event=group_commit_failed jobs=%zu code=%s", n,
                mb_status_name(g->group_err.code));
@@ -269,21 +276,49 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
+/*
+ * Scrubs. A destroyed data key's row is overwritten in the database
+ * (secure_delete), but the frames that held it stay in the WAL until the
+ * WAL restarts over them. After a commit that shredded, the checkpointer
+ * copies every frame and truncates the WAL (TRUNCATE) within about
+ * SCRUB_BUSY_MS + SCRUB_RETRY_MS, retrying while readers or the writer are
+ * in the way. Its connection waits at most SCRUB_BUSY_MS for them: while a
+ * TRUNCATE checkpoint waits it holds new writes back.
+ */
+#define SCRUB_BUSY_MS 200
+#define SCRUB_RETRY_MS 250
+
 static void *checkpointer_main(void *arg)
 {
     store_writer_t *w = arg;
     pthread_setname_np(pthread_self(), "mb-checkpoint");
+    sqlite3 *db = store_conn_db_borrow(w->checkpoint_conn);
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->checkpoint_wanted && !w->stopping)
+        while (!w->checkpoint_wanted && w->scrubs_asked == w->scrubs_done && !w->stopping)
             pthread_cond_wait(&w->checkpoint_cond, &w->lock);
         if (w->stopping)
             break;
+        unsigned scrub = w->scrubs_asked;
+        bool scrubbing = scrub != w->scrubs_done;
         w->checkpoint_wanted = 0;
         pthread_mutex_unlock(&w->lock);
-        sqlite3_wal_checkpoint_v2(store_conn_db_borrow(w->checkpoint_conn), NULL,
-                                  SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int rc = sqlite3_wal_checkpoint_v2(
+            db, NULL, scrubbing ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL,
+            NULL);
         pthread_mutex_lock(&w->lock);
+        if (scrubbing && rc == SQLITE_OK) {
+            w->scrubs_done = scrub;
+        } else if (scrubbing && !w->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += SCRUB_RETRY_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&w->checkpoint_cond, &w->lock, &until);
+        }
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -302,6 +337,7 @@ int store_writer_start(store_t *store, const char *path, store_writer_t **out, m
     pthread_cond_init(&w->idle_cond, NULL);
     if (store_conn_open(path, false, false, &w->checkpoint_conn, err) != 0)
         goto fail;
+    sqlite3_busy_timeout(store_conn_db_borrow(w->checkpoint_conn), SCRUB_BUSY_MS);
     sqlite3 *db = store_conn_db_borrow(store_writer_conn_borrow(store));
     sqlite3_wal_autocheckpoint(db, 0);
     sqlite3_wal_hook(db, wal_hook, w);

@@ -12,7 +12,12 @@
  * completes with DEADLINE_EXCEEDED: its caller has already given up.
  *
  * WAL checkpoints run on a checkpointer thread, not inside commits (see
- * writer.c).
+ * writer.c). After a commit whose jobs destroyed key material
+ * (store_conn_note_shred) it also truncates the WAL, so no older copy of
+ * what was destroyed stays in it.
+ *
+ * The writer tells a watcher (health) when the storage refuses writes and
+ * when it takes them again (store_watch_writable).
  */
 #ifndef MB_STORE_WRITER_H
 #define MB_STORE_WRITER_H
