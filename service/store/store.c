@@ -3,18 +3,11 @@
  */
 #include "store/store.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "base/log.h"
 #include "store/migrate.h"
 #include "store/writer.h"
 
@@ -51,7 +44,7 @@ struct store {
     reader_pool *pools; /* [0]: internal; [1 + purpose]: purpose-bound */
     int n_pools;
     int schema_lock; /* shared for the store's life (migrate.h) */
-    int serve_lock;  /* exclusive for the store's life (serve_lock_take) */
+    int serve_lock;  /* exclusive for the store's life (migrate.h) */
 };
 
 int store_error(store_conn_t *conn, mb_error *err, const char *what)
@@ -265,50 +258,6 @@ static void pool_close(reader_pool *p)
     pthread_cond_destroy(&p->cond);
 }
 
-/*
- * The serving lock "<db>.serve.lock": one serving process per database.
- * Each daemon keeps its own idempotency filter, so a second one would count
- * the same usage again. The schema lock cannot say this: the tools that work
- * beside a daemon share it. The holder writes its pid into the file so that
- * the one refused can name it.
- */
-static int serve_lock_take(const char *db_path, int *fd, mb_error *err)
-{
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s.serve.lock", db_path) >= (int)sizeof path)
-        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "db: path too long");
-    *fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (*fd < 0)
-        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot open %s: %s", path,
-                            strerror(errno));
-    struct stat db_st; /* owned like the database, as the schema lock */
-    if (geteuid() == 0 && stat(db_path, &db_st) == 0 && fchown(*fd, db_st.st_uid, db_st.st_gid) != 0)
-        mb_log(MB_LOG_WARN, "event=lock_file_chown_failed path=%s", path);
-    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) {
-        char pid[24];
-        int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-        if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, (size_t)n, 0) != n)
-            mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot write %s: %s", path,
-                         strerror(errno));
-        else
-            return 0;
-    } else if (errno == EWOULDBLOCK) {
-        char holder[24] = "";
-        ssize_t n = pread(*fd, holder, sizeof holder - 1, 0);
-        holder[n > 0 ? n : 0] = '\0';
-        holder[strcspn(holder, "\n")] = '\0';
-        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-                     "another minbilld (pid %s) serves this database (it holds %s): one daemon "
-                     "per database, or the same usage is counted twice",
-                     holder[0] != '\0' ? holder : "unknown", path);
-    } else {
-        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot lock %s: %s", path, strerror(errno));
-    }
-    close(*fd);
-    *fd = -1;
-    return -1;
-}
-
 int store_open(const char *path, const store_options *opt, store_t **out, mb_error *err)
 {
     store_t *s = calloc(1, sizeof *s);
@@ -322,7 +271,7 @@ int store_open(const char *path, const store_options *opt, store_t **out, mb_err
      * store_migrate names them. A database this process may not write is
      * refused here: SQLite would open it read-only and fail every write. */
     if (store_conn_open(path, opt->create, false, &s->writer_conn, err) != 0 ||
-        serve_lock_take(sqlite3_db_filename(store_conn_db_borrow(s->writer_conn), "main"),
+        store_serve_lock(sqlite3_db_filename(store_conn_db_borrow(s->writer_conn), "main"),
                         &s->serve_lock, err) != 0)
         goto fail;
     if (sqlite3_db_readonly(store_conn_db_borrow(s->writer_conn), "main") == 1) {
@@ -370,8 +319,7 @@ void store_close(store_t *s)
      * checkpoints the WAL into the main file and removes it. */
     store_conn_close(s->writer_conn);
     store_schema_unlock(s->schema_lock);
-    if (s->serve_lock >= 0)
-        close(s->serve_lock); /* releases the flock */
+    store_schema_unlock(s->serve_lock);
     free(s);
 }
 
