@@ -193,8 +193,7 @@ static int retired_slot(const keyring_t *kr)
     int best = -1, current = atomic_load(&kr->current);
     for (int i = 0; i < MAX_MASTERS; i++) {
         int v = atomic_load(&kr->slots[i].version);
-        if (i != current && v > 0 &&
-            (best < 0 || v < atomic_load(&kr->slots[best].version)))
+        if (i != current && v > 0 && (best < 0 || v < atomic_load(&kr->slots[best].version)))
             best = i;
     }
     return best;

@@ -82,8 +82,8 @@ static int apply_one(store_conn_t *conn, const store_migration *m, mb_error *err
 /* Opens (creating) the lock file db_path + suffix into *fd, path[4096]
  * receiving its name; owned like the database when root creates it, so that
  * a lock file made by root does not lock the daemon's user out. */
-static int lock_file_open(const char *db_path, const char *suffix, int flags, char *path,
-                          int *fd, mb_error *err)
+static int lock_file_open(const char *db_path, const char *suffix, int flags, char *path, int *fd,
+                          mb_error *err)
 {
     if (snprintf(path, 4096, "%s%s", db_path, suffix) >= 4096)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "db: path too long");

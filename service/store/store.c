@@ -272,7 +272,7 @@ int store_open(const char *path, const store_options *opt, store_t **out, mb_err
      * refused here: SQLite would open it read-only and fail every write. */
     if (store_conn_open(path, opt->create, false, &s->writer_conn, err) != 0 ||
         store_serve_lock(sqlite3_db_filename(store_conn_db_borrow(s->writer_conn), "main"),
-                        &s->serve_lock, err) != 0)
+                         &s->serve_lock, err) != 0)
         goto fail;
     if (sqlite3_db_readonly(store_conn_db_borrow(s->writer_conn), "main") == 1) {
         mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
@@ -282,8 +282,8 @@ int store_open(const char *path, const store_options *opt, store_t **out, mb_err
         goto fail;
     }
     if (store_migrate(s->writer_conn, NULL, err) != 0 ||
-        store_schema_lock(sqlite3_db_filename(store_conn_db_borrow(s->writer_conn), "main"),
-                          false, &s->schema_lock, err) != 0 ||
+        store_schema_lock(sqlite3_db_filename(store_conn_db_borrow(s->writer_conn), "main"), false,
+                          &s->schema_lock, err) != 0 ||
         store_schema_current(s->writer_conn, err) != 0)
         goto fail;
     int n_purposes = opt->readable != NULL ? opt->n_purposes : 0;

@@ -221,8 +221,9 @@ static void test_read_only_database(void)
                  "setpriv --reuid=65534 --regid=65534 --clear-groups '%s' --help >/dev/null 2>&1",
                  mbt_minbilld_path());
         if (system(cmd) != 0) {
-            fprintf(stderr, "  nobody cannot run %s here (setpriv missing or the path closed "
-                            "to others): not tested\n",
+            fprintf(stderr,
+                    "  nobody cannot run %s here (setpriv missing or the path closed "
+                    "to others): not tested\n",
                     mbt_minbilld_path());
             free(saved);
             mbt_daemon_cleanup(&s.d);

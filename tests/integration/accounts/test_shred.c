@@ -98,8 +98,8 @@ static int call(const char *method, const ProtobufCMessage *req)
 static void test_detach_scrubs_wal(void)
 {
     char token[32];
-    CHECK(mbt_upsert_account(srv.ch, platform, "acc-shred-1", "Autohaus Shred GmbH", NULL, NULL,
-                             0, 20000, NULL) == GRPC_STATUS_OK);
+    CHECK(mbt_upsert_account(srv.ch, platform, "acc-shred-1", "Autohaus Shred GmbH", NULL, NULL, 0,
+                             20000, NULL) == GRPC_STATUS_OK);
     CHECK(mbt_attach_card(srv.ch, platform, "acc-shred-1", "4242424242424242", "Jane Doe", token,
                           sizeof token, 20000) == GRPC_STATUS_OK);
     blobs b;
