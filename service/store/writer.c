@@ -127,8 +127,12 @@ static void note_writable(store_writer_t *w, const group *g)
         mb_log(MB_LOG_ERROR, "event=storage_refuses_writes health=NOT_SERVING");
     else
         mb_log(MB_LOG_INFO, "event=storage_writable health=SERVING");
-    if (w->on_writable != NULL)
-        w->on_writable(w->on_writable_arg, !refused);
+    pthread_mutex_lock(&w->lock);
+    store_writable_fn fn = w->on_writable;
+    void *arg = w->on_writable_arg;
+    pthread_mutex_unlock(&w->lock);
+    if (fn != NULL)
+        fn(arg, !refused);
 }
 
 /* cancel: answer the jobs UNAVAILABLE without running them (a drain ran

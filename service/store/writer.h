@@ -73,8 +73,7 @@ store_writer_t *store_writer_borrow(store_t *store);
 
 /* Called by the writer thread when the storage starts refusing writes
  * (BEGIN, COMMIT or a job's statement failed with a storage error: read-only,
- * I/O error, full, busy) and when a commit succeeds again. Set before any
- * write is queued (it is read by the writer without a lock of its own). */
+ * I/O error, full, busy) and when a commit succeeds again. */
 typedef void (*store_writable_fn)(void *arg, bool writable);
 void store_watch_writable(store_t *store, store_writable_fn fn, void *arg);
 
