@@ -153,7 +153,9 @@ static void test_rotate_while_serving(void)
     CHECK_CONTAINS(report, "from version 1 to 2");
     snprintf(retired, sizeof retired, "%s.v1", srv.d.key_file);
     CHECK_CONTAINS(report, retired);
-    CHECK(longest_ms(report) < 100.0);
+    /* The 100 ms bound is the release build's; the sanitizers make each
+     * re-wrap several times slower, more so on a loaded machine. */
+    CHECK(longest_ms(report) < (mbt_instrumented() ? 400.0 : 100.0));
     CHECK(atomic_load(&writes_ok) > 0 && atomic_load(&writes_failed) == 0);
     CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM data_keys WHERE master_version <> 2") == 0);
     CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM keyring_secrets WHERE master_version <> 2") == 0);
