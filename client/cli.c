@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/hostport.h"
 #include "base/utf8.h"
 #include "cli_rpc.h"
 
@@ -359,6 +360,23 @@ static void print_command_help(const cli_command *c)
            "(see minbill --help)\n");
 }
 
+/* `minbill help GROUP` for a group of two-word commands ("account"): each
+ * one's help. False (nothing printed) if group names no group. */
+static bool print_group_help(const cli_command *const *cmds, size_t n_cmds, const char *group)
+{
+    size_t len = strlen(group);
+    bool any = false;
+    for (size_t i = 0; i < n_cmds; i++) {
+        if (strncmp(cmds[i]->name, group, len) != 0 || cmds[i]->name[len] != ' ')
+            continue;
+        if (any)
+            printf("\n");
+        print_command_help(cmds[i]);
+        any = true;
+    }
+    return any;
+}
+
 /* `minbill help [COMMAND]`: words are the words after "help". */
 static int help_command(cli_ctx *ctx, const cli_command *const *cmds, size_t n_cmds, int argc,
                         char **argv)
@@ -367,6 +385,8 @@ static int help_command(cli_ctx *ctx, const cli_command *const *cmds, size_t n_c
         print_main_help(cmds, n_cmds);
         return CLI_OK;
     }
+    if (argc == 1 && print_group_help(cmds, n_cmds, argv[0]))
+        return CLI_OK;
     int used = 0;
     const cli_command *c = find_command(ctx, cmds, n_cmds, argc, argv, &used);
     if (c == NULL)
@@ -383,8 +403,9 @@ static int help_command(cli_ctx *ctx, const cli_command *const *cmds, size_t n_c
 /* Checks what the flags and the environment gave, once all are in. */
 static int check_settings(const cli_ctx *ctx)
 {
-    if (ctx->server[0] == '\0') {
-        cli_usage_error(NULL, "--server: needs HOST:PORT");
+    char why[128];
+    if (mb_hostport_check(ctx->server, 1, why, sizeof why) != 0) {
+        cli_usage_error(NULL, "--server: %s", why);
         return -1;
     }
     if ((ctx->tls_cert == NULL) != (ctx->tls_key == NULL)) {
@@ -458,6 +479,8 @@ int cli_main(const cli_command *const *cmds, size_t n_cmds, int argc, char **arg
         return cli_usage_error(NULL, "no command given");
     if (strcmp(argv[i], "help") == 0)
         return finish_output(help_command(&ctx, cmds, n_cmds, argc - i - 1, argv + i + 1));
+    if (i + 1 < argc && is_help(argv[i + 1]) && print_group_help(cmds, n_cmds, argv[i]))
+        return finish_output(CLI_OK);
     int used = 0;
     ctx.cmd = find_command(&ctx, cmds, n_cmds, argc - i, argv + i, &used);
     if (ctx.cmd == NULL)

@@ -72,7 +72,7 @@ typedef struct cli_command {
 
 /* The global settings, valid while a handler runs. */
 struct cli_ctx {
-    const char *server;         /* HOST:PORT (any gRPC target) */
+    const char *server;         /* HOST:PORT (mb_hostport_check) */
     const char *api_key;        /* NULL: send no authorization metadata */
     const char *api_key_source; /* "--api-key" or "MINBILL_API_KEY", for messages */
     int timeout_ms;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <grpc/support/log.h>
 #include <sodium.h>
 
 #include "base/error.h"
@@ -53,9 +54,17 @@ static void free_pem(char *pem)
     sodium_free(pem); /* wipes; takes NULL */
 }
 
+/* gRPC's own log lines (a failed TLS handshake, say) would put a raw
+ * second line on stderr; the tool's one line says what failed. */
+static void drop_core_log(gpr_log_func_args *args)
+{
+    (void)args;
+}
+
 /* A channel as the global flags say: TLS if any --tls-* was given. */
 static int open_channel(cli_ctx *ctx)
 {
+    gpr_set_log_function(drop_core_log);
     if (ctx->tls_ca == NULL && ctx->tls_cert == NULL) {
         ctx->ch = mbc_channel_new(ctx->server);
         return CLI_OK;

@@ -37,6 +37,7 @@
 #include "app.h"
 #include "audit/audit.h"
 #include "base/check.h"
+#include "base/hostport.h"
 #include "base/log.h"
 #include "inventory/inventory.h"
 #include "methods.h"
@@ -115,7 +116,8 @@ static int usage(FILE *f)
         "  keys revoke-api-key --db PATH --key-file PATH --key-id ID\n"
         "               a running minbilld refuses the key within %d s; audited\n"
         "  keys rotate --db PATH --key-file PATH\n"
-        "               new master key version; re-wraps every key while minbilld serves\n"
+        "               new master key version; re-wraps every key while minbilld serves;\n"
+        "               keeps the old key as PATH.vN for the backups taken before\n"
         "  purge --db PATH [--acceptance-window-days N] [--dry-run]\n"
         "               delete usage idempotency hashes past the window (minbilld serve\n"
         "               also does this every minute)\n"
@@ -433,9 +435,20 @@ static int load_tls(const config *cfg, tls_pems *p, mb_error *err)
     return 0;
 }
 
-static void on_shutdown(void *app)
+/* The first step of a shutdown, while the runtime still runs: the
+ * writer's queued jobs use the metering index and finish their calls, so
+ * they are run (or, past half the grace, answered unrun) before the runtime
+ * and metering go. The calls left get the other half. */
+static void on_shutdown(void *arg)
 {
-    health_set_serving(((mb_app *)app)->health, false);
+    mb_app *app = arg;
+    health_set_serving(app->health, false);
+    store_drain(app->store, SHUTDOWN_GRACE_MS / 2);
+}
+
+static void on_writable(void *health, bool writable)
+{
+    health_set_writable(health, writable);
 }
 
 /* A dev database is new until it has accounts: only then is the example
@@ -509,6 +522,11 @@ static int cmd_serve(const config *cfg)
 
     tls_pems tls_pem = {0};
     seller_config *seller = NULL;
+    char why[128];
+    if (mb_hostport_check(cfg->listen, 0, why, sizeof why) != 0) {
+        fprintf(stderr, "minbilld: --listen: %s\n", why);
+        return EXIT_USAGE;
+    }
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL) ||
         (cfg->tls_client_ca != NULL && cfg->tls_cert == NULL)) {
         fprintf(stderr, "minbilld: --tls-cert and --tls-key go together, and --tls-client-ca "
@@ -549,6 +567,7 @@ static int cmd_serve(const config *cfg)
         mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
+    store_watch_writable(app.store, on_writable, app.health);
     metering_options mo = {.window_days = (int)cfg->window_days};
     if (metering_start(app.store, app.keyring, &mo, &app.metering, &err) != 0)
         goto out;
@@ -615,7 +634,7 @@ static int cmd_serve(const config *cfg)
     int sig = 0;
     sigwait(&sigs, &sig);
     mb_log(MB_LOG_INFO, "event=shutdown signal=%s", sig == SIGTERM ? "TERM" : "INT");
-    rpc_server_shutdown(srv, SHUTDOWN_GRACE_MS);
+    rpc_server_shutdown(srv, SHUTDOWN_GRACE_MS / 2);
     srv = NULL;
     ret = 0;
 out:
@@ -826,10 +845,12 @@ static int cmd_keys_rotate(const config *cfg)
         return 1;
     }
     printf("rotated the master key of %s from version %d to %d: re-wrapped %lld data keys and "
-           "%lld secrets in %d transactions (longest %.1f ms); %s now holds the new key and the "
-           "old one is needed for nothing\n",
+           "%lld secrets in %d transactions (longest %.1f ms); %s now holds the new key: the "
+           "database and backups taken from now on need it. The old key is kept as %s (0600): "
+           "backups taken before this rotation need that file to be restored; remove it once "
+           "none of them is kept\n",
            cfg->db, r.from_version, r.to_version, (long long)r.data_keys, (long long)r.secrets,
-           r.batches, r.longest_batch_ms, cfg->key_file);
+           r.batches, r.longest_batch_ms, cfg->key_file, r.retired);
     return 0;
 }
 

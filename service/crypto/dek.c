@@ -155,7 +155,10 @@ fail:
 
 int dek_destroy(store_conn_t *conn, int64_t id, mb_error *err)
 {
-    return store_exec_id(conn, SQL_DELETE, id, "destroying a data key", err);
+    if (store_exec_id(conn, SQL_DELETE, id, "destroying a data key", err) != 0)
+        return -1;
+    store_conn_note_shred(conn); /* its older copies in the WAL go too */
+    return 0;
 }
 
 void dek_release(dek *d)

@@ -147,6 +147,31 @@ static int read_key_file(const char *path, unsigned char *out, bool *missing, mb
     return ret;
 }
 
+/* Makes the creation, linking or renaming of path's directory entry
+ * durable: fsync of the file alone does not. */
+static int fsync_dir_of(const char *path, mb_error *err)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot sync directory %s: %s", dir,
+                            strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
 static void next_path(const keyring_t *kr, char *out, size_t size)
 {
     snprintf(out, size, "%s.next", kr->path);
@@ -159,34 +184,63 @@ static void key_id(const unsigned char *key, unsigned char id[KEY_ID_BYTES])
                        KEYRING_KEY_BYTES);
 }
 
-/* Adds the key in path unless it is loaded already. Caller holds the lock.
- * A missing file is fine when optional. */
+/* Once the table is full: the slot of the oldest version that does not
+ * wrap (-1 if none). Rotations re-wrap everything the older versions
+ * wrapped, so a daemon serving through any number of rotations needs only
+ * its newest few keys. */
+static int retired_slot(const keyring_t *kr)
+{
+    int best = -1, current = atomic_load(&kr->current);
+    for (int i = 0; i < MAX_MASTERS; i++) {
+        int v = atomic_load(&kr->slots[i].version);
+        if (i != current && v > 0 && (best < 0 || v < atomic_load(&kr->slots[best].version)))
+            best = i;
+    }
+    return best;
+}
+
+/* Adds the key in path unless it is loaded already (duplicates are found
+ * before anything is counted). Caller holds the lock. A missing file is fine
+ * when optional. A reused slot is unpublished (version 0) before its key
+ * changes; a lookup that found it just before would fail to unwrap
+ * (DATA_LOSS) rather than use a wrong key, and it held a version nothing is
+ * wrapped with any more. */
 static int load_file(keyring_t *kr, const char *path, bool optional, mb_error *err)
 {
-    int n = atomic_load(&kr->n);
-    if (n == MAX_MASTERS)
-        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many master keys loaded");
     bool missing;
     mb_error file_err;
-    sodium_mprotect_readwrite(kr->mem);
-    unsigned char *slot = kr->mem->masters[n];
-    int ret = read_key_file(path, slot, &missing, &file_err);
-    if (ret == 0) {
-        key_id(slot, kr->slots[n].id);
-        for (int i = 0; i < n; i++)
-            if (sodium_memcmp(kr->slots[i].id, kr->slots[n].id, KEY_ID_BYTES) == 0)
-                goto already;
-        atomic_store(&kr->slots[n].version, 0);
-        atomic_store(&kr->n, n + 1);
-    } else if (missing && optional) {
-        ret = 0;
-    } else if (err != NULL) {
-        *err = file_err;
+    unsigned char id[KEY_ID_BYTES];
+    unsigned char *key = secmem_alloc(KEYRING_KEY_BYTES);
+    if (key == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of locked memory");
+    int ret = read_key_file(path, key, &missing, &file_err);
+    if (ret != 0) {
+        if (missing && optional)
+            ret = 0;
+        else if (err != NULL)
+            *err = file_err;
+        goto out;
     }
-already:
-    if (atomic_load(&kr->n) == n)
-        sodium_memzero(slot, KEYRING_KEY_BYTES);
+    key_id(key, id);
+    int n = atomic_load(&kr->n);
+    for (int i = 0; i < n; i++)
+        if (sodium_memcmp(kr->slots[i].id, id, KEY_ID_BYTES) == 0)
+            goto out;
+    int slot = n < MAX_MASTERS ? n : retired_slot(kr);
+    if (slot < 0) {
+        ret = mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                           "too many master keys loaded and none retired");
+        goto out;
+    }
+    atomic_store(&kr->slots[slot].version, 0);
+    memcpy(kr->slots[slot].id, id, KEY_ID_BYTES);
+    sodium_mprotect_readwrite(kr->mem);
+    memcpy(kr->mem->masters[slot], key, KEYRING_KEY_BYTES);
     sodium_mprotect_readonly(kr->mem);
+    if (slot == n)
+        atomic_store(&kr->n, n + 1);
+out:
+    secmem_free(key);
     return ret;
 }
 
@@ -569,7 +623,8 @@ static int stage_next(keyring_t *kr, store_conn_t *conn, int *slot, mb_error *er
 {
     char next[PATH_MAX + 8];
     next_path(kr, next, sizeof next);
-    if (access(next, F_OK) != 0 && keyring_file_create(next, err) != 0)
+    if (access(next, F_OK) != 0 &&
+        (keyring_file_create(next, err) != 0 || fsync_dir_of(next, err) != 0))
         return -1;
     if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
         return -1;
@@ -604,6 +659,37 @@ static int stage_next(keyring_t *kr, store_conn_t *conn, int *slot, mb_error *er
     return -1;
 }
 
+/* Links the key file (slot 0 of kr, version out->from_version) as
+ * out->retired. Once linked by an interrupted rotation, it is there
+ * already; a file of that name holding another key is left alone. */
+static int retire_key_file(const keyring_t *kr, const char *path, keyring_rotation *out,
+                           mb_error *err)
+{
+    if (snprintf(out->retired, sizeof out->retired, "%s.v%d", path, out->from_version) >=
+        (int)sizeof out->retired)
+        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "key file path too long");
+    if (link(path, out->retired) != 0) {
+        if (errno != EEXIST)
+            return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot keep the old key as %s: %s",
+                                out->retired, strerror(errno));
+        bool missing;
+        unsigned char id[KEY_ID_BYTES];
+        unsigned char *old = secmem_alloc(KEYRING_KEY_BYTES);
+        int same = old != NULL && read_key_file(out->retired, old, &missing, err) == 0;
+        if (same) {
+            key_id(old, id);
+            same = sodium_memcmp(id, kr->slots[0].id, KEY_ID_BYTES) == 0;
+        }
+        secmem_free(old);
+        if (!same)
+            return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                                "%s exists and is not the key being retired: move it away and "
+                                "rotate again",
+                                out->retired);
+    }
+    return fsync_dir_of(out->retired, err);
+}
+
 int keyring_rotate(const char *path, store_conn_t *conn, keyring_rotation *out, mb_error *err)
 {
     keyring_t *kr = NULL;
@@ -630,16 +716,20 @@ int keyring_rotate(const char *path, store_conn_t *conn, keyring_rotation *out, 
     for (bool done = false; !done;)
         if (rotate_batch(kr, conn, out, &done, err) != 0)
             goto out;
-    /* Every key is wrapped by the new version: install it as the key file.
-     * rename() is atomic, so a crash leaves either key file, both usable. */
+    /* Every key is wrapped by the new version: keep the old key as
+     * "<path>.v<from>" (backups taken before now need it), then install the
+     * new one as the key file. rename() is atomic, so a crash leaves either
+     * key file, both usable; the directory syncs make each step durable. */
     char next[PATH_MAX + 8];
     next_path(kr, next, sizeof next);
+    if (retire_key_file(kr, path, out, err) != 0)
+        goto out;
     if (rename(next, path) != 0) {
         mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot install %s as %s: %s", next, path,
                      strerror(errno));
         goto out;
     }
-    ret = 0;
+    ret = fsync_dir_of(path, err);
 out:
     keyring_free(kr);
     return ret;

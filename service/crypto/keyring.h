@@ -9,9 +9,12 @@
  * Rotation (keyring_rotate, `minbilld keys rotate`) stages a new key in
  * "<key-file>.next", registers it as the next version, re-wraps every data
  * key and secret in small transactions while the daemon keeps serving, then
- * renames it over the key file: from then on the old key is needed for
- * nothing. A running daemon notices a newer version on its next wrap and an
- * unknown one on unwrap, and loads it from the same two files.
+ * keeps the old key as "<key-file>.v<old version>" (backups taken before the
+ * rotation need it; the operator removes it with the last such backup) and
+ * renames the new one over the key file, syncing the directory after each
+ * step. A running daemon notices a newer version on its next wrap and an
+ * unknown one on unwrap, and loads it from the key file and "<key-file>.next";
+ * it keeps up to 16 keys, reusing the slot of the oldest retired version.
  *
  * Master keys and service secrets live in one sodium_malloc'd block of
  * their own (guard pages, mlock'd, wiped on free), read-only except while
@@ -88,11 +91,13 @@ typedef struct keyring_rotation {
     int64_t data_keys, secrets;    /* re-wrapped */
     int batches;
     double longest_batch_ms;       /* the longest any write waited for us */
+    char retired[4096 + 16];       /* "<key file>.v<from_version>": the old key */
 } keyring_rotation;
 
 /* `minbilld keys rotate`: rotates the master key of the database at conn
  * (a writer connection of the calling process) whose key file is path. Safe
- * to run while minbilld serves, and to run again after a crash. */
+ * to run while minbilld serves, and to run again after a crash. out->retired
+ * names the file that keeps the old key. */
 int keyring_rotate(const char *path, store_conn_t *conn, keyring_rotation *out, mb_error *err);
 
 #endif

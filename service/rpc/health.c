@@ -22,6 +22,7 @@ struct health {
     size_t n_methods;
     pthread_mutex_t lock;
     bool serving;
+    bool writable; /* the storage takes writes (health_set_writable) */
     watcher *watchers;
 };
 
@@ -32,6 +33,7 @@ health_t *health_new(const rpc_method *methods, size_t n_methods)
         return NULL;
     h->methods = methods;
     h->n_methods = n_methods;
+    h->writable = true;
     pthread_mutex_init(&h->lock, NULL);
     return h;
 }
@@ -63,8 +65,9 @@ static Grpc__Health__V1__HealthCheckResponse__ServingStatus status_of(const heal
 {
     if (!known)
         return GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
-    return h->serving ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                      : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+    return h->serving && h->writable
+               ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+               : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
 }
 
 static int send_status(rpc_call_t *call, Grpc__Health__V1__HealthCheckResponse__ServingStatus s)
@@ -181,4 +184,16 @@ void health_set_serving(health_t *h, bool serving)
         mb_error_set(&err, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
         rpc_call_finish(w->call, NULL, &err);
     }
+}
+
+void health_set_writable(health_t *h, bool writable)
+{
+    pthread_mutex_lock(&h->lock);
+    bool changed = h->writable != writable;
+    h->writable = writable;
+    /* While shutting down the streams are ended; nothing to tell. */
+    for (watcher *w = h->watchers; changed && w != NULL; w = w->next)
+        if (w->known)
+            send_status(w->call, status_of(h, true));
+    pthread_mutex_unlock(&h->lock);
 }

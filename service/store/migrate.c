@@ -79,21 +79,60 @@ static int apply_one(store_conn_t *conn, const store_migration *m, mb_error *err
     return rc == SQLITE_DONE ? 0 : store_error(conn, err, "recording migration");
 }
 
-int store_schema_lock(const char *db_path, bool exclusive, int *fd, mb_error *err)
+/* Opens (creating) the lock file db_path + suffix into *fd, path[4096]
+ * receiving its name; owned like the database when root creates it, so that
+ * a lock file made by root does not lock the daemon's user out. */
+static int lock_file_open(const char *db_path, const char *suffix, int flags, char *path, int *fd,
+                          mb_error *err)
 {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s.lock", db_path) >= (int)sizeof path)
+    if (snprintf(path, 4096, "%s%s", db_path, suffix) >= 4096)
         return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "db: path too long");
-    /* flock needs no write access: read-only, so that a lock file root
-     * created (say, by a migration run as root) does not lock the daemon's
-     * user out; and owned like the database when root creates it. */
-    *fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    *fd = open(path, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (*fd < 0)
         return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot open %s: %s", path,
                             strerror(errno));
     struct stat db_st;
     if (geteuid() == 0 && stat(db_path, &db_st) == 0 && fchown(*fd, db_st.st_uid, db_st.st_gid) != 0)
         mb_log(MB_LOG_WARN, "event=lock_file_chown_failed path=%s", path);
+    return 0;
+}
+
+int store_serve_lock(const char *db_path, int *fd, mb_error *err)
+{
+    char path[4096];
+    if (lock_file_open(db_path, ".serve.lock", O_RDWR, path, fd, err) != 0)
+        return -1;
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) {
+        char pid[24];
+        int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+        if (ftruncate(*fd, 0) == 0 && pwrite(*fd, pid, (size_t)n, 0) == n)
+            return 0;
+        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot write %s: %s", path, strerror(errno));
+    } else if (errno == EWOULDBLOCK) {
+        char holder[24] = "";
+        ssize_t n = pread(*fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                     "another minbilld (pid %s) serves this database (it holds %s): one daemon "
+                     "per database, or the same usage is counted twice",
+                     holder[0] != '\0' ? holder : "unknown", path);
+    } else {
+        mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot lock %s: %s", path, strerror(errno));
+    }
+    close(*fd);
+    *fd = -1;
+    return -1;
+}
+
+int store_schema_lock(const char *db_path, bool exclusive, int *fd, mb_error *err)
+{
+    char path[4096];
+    /* flock needs no write access: read-only, so that a lock file root
+     * created (say, by a migration run as root) does not lock the daemon's
+     * user out. */
+    if (lock_file_open(db_path, ".lock", O_RDONLY, path, fd, err) != 0)
+        return -1;
     for (int waited = 0;; waited += 50) {
         if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
             return 0;

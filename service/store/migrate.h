@@ -53,7 +53,15 @@ int store_schema_current(store_conn_t *conn, mb_error *err);
  * trying for STORE_LOCK_WAIT_MS; *fd receives the lock's descriptor, for
  * store_schema_unlock(). FAILED_PRECONDITION when it stays taken. */
 int store_schema_lock(const char *db_path, bool exclusive, int *fd, mb_error *err);
-void store_schema_unlock(int fd); /* -1 is a no-op */
+void store_schema_unlock(int fd); /* -1 is a no-op; also releases a serve lock */
+
+/* The serving lock "<db>.serve.lock", taken exclusively for a daemon's
+ * life: one serving process per database, since each keeps its own
+ * idempotency filter and a second one would count the same usage again.
+ * (The schema lock cannot say this: the tools that work beside a daemon
+ * share it.) The holder writes its pid into the file, so that one refused
+ * (FAILED_PRECONDITION) can name it. */
+int store_serve_lock(const char *db_path, int *fd, mb_error *err);
 
 /* The same, stopping after migration `last`: for tests of a migration,
  * which need a database as the one before it left it. */

@@ -35,6 +35,7 @@ struct store_conn {
     store_readable_fn readable;
     reader_pool *pool;       /* the pool it belongs to, if any */
     store_conn_t *next_free; /* that pool's free list */
+    bool shredded;           /* store_conn_note_shred() since the last take */
 };
 
 struct store {
@@ -43,6 +44,7 @@ struct store {
     reader_pool *pools; /* [0]: internal; [1 + purpose]: purpose-bound */
     int n_pools;
     int schema_lock; /* shared for the store's life (migrate.h) */
+    int serve_lock;  /* exclusive for the store's life (migrate.h) */
 };
 
 int store_error(store_conn_t *conn, mb_error *err, const char *what)
@@ -154,6 +156,18 @@ void store_conn_close(store_conn_t *conn)
     free(conn);
 }
 
+void store_conn_note_shred(store_conn_t *conn)
+{
+    conn->shredded = true;
+}
+
+bool store_conn_take_shred(store_conn_t *conn)
+{
+    bool shredded = conn->shredded;
+    conn->shredded = false;
+    return shredded;
+}
+
 sqlite3 *store_conn_db_borrow(store_conn_t *conn)
 {
     return conn->db;
@@ -248,16 +262,27 @@ int store_open(const char *path, const store_options *opt, store_t **out, mb_err
     store_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "storage: out of memory");
-    s->schema_lock = -1;
+    s->schema_lock = s->serve_lock = -1;
     /* Migrate first (exclusively, if there is a history), then share the
      * schema lock for as long as this store serves - and check again once
-     * it is shared: a newer binary may have migrated in between. The lock
-     * is named after the file SQLite opened (symbolic links resolved), as
-     * store_migrate names it. */
+     * it is shared: a newer binary may have migrated in between. The locks
+     * are named after the file SQLite opened (symbolic links resolved), as
+     * store_migrate names them. A database this process may not write is
+     * refused here: SQLite would open it read-only and fail every write. */
     if (store_conn_open(path, opt->create, false, &s->writer_conn, err) != 0 ||
-        store_migrate(s->writer_conn, NULL, err) != 0 ||
-        store_schema_lock(sqlite3_db_filename(store_conn_db_borrow(s->writer_conn), "main"),
-                          false, &s->schema_lock, err) != 0 ||
+        store_serve_lock(sqlite3_db_filename(store_conn_db_borrow(s->writer_conn), "main"),
+                         &s->serve_lock, err) != 0)
+        goto fail;
+    if (sqlite3_db_readonly(store_conn_db_borrow(s->writer_conn), "main") == 1) {
+        mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                     "storage: %s is read-only for this process (see the owner and mode of the "
+                     "file and its directory): minbilld must be able to write it",
+                     path);
+        goto fail;
+    }
+    if (store_migrate(s->writer_conn, NULL, err) != 0 ||
+        store_schema_lock(sqlite3_db_filename(store_conn_db_borrow(s->writer_conn), "main"), false,
+                          &s->schema_lock, err) != 0 ||
         store_schema_current(s->writer_conn, err) != 0)
         goto fail;
     int n_purposes = opt->readable != NULL ? opt->n_purposes : 0;
@@ -293,6 +318,7 @@ void store_close(store_t *s)
      * checkpoints the WAL into the main file and removes it. */
     store_conn_close(s->writer_conn);
     store_schema_unlock(s->schema_lock);
+    store_schema_unlock(s->serve_lock);
     free(s);
 }
 

@@ -47,6 +47,13 @@ int store_conn_open(const char *path, bool create, bool query_only, store_conn_t
 void store_conn_close(store_conn_t *conn);
 sqlite3 *store_conn_db_borrow(store_conn_t *conn);
 
+/* A job that destroyed key material (dek_destroy) notes it: secure_delete
+ * overwrites the row in the database, not the older copies in the WAL, so
+ * after the commit the writer has the WAL checkpointed and truncated (see
+ * writer.c). take: whether a shred was noted since the last take (clears). */
+void store_conn_note_shred(store_conn_t *conn);
+bool store_conn_take_shred(store_conn_t *conn);
+
 /* The cached statement for `sql` (compared by address), reset and with its
  * bindings cleared. The caller resets it again when done so that a read does
  * not hold its snapshot (sqlite3_reset). NULL with err filled on failure. */

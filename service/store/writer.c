@@ -22,10 +22,20 @@ struct store_writer {
     store_t *store;
     pthread_t thread, completer, checkpointer;
     pthread_mutex_t lock; /* guards everything below but commits */
-    pthread_cond_t cond, done_cond, checkpoint_cond;
+    pthread_cond_t cond, done_cond, checkpoint_cond, idle_cond;
     store_job *head, *tail;    /* jobs waiting for the writer */
     group *done_head, *done_tail; /* groups waiting for the completer */
     int stopping, writer_done, checkpoint_wanted;
+    unsigned scrubs_asked, scrubs_done; /* WAL truncations after shreds */
+    /* Draining (store_writer_drain): no new jobs; past drain_until_ns the
+     * queued ones complete unrun. groups: taken by the writer, not yet
+     * answered by the completer. */
+    int draining, groups;
+    int64_t drain_until_ns;
+    /* What the last group said of the storage, and whom to tell. */
+    bool refusing;
+    store_writable_fn on_writable;
+    void *on_writable_arg;
     store_conn_t *checkpoint_conn;
     _Atomic uint64_t commits;
 };
@@ -104,7 +114,31 @@ static void complete_group(group *g)
     free(g);
 }
 
-static void commit_group(store_writer_t *w, store_job *list)
+/* Storage errors are UNAVAILABLE (store_error); no job says that of itself.
+ * A change is logged and told to the watcher (health). */
+static void note_writable(store_writer_t *w, const group *g)
+{
+    bool refused = g->group_err.code == GRPC_STATUS_UNAVAILABLE;
+    for (size_t i = 0; i < g->n && !refused; i++)
+        refused = g->errs[i].code == GRPC_STATUS_UNAVAILABLE;
+    if (refused == w->refusing || (!refused && g->group_err.code != GRPC_STATUS_OK))
+        return;
+    w->refusing = refused;
+    if (refused)
+        mb_log(MB_LOG_ERROR, "event=storage_refuses_writes health=NOT_SERVING");
+    else
+        mb_log(MB_LOG_INFO, "event=storage_writable health=SERVING");
+    pthread_mutex_lock(&w->lock);
+    store_writable_fn fn = w->on_writable;
+    void *arg = w->on_writable_arg;
+    pthread_mutex_unlock(&w->lock);
+    if (fn != NULL)
+        fn(arg, !refused);
+}
+
+/* cancel: answer the jobs UNAVAILABLE without running them (a drain ran
+ * out of time). */
+static void commit_group(store_writer_t *w, store_job *list, bool cancel)
 {
     size_t n = 0;
     for (store_job *j = list; j != NULL; j = j->next)
@@ -112,7 +146,7 @@ static void commit_group(store_writer_t *w, store_job *list)
     metrics_writer_group(n);
     group *g = calloc(1, sizeof *g);
     store_job **jobs = malloc(n * sizeof *jobs);
-    mb_error *errs = malloc(n * sizeof *errs);
+    mb_error *errs = calloc(n, sizeof *errs); /* all OK: a failed BEGIN runs no job */
     if (g == NULL || jobs == NULL || errs == NULL) {
         /* Cannot even track the group: fail every job, write nothing. */
         mb_error e;
@@ -124,6 +158,10 @@ static void commit_group(store_writer_t *w, store_job *list)
         free(g);
         free(jobs);
         free(errs);
+        pthread_mutex_lock(&w->lock);
+        if (--w->groups == 0 && w->head == NULL)
+            pthread_cond_broadcast(&w->idle_cond);
+        pthread_mutex_unlock(&w->lock);
         return;
     }
     n = 0;
@@ -133,7 +171,10 @@ static void commit_group(store_writer_t *w, store_job *list)
     mb_error_clear(&g->group_err);
 
     store_conn_t *conn = store_writer_conn_borrow(w->store);
-    if (step_once(conn, SQL_BEGIN, &g->group_err) == 0) {
+    if (cancel)
+        mb_error_set(&g->group_err, GRPC_STATUS_UNAVAILABLE,
+                     "server is shutting down: the write was not started");
+    else if (step_once(conn, SQL_BEGIN, &g->group_err) == 0) {
         run_jobs(conn, jobs, errs, n);
         if (step_once(conn, SQL_COMMIT, &g->group_err) != 0) {
             mb_error tmp;
@@ -142,9 +183,17 @@ static void commit_group(store_writer_t *w, store_job *list)
             w->commits++;
         }
     }
+    if (store_conn_take_shred(conn) && g->group_err.code == GRPC_STATUS_OK) {
+        pthread_mutex_lock(&w->lock);
+        w->scrubs_asked++;
+        pthread_cond_signal(&w->checkpoint_cond);
+        pthread_mutex_unlock(&w->lock);
+    }
     if (g->group_err.code != GRPC_STATUS_OK)
         mb_log(MB_LOG_ERROR, "event=group_commit_failed jobs=%zu code=%s", n,
                mb_status_name(g->group_err.code));
+    if (!cancel)
+        note_writable(w, g);
     /* Answering callers (packing responses, waking threads) is not the
      * writer's work: the completer does it while the next group commits. */
     pthread_mutex_lock(&w->lock);
@@ -169,8 +218,10 @@ static void *writer_main(void *arg)
             break; /* stopping and drained */
         store_job *list = w->head;
         w->head = w->tail = NULL;
+        w->groups++;
+        bool cancel = w->draining && mb_mono_ns() >= w->drain_until_ns;
         pthread_mutex_unlock(&w->lock);
-        commit_group(w, list);
+        commit_group(w, list, cancel);
         pthread_mutex_lock(&w->lock);
     }
     w->writer_done = 1;
@@ -197,6 +248,8 @@ static void *completer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         complete_group(g);
         pthread_mutex_lock(&w->lock);
+        if (--w->groups == 0 && w->head == NULL)
+            pthread_cond_broadcast(&w->idle_cond);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -229,21 +282,49 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
+/*
+ * Scrubs. A destroyed data key's row is overwritten in the database
+ * (secure_delete), but the frames that held it stay in the WAL until the
+ * WAL restarts over them. After a commit that shredded, the checkpointer
+ * copies every frame and truncates the WAL (TRUNCATE) within about
+ * SCRUB_BUSY_MS + SCRUB_RETRY_MS, retrying while readers or the writer are
+ * in the way. Its connection waits at most SCRUB_BUSY_MS for them: while a
+ * TRUNCATE checkpoint waits it holds new writes back.
+ */
+#define SCRUB_BUSY_MS 200
+#define SCRUB_RETRY_MS 250
+
 static void *checkpointer_main(void *arg)
 {
     store_writer_t *w = arg;
     pthread_setname_np(pthread_self(), "mb-checkpoint");
+    sqlite3 *db = store_conn_db_borrow(w->checkpoint_conn);
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->checkpoint_wanted && !w->stopping)
+        while (!w->checkpoint_wanted && w->scrubs_asked == w->scrubs_done && !w->stopping)
             pthread_cond_wait(&w->checkpoint_cond, &w->lock);
         if (w->stopping)
             break;
+        unsigned scrub = w->scrubs_asked;
+        bool scrubbing = scrub != w->scrubs_done;
         w->checkpoint_wanted = 0;
         pthread_mutex_unlock(&w->lock);
-        sqlite3_wal_checkpoint_v2(store_conn_db_borrow(w->checkpoint_conn), NULL,
-                                  SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int rc = sqlite3_wal_checkpoint_v2(
+            db, NULL, scrubbing ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL,
+            NULL);
         pthread_mutex_lock(&w->lock);
+        if (scrubbing && rc == SQLITE_OK) {
+            w->scrubs_done = scrub;
+        } else if (scrubbing && !w->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += SCRUB_RETRY_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&w->checkpoint_cond, &w->lock, &until);
+        }
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -259,8 +340,10 @@ int store_writer_start(store_t *store, const char *path, store_writer_t **out, m
     pthread_cond_init(&w->cond, NULL);
     pthread_cond_init(&w->done_cond, NULL);
     pthread_cond_init(&w->checkpoint_cond, NULL);
+    pthread_cond_init(&w->idle_cond, NULL);
     if (store_conn_open(path, false, false, &w->checkpoint_conn, err) != 0)
         goto fail;
+    sqlite3_busy_timeout(store_conn_db_borrow(w->checkpoint_conn), SCRUB_BUSY_MS);
     sqlite3 *db = store_conn_db_borrow(store_writer_conn_borrow(store));
     sqlite3_wal_autocheckpoint(db, 0);
     sqlite3_wal_hook(db, wal_hook, w);
@@ -293,6 +376,7 @@ fail:
     pthread_cond_destroy(&w->cond);
     pthread_cond_destroy(&w->done_cond);
     pthread_cond_destroy(&w->checkpoint_cond);
+    pthread_cond_destroy(&w->idle_cond);
     free(w);
     return -1;
 }
@@ -316,7 +400,34 @@ void store_writer_stop(store_writer_t *w)
     pthread_cond_destroy(&w->cond);
     pthread_cond_destroy(&w->done_cond);
     pthread_cond_destroy(&w->checkpoint_cond);
+    pthread_cond_destroy(&w->idle_cond);
     free(w);
+}
+
+void store_writer_drain(store_writer_t *w, int grace_ms)
+{
+    pthread_mutex_lock(&w->lock);
+    if (!w->draining) {
+        w->draining = 1;
+        w->drain_until_ns = mb_mono_ns() + (int64_t)grace_ms * 1000000;
+    }
+    while (w->head != NULL || w->groups > 0)
+        pthread_cond_wait(&w->idle_cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void store_watch_writable(store_t *store, store_writable_fn fn, void *arg)
+{
+    store_writer_t *w = store_writer_borrow(store);
+    pthread_mutex_lock(&w->lock);
+    w->on_writable = fn;
+    w->on_writable_arg = arg;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void store_drain(store_t *store, int grace_ms)
+{
+    store_writer_drain(store_writer_borrow(store), grace_ms);
 }
 
 uint64_t store_writer_commits(const store_writer_t *w)
@@ -328,7 +439,7 @@ int store_writer_submit(store_writer_t *w, store_job *job, mb_error *err)
 {
     job->next = NULL;
     pthread_mutex_lock(&w->lock);
-    if (w->stopping) {
+    if (w->stopping || w->draining) {
         pthread_mutex_unlock(&w->lock);
         return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
     }

@@ -12,11 +12,17 @@
  * completes with DEADLINE_EXCEEDED: its caller has already given up.
  *
  * WAL checkpoints run on a checkpointer thread, not inside commits (see
- * writer.c).
+ * writer.c). After a commit whose jobs destroyed key material
+ * (store_conn_note_shred) it also truncates the WAL, so no older copy of
+ * what was destroyed stays in it.
+ *
+ * The writer tells a watcher (health) when the storage refuses writes and
+ * when it takes them again (store_watch_writable).
  */
 #ifndef MB_STORE_WRITER_H
 #define MB_STORE_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,8 +52,17 @@ int store_writer_start(store_t *store, const char *path, store_writer_t **out, m
 /* Lets the queue drain, then joins the thread. NULL is a no-op. */
 void store_writer_stop(store_writer_t *writer);
 
+/* The first step of a shutdown, before anything the jobs use is freed:
+ * refuses new jobs (UNAVAILABLE), runs the queued ones while grace_ms lasts
+ * and answers those still queued after it UNAVAILABLE without running
+ * them; returns once every job's done callback has returned. A group
+ * already running finishes (acknowledged means committed). */
+void store_writer_drain(store_writer_t *writer, int grace_ms);
+void store_drain(store_t *store, int grace_ms);
+
 /* Queues a job (the job memory must live until done is called). Returns -1
- * with UNAVAILABLE when the writer is stopping; done is then never called. */
+ * with UNAVAILABLE when the writer is stopping or draining; done is then
+ * never called. */
 int store_writer_submit(store_writer_t *writer, store_job *job, mb_error *err);
 
 /* Transactions committed so far (each may hold many jobs). */
@@ -56,6 +71,12 @@ uint64_t store_writer_commits(const store_writer_t *writer);
 /* store_writer_submit() to the daemon's writer. */
 int store_submit(store_t *store, store_job *job, mb_error *err);
 store_writer_t *store_writer_borrow(store_t *store);
+
+/* Called by the writer thread when the storage starts refusing writes
+ * (BEGIN, COMMIT or a job's statement failed with a storage error: read-only,
+ * I/O error, full, busy) and when a commit succeeds again. */
+typedef void (*store_writable_fn)(void *arg, bool writable);
+void store_watch_writable(store_t *store, store_writable_fn fn, void *arg);
 
 /* Queues one job and waits for its outcome: for start-up and admin work, not
  * for RPC handlers (they must not block a completion-queue thread). */

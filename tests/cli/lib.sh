@@ -80,12 +80,14 @@ expect_usage() {
     expect_err_has "$1" "$2"
 }
 
-# start_daemon: a fresh master key and database in $dir, minbilld serving on
-# 127.0.0.1 at a port of its choosing; sets $daemon, $port and $server.
+# start_daemon [SERVE FLAGS...]: a master key (made on the first start) and a
+# database in $dir, minbilld serving on 127.0.0.1 at a port of its choosing;
+# sets $daemon, $port and $server.
 start_daemon() {
-    "$MINBILLD" keys init --key-file "$dir/master.key" >/dev/null
+    [ -e "$dir/master.key" ] || "$MINBILLD" keys init --key-file "$dir/master.key" >/dev/null
+    : >"$dir/minbilld.log"
     "$MINBILLD" serve --listen 127.0.0.1:0 --db "$dir/minbill.db" --key-file "$dir/master.key" \
-        2>"$dir/minbilld.log" &
+        "$@" 2>"$dir/minbilld.log" &
     daemon=$!
     port=
     i=0

@@ -228,7 +228,9 @@ static void test_usage_errors(void)
     CHECK_USAGE(CLI("--json=yes", "fake"), "--json takes no value");
     CHECK_USAGE(CLI("fake", "1", "2", "3", "4"), "unexpected argument '4'");
     CHECK_USAGE(CLI("fails", "x"), "fails: unexpected argument 'x'");
-    CHECK_USAGE(CLI("--server", "", "fake"), "--server: needs HOST:PORT");
+    CHECK_USAGE(CLI("--server", "", "fake"), "--server: must be HOST:PORT");
+    CHECK_USAGE(CLI("--server", "h:65536", "fake"), "--server: PORT must be a number from 1");
+    CHECK_USAGE(CLI("--server", "h h:1", "fake"), "--server: HOST may hold");
     CHECK_USAGE(CLI("--api-key", "", "fake"), "--api-key: must be 1 to");
     CHECK_USAGE(CLI("--api-key", "a\tb", "fake"), "--api-key: must be");
     const char *bad_timeouts[] = {"0",   "0.0", "-1", "abc",   "",        "1e3",  "inf",
@@ -262,6 +264,12 @@ static void test_help(void)
     CHECK_CONTAINS(out_text, "usage: minbill [GLOBAL FLAGS] grp sub ID\n");
     CHECK(CLI("help", "grp", "sub") == 0 && calls == 0);
     CHECK_CONTAINS(out_text, "grp sub ID");
+    /* A group's help is each of its commands' help. */
+    CHECK(CLI("help", "grp") == 0 && calls == 0);
+    CHECK_CONTAINS(out_text, "usage: minbill [GLOBAL FLAGS] grp sub ID\n");
+    CHECK_CONTAINS(out_text, "usage: minbill [GLOBAL FLAGS] grp other");
+    CHECK(CLI("grp", "--help") == 0 && calls == 0);
+    CHECK_CONTAINS(out_text, "usage: minbill [GLOBAL FLAGS] grp other");
     CHECK_USAGE(CLI("help", "nosuch"), "unknown command 'nosuch'");
     CHECK_USAGE(CLI("help", "fake", "more"), "help: unexpected argument 'more'");
 }

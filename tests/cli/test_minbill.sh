@@ -50,6 +50,27 @@ done
 run "$MINBILL" health --json=yes
 expect_usage "--json=yes" "--json takes no value"
 
+# A group of commands has help too; a malformed address is a usage error,
+# not "cannot connect" (the daemon's --listen likewise).
+run "$MINBILL" help account
+expect_rc "help account" 0
+expect_out_has "help account" "usage: minbill [GLOBAL FLAGS] account show ACCOUNT_ID"
+run "$MINBILL" usage --help
+expect_rc "usage --help" 0
+expect_out_has "usage --help" "usage: minbill [GLOBAL FLAGS] usage import"
+for s in 'not a server' 127.0.0.1:99999 127.0.0.1:0 127.0.0.1: :50051 host:5x ::1:50051 '[::1'; do
+    run "$MINBILL" --server "$s" --timeout 1 health
+    expect_usage "--server '$s'" "minbill: --server: "
+done
+run env MINBILL_SERVER=localhost "$MINBILL" --timeout 1 health
+expect_usage "MINBILL_SERVER=localhost" "minbill: --server: must be HOST:PORT"
+for l in 127.0.0.1:99999 127.0.0.1:65536 127.0.0.1 localhost:http '[::1]50051'; do
+    run "$MINBILLD" serve --listen "$l" --db "$dir/never.db" --key-file "$dir/never.key"
+    expect_rc "minbilld --listen '$l'" 2
+    expect_err_has "minbilld --listen '$l'" "minbilld: --listen: "
+done
+if [ ! -e "$dir/never.db" ]; then pass; else fail "a refused --listen created the database"; fi
+
 # Output that cannot be written is a failure, not silent success.
 run sh -c '"$0" --help >/dev/full' "$MINBILL"
 expect_rc "--help >/dev/full" 1
@@ -127,5 +148,30 @@ run "$MINBILL" --server "$server" --timeout 0.5 --json health
 expect_rc "nothing listening, --timeout 0.5" 3
 expect_out "nothing listening, --timeout 0.5" ""
 if [ "$ms" -lt 4000 ]; then pass; else fail "--timeout 0.5: took $ms ms"; fi
+
+# --- TLS that does not match: still one line ------------------------------
+
+# gRPC logs the failed handshake itself; the tool must not let it through.
+tls_cert() { # NAME SUBJECT [EXTENSION]: a self-signed P-256 certificate
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -keyout "$dir/$1.key" -out "$dir/$1.pem" -subj "$2" ${3:+-addext "$3"} 2>/dev/null
+    chmod 600 "$dir/$1.key"
+}
+if command -v openssl >/dev/null; then
+    tls_cert tls-server /CN=127.0.0.1 subjectAltName=IP:127.0.0.1
+    tls_cert tls-other /CN=other
+    start_daemon --tls-cert "$dir/tls-server.pem" --tls-key "$dir/tls-server.key"
+    run "$MINBILL" --server "$server" --tls-ca "$dir/tls-server.pem" --timeout 5 health
+    expect_rc "TLS with the right CA" 0
+    run "$MINBILL" --server "$server" --tls-ca "$dir/tls-other.pem" --timeout 2 health
+    expect_rc "TLS, wrong CA" 3
+    expect_err "TLS, wrong CA" "minbill: cannot connect to $server"
+    run "$MINBILL" --server "$server" --timeout 2 health
+    expect_rc "plain text to a TLS server" 3
+    expect_err "plain text to a TLS server" "minbill: cannot connect to $server"
+    stop_daemon
+else
+    echo "openssl missing: TLS mismatch not tested" >&2
+fi
 
 finish

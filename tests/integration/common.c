@@ -424,9 +424,14 @@ char *mbt_read_file(const char *path)
 
 bool mbt_file_contains(const char *path, const char *needle)
 {
+    return mbt_file_contains_bytes(path, needle, strlen(needle));
+}
+
+bool mbt_file_contains_bytes(const char *path, const void *needle, size_t n)
+{
     size_t len = 0;
     char *data = read_file_len(path, &len);
-    bool found = data != NULL && memmem(data, len, needle, strlen(needle)) != NULL;
+    bool found = data != NULL && memmem(data, len, needle, n) != NULL;
     free(data);
     return found;
 }

@@ -141,6 +141,8 @@ char *mbt_read_file(const char *path);
  * files, WAL, logs): for the byte scans that prove nothing is in clear.
  * False for a missing file. */
 bool mbt_file_contains(const char *path, const char *needle);
+/* The same for n bytes of binary (a wrapped key, a ciphertext). */
+bool mbt_file_contains_bytes(const char *path, const void *needle, size_t n);
 
 /* Number of lines in the daemon log containing all of needle1 and (if not
  * NULL) needle2. */

@@ -9,11 +9,22 @@
  * by the client going away (the daemon must notice and keep serving), and
  * Watch streams open while the daemon is told to stop: NOT_SERVING, then
  * UNAVAILABLE, and a prompt exit 0 rather than waiting out the 10 s grace.
+ * Storage that refuses writes: a read-only database file stops the start
+ * (exit 1, saying so); a database locked by another process past the
+ * writer's busy timeout makes Check and Watch say NOT_SERVING until a write
+ * commits again.
  */
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "check.h"
 #include "common.h"
+#include "fixtures.h"
 #include "grpc/health/v1/health.pb-c.h"
 
 #define SERVING GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
@@ -195,6 +206,90 @@ static void test_watch_during_shutdown(void)
     CHECK(mbt_down(&s) == 0);
 }
 
+/* A database file the daemon may not write: refused at start, exit 1. Root
+ * writes whatever the mode says, so as root the daemon runs as nobody. */
+static void test_read_only_database(void)
+{
+    mbt_server s;
+    CHECK(mbt_up(&s, NULL) == 0);
+    CHECK(mbt_stop(&s, SIGTERM) == 0);
+    const char *wrapper = getenv("MINBILL_DAEMON_WRAPPER");
+    char *saved = wrapper != NULL ? strdup(wrapper) : NULL;
+    char cmd[2 * MBT_PATH + 128], as_nobody[1024];
+    if (geteuid() == 0) {
+        snprintf(cmd, sizeof cmd,
+                 "setpriv --reuid=65534 --regid=65534 --clear-groups '%s' --help >/dev/null 2>&1",
+                 mbt_minbilld_path());
+        if (system(cmd) != 0) {
+            fprintf(stderr,
+                    "  nobody cannot run %s here (setpriv missing or the path closed "
+                    "to others): not tested\n",
+                    mbt_minbilld_path());
+            free(saved);
+            mbt_daemon_cleanup(&s.d);
+            return;
+        }
+        snprintf(cmd, sizeof cmd, "chown -R 65534:65534 '%s'", s.d.dir);
+        CHECK(system(cmd) == 0);
+        snprintf(as_nobody, sizeof as_nobody,
+                 "setpriv --reuid=65534 --regid=65534 --clear-groups %s",
+                 saved != NULL ? saved : "");
+        setenv("MINBILL_DAEMON_WRAPPER", as_nobody, 1);
+    }
+    CHECK(chmod(s.d.db, 0400) == 0);
+    int rc = mbt_daemon_start(&s.d, NULL);
+    CHECK(rc != 0);
+    if (rc == 0)
+        mbt_daemon_stop(&s.d, SIGTERM, 30, &(int){0});
+    else
+        CHECK(WIFEXITED(s.d.exit_status) && WEXITSTATUS(s.d.exit_status) == 1);
+    char *log = mbt_read_file(s.d.log);
+    CHECK(log != NULL && strstr(log, "is read-only for this process") != NULL);
+    free(log);
+    if (saved != NULL)
+        setenv("MINBILL_DAEMON_WRAPPER", saved, 1);
+    else
+        unsetenv("MINBILL_DAEMON_WRAPPER");
+    free(saved);
+    mbt_daemon_cleanup(&s.d);
+}
+
+/* Another process holds the write lock past the writer's 5 s busy timeout:
+ * writes fail UNAVAILABLE and health says NOT_SERVING (Check, and Watch
+ * without ending the stream) until a write commits again. */
+static void test_not_serving_while_writes_fail(void)
+{
+    mbt_server s;
+    CHECK(mbt_up(&s, NULL) == 0);
+    char key[MBT_KEY_MAX];
+    mbt_key(&s, "platform", key);
+    mb_error st;
+    int timeout = mbt_deadline_ms(20000), serving = -1;
+    CHECK(mbt_upsert_account(s.ch, key, "acc_hw1", "Health One GmbH", NULL, NULL, 0, timeout,
+                             &st) == GRPC_STATUS_OK);
+    mbc_call_t *w = mbt_watch_start(s.ch, "", mbt_deadline_ms(60000));
+    CHECK(mbt_watch_next(w, &serving) == 1 && serving == SERVING);
+
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(s.d.db, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(mbt_upsert_account(s.ch, key, "acc_hw2", "Health Two GmbH", NULL, NULL, 0, timeout,
+                             &st) == GRPC_STATUS_UNAVAILABLE);
+    CHECK(mbt_watch_next(w, &serving) == 1 && serving == NOT_SERVING);
+    CHECK(mbt_health_check(s.ch, NULL, "", &serving, &st) == GRPC_STATUS_OK);
+    CHECK(serving == NOT_SERVING);
+    CHECK(mbt_log_count(&s, "event=storage_refuses_writes", NULL) == 1);
+    CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+
+    CHECK(mbt_upsert_account(s.ch, key, "acc_hw2", "Health Two GmbH", NULL, NULL, 0, timeout,
+                             &st) == GRPC_STATUS_OK);
+    CHECK(mbt_watch_next(w, &serving) == 1 && serving == SERVING);
+    CHECK(mbt_health_ok(s.ch));
+    mbc_call_free(w);
+    CHECK(mbt_down(&s) == 0);
+}
+
 int main(void)
 {
     if (mbt_up(&srv, NULL) != 0) {
@@ -208,5 +303,7 @@ int main(void)
     CHECK(mbt_health_ok(srv.ch));
     CHECK(mbt_down(&srv) == 0);
     RUN(test_watch_during_shutdown);
+    RUN(test_read_only_database);
+    RUN(test_not_serving_while_writes_fail);
     return check_summary();
 }

@@ -2,10 +2,14 @@
  * test_rotation.c - master key rotation while the daemon serves: writes keep
  * succeeding during `minbilld keys rotate`, no rotation transaction holds
  * the write lock for 100 ms, afterwards every data key and secret is wrapped
- * by the new version, and the old key, deleted, is needed for nothing: the
- * restarted daemon reads everything (API keys, account reveals, card
- * reveals) with the new key file alone, and refuses to start on the old one.
+ * by the new version, and the old key is needed by nothing but the backups
+ * taken before: the restarted daemon reads everything (API keys, account
+ * reveals, card reveals) with the new key file alone, and refuses to start
+ * on the old one, which the rotation kept as <key file>.v1 (0600) so that a
+ * backup taken before the rotation can still be restored. A daemon serving
+ * through 30 rotations under load keeps reading and writing encrypted data.
  */
+#include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -21,6 +25,7 @@
 #define ACCOUNTS 40
 
 static mbt_server srv;
+static char backup_before[MBT_PATH + 40], retired[MBT_PATH + 40];
 static char platform[MBT_KEY_MAX], payments[MBT_KEY_MAX], privacy[MBT_KEY_MAX];
 static char tokens[ACCOUNTS][32];
 static atomic_int stop_writer, writes_ok, writes_failed;
@@ -129,8 +134,11 @@ static void test_rotate_while_serving(void)
         CHECK(upsert(srv.ch, id) == GRPC_STATUS_OK);
         CHECK(attach(id, p, tokens[i]) == GRPC_STATUS_OK);
     }
-    unsigned char old_key[32], new_key[32];
+    unsigned char old_key[32], new_key[32], retired_key[32];
     CHECK(read_key(srv.d.key_file, old_key) == 0);
+    const char *backup_args[] = {"backup", "--db", srv.d.db, "--to", backup_before, NULL};
+    snprintf(backup_before, sizeof backup_before, "%s/before-rotation.db", srv.d.dir);
+    CHECK(mbt_run_minbilld(backup_args, NULL, 0) == 0);
 
     pthread_t th;
     pthread_create(&th, NULL, writer_main, NULL);
@@ -144,13 +152,20 @@ static void test_rotate_while_serving(void)
             atomic_load(&writes_ok), atomic_load(&writes_failed));
     CHECK(rc == 0);
     CHECK_CONTAINS(report, "from version 1 to 2");
-    CHECK(longest_ms(report) < 100.0);
+    snprintf(retired, sizeof retired, "%s.v1", srv.d.key_file);
+    CHECK_CONTAINS(report, retired);
+    /* The 100 ms bound is the release build's; the sanitizers make each
+     * re-wrap several times slower, more so on a loaded machine. */
+    CHECK(longest_ms(report) < (mbt_instrumented() ? 400.0 : 100.0));
     CHECK(atomic_load(&writes_ok) > 0 && atomic_load(&writes_failed) == 0);
     CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM data_keys WHERE master_version <> 2") == 0);
     CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM keyring_secrets WHERE master_version <> 2") == 0);
 
-    /* The key file now holds the new key; nothing else holds the old one. */
+    /* The key file now holds the new key; <key file>.v1 the old one. */
     CHECK(read_key(srv.d.key_file, new_key) == 0 && memcmp(old_key, new_key, 32) != 0);
+    struct stat st;
+    CHECK(stat(retired, &st) == 0 && (st.st_mode & 0777) == 0600);
+    CHECK(read_key(retired, retired_key) == 0 && memcmp(old_key, retired_key, 32) == 0);
     char next[MBT_PATH + 40];
     snprintf(next, sizeof next, "%s.next", srv.d.key_file);
     CHECK(access(next, F_OK) != 0);
@@ -194,6 +209,59 @@ static void test_old_key_needed_for_nothing(void)
                       " ('master-key-v2', 'master-key-v3') AND actor_role = 'admin'") == 2);
 }
 
+/* The backup taken before the first rotation, restored beside the running
+ * daemon with the key file that rotation retired: it serves and reveals. */
+static void test_backup_needs_retired_key(void)
+{
+    mbt_server b;
+    memset(&b, 0, sizeof b);
+    CHECK(mbt_daemon_init(&b.d) == 0);
+    CHECK(rename(backup_before, b.d.db) == 0);
+    CHECK(strlen(retired) < sizeof b.d.key_file);
+    memcpy(b.d.key_file, retired, strlen(retired) + 1);
+    CHECK(mbt_serve(&b, NULL) == 0);
+    char pan[20] = "", want[17];
+    CHECK(b.ch != NULL && mbt_reveal_card(b.ch, payments, tokens[5], "restore test", pan,
+                                          sizeof pan, 20000) == GRPC_STATUS_OK);
+    make_pan(5, want);
+    CHECK(strcmp(pan, want) == 0);
+    CHECK(mbt_down(&b) == 0);
+}
+
+/* 30 rotations while the daemon serves and writes: it never runs out of
+ * room for master keys (it did after 15), and reads and writes encrypted
+ * data after the last one without a restart. */
+static void test_thirty_rotations_under_load(void)
+{
+    atomic_store(&stop_writer, 0);
+    atomic_store(&writes_failed, 0);
+    pthread_t th;
+    pthread_create(&th, NULL, writer_main, NULL);
+    int failed = 0, first = 0;
+    char report[1024];
+    for (int i = 0; i < 30; i++) {
+        if (rotate(report, sizeof report) != 0 && failed++ == 0)
+            fprintf(stderr, "   rotation %d failed: %s\n", i + 1, report);
+        char pan[20] = "";
+        int code = reveal_pan(tokens[i % ACCOUNTS], pan);
+        if (code != GRPC_STATUS_OK && first == 0) {
+            first = i + 1;
+            fprintf(stderr, "   after rotation %d: reveal %s\n", i + 1, mb_status_name(code));
+        }
+    }
+    atomic_store(&stop_writer, 1);
+    pthread_join(th, NULL);
+    CHECK(failed == 0);
+    CHECK(first == 0);
+    CHECK(atomic_load(&writes_failed) == 0);
+    CHECK_CONTAINS(report, "from version 32 to 33");
+    char pan[20] = "", want[17], tok[32];
+    make_pan(ACCOUNTS + 2, want);
+    CHECK(attach("before-1", want, tok) == GRPC_STATUS_OK);
+    CHECK(reveal_pan(tok, pan) == GRPC_STATUS_OK && strcmp(pan, want) == 0);
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM data_keys WHERE master_version <> 33") == 0);
+}
+
 int main(void)
 {
     if (mbt_up(&srv, NULL) != 0)
@@ -203,6 +271,8 @@ int main(void)
     mbt_key(&srv, "privacy", privacy);
     RUN(test_rotate_while_serving);
     RUN(test_old_key_needed_for_nothing);
+    RUN(test_backup_needs_retired_key);
+    RUN(test_thirty_rotations_under_load);
     CHECK(mbt_down(&srv) == 0);
     return check_summary();
 }
