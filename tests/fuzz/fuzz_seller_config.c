@@ -119,8 +119,7 @@ static char *write_back(const seller_config *c, size_t *len)
         fprintf(f, "vat_id = %s\n", c->vat_id);
     if (c->tax_number[0] != '\0')
         fprintf(f, "tax_number = %s\n", c->tax_number);
-    fprintf(f, "electronic_address = %s:%s\n", c->electronic_address_scheme,
-            c->electronic_address);
+    fprintf(f, "electronic_address = %s:%s\n", c->electronic_address_scheme, c->electronic_address);
     fprintf(f, "contact.name = %s\ncontact.phone = %s\ncontact.email = %s\n", c->contact_name,
             c->contact_phone, c->contact_email);
     fprintf(f, "bank.iban = %s\n", c->bank_iban);
@@ -137,18 +136,42 @@ static char *write_back(const seller_config *c, size_t *len)
 
 static void same_config(const seller_config *a, const seller_config *b)
 {
-    const char *sa[] = {a->legal_name,   a->line1,         a->line2,
-                        a->postal_code,  a->city,          a->country_code,
-                        a->vat_id,       a->tax_number,    a->electronic_address_scheme,
-                        a->electronic_address, a->contact_name, a->contact_phone,
-                        a->contact_email, a->bank_iban,    a->bank_bic,
-                        a->sepa_creditor_id, a->invoice_prefix, a->credit_note_prefix};
-    const char *sb[] = {b->legal_name,   b->line1,         b->line2,
-                        b->postal_code,  b->city,          b->country_code,
-                        b->vat_id,       b->tax_number,    b->electronic_address_scheme,
-                        b->electronic_address, b->contact_name, b->contact_phone,
-                        b->contact_email, b->bank_iban,    b->bank_bic,
-                        b->sepa_creditor_id, b->invoice_prefix, b->credit_note_prefix};
+    const char *sa[] = {a->legal_name,
+                        a->line1,
+                        a->line2,
+                        a->postal_code,
+                        a->city,
+                        a->country_code,
+                        a->vat_id,
+                        a->tax_number,
+                        a->electronic_address_scheme,
+                        a->electronic_address,
+                        a->contact_name,
+                        a->contact_phone,
+                        a->contact_email,
+                        a->bank_iban,
+                        a->bank_bic,
+                        a->sepa_creditor_id,
+                        a->invoice_prefix,
+                        a->credit_note_prefix};
+    const char *sb[] = {b->legal_name,
+                        b->line1,
+                        b->line2,
+                        b->postal_code,
+                        b->city,
+                        b->country_code,
+                        b->vat_id,
+                        b->tax_number,
+                        b->electronic_address_scheme,
+                        b->electronic_address,
+                        b->contact_name,
+                        b->contact_phone,
+                        b->contact_email,
+                        b->bank_iban,
+                        b->bank_bic,
+                        b->sepa_creditor_id,
+                        b->invoice_prefix,
+                        b->credit_note_prefix};
     for (size_t i = 0; i < sizeof sa / sizeof sa[0]; i++)
         FUZZ_ASSERT(strcmp(sa[i], sb[i]) == 0);
     FUZZ_ASSERT(a->payment_terms_days == b->payment_terms_days &&
@@ -191,6 +214,12 @@ static const char *rule_of(const mb_error *err, char *buf, size_t size)
     char *twice = strstr(buf, " (first on line ");
     if (twice != NULL)
         *twice = '\0';
+    /* check_vat_id's rule names the field it compares with; a name, not
+     * a value. */
+    static const char other[] = "billing_address.country_code";
+    char *o = strstr(buf, other);
+    if (o != NULL)
+        memset(o, ' ', strlen(other));
     return buf;
 }
 
