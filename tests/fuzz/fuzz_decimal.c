@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "invoicing/decimal.h"
+#include "base/decimal.h"
 
 static void canonical(int64_t micros)
 {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/check.h"
+#include "base/utf8.h"
 
 static bool in(char c, const char *set)
 {
@@ -32,13 +33,30 @@ static size_t code_points(const char *s)
     return n;
 }
 
-static bool has_control(const char *s)
+/* check_text's character rules as check.h states them: no control
+ * characters (C0, DEL, C1, U+2028, U+2029), no invisible or
+ * text-direction characters, not white space (or a blank filler) alone. */
+static bool text_chars_ok(const char *s)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; u[i] != '\0'; i++)
-        if (u[i] < 0x20 || u[i] == 0x7f || (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f))
-            return true;
-    return false;
+    const uint8_t *u = (const uint8_t *)s;
+    size_t n = strlen(s), chars = 0, visible = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t c;
+        size_t k = mb_utf8_next(u + i, n - i, &c);
+        if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x2028 || c == 0x2029)
+            return false;
+        if (c == 0xad || c == 0x61c || c == 0x180e || (c >= 0x200b && c <= 0x200f) ||
+            (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x206f) || c == 0xfeff ||
+            (c >= 0xfff9 && c <= 0xfffb))
+            return false;
+        bool blank = c == 0x20 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+                     c == 0x202f || c == 0x205f || c == 0x3000 || c == 0x115f || c == 0x1160 ||
+                     c == 0x2800 || c == 0x3164 || c == 0xffa0;
+        visible += !blank;
+        chars++;
+        i += k;
+    }
+    return chars == 0 || visible > 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -58,12 +76,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_assert_field_error(&err, "account_id");
 
     size_t cps = code_points(v);
-    bool text_ok = !has_control(v) && cps >= 1 && cps <= 200;
+    bool text_ok = text_chars_ok(v) && cps >= 1 && cps <= 200;
     rc = check_text("account.legal_name", v, 1, 200, &err);
     FUZZ_ASSERT((rc == 0) == text_ok);
     if (rc != 0)
         fuzz_assert_field_error(&err, "account.legal_name");
-    FUZZ_ASSERT((check_text("f", v, 0, 3, &err) == 0) == (!has_control(v) && cps <= 3));
+    FUZZ_ASSERT((check_text("f", v, 0, 3, &err) == 0) == (text_chars_ok(v) && cps <= 3));
 
     bool postal_ok = len >= 1 && len <= 16, any = false;
     for (size_t i = 0; i < len; i++) {

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "metering/period.h"
+#include "base/period.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

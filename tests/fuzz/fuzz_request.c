@@ -28,7 +28,7 @@
 #include "invoicing/plans.h"
 #include "methods.h"
 #include "metering/ingest.h"
-#include "metering/period.h"
+#include "base/period.h"
 #include "minbill/v1/accounts.pb-c.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "rpc/wirecheck.h"
