@@ -221,7 +221,7 @@ static void test_backup_needs_retired_key(void)
     memcpy(b.d.key_file, retired, strlen(retired) + 1);
     CHECK(mbt_serve(&b, NULL) == 0);
     char pan[20] = "", want[17];
-    CHECK(b.ch != NULL && mbt_reveal_card(b.ch, payments, tokens[5], "restore test", pan,
+    CHECK(b.ch != NULL && mbt_reveal_card(b.ch, payments, tokens[5], "collect-payment:restore-test", pan,
                                           sizeof pan, 20000) == GRPC_STATUS_OK);
     make_pan(5, want);
     CHECK(strcmp(pan, want) == 0);
