@@ -176,7 +176,9 @@ static void test_deadline(void)
     double t0 = mbt_now();
     mbc_unary_raw(srv.ch, HOLD, NULL, buf, len, mbt_deadline_ms(300), &resp, &resp_len, &e);
     free(resp);
-    CHECK_STATUS(e, GRPC_STATUS_DEADLINE_EXCEEDED);
+    /* The client's deadline and the job noticing it race: the client sees
+     * its own DEADLINE_EXCEEDED or the job's answer to being stopped. */
+    CHECK(e.code == GRPC_STATUS_DEADLINE_EXCEEDED || e.code == GRPC_STATUS_ABORTED);
     stats st = wait_running(0, mbt_ms(2000));
     double ended_s = mbt_now() - t0;
     fprintf(stderr, "   deadline: the job ended %.0f ms after the call started\n", ended_s * 1000);
