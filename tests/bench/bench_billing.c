@@ -90,7 +90,9 @@ static int start(bench *b)
         return -1;
     }
     snprintf(threads, sizeof threads, "%ld", b->o.threads > 0 ? b->o.threads : bc_cores());
-    const char *args[] = {"--seller-config", conf, "--threads", threads, NULL};
+    /* The load generators are one key per role: no per-key rate limit. */
+    const char *args[] = {"--seller-config", conf, "--threads", threads, "--rate-limit",
+                          "finance=0", "--rate-limit", "platform=0", NULL};
     if (mbt_daemon_start(&b->d, args) != 0 ||
         mbt_daemon_api_key(&b->d, "platform", b->platform, KEY_MAX) != 0 ||
         mbt_daemon_api_key(&b->d, "finance", b->finance, KEY_MAX) != 0 ||
