@@ -67,8 +67,27 @@ static bool is_alnum(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-void fuzz_assert_no_echo(const char *msg, const char *value, size_t n)
+/* msg with the names of the standards a rule cites ("ISO 4217", "E.164",
+ * "RFC 5321") blanked out: their digits are the rule's, not the value's. */
+static void blank_standards(const char *msg, char *out, size_t size)
 {
+    static const char *const prefixes[] = {"ISO ", "RFC ", "E.", "UNCL", "EN "};
+    snprintf(out, size, "%s", msg);
+    for (size_t p = 0; p < sizeof prefixes / sizeof prefixes[0]; p++) {
+        size_t plen = strlen(prefixes[p]);
+        for (char *at = strstr(out, prefixes[p]); at != NULL; at = strstr(at + 1, prefixes[p])) {
+            char *d = at + plen;
+            while ((*d >= '0' && *d <= '9') || ((*d == '-' || *d == '.') && d[1] >= '0' &&
+                                                d[1] <= '9'))
+                *d++ = ' ';
+        }
+    }
+}
+
+void fuzz_assert_no_echo(const char *msg_in, const char *value, size_t n)
+{
+    char msg[MB_ERROR_MSG_MAX + 1];
+    blank_standards(msg_in, msg, sizeof msg);
     size_t len = strlen(value);
     for (size_t i = 0; i + n <= len; i++) {
         bool alnum = true, digit = false;
@@ -77,7 +96,7 @@ void fuzz_assert_no_echo(const char *msg, const char *value, size_t n)
             digit |= value[k] >= '0' && value[k] <= '9';
         }
         if (alnum && digit && memmem(msg, strlen(msg), value + i, n) != NULL) {
-            fprintf(stderr, "message \"%s\" quotes \"%.*s\" of the value\n", msg, (int)n,
+            fprintf(stderr, "message \"%s\" quotes \"%.*s\" of the value\n", msg_in, (int)n,
                     value + i);
             FUZZ_ASSERT(!"the error message echoes the value");
         }
