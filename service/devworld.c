@@ -105,56 +105,6 @@ static int seed_dealer(mbc_channel_t *ch, const char *platform, const dealer *d,
                  &minbill__v1__account__descriptor, d->id, err);
 }
 
-/* Attaches a method and makes it the account's default. */
-static int attach_default(mbc_channel_t *ch, const char *platform,
-                          const Minbill__V1__AttachPaymentMethodRequest *req, const char *what,
-                          mb_error *err)
-{
-    ProtobufCMessage *resp = NULL;
-    mbc_unary(ch, "/minbill.v1.Accounts/AttachPaymentMethod", platform, &req->base,
-              &minbill__v1__payment_method__descriptor, CALL_MS, &resp, err);
-    if (err->code != GRPC_STATUS_OK) {
-        mb_error_prefix(err, "seeding the dev world: %s", what);
-        return -1;
-    }
-    Minbill__V1__SetDefaultPaymentMethodRequest d =
-        MINBILL__V1__SET_DEFAULT_PAYMENT_METHOD_REQUEST__INIT;
-    d.token = ((Minbill__V1__PaymentMethod *)resp)->token;
-    int ret = unary(ch, "/minbill.v1.Accounts/SetDefaultPaymentMethod", platform, &d.base,
-                    &minbill__v1__set_default_payment_method_response__descriptor, what, err);
-    protobuf_c_message_free_unpacked(resp, NULL);
-    return ret;
-}
-
-static int seed_payment_methods(mbc_channel_t *ch, const char *platform, int64_t now,
-                                mb_error *err)
-{
-    Minbill__V1__CardDetails card = MINBILL__V1__CARD_DETAILS__INIT;
-    card.pan = "4242424242424242";
-    card.exp_month = 12;
-    card.exp_year = 2030;
-    card.holder_name = "Anna Schmidt";
-    Minbill__V1__AttachPaymentMethodRequest a = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
-    a.account_id = "autohaus-schmidt";
-    a.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD;
-    a.card = &card;
-    if (attach_default(ch, platform, &a, "a test card", err) != 0)
-        return -1;
-    Google__Protobuf__Timestamp signed_at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    signed_at.seconds = now - 90 * 86400;
-    Minbill__V1__SepaDebitDetails sepa = MINBILL__V1__SEPA_DEBIT_DETAILS__INIT;
-    sepa.iban = "NL91ABNA0417164300";
-    sepa.bic = "ABNANL2A";
-    sepa.account_holder = "Garage de Vries B.V.";
-    sepa.mandate_reference = "DV-MANDATE-0001";
-    sepa.mandate_signed_at = &signed_at;
-    Minbill__V1__AttachPaymentMethodRequest b = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__INIT;
-    b.account_id = "garage-de-vries";
-    b.method_case = MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_SEPA_DEBIT;
-    b.sepa_debit = &sepa;
-    return attach_default(ch, platform, &b, "a SEPA mandate", err);
-}
-
 /* Last month's usage, dated the 10th at noon: inside any acceptance window
  * of at least 62 days. */
 static int seed_usage(mbc_channel_t *ch, const char *platform, int64_t now, mb_error *err)
@@ -203,8 +153,6 @@ int devworld_seed(const char *target, const char *platform_key, const char *admi
     int ret = seed_plan(ch, admin_key, err);
     for (size_t i = 0; ret == 0 && i < N_DEALERS; i++)
         ret = seed_dealer(ch, platform_key, &dealers[i], err);
-    if (ret == 0)
-        ret = seed_payment_methods(ch, platform_key, now, err);
     if (ret == 0)
         ret = seed_usage(ch, platform_key, now, err);
     mbc_channel_free(ch);

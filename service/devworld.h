@@ -2,14 +2,15 @@
  * devworld.h - the small, realistic world `minbilld serve --dev` seeds into
  * a new dev database, so that a newcomer can run a billing run and render
  * an e-invoice straight after the README's first command: a plan with
- * graduated tiers, a German dealer with a VAT id (reverse charge, card), a
- * Dutch dealer (domestic VAT, SEPA mandate), a French sole trader without a
+ * graduated tiers, a German dealer with a VAT id (reverse charge), a
+ * Dutch dealer (domestic VAT), a French sole trader without a
  * VAT id, a US dealer, their contacts, and last month's usage.
  *
  * It seeds through the daemon's own gRPC API on loopback, as the platform
  * and an operator would, so every value passes the same checks as real
- * traffic and no domain's internals are touched. The card number and IBAN
- * are the public test values of domain-facts.md.
+ * traffic and no domain's internals are touched. It attaches no payment
+ * method: service code holds no card number or IBAN, not even a test one
+ * (attach one with the platform key to see card or SEPA invoices).
  */
 #ifndef MB_DEVWORLD_H
 #define MB_DEVWORLD_H
