@@ -114,6 +114,13 @@ const rpc_method mb_methods[] = {
     PLANNED("/minbill.v1.Privacy/RestrictSubject", RPC_UNARY, D(restrict_subject_request), PRIVACY),
     PLANNED("/minbill.v1.Privacy/ListSubjectRequests", RPC_UNARY, D(list_subject_requests_request),
      PRIVACY),
+    PLANNED("/minbill.v1.Privacy/GetSubjectRequest", RPC_UNARY, D(get_subject_request_request), PRIVACY),
+    PLANNED("/minbill.v1.Privacy/CompleteSubjectRequest", RPC_UNARY,
+     D(complete_subject_request_request), PRIVACY),
+    PLANNED("/minbill.v1.Privacy/RejectSubjectRequest", RPC_UNARY, D(reject_subject_request_request),
+     PRIVACY),
+    PLANNED("/minbill.v1.Privacy/ExtendSubjectRequest", RPC_UNARY, D(extend_subject_request_request),
+     PRIVACY),
 
     UNARY("/minbill.v1.Audit/ListAuditEvents", D(list_audit_events_request), PRIVACY, audit_rpc_list),
     UNARY("/minbill.v1.Audit/VerifyAuditChain", D(verify_audit_chain_request), PRIVACY, audit_rpc_verify),
