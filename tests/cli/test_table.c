@@ -167,8 +167,10 @@ static void test_json(void)
                   "\"billing_address\":null,\"vat_id\":\"\",\"currency\":\"EUR\","
                   "\"plan_id\":\"\",\"state\":\"ACCOUNT_STATE_ACTIVE\","
                   "\"contacts\":[{\"contact_id\":\"c1\",\"role\":\"CONTACT_ROLE_BILLING\","
-                  "\"name\":\"J. D.\",\"email\":\"j***@e***.de\",\"phone\":\"+49 *** *** 67\"}],"
-                  "\"default_payment_method\":\"\"}\n");
+                  "\"name\":\"J. D.\",\"email\":\"j***@e***.de\",\"phone\":\"+49 *** *** 67\","
+                  "\"restricted\":false,\"marketing_objection\":false}],"
+                  "\"default_payment_method\":\"\",\"notified_recipients\":[],"
+                  "\"restricted\":false}\n");
     free(s);
 
     Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
