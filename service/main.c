@@ -555,7 +555,8 @@ static int cmd_serve(const config *cfg)
     store_options so = {.readers = (int)cfg->threads + 2,
                         .create = true,
                         .n_purposes = PURPOSE_COUNT,
-                        .readable = inventory_readable};
+                        .readable = inventory_readable,
+                        .views = inventory_views_sql};
     if (store_open(cfg->db, &so, &app.store, &err) != 0)
         goto out;
     if (store_write_sync(app.store, attach_job, app.keyring, &err) != 0 ||

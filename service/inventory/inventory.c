@@ -4,6 +4,8 @@
  */
 #include "inventory/inventory.h"
 
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,24 +15,27 @@
 #define INV INV_PURPOSE(PURPOSE_INVOICING)
 #define EXP INV_PURPOSE(PURPOSE_EXPORT)
 #define PAY INV_PURPOSE(PURPOSE_PAYMENT)
+#define MKT INV_PURPOSE(PURPOSE_MARKETING)
 
 /* Non-personal columns: ids, states, settings, key references. */
-#define PLAIN(t, c, p) {.table = t, .column = c, .name = c, .personal = false, .purposes = p}
+#define PLAIN(t, c, p)                                                                             \
+    {                                                                                              \
+        .table = t, .column = c, .name = c, .personal = false, .purposes = p                       \
+    }
 
 static const char CONTRACT[] = "Art. 6(1)(b) GDPR: performance of the billing contract";
 static const char LEGAL_DUTY[] =
     "Art. 6(1)(c) GDPR: invoicing duties (Art. 226 VAT Directive, §14 UStG)";
 static const char PLATFORM_SOURCE[] = "the dealer's account on the messaging platform";
-static const char UNTIL_ERASED[] =
-    "while the account is active; erased on request or on account closure, unless an issued "
-    "invoice must keep it (8 years, §14b UStG / §147 AO)";
-
-static const char INVOICE_RETENTION[] =
-    "the seller's retention period for invoices (NL 7, DE 8 years), counted from the end of "
-    "the year of issue; then destroyed with its retention class key";
-
-static const char UNTIL_DETACHED[] =
-    "until the payment method is detached or the account erased";
+/* The recipients the privacy policy names: minbill's processors, and for
+ * invoices the tax authorities. */
+#define PROCESSORS                                                                                 \
+    "processors acting for the platform: hosting, data storage, database monitoring and "          \
+    "customer-support software"
+static const char TO_PROCESSORS[] = PROCESSORS;
+static const char TO_INVOICE_RECIPIENTS[] =
+    "the recipient of the invoice; tax authorities on audit; " PROCESSORS;
+static const char TO_BANK[] = "the payment processor or bank, when collecting; " PROCESSORS;
 
 const inv_field inventory_fields[] = {
     PLAIN("accounts", "account_id", SUP | INV | EXP | PAY),
@@ -42,61 +47,143 @@ const inv_field inventory_fields[] = {
     PLAIN("accounts", "created_at", SUP | INV | EXP),
     PLAIN("accounts", "updated_at", SUP | INV | EXP),
     PLAIN("accounts", "closed_at", SUP | INV | EXP),
-    {.table = "accounts", .column = "legal_name_ct", .name = "account legal name",
-     .personal = true, .purposes = SUP | INV | EXP, .category = "identity (sole traders)",
-     .why = "to name the invoice recipient", .legal_basis = LEGAL_DUTY,
-     .recipients = "the recipient of the invoice; tax authorities on audit",
-     .source = PLATFORM_SOURCE, .retention = UNTIL_ERASED, .mask = MASK_NONE},
-    {.table = "accounts", .column = "address_ct", .name = "billing address", .personal = true,
-     .purposes = INV | EXP, .category = "contact details (sole traders)",
-     .why = "the invoice must state the recipient's address", .legal_basis = LEGAL_DUTY,
-     .recipients = "the recipient of the invoice; tax authorities on audit",
-     .source = PLATFORM_SOURCE, .retention = UNTIL_ERASED, .mask = MASK_HIDDEN},
-    {.table = "accounts", .column = "vat_id_ct", .name = "VAT identification number",
-     .personal = true, .purposes = INV | EXP, .category = "tax identifiers",
+    {.table = "accounts",
+     .column = "legal_name_ct",
+     .name = "account legal name",
+     .personal = true,
+     .purposes = SUP | INV | EXP,
+     .category = "identity (sole traders)",
+     .why = "to name the invoice recipient",
+     .legal_basis = LEGAL_DUTY,
+     .recipients = TO_INVOICE_RECIPIENTS,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_NONE,
+     .export_as = EXPORT_SEALED,
+     .portable = true},
+    {.table = "accounts",
+     .column = "address_ct",
+     .name = "billing address",
+     .personal = true,
+     .purposes = INV | EXP,
+     .category = "contact details (sole traders)",
+     .why = "the invoice must state the recipient's address",
+     .legal_basis = LEGAL_DUTY,
+     .recipients = TO_INVOICE_RECIPIENTS,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_HIDDEN,
+     .export_as = EXPORT_ADDRESS,
+     .portable = true},
+    {.table = "accounts",
+     .column = "vat_id_ct",
+     .name = "VAT identification number",
+     .personal = true,
+     .purposes = INV | EXP,
+     .category = "tax identifiers",
      .why = "reverse-charge invoices must state the recipient's VAT id",
-     .legal_basis = LEGAL_DUTY, .recipients = "tax authorities on audit",
-     .source = PLATFORM_SOURCE, .retention = UNTIL_ERASED, .mask = MASK_HIDDEN},
+     .legal_basis = LEGAL_DUTY,
+     .recipients = TO_INVOICE_RECIPIENTS,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_HIDDEN,
+     .export_as = EXPORT_SEALED,
+     .portable = true},
 
-    PLAIN("contacts", "account_id", SUP | EXP),
-    PLAIN("contacts", "contact_id", SUP | EXP),
-    PLAIN("contacts", "role", SUP | EXP),
-    PLAIN("contacts", "dek_id", EXP),
+    PLAIN("contacts", "account_id", MKT | SUP | EXP),
+    PLAIN("contacts", "contact_id", MKT | SUP | EXP),
+    PLAIN("contacts", "role", MKT | SUP | EXP),
+    PLAIN("contacts", "dek_id", MKT | EXP),
     PLAIN("contacts", "created_at", SUP | EXP),
     PLAIN("contacts", "updated_at", SUP | EXP),
-    {.table = "contacts", .column = "name_ct", .name = "contact name", .personal = true,
-     .purposes = EXP, .category = "identity", .why = "to address billing questions to a person",
-     .legal_basis = CONTRACT, .recipients = "none outside minbill", .source = PLATFORM_SOURCE,
-     .retention = UNTIL_ERASED, .mask = MASK_NAME},
-    {.table = "contacts", .column = "email_ct", .name = "contact e-mail", .personal = true,
-     .purposes = EXP, .category = "contact details",
-     .why = "to send invoices and billing notices", .legal_basis = CONTRACT,
-     .recipients = "none outside minbill", .source = PLATFORM_SOURCE,
-     .retention = UNTIL_ERASED, .mask = MASK_EMAIL},
-    {.table = "contacts", .column = "phone_ct", .name = "contact phone", .personal = true,
-     .purposes = EXP, .category = "contact details", .why = "to resolve billing problems",
-     .legal_basis = CONTRACT, .recipients = "none outside minbill", .source = PLATFORM_SOURCE,
-     .retention = UNTIL_ERASED, .mask = MASK_PHONE},
-    {.table = "contacts", .column = "name_masked", .name = "contact name (masked)",
-     .personal = true, .purposes = SUP, .category = "identity (pseudonymised)",
-     .why = "lets support recognise a contact without seeing it", .legal_basis = CONTRACT,
-     .recipients = "support staff", .source = "derived from the contact name",
-     .retention = UNTIL_ERASED, .mask = MASK_NONE},
-    {.table = "contacts", .column = "email_masked", .name = "contact e-mail (masked)",
-     .personal = true, .purposes = SUP, .category = "contact details (pseudonymised)",
-     .why = "lets support recognise a contact without seeing it", .legal_basis = CONTRACT,
-     .recipients = "support staff", .source = "derived from the contact e-mail",
-     .retention = UNTIL_ERASED, .mask = MASK_NONE},
-    {.table = "contacts", .column = "phone_masked", .name = "contact phone (masked)",
-     .personal = true, .purposes = SUP, .category = "contact details (pseudonymised)",
-     .why = "lets support recognise a contact without seeing it", .legal_basis = CONTRACT,
-     .recipients = "support staff", .source = "derived from the contact phone",
-     .retention = UNTIL_ERASED, .mask = MASK_NONE},
-    {.table = "contacts", .column = "email_bidx", .name = "contact e-mail (keyed hash)",
-     .personal = true, .purposes = EXP, .category = "contact details (pseudonymised)",
-     .why = "to find every record of a person who asks by e-mail", .legal_basis = CONTRACT,
-     .recipients = "none", .source = "derived from the contact e-mail",
-     .retention = UNTIL_ERASED, .mask = MASK_HIDDEN},
+    {.table = "contacts",
+     .column = "name_ct",
+     .name = "contact name",
+     .personal = true,
+     .purposes = EXP | MKT,
+     .category = "identity",
+     .why = "to address billing questions to a person",
+     .legal_basis = CONTRACT,
+     .recipients = TO_PROCESSORS,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_NAME,
+     .export_as = EXPORT_SEALED,
+     .portable = true},
+    {.table = "contacts",
+     .column = "email_ct",
+     .name = "contact e-mail",
+     .personal = true,
+     .purposes = EXP | MKT,
+     .category = "contact details",
+     .why = "to send invoices and billing notices; product news unless the contact objects",
+     .legal_basis = CONTRACT,
+     .recipients = TO_PROCESSORS,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_EMAIL,
+     .export_as = EXPORT_SEALED,
+     .portable = true},
+    {.table = "contacts",
+     .column = "phone_ct",
+     .name = "contact phone",
+     .personal = true,
+     .purposes = EXP,
+     .category = "contact details",
+     .why = "to resolve billing problems",
+     .legal_basis = CONTRACT,
+     .recipients = TO_PROCESSORS,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_PHONE,
+     .export_as = EXPORT_SEALED,
+     .portable = true},
+    {.table = "contacts",
+     .column = "name_masked",
+     .name = "contact name (masked)",
+     .personal = true,
+     .purposes = SUP,
+     .category = "identity (pseudonymised)",
+     .why = "lets support recognise a contact without seeing it",
+     .legal_basis = CONTRACT,
+     .recipients = TO_PROCESSORS,
+     .source = "derived from the contact name",
+     .mask = MASK_NONE,
+     .export_as = EXPORT_OMIT,
+     .portable = false},
+    {.table = "contacts",
+     .column = "email_masked",
+     .name = "contact e-mail (masked)",
+     .personal = true,
+     .purposes = SUP,
+     .category = "contact details (pseudonymised)",
+     .why = "lets support recognise a contact without seeing it",
+     .legal_basis = CONTRACT,
+     .recipients = TO_PROCESSORS,
+     .source = "derived from the contact e-mail",
+     .mask = MASK_NONE,
+     .export_as = EXPORT_OMIT,
+     .portable = false},
+    {.table = "contacts",
+     .column = "phone_masked",
+     .name = "contact phone (masked)",
+     .personal = true,
+     .purposes = SUP,
+     .category = "contact details (pseudonymised)",
+     .why = "lets support recognise a contact without seeing it",
+     .legal_basis = CONTRACT,
+     .recipients = TO_PROCESSORS,
+     .source = "derived from the contact phone",
+     .mask = MASK_NONE,
+     .export_as = EXPORT_OMIT,
+     .portable = false},
+    {.table = "contacts",
+     .column = "email_bidx",
+     .name = "contact e-mail (keyed hash)",
+     .personal = true,
+     .purposes = EXP,
+     .category = "contact details (pseudonymised)",
+     .why = "to find every record of a person who asks by e-mail",
+     .legal_basis = CONTRACT,
+     .recipients = TO_PROCESSORS,
+     .source = "derived from the contact e-mail",
+     .mask = MASK_HIDDEN,
+     .export_as = EXPORT_OMIT,
+     .portable = false},
 
     PLAIN("payment_methods", "method_id", PAY),
     PLAIN("payment_methods", "token", SUP | INV | EXP | PAY),
@@ -110,37 +197,77 @@ const inv_field inventory_fields[] = {
     PLAIN("payment_methods", "mandate_signed_us", INV | EXP | PAY),
     PLAIN("payment_methods", "dek_id", PAY),
     PLAIN("payment_methods", "created_us", SUP | INV | EXP | PAY),
-    {.table = "payment_methods", .column = "last4", .name = "card or account number (last 4)",
-     .personal = true, .purposes = SUP | INV | EXP | PAY, .category = "payment data (truncated)",
+    {.table = "payment_methods",
+     .column = "last4",
+     .name = "card or account number (last 4)",
+     .personal = true,
+     .purposes = SUP | INV | EXP | PAY,
+     .category = "payment data (truncated)",
      .why = "lets the dealer and support recognise the payment method",
-     .legal_basis = CONTRACT, .recipients = "support staff", .source = PLATFORM_SOURCE,
-     .retention = UNTIL_DETACHED, .mask = MASK_NONE},
-    {.table = "payment_methods", .column = "mandate_reference", .name = "SEPA mandate reference",
-     .personal = true, .purposes = SUP | INV | EXP | PAY, .category = "payment data",
-     .why = "a SEPA direct debit must cite its mandate", .legal_basis = CONTRACT,
-     .recipients = "the dealer's bank, with each direct debit", .source = PLATFORM_SOURCE,
-     .retention = UNTIL_DETACHED, .mask = MASK_NONE},
-    {.table = "payment_methods", .column = "fingerprint", .name = "payment number (keyed hash)",
-     .personal = true, .purposes = SUP | INV | EXP | PAY, .category = "payment data (pseudonymised)",
+     .legal_basis = CONTRACT,
+     .recipients = TO_PROCESSORS,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_NONE,
+     .export_as = EXPORT_VALUE,
+     .portable = true},
+    {.table = "payment_methods",
+     .column = "mandate_reference",
+     .name = "SEPA mandate reference",
+     .personal = true,
+     .purposes = SUP | INV | EXP | PAY,
+     .category = "payment data",
+     .why = "a SEPA direct debit must cite its mandate",
+     .legal_basis = CONTRACT,
+     .recipients = TO_BANK,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_NONE,
+     .export_as = EXPORT_VALUE,
+     .portable = true},
+    {.table = "payment_methods",
+     .column = "fingerprint",
+     .name = "payment number (keyed hash)",
+     .personal = true,
+     .purposes = SUP | INV | EXP | PAY,
+     .category = "payment data (pseudonymised)",
      .why = "recognises the same card or account without revealing it",
-     .legal_basis = CONTRACT, .recipients = "none", .source = "derived from the number",
-     .retention = UNTIL_DETACHED, .mask = MASK_HIDDEN},
+     .legal_basis = CONTRACT,
+     .recipients = TO_PROCESSORS,
+     .source = "derived from the number",
+     .mask = MASK_HIDDEN,
+     .export_as = EXPORT_OMIT,
+     .portable = false},
     /* Tokens issued before migration 0006, which do not carry their row id:
      * only a lookup by token reads them, and only payment collection looks
      * methods up by token on a read connection (reveal). */
     PLAIN("payment_token_legacy", "token", PAY),
     PLAIN("payment_token_legacy", "method_id", PAY),
     PLAIN("payment_vault", "method_id", PAY),
-    {.table = "payment_vault", .column = "number_ct", .name = "card number (PAN) or IBAN",
-     .personal = true, .purposes = PAY, .category = "payment data",
-     .why = "to collect the dealer's payments", .legal_basis = CONTRACT,
-     .recipients = "the payment processor or bank, when collecting",
-     .source = PLATFORM_SOURCE, .retention = UNTIL_DETACHED, .mask = MASK_LAST4},
-    {.table = "payment_vault", .column = "holder_ct", .name = "card or account holder name",
-     .personal = true, .purposes = PAY, .category = "identity",
-     .why = "card and SEPA payments name the holder", .legal_basis = CONTRACT,
-     .recipients = "the payment processor or bank, when collecting",
-     .source = PLATFORM_SOURCE, .retention = UNTIL_DETACHED, .mask = MASK_NAME},
+    {.table = "payment_vault",
+     .column = "number_ct",
+     .name = "card number (PAN) or IBAN",
+     .personal = true,
+     .purposes = PAY,
+     .category = "payment data",
+     .why = "to collect the dealer's payments",
+     .legal_basis = CONTRACT,
+     .recipients = TO_BANK,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_LAST4,
+     .export_as = EXPORT_OMIT,
+     .portable = false},
+    {.table = "payment_vault",
+     .column = "holder_ct",
+     .name = "card or account holder name",
+     .personal = true,
+     .purposes = PAY,
+     .category = "identity",
+     .why = "card and SEPA payments name the holder",
+     .legal_basis = CONTRACT,
+     .recipients = TO_BANK,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_NAME,
+     .export_as = EXPORT_SEALED,
+     .portable = true},
 
     /* Plans and usage counters are about dealers' accounts, not persons. */
     PLAIN("plans", "plan_id", SUP | INV),
@@ -186,12 +313,19 @@ const inv_field inventory_fields[] = {
     PLAIN("invoices", "retention_class", SUP | INV | EXP),
     PLAIN("invoices", "retain_until", SUP | INV | EXP),
     PLAIN("invoices", "created_us", SUP | INV | EXP),
-    {.table = "invoices", .column = "document_ct", .name = "issued invoice (recipient snapshot)",
-     .personal = true, .purposes = SUP | INV | EXP,
+    {.table = "invoices",
+     .column = "document_ct",
+     .name = "issued invoice (recipient snapshot)",
+     .personal = true,
+     .purposes = SUP | INV | EXP,
      .category = "identity, address and tax identifiers on invoices",
-     .why = "an issued invoice must be kept as issued", .legal_basis = LEGAL_DUTY,
-     .recipients = "the recipient of the invoice; tax authorities on audit",
-     .source = PLATFORM_SOURCE, .retention = INVOICE_RETENTION, .mask = MASK_HIDDEN},
+     .why = "an issued invoice must be kept as issued",
+     .legal_basis = LEGAL_DUTY,
+     .recipients = TO_INVOICE_RECIPIENTS,
+     .source = PLATFORM_SOURCE,
+     .mask = MASK_HIDDEN,
+     .export_as = EXPORT_OMIT,
+     .portable = false},
     PLAIN("retention_keys", "class", SUP | INV | EXP),
     PLAIN("retention_keys", "dek_id", SUP | INV | EXP),
     PLAIN("retention_keys", "retain_until", SUP | INV | EXP),
@@ -217,31 +351,148 @@ const inv_field inventory_fields[] = {
     PLAIN("subject_request_notices", "request_id", EXP),
     PLAIN("subject_request_notices", "recipient", EXP),
     PLAIN("accounts", "restricted_us", SUP | INV | EXP),
-    PLAIN("contacts", "restricted_us", SUP | EXP),
-    PLAIN("contacts", "objected_us", SUP | EXP),
+    PLAIN("contacts", "restricted_us", SUP | EXP | MKT),
+    PLAIN("contacts", "objected_us", SUP | EXP | MKT),
     PLAIN("payment_methods", "restricted_us", SUP | INV | EXP | PAY),
     PLAIN("settings", "name", 0),
     PLAIN("settings", "value", 0),
     PLAIN("settings", "updated_us", 0),
 
+    /* The audit trail: ids, roles, codes and checked free text, never
+     * personal values; an export shows who acted on the subject's account. */
+    PLAIN("audit_events", "seq", EXP),
+    PLAIN("audit_events", "occurred_us", EXP),
+    PLAIN("audit_events", "actor_key_id", EXP),
+    PLAIN("audit_events", "actor_role", EXP),
+    PLAIN("audit_events", "action", EXP),
+    PLAIN("audit_events", "account_id", EXP),
+    PLAIN("audit_events", "target_id", EXP),
+    PLAIN("audit_events", "purpose", EXP),
+    PLAIN("audit_events", "request_id", EXP),
+    PLAIN("audit_events", "prev_hash", 0),
+    PLAIN("audit_events", "hash", 0),
+    PLAIN("audit_purge_gate", "opened_by", 0),
+
+    /* minbill's own bookkeeping: read on internal connections only. */
+    PLAIN("schema_migrations", "version", 0),
+    PLAIN("schema_migrations", "name", 0),
+    PLAIN("schema_migrations", "applied_at", 0),
+    PLAIN("api_keys", "key_id", 0),
+    PLAIN("api_keys", "name", 0),
+    PLAIN("api_keys", "role", 0),
+    PLAIN("api_keys", "kind", 0),
+    PLAIN("api_keys", "secret_hash", 0),
+    PLAIN("api_keys", "created_at", 0),
+    PLAIN("api_keys", "revoked_at", 0),
+    PLAIN("keyring_secrets", "name", 0),
+    PLAIN("keyring_secrets", "master_version", 0),
+    PLAIN("keyring_secrets", "nonce", 0),
+    PLAIN("keyring_secrets", "wrapped", 0),
+    PLAIN("keyring_secrets", "created_at", 0),
+    PLAIN("keyring_master", "created_at", 0),
+    PLAIN("data_keys", "created_at", 0),
+    /* Idempotency keys are stored as keyed hashes: nothing to read back. */
+    PLAIN("usage_idem_runs", "run", 0),
+    PLAIN("usage_idem_runs", "first_day", 0),
+    PLAIN("usage_idem_runs", "last_day", 0),
+    PLAIN("usage_idem", "run", 0),
+    PLAIN("usage_idem", "hash", 0),
+
     /* Unwrapping may need to learn a new master key version (rotation). */
-    PLAIN("keyring_master", "version", SUP | INV | EXP | PAY),
-    PLAIN("keyring_master", "key_id", SUP | INV | EXP | PAY),
-    PLAIN("data_keys", "dek_id", SUP | INV | EXP | PAY),
-    PLAIN("data_keys", "master_version", SUP | INV | EXP | PAY),
-    PLAIN("data_keys", "nonce", SUP | INV | EXP | PAY),
-    PLAIN("data_keys", "wrapped", SUP | INV | EXP | PAY),
+    PLAIN("keyring_master", "version", SUP | INV | EXP | PAY | MKT),
+    PLAIN("keyring_master", "key_id", SUP | INV | EXP | PAY | MKT),
+    PLAIN("data_keys", "dek_id", SUP | INV | EXP | PAY | MKT),
+    PLAIN("data_keys", "master_version", SUP | INV | EXP | PAY | MKT),
+    PLAIN("data_keys", "nonce", SUP | INV | EXP | PAY | MKT),
+    PLAIN("data_keys", "wrapped", SUP | INV | EXP | PAY | MKT),
 };
 
 const size_t inventory_count = sizeof inventory_fields / sizeof inventory_fields[0];
 
+/* Settings (table settings) that hold the amounts of retention rules; the
+ * daemon stores them at start and `minbilld purge` reads them. */
+#define GRACE_DAYS "closed_account_grace_days"
+
+#define SUBJECT_KEYED(t, key, ad, erase, rows_rule)                                                \
+    .table = t, .account_col = "account_id", .key_col = key, .ad_row_sql = ad, .erasure = erase,   \
+    .rows = rows_rule, .restricted_col = "restricted_us"
+
+static const char KEPT_WHILE_ACCOUNT[] =
+    "until erased on request, or "
+    "the grace period after the account is closed (30 days "
+    "unless configured otherwise); an issued invoice keeps its own copy";
+
+const inv_table inventory_tables[] = {
+    {SUBJECT_KEYED("accounts", "dek_id", "r.account_id", ERASE_FIELDS, ROWS_MASK),
+     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS, 30}, .retention_text = KEPT_WHILE_ACCOUNT},
+    {SUBJECT_KEYED("contacts", "dek_id", "r.account_id || '/' || r.contact_id", ERASE_ROWS,
+                   ROWS_HIDE),
+     .contact_col = "contact_id", .objected_col = "objected_us",
+     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS, 30}, .retention_text = KEPT_WHILE_ACCOUNT},
+    {SUBJECT_KEYED("payment_methods", "dek_id", "r.token", ERASE_ROWS, ROWS_HIDE),
+     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS, 30},
+     .retention_text = "until the payment method is detached or erased, or the grace period "
+                       "after the account is closed"},
+    /* The vault row is sealed under its method's key, with the token as
+     * its row id; it goes with its method. */
+    {.table = "payment_vault",
+     .parent_table = "payment_methods",
+     .parent_col = "method_id",
+     .key_col = "dek_id",
+     .ad_row_sql = "p.token",
+     .erasure = ERASE_ROWS,
+     .rows = ROWS_PARENT,
+     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS, 30},
+     .retention_text = "until the payment method is detached or erased, or the grace period "
+                       "after the account is closed"},
+    {.table = "payment_token_legacy",
+     .parent_table = "payment_methods",
+     .parent_col = "method_id",
+     .erasure = ERASE_ROWS,
+     .rows = ROWS_PARENT},
+    /* Issued documents: sealed under their retention class's key, never the
+     * account's; an erasure keeps them, restricted, until retention ends. */
+    {.table = "invoices",
+     .account_col = "account_id",
+     .ad_row_sql = "r.invoice_number",
+     .erasure = ERASE_RETAIN,
+     .retention = {RETAIN_AFTER_ISSUE_YEAR, NULL, 8},
+     .retention_text = "the seller's retention period for invoices (NL 7, DE 8 years, "
+                       "§14b UStG / §147 AO), counted from the end of the year of issue; then "
+                       "destroyed with its retention class key"},
+    {.table = "usage_counters", .account_col = "account_id"},
+    {.table = "invoiced_periods", .account_col = "account_id"},
+    {.table = "usage_idem", .retention = {RETAIN_WINDOW, "acceptance_window_days", 62}},
+    {.table = "audit_events",
+     .account_col = "account_id",
+     .retention = {RETAIN_AFTER_EVENT, "audit_retention_days", 3650},
+     .retention_text = "10 years (the proof that requests were answered and who saw what)"},
+    {.table = "subject_requests",
+     .retention = {RETAIN_AFTER_COMPLETION, "subject_request_retention_days", 1095},
+     .retention_text = "3 years after the request was closed (limitation period, §195 BGB)"},
+};
+
+const size_t inventory_tables_count = sizeof inventory_tables / sizeof inventory_tables[0];
+
+const inv_table *inventory_table(const char *table)
+{
+    for (size_t i = 0; i < inventory_tables_count; i++)
+        if (strcmp(inventory_tables[i].table, table) == 0)
+            return &inventory_tables[i];
+    return NULL;
+}
+
+bool inventory_purpose_restricted(int purpose)
+{
+    return purpose != PURPOSE_EXPORT && purpose != PURPOSE_INVOICING;
+}
+
 const char *inventory_purpose_name(inv_purpose p)
 {
     static const char *const names[PURPOSE_COUNT] = {
-        [PURPOSE_SUPPORT] = "support",
-        [PURPOSE_INVOICING] = "invoicing",
-        [PURPOSE_EXPORT] = "export",
-        [PURPOSE_PAYMENT] = "payment",
+        [PURPOSE_SUPPORT] = "support",     [PURPOSE_INVOICING] = "invoicing",
+        [PURPOSE_EXPORT] = "export",       [PURPOSE_PAYMENT] = "payment",
+        [PURPOSE_MARKETING] = "marketing",
     };
     return (unsigned)p < PURPOSE_COUNT ? names[p] : "unknown";
 }
@@ -278,15 +529,93 @@ void inventory_mask(const char *table, const char *column, const char *value, ch
     if (value == NULL || value[0] == '\0')
         return;
     switch (rule) {
-    case MASK_NONE: snprintf(out, size, "%s", value); break;
-    case MASK_EMAIL: mask_email(value, out, size); break;
-    case MASK_PHONE: mask_phone(value, out, size); break;
-    case MASK_NAME: mask_name(value, out, size); break;
+    case MASK_NONE:
+        snprintf(out, size, "%s", value);
+        break;
+    case MASK_EMAIL:
+        mask_email(value, out, size);
+        break;
+    case MASK_PHONE:
+        mask_phone(value, out, size);
+        break;
+    case MASK_NAME:
+        mask_name(value, out, size);
+        break;
     case MASK_LAST4: {
         size_t n = strlen(value);
         snprintf(out, size, "%s", value + (n > 4 ? n - 4 : 0));
         break;
     }
-    case MASK_HIDDEN: break;
+    case MASK_HIDDEN:
+        break;
     }
+}
+
+/* Appends printf-style text to the view SQL being built. */
+static void views_add(char *buf, size_t size, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void views_add(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *len, size - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *len = *len + (size_t)n < size ? *len + (size_t)n : size - 1;
+}
+
+/* The view of one table for a restricted purpose: every declared column of
+ * the table (the authorizer decides which the purpose may read, on the
+ * view), rows or personal values of restricted rows left out. */
+static void view_of(const inv_table *t, int purpose, char *buf, size_t size, size_t *len)
+{
+    views_add(buf, size, len, "CREATE TEMP VIEW %s AS SELECT ", t->table);
+    bool first = true;
+    for (size_t i = 0; i < inventory_count; i++) {
+        const inv_field *f = &inventory_fields[i];
+        if (strcmp(f->table, t->table) != 0)
+            continue;
+        if (t->rows == ROWS_MASK && f->personal)
+            views_add(buf, size, len, "%sCASE WHEN r.%s IS NULL THEN r.%s END AS %s",
+                      first ? "" : ", ", t->restricted_col, f->column, f->column);
+        else
+            views_add(buf, size, len, "%sr.%s", first ? "" : ", ", f->column);
+        first = false;
+    }
+    views_add(buf, size, len, " FROM main.%s r", t->table);
+    if (t->rows == ROWS_HIDE) {
+        views_add(buf, size, len, " WHERE r.%s IS NULL", t->restricted_col);
+        if (purpose == PURPOSE_MARKETING && t->objected_col != NULL)
+            views_add(buf, size, len, " AND r.%s IS NULL", t->objected_col);
+    } else if (t->rows == ROWS_PARENT) {
+        const inv_table *p = inventory_table(t->parent_table);
+        views_add(buf, size, len,
+                  " WHERE r.%s NOT IN (SELECT %s FROM main.%s WHERE %s IS NOT NULL)", t->parent_col,
+                  t->parent_col, p->table, p->restricted_col);
+    }
+    views_add(buf, size, len, ";\n");
+}
+
+static char views_sql[PURPOSE_COUNT][8192];
+static pthread_once_t views_once = PTHREAD_ONCE_INIT;
+
+static void views_build(void)
+{
+    for (int p = 0; p < PURPOSE_COUNT; p++) {
+        size_t len = 0;
+        if (!inventory_purpose_restricted(p))
+            continue;
+        for (size_t i = 0; i < inventory_tables_count; i++)
+            if (inventory_tables[i].rows != ROWS_ALL)
+                view_of(&inventory_tables[i], p, views_sql[p], sizeof views_sql[p], &len);
+    }
+}
+
+const char *inventory_views_sql(int purpose)
+{
+    if (purpose < 0 || purpose >= PURPOSE_COUNT)
+        return "";
+    pthread_once(&views_once, views_build);
+    return views_sql[purpose];
 }

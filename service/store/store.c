@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store/migrate.h"
@@ -33,6 +34,10 @@ struct store_conn {
     stmt_slot stmts[STMT_CACHE];
     int purpose;
     store_readable_fn readable;
+    /* The purpose's row filters: TEMP views named as the tables they
+     * filter (see store_conn_bind_purpose). */
+    char views[STORE_VIEWS_MAX][32];
+    int n_views;
     reader_pool *pool;       /* the pool it belongs to, if any */
     store_conn_t *next_free; /* that pool's free list */
     bool shredded;           /* store_conn_note_shred() since the last take */
@@ -84,8 +89,8 @@ int store_exec_id(store_conn_t *conn, const char *sql, int64_t id, const char *w
     sqlite3_bind_int64(st, 1, id);
     return store_step_done(conn, st, what, err);
 }
-int store_step_one(store_conn_t *conn, sqlite3_stmt *st, const char *not_found,
-                   const char *what, mb_error *err)
+int store_step_one(store_conn_t *conn, sqlite3_stmt *st, const char *not_found, const char *what,
+                   mb_error *err)
 {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
@@ -133,8 +138,9 @@ int store_conn_open(const char *path, bool create, bool query_only, store_conn_t
         }
         sqlite3_sleep(10);
     }
-    if (store_conn_exec(c, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                           "PRAGMA secure_delete=ON;",
+    if (store_conn_exec(c,
+                        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                        "PRAGMA secure_delete=ON;",
                         err) != 0)
         goto fail;
     if (query_only && store_conn_exec(c, "PRAGMA query_only=ON;", err) != 0)
@@ -187,8 +193,8 @@ sqlite3_stmt *store_conn_prepare(store_conn_t *conn, const char *sql, mb_error *
             return s->stmt;
         }
         if (s->sql == NULL) {
-            if (sqlite3_prepare_v3(conn->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt,
-                                   NULL) != SQLITE_OK) {
+            if (sqlite3_prepare_v3(conn->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt, NULL) !=
+                SQLITE_OK) {
                 store_error(conn, err, "prepare");
                 s->stmt = NULL;
                 return NULL;
@@ -201,12 +207,18 @@ sqlite3_stmt *store_conn_prepare(store_conn_t *conn, const char *sql, mb_error *
     return NULL;
 }
 
+static bool is_view(const store_conn_t *c, const char *name)
+{
+    for (int i = 0; name != NULL && i < c->n_views; i++)
+        if (strcmp(c->views[i], name) == 0)
+            return true;
+    return false;
+}
+
 static int authorize(void *ctx, int action, const char *a1, const char *a2, const char *db,
                      const char *trigger)
 {
     const store_conn_t *c = ctx;
-    (void)db;
-    (void)trigger;
     switch (action) {
     case SQLITE_SELECT:
     case SQLITE_FUNCTION:
@@ -214,21 +226,47 @@ static int authorize(void *ctx, int action, const char *a1, const char *a2, cons
     case SQLITE_TRANSACTION: /* BEGIN/COMMIT of a consistent read snapshot */
         return SQLITE_OK;
     case SQLITE_READ:
+        /* A filtered table is read through its view only: the view's own
+         * body (trigger names the view) may read the main table, a query
+         * naming main.<table> may not. What the purpose may read of the
+         * view is the inventory's column rule. A read without a column
+         * (SQLite checks the table when it counts or probes rows, and
+         * does so outside the view's context) reads no value. */
+        if (db != NULL && strcmp(db, "main") == 0 && is_view(c, a1) && a2 != NULL && a2[0] != '\0')
+            return is_view(c, trigger) ? SQLITE_OK : SQLITE_DENY;
         return c->readable(c->purpose, a1, a2) ? SQLITE_OK : SQLITE_DENY;
     default:
         return SQLITE_DENY;
     }
 }
 
-void store_conn_bind_purpose(store_conn_t *conn, int purpose, store_readable_fn readable)
+int store_conn_bind_purpose(store_conn_t *conn, int purpose, store_readable_fn readable,
+                            const char *views_sql, bool query_only, mb_error *err)
 {
+    static const char SQL_VIEWS[] = "SELECT name FROM temp.sqlite_schema WHERE type = 'view'";
     conn->purpose = purpose;
     conn->readable = readable;
+    conn->n_views = 0;
+    if (views_sql != NULL && views_sql[0] != '\0') {
+        if (store_conn_exec(conn, views_sql, err) != 0)
+            return -1;
+        sqlite3_stmt *st = store_conn_prepare(conn, SQL_VIEWS, err);
+        if (st == NULL)
+            return -1;
+        while (sqlite3_step(st) == SQLITE_ROW && conn->n_views < STORE_VIEWS_MAX)
+            snprintf(conn->views[conn->n_views++], sizeof conn->views[0], "%s",
+                     (const char *)sqlite3_column_text(st, 0));
+        sqlite3_reset(st);
+    }
+    /* TEMP views are schema writes: query-only once they exist. */
+    if (query_only && store_conn_exec(conn, "PRAGMA query_only=ON;", err) != 0)
+        return -1;
     sqlite3_set_authorizer(conn->db, authorize, conn);
+    return 0;
 }
 
 static int pool_open(reader_pool *p, const char *path, int size, int purpose,
-                     store_readable_fn readable, mb_error *err)
+                     const store_options *opt, mb_error *err)
 {
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
@@ -236,11 +274,13 @@ static int pool_open(reader_pool *p, const char *path, int size, int purpose,
     if (p->all == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "storage: out of memory");
     for (int i = 0; i < size; i++) {
-        if (store_conn_open(path, false, true, &p->all[i], err) != 0)
+        if (store_conn_open(path, false, opt == NULL, &p->all[i], err) != 0)
             return -1;
         p->size++;
-        if (readable != NULL)
-            store_conn_bind_purpose(p->all[i], purpose, readable);
+        if (opt != NULL && store_conn_bind_purpose(p->all[i], purpose, opt->readable,
+                                                   opt->views != NULL ? opt->views(purpose) : NULL,
+                                                   true, err) != 0)
+            return -1;
         p->all[i]->pool = p;
         p->all[i]->next_free = p->free;
         p->free = p->all[i];
@@ -294,7 +334,7 @@ int store_open(const char *path, const store_options *opt, store_t **out, mb_err
     int size = opt->readers > 0 ? opt->readers : 1;
     for (int i = 0; i <= n_purposes; i++) {
         s->n_pools++;
-        if (pool_open(&s->pools[i], path, size, i - 1, i == 0 ? NULL : opt->readable, err) != 0)
+        if (pool_open(&s->pools[i], path, size, i - 1, i == 0 ? NULL : opt, err) != 0)
             goto fail;
     }
     if (store_writer_start(s, path, &s->writer, err) != 0)

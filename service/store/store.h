@@ -38,6 +38,7 @@ typedef struct store_options {
     bool create;          /* create the file if missing */
     int n_purposes;       /* purpose-bound pools, numbered 0..n_purposes-1 */
     store_readable_fn readable;
+    const char *(*views)(int purpose); /* row filters (store_conn_bind_purpose) */
 } store_options;
 
 /* Opens a single connection with minbill's pragmas (used by the CLI
@@ -115,8 +116,14 @@ store_conn_t *store_reader_acquire_for(store_t *store, int purpose);
 void store_reader_release(store_t *store, store_conn_t *conn);
 
 /* Installs the purpose authorizer on a connection (used by the pools; public
- * so tests can prove what a purpose cannot read). */
-void store_conn_bind_purpose(store_conn_t *conn, int purpose, store_readable_fn readable);
+ * so tests can prove what a purpose cannot read), after creating the
+ * purpose's row filters: views_sql (may be NULL) creates TEMP views named as
+ * the tables they filter, which then shadow them, and the authorizer lets
+ * those tables be read only from inside their views. Opened writable, the
+ * connection becomes query-only if asked (after the views exist). */
+#define STORE_VIEWS_MAX 8
+int store_conn_bind_purpose(store_conn_t *conn, int purpose, store_readable_fn readable,
+                            const char *views_sql, bool query_only, mb_error *err);
 
 /* For the writer module. */
 store_conn_t *store_writer_conn_borrow(store_t *store);
