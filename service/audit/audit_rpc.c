@@ -34,14 +34,20 @@ int audit_call_append(store_conn_t *conn, rpc_call_t *call, const char *action,
                       const char *account_id, const char *target_id, const char *purpose,
                       char *event_id, mb_error *err)
 {
-    const auth_identity *who = rpc_call_identity(call);
-    audit_entry e = {.actor_key_id = who->key_id,
-                     .actor_role = auth_role_name(who->role),
-                     .action = action,
+    audit_entry e = {.action = action,
                      .account_id = account_id,
                      .target_id = target_id,
                      .purpose = purpose};
-    return audit_append(conn, ((mb_app *)rpc_call_app(call))->keyring, &e, event_id, err);
+    return audit_call_append_entry(conn, call, &e, event_id, err);
+}
+
+int audit_call_append_entry(store_conn_t *conn, rpc_call_t *call, audit_entry *e, char *event_id,
+                            mb_error *err)
+{
+    const auth_identity *who = rpc_call_identity(call);
+    e->actor_key_id = who->key_id;
+    e->actor_role = auth_role_name(who->role);
+    return audit_append(conn, ((mb_app *)rpc_call_app(call))->keyring, e, event_id, err);
 }
 
 static int role_enum_by_name(const char *name)
