@@ -613,8 +613,7 @@ static bool report(const bench *b, long rss_kib, bool daemon_ok)
            rate(&b->reveal), bc_lat_pct(&b->reveal.lat, 0.50), bc_lat_pct(&b->reveal.lat, 0.99),
            bc_lat_max(&b->reveal.lat), daemon_us_per_call(&b->attach, &b->attach_cpu),
            daemon_us_per_call(&b->reveal, &b->reveal_cpu), other_cores(&b->attach, &b->attach_cpu),
-           load[0], b->attach.failed + b->reveal.failed, rss_kib,
-           fails == 0 ? "PASS" : "FAIL");
+           load[0], b->attach.failed + b->reveal.failed, rss_kib, fails == 0 ? "PASS" : "FAIL");
     return fails == 0;
 }
 
