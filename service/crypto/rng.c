@@ -29,8 +29,11 @@ static pthread_key_t pool_key; /* frees a thread's slot when it ends */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static bool key_ok;
 
+/* Runs in the ending thread: a later draw there (another destructor) gets
+ * a new pool instead of the freed slot. */
 static void pool_free(void *bytes)
 {
+    tl_pool = (rng_pool){.bytes = NULL, .left = 0};
     secmem_free(bytes);
 }
 
