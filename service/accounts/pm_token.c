@@ -8,6 +8,8 @@
 
 #include <sodium.h>
 
+#include "crypto/rng.h"
+
 #define PREFIX 3     /* "pm_" */
 #define NONCE_LEN 13 /* random letters */
 #define ID_LEN 11    /* 62^11 > 2^63: every id fits */
@@ -40,13 +42,13 @@ static size_t letters_from(const unsigned char *b, size_t nb, int *out, size_t w
 
 void pm_token_new(char out[PM_TOKEN_LEN + 1])
 {
-    /* One getrandom() for the whole token, not one per letter; 32 bytes
-     * fall short of 24 letters about once in 2.5 million tokens. */
+    /* One draw for the whole token, not one per letter; 32 bytes fall
+     * short of 24 letters about once in 2.5 million tokens. */
     unsigned char r[32];
     int v[PM_TOKEN_LEN - PREFIX];
     size_t n = 0;
     while (n < sizeof v / sizeof v[0]) {
-        randombytes_buf(r, sizeof r);
+        rng_fill(r, sizeof r);
         n += letters_from(r, sizeof r, v + n, sizeof v / sizeof v[0] - n);
     }
     memcpy(out, "pm_", PREFIX);

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "crypto/rng.h"
 #include "crypto/secmem.h"
 
 /* Read on every create rather than counted here. A counter would be right
@@ -57,7 +58,7 @@ int dek_create(store_conn_t *conn, keyring_t *kr, dek *out, mb_error *err)
         return store_error(conn, err, "allocating a data key id");
     if (alloc_key(out, err) != 0)
         return -1;
-    randombytes_buf(out->key, KEYRING_KEY_BYTES);
+    rng_fill(out->key, KEYRING_KEY_BYTES);
     out->id = id;
     unsigned char nonce[KEYRING_NONCE_BYTES], wrapped[KEYRING_WRAPPED_BYTES];
     char ad[64];
@@ -180,7 +181,7 @@ void dek_seal(const dek *d, const char *table, const char *column, const char *r
 {
     char ad[256];
     int adlen = seal_ad(ad, sizeof ad, d, table, column, row_id);
-    randombytes_buf(out, 24);
+    rng_fill(out, 24);
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, NULL, plain, len, (unsigned char *)ad,
                                                (size_t)adlen, NULL, out, d->key);
 }

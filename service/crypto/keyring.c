@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "base/clock.h"
+#include "crypto/rng.h"
 #include "crypto/secmem.h"
 
 #define MAX_MASTERS 16
@@ -354,7 +355,7 @@ static void wrap_with(const keyring_t *kr, int slot, const char *ad,
                       unsigned char nonce[KEYRING_NONCE_BYTES],
                       unsigned char wrapped[KEYRING_WRAPPED_BYTES])
 {
-    randombytes_buf(nonce, KEYRING_NONCE_BYTES);
+    rng_fill(nonce, KEYRING_NONCE_BYTES);
     crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped, NULL, key, KEYRING_KEY_BYTES,
                                                (const unsigned char *)ad, strlen(ad), NULL, nonce,
                                                kr->mem->masters[slot]);

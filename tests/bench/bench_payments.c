@@ -527,6 +527,18 @@ static double rate(const bc_load_result *r)
     return r->seconds > 0 ? (double)r->ok / r->seconds : 0;
 }
 
+/* Daemon CPU per counted call in microseconds, -1 if unknown: the figure a
+ * busy shared machine moves least (calls/s moves with everyone's load). */
+static double daemon_us_per_call(const bc_load_result *r, const cpu_window *w)
+{
+    return w->cpu.daemon >= 0 && r->ok > 0 ? w->cpu.daemon * 1e6 / (double)r->ok : -1;
+}
+
+static double other_cores(const bc_load_result *r, const cpu_window *w)
+{
+    return w->cpu.other >= 0 && r->seconds > 0 ? w->cpu.other / r->seconds : -1;
+}
+
 static void print_phase(const char *name, const bc_load_result *r, const cpu_window *w,
                         const char *per_s)
 {
@@ -539,12 +551,12 @@ static void print_phase(const char *name, const bc_load_result *r, const cpu_win
     if (r->seconds <= 0)
         return;
     printf("  %-17s", "CPU (cores)");
-    if (c->daemon >= 0 && r->ok > 0)
+    if (daemon_us_per_call(r, w) >= 0)
         printf(" daemon %.2f (%.1f us per call),", c->daemon / r->seconds,
-               c->daemon * 1e6 / (double)r->ok);
+               daemon_us_per_call(r, w));
     printf(" client %.2f", c->self / r->seconds);
-    if (c->other >= 0)
-        printf(", other %.2f", c->other / r->seconds);
+    if (other_cores(r, w) >= 0)
+        printf(", other %.2f", other_cores(r, w));
     printf("   (machine: %ld cores)\n", bc_cores());
     if (w->threads1.n > 0) {
         printf("  busiest daemon threads:\n");
@@ -585,17 +597,23 @@ static bool report(const bench *b, long rss_kib, bool daemon_ok)
            "%zu tokens)\n", o->reveal_inflight, b->tokens.n);
     print_phase("reveals", &b->reveal, &b->reveal_cpu, "reveals/s");
     bc_print_peak_rss(rss_kib);
+    double load[3] = {-1, -1, -1};
+    if (getloadavg(load, 3) == 3)
+        printf("  machine load      %.2f %.2f %.2f (1, 5, 15 min; %ld cores)\n", load[0], load[1],
+               load[2], bc_cores());
     int fails = failures(b, daemon_ok);
     printf("  result            %s (target: >= %ld tokenisations/s, every call OK)\n",
            fails == 0 ? "PASS" : "FAIL", o->min_rate);
     /* One line for scripts that collect runs. */
     printf("RESULT tokenisations_per_s=%.0f attach_p50_us=%u attach_p99_us=%u "
            "reveals_per_s=%.0f reveal_p50_us=%u reveal_p99_us=%u reveal_max_us=%u "
-           "not_ok=%ld peak_rss_kb=%ld verdict=%s\n",
+           "attach_daemon_cpu_us=%.1f reveal_daemon_cpu_us=%.1f attach_other_cores=%.2f "
+           "load1=%.2f not_ok=%ld peak_rss_kb=%ld verdict=%s\n",
            rate(&b->attach), bc_lat_pct(&b->attach.lat, 0.50), bc_lat_pct(&b->attach.lat, 0.99),
            rate(&b->reveal), bc_lat_pct(&b->reveal.lat, 0.50), bc_lat_pct(&b->reveal.lat, 0.99),
-           bc_lat_max(&b->reveal.lat), b->attach.failed + b->reveal.failed, rss_kib,
-           fails == 0 ? "PASS" : "FAIL");
+           bc_lat_max(&b->reveal.lat), daemon_us_per_call(&b->attach, &b->attach_cpu),
+           daemon_us_per_call(&b->reveal, &b->reveal_cpu), other_cores(&b->attach, &b->attach_cpu),
+           load[0], b->attach.failed + b->reveal.failed, rss_kib, fails == 0 ? "PASS" : "FAIL");
     return fails == 0;
 }
 
