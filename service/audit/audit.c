@@ -24,6 +24,7 @@ static const char TAG_GENESIS[] = "minbill.audit.genesis.v1";
 static const char TAG_HEAD[] = "minbill.audit.head.v1";
 static const char TAG_ANCHOR[] = "minbill.audit.anchor.v1";
 static const char ACTION_ADOPTED[] = "audit.chain_adopted";
+static const char ACTION_HEAD_LOST[] = "audit.head_lost";
 
 static const char SQL_INSERT[] =
     "INSERT INTO audit_events(seq, occurred_us, actor_key_id, actor_role, action, account_id,"
@@ -42,13 +43,15 @@ static const char SQL_ANCHORS[] =
 static const char SQL_ANCHOR_ADD[] =
     "INSERT INTO audit_anchors(id, through_seq, through_hash, purged_total, purged_us, mac)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-/* first seq, its prev_hash, last seq, its hash, whether the chain was adopted */
+/* first seq, its prev_hash, last seq, its hash, whether the chain was
+ * adopted, the newest anchor's seq and hash */
 static const char SQL_ENDS[] = "SELECT (SELECT seq FROM audit_events ORDER BY seq LIMIT 1),"
                                " (SELECT prev_hash FROM audit_events ORDER BY seq LIMIT 1),"
                                " (SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1),"
                                " (SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1),"
                                " EXISTS (SELECT 1 FROM audit_events WHERE action = ?1),"
-                               " EXISTS (SELECT 1 FROM audit_anchors)";
+                               " (SELECT through_seq FROM audit_anchors ORDER BY id DESC LIMIT 1),"
+                               " (SELECT through_hash FROM audit_anchors ORDER BY id DESC LIMIT 1)";
 /* The purge deletes up to the event before the first one at or after the
  * cutoff: seq order, so a clock step back never leaves a hole. */
 static const char SQL_PURGE_RANGE[] =
@@ -246,15 +249,21 @@ static int tampered(mb_error *err, const char *what)
 {
     return mb_error_set(err, GRPC_STATUS_DATA_LOSS,
                         "audit trail: %s; it was tampered with (VerifyAuditChain names where), "
-                        "so nothing more is appended to or purged from it",
+                        "and a purge would hide that: nothing purged",
                         what);
 }
 
-/* A chain with no head: new (nothing appended yet: tip is the genesis),
- * or begun before 0010 and never adopted (adopt it now). Anything else
- * lost its head to tampering, and continuing from the last row left would
- * make a truncation at the end undetectable. */
-static int head_missing(store_conn_t *conn, const keyring_t *kr, chain_point *tip, mb_error *err)
+/* Where the next event goes when the head is missing (head NULL) or does
+ * not match its MAC. A chain nothing was appended to since 0010 has no head
+ * by right: a new one starts at the genesis, one begun before 0010 is
+ * adopted. Any other chain lost its head to tampering. Refusing to append
+ * would stop every audited action, and sealing a head at the last row left
+ * would hide a truncation at the end; so the chain goes on from the last
+ * row left (else the newest anchor, else the genesis) with an
+ * ACTION_HEAD_LOST event naming what the head said, which verification
+ * reports for good. */
+static int chain_resume(store_conn_t *conn, const keyring_t *kr, const chain_point *head,
+                        chain_point *tip, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_ENDS, err);
     if (st == NULL)
@@ -267,35 +276,48 @@ static int head_missing(store_conn_t *conn, const keyring_t *kr, chain_point *ti
     static const unsigned char zeros[AUDIT_HASH_BYTES];
     unsigned char first_prev[AUDIT_HASH_BYTES];
     bool empty = sqlite3_column_type(st, 0) == SQLITE_NULL;
-    bool legacy = !empty && sqlite3_column_int64(st, 0) == 1 && column_hash(st, 1, first_prev) &&
-                  memcmp(first_prev, zeros, AUDIT_HASH_BYTES) == 0 &&
-                  sqlite3_column_int(st, 4) == 0;
-    bool anchored = sqlite3_column_int(st, 5) != 0;
-    tip->seq = empty ? 0 : sqlite3_column_int64(st, 2);
-    bool last_ok = empty || column_hash(st, 3, tip->hash);
-    sqlite3_reset(st);
-    if (empty && !anchored) {
+    bool anchored = sqlite3_column_type(st, 5) != SQLITE_NULL;
+    bool legacy =
+        !empty && !anchored && sqlite3_column_int64(st, 0) == 1 && column_hash(st, 1, first_prev) &&
+        memcmp(first_prev, zeros, AUDIT_HASH_BYTES) == 0 && sqlite3_column_int(st, 4) == 0;
+    int col = !empty ? 2 : anchored ? 5 : -1;
+    memset(tip, 0, sizeof *tip);
+    if (col < 0) {
         genesis_hash(kr, tip->hash);
-        return 0;
+    } else {
+        tip->seq = sqlite3_column_int64(st, col);
+        column_hash(st, col + 1, tip->hash); /* a mangled one stays zeros: the break shows */
     }
-    if (!legacy || anchored || !last_ok)
-        return tampered(err, "its head is missing");
-    const audit_entry adopt = {.actor_key_id = "minbilld",
-                               .actor_role = "admin",
-                               .action = ACTION_ADOPTED,
-                               .purpose = "the end of a chain begun before its head existed"};
-    return append_after(conn, kr, tip, &adopt, NULL, err);
+    sqlite3_reset(st);
+    if (head == NULL && empty && !anchored)
+        return 0;
+    char said[AUDIT_EVENT_ID_MAX] = "";
+    if (head != NULL)
+        audit_event_id(head->seq, said);
+    audit_entry e = {.actor_key_id = "minbilld", .actor_role = "admin", .target_id = said};
+    if (head == NULL && legacy) {
+        e.action = ACTION_ADOPTED;
+        e.purpose = "the end of a chain begun before its head existed";
+    } else {
+        e.action = ACTION_HEAD_LOST;
+        e.purpose = head != NULL ? "the chain head (target) did not match its MAC"
+                                 : "the chain head was missing";
+    }
+    return append_after(conn, kr, tip, &e, NULL, err);
 }
 
-/* Where the next event goes: after the head, once its MAC holds. */
+/* Where the next event goes: after the head, if its MAC holds. */
 static int chain_tip(store_conn_t *conn, const keyring_t *kr, chain_point *tip, mb_error *err)
 {
     bool present, sealed;
-    if (head_read(conn, kr, tip, &present, &sealed, err) != 0)
+    chain_point head;
+    if (head_read(conn, kr, &head, &present, &sealed, err) != 0)
         return -1;
-    if (!present)
-        return head_missing(conn, kr, tip, err);
-    return sealed ? 0 : tampered(err, "its head does not match its MAC");
+    if (present && sealed) {
+        *tip = head;
+        return 0;
+    }
+    return chain_resume(conn, kr, present ? &head : NULL, tip, err);
 }
 
 int audit_append(store_conn_t *conn, const keyring_t *kr, const audit_entry *e, char *event_id,
@@ -384,9 +406,11 @@ static int walk_events(store_conn_t *conn, const keyring_t *kr, int64_t through,
             ok = ok && memcmp(prev, w->last.hash, AUDIT_HASH_BYTES) == 0;
         ok = ok && canon_mac(kr, fields, FIELDS, prev, AUDIT_HASH_BYTES, want) == 0 &&
              memcmp(want, hash, AUDIT_HASH_BYTES) == 0;
-        /* Adoption happens once: a second one covers a truncated end. */
+        /* Adoption happens once: a second one covers a truncated end. A
+         * lost head is tampering on record. */
         if (ok && strcmp(fields[4], ACTION_ADOPTED) == 0)
             ok = ++w->adoptions == 1 && w->legacy;
+        ok = ok && strcmp(fields[4], ACTION_HEAD_LOST) != 0;
         w->events++;
         if (!ok) {
             w->broken_seq = seq;

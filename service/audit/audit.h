@@ -22,7 +22,10 @@
  * A chain begun before 0010 starts from zero bytes and has no head; its
  * first append afterwards adopts it: it appends "audit.chain_adopted"
  * (once per chain, which verification checks) and seals the head. Until
- * then its end cannot be attested.
+ * then its end cannot be attested. An append that finds the head missing
+ * (in any other chain) or not matching its MAC goes on from the last event
+ * left, after an "audit.head_lost" event naming what the head said: audited
+ * actions keep working, and verification reports that event for good.
  *
  * Events carry ids, roles and purposes only: never an e-mail, phone number,
  * name, PAN or IBAN.

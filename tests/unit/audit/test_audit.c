@@ -1,11 +1,11 @@
 /*
  * test_audit.c - the audit chain on a real SQLite file with every migration
  * applied: removals at the start, in the middle and at the end are named; a
- * forged, edited, replayed or missing head or anchor is named; appends never
- * continue from a tampered head; audit_purge_before leaves a chain that
- * verifies (and keeps verifying after more appends and purges), counts the
- * same on a dry run without deleting, and refuses to purge a broken chain;
- * a chain begun before migration 0010 still verifies and is adopted once.
+ * forged, edited, replayed or missing head or anchor is named; an append
+ * after a tampered head leaves an audit.head_lost event that stays named; audit_purge_before leaves
+ * a chain that verifies (and keeps verifying after more appends and purges), counts the same on a
+ * dry run without deleting, and refuses to purge a broken chain; a chain begun before migration
+ * 0010 still verifies and is adopted once.
  *
  * The attacker has the database file, not the master key: raw SQL, with the
  * purge gate opened and triggers dropped as needed.
@@ -113,25 +113,6 @@ static bool broken_at(fixture *f, const char *id)
     return !r.intact && strcmp(r.first_broken, id) == 0;
 }
 
-static int purge(fixture *f, int64_t cutoff_us, bool dry_run, int64_t *purged, mb_error *err)
-{
-    if (store_conn_exec(f->conn, "BEGIN IMMEDIATE", err) != 0)
-        return -1;
-    if (audit_purge_before(f->conn, f->kr, cutoff_us, dry_run, purged, err) != 0) {
-        store_conn_exec(f->conn, "ROLLBACK", NULL);
-        return -1;
-    }
-    return store_conn_exec(f->conn, "COMMIT", err);
-}
-
-/* The cutoff that purges every event before seq. */
-static int64_t cutoff_at(fixture *f, int seq)
-{
-    char sql[96];
-    snprintf(sql, sizeof sql, "SELECT occurred_us FROM audit_events WHERE seq = %d", seq);
-    return unit_query_long(f->conn, sql);
-}
-
 static bool head_hash_is_event(fixture *f, const audit_verify_result *r, int seq)
 {
     char sql[96];
@@ -204,8 +185,36 @@ static void test_removed_all(void)
     fixture_close(&f);
 }
 
-/* A head moved back onto a truncated end, or removed, is named, and no
- * append launders it by sealing a new one. */
+static int purge(fixture *f, int64_t cutoff_us, bool dry_run, int64_t *purged, mb_error *err)
+{
+    if (store_conn_exec(f->conn, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    if (audit_purge_before(f->conn, f->kr, cutoff_us, dry_run, purged, err) != 0) {
+        store_conn_exec(f->conn, "ROLLBACK", NULL);
+        return -1;
+    }
+    return store_conn_exec(f->conn, "COMMIT", err);
+}
+
+/* The cutoff that purges every event before seq. */
+static int64_t cutoff_at(fixture *f, int seq)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT occurred_us FROM audit_events WHERE seq = %d", seq);
+    return unit_query_long(f->conn, sql);
+}
+
+static bool event_action_is(fixture *f, int seq, const char *action)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM audit_events WHERE seq = %d AND action = '%s'",
+             seq, action);
+    return unit_query_long(f->conn, sql) == 1;
+}
+
+/* A head moved back onto a truncated end, or removed, is named; the next
+ * append does not seal a new one over the gap, but goes on after an
+ * audit.head_lost event that verification keeps naming. */
 static void test_head_forged(void)
 {
     fixture f = fixture_open("head.db", 0);
@@ -215,14 +224,26 @@ static void test_head_forged(void)
     attack(&f, "UPDATE audit_head SET seq = 8,"
                " hash = (SELECT hash FROM audit_events WHERE seq = 8)");
     CHECK(broken_at(&f, "audit_head"));
-    CHECK(append_n(&f, 1, &err) == GRPC_STATUS_DATA_LOSS);
-    CHECK(unit_query_long(f.conn, "SELECT count(*) FROM audit_events") == 8);
+    CHECK(append_n(&f, 2, &err) == 0);
+    CHECK(event_action_is(&f, 9, "audit.head_lost"));
+    CHECK(unit_query_long(f.conn, "SELECT count(*) FROM audit_events WHERE seq = 9"
+                                  " AND target_id = 'ae_8'") == 1); /* what the head said */
+    CHECK(broken_at(&f, "ae_9"));
+    fixture_close(&f);
 
+    f = fixture_open("head-missing.db", 0);
+    CHECK(append_n(&f, 10, &err) == 0);
+    attack_delete_events(&f, "seq >= 9");
     attack(&f, "DROP TRIGGER audit_head_no_delete; DELETE FROM audit_head");
     CHECK(broken_at(&f, "audit_head"));
-    CHECK(append_n(&f, 1, &err) == GRPC_STATUS_DATA_LOSS);
-    CHECK_CONTAINS(err.msg, "head is missing");
-    CHECK(unit_query_long(f.conn, "SELECT count(*) FROM audit_events") == 8);
+    CHECK(append_n(&f, 1, &err) == 0);
+    CHECK(event_action_is(&f, 9, "audit.head_lost"));
+    CHECK(broken_at(&f, "ae_9"));
+    /* Nor can a purge hide it. */
+    int64_t purged = -1;
+    CHECK(purge(&f, INT64_MAX, false, &purged, &err) != 0);
+    CHECK_STATUS(err, GRPC_STATUS_DATA_LOSS);
+    CHECK(unit_query_long(f.conn, "SELECT count(*) FROM audit_events") == 10);
     fixture_close(&f);
 }
 
@@ -393,11 +414,14 @@ static void test_legacy_chain_adopted_once(void)
                                   " WHERE action = 'audit.chain_adopted'") == 4);
     r = verify(&f);
     CHECK(r.intact && r.events == 5 && head_hash_is_event(&f, &r, 5));
-    /* Adopted once: a head removed afterwards is tampering. */
+    /* Adopted once: a head removed afterwards is tampering, not a second
+     * adoption. */
     attack_delete_events(&f, "seq >= 5");
     attack(&f, "DROP TRIGGER audit_head_no_delete; DELETE FROM audit_head");
     CHECK(broken_at(&f, "audit_head"));
-    CHECK(append_n(&f, 1, &err) == GRPC_STATUS_DATA_LOSS);
+    CHECK(append_n(&f, 1, &err) == 0);
+    CHECK(event_action_is(&f, 5, "audit.head_lost"));
+    CHECK(broken_at(&f, "ae_5"));
     fixture_close(&f);
 }
 
