@@ -176,7 +176,7 @@ int audit_rpc_verify(rpc_call_t *call, const ProtobufCMessage *msg)
     resp.intact = r.intact;
     resp.events = r.events;
     resp.first_broken_event = r.first_broken;
-    if (r.events > 0 && r.intact)
+    if (r.head_seq > 0 && r.intact)
         resp.head_hash = (ProtobufCBinaryData){AUDIT_HASH_BYTES, r.head_hash};
     rpc_call_finish(call, &resp.base, NULL);
     return RPC_CONTINUE;

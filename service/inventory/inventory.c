@@ -296,6 +296,19 @@ const inv_field inventory_fields[] = {
     PLAIN("invoiced_periods", "invoice_number", SUP | INV | EXP),
     PLAIN("invoiced_periods", "issued_at", SUP | INV | EXP),
 
+    /* The audit chain's head and purge anchors (0010): no personal data;
+     * only the audit module reads them, on the internal connections. */
+    PLAIN("audit_head", "id", 0),
+    PLAIN("audit_head", "seq", 0),
+    PLAIN("audit_head", "hash", 0),
+    PLAIN("audit_head", "mac", 0),
+    PLAIN("audit_anchors", "id", 0),
+    PLAIN("audit_anchors", "through_seq", 0),
+    PLAIN("audit_anchors", "through_hash", 0),
+    PLAIN("audit_anchors", "purged_total", 0),
+    PLAIN("audit_anchors", "purged_us", 0),
+    PLAIN("audit_anchors", "mac", 0),
+
     /* Issued invoices and credit notes: the clear columns carry no personal
      * data; the sealed document holds the recipient snapshot the law
      * requires (legal name, address, VAT id), kept for the seller's
