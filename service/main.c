@@ -41,6 +41,7 @@
 #include "base/log.h"
 #include "inventory/inventory.h"
 #include "methods.h"
+#include "privacy/requests.h"
 #include "devworld.h"
 #include "invoicing/seller.h"
 #include "metrics/endpoint.h"
@@ -486,18 +487,23 @@ static void print_dev_welcome(const config *cfg, const char *host, bool seeded,
            "  support:  export MINBILL_SERVER=%s MINBILL_API_KEY=%s\n"
            "  finance:  export MINBILL_SERVER=%s MINBILL_API_KEY=%s\n"
            "  platform: export MINBILL_SERVER=%s MINBILL_API_KEY=%s\n"
+           "  privacy:  export MINBILL_SERVER=%s MINBILL_API_KEY=%s\n"
            "Try, with the finance key:\n"
            "  build/client/minbill invoices run --period %s\n"
            "  build/client/minbill invoices list --period %s\n"
            "  build/client/minbill invoice render INV-%.4s-000001 --format ubl\n"
            "and with the support key: build/client/minbill account show autohaus-schmidt\n"
+           "and with the privacy key (an access request):\n"
+           "  build/client/minbill dsar open --account autohaus-schmidt --kind access "
+           "--verified-by you\n"
            "Stop with Ctrl-C.\n",
            host, cfg->db, cfg->key_file,
            seeded ? "Seeded an example world: plan dealer-pro, dealers autohaus-schmidt (DE),\n"
                     "garage-de-vries (NL), jean-martin-auto (FR), main-street-motors (US),\n"
                     "and last month's usage; the seller is an example Dutch B.V.\n"
                   : "",
-           host, keys[0].key, host, keys[1].key, host, keys[2].key, last, last, last);
+           host, keys[0].key, host, keys[1].key, host, keys[2].key, host, keys[4].key, last, last,
+           last);
     fflush(stdout);
 }
 
@@ -569,6 +575,7 @@ static int cmd_serve(const config *cfg)
         goto out;
     }
     store_watch_writable(app.store, on_writable, app.health);
+    metrics_access_requests_source(privacy_requests_count, app.store);
     metering_options mo = {.window_days = (int)cfg->window_days};
     if (metering_start(app.store, app.keyring, &mo, &app.metering, &err) != 0)
         goto out;
@@ -578,6 +585,7 @@ static int cmd_serve(const config *cfg)
         {.kr = app.keyring, .role = ROLE_FINANCE, .name = "dev-finance"},
         {.kr = app.keyring, .role = ROLE_PLATFORM, .name = "dev-platform"},
         {.kr = app.keyring, .role = ROLE_ADMIN, .name = "dev-seed"},
+        {.kr = app.keyring, .role = ROLE_PRIVACY, .name = "dev-privacy"},
     };
     bool seed = false;
     for (size_t i = 0; cfg->dev && i < sizeof dev_keys / sizeof dev_keys[0]; i++)

@@ -23,6 +23,7 @@
 #include "minbill/v1/invoicing.pb-c.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "minbill/v1/privacy.pb-c.h"
+#include "privacy/requests.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "rpc/health.h"
 #include "rpc/reflection.h"
@@ -106,8 +107,7 @@ const rpc_method mb_methods[] = {
     UNARY("/minbill.v1.Invoicing/RenderInvoice", D(render_invoice_request), FINANCE, invoices_render),
     UNARY("/minbill.v1.Invoicing/IssueCreditNote", D(issue_credit_note_request), FINANCE, invoices_credit),
 
-    PLANNED("/minbill.v1.Privacy/OpenSubjectRequest", RPC_UNARY, D(open_subject_request_request),
-     PRIVACY | SUPPORT),
+    UNARY("/minbill.v1.Privacy/OpenSubjectRequest", D(open_subject_request_request), PRIVACY | SUPPORT, privacy_open),
     /* An export streams the subject's whole history: a job thread. */
     {.path = "/minbill.v1.Privacy/ExportSubjectData",
      .kind = RPC_SERVER_STREAMING,
@@ -118,15 +118,11 @@ const rpc_method mb_methods[] = {
     PLANNED("/minbill.v1.Privacy/RectifySubject", RPC_UNARY, D(rectify_subject_request), PRIVACY),
     PLANNED("/minbill.v1.Privacy/EraseSubject", RPC_UNARY, D(erase_subject_request), PRIVACY),
     PLANNED("/minbill.v1.Privacy/RestrictSubject", RPC_UNARY, D(restrict_subject_request), PRIVACY),
-    PLANNED("/minbill.v1.Privacy/ListSubjectRequests", RPC_UNARY, D(list_subject_requests_request),
-     PRIVACY),
-    PLANNED("/minbill.v1.Privacy/GetSubjectRequest", RPC_UNARY, D(get_subject_request_request), PRIVACY),
-    PLANNED("/minbill.v1.Privacy/CompleteSubjectRequest", RPC_UNARY,
-     D(complete_subject_request_request), PRIVACY),
-    PLANNED("/minbill.v1.Privacy/RejectSubjectRequest", RPC_UNARY, D(reject_subject_request_request),
-     PRIVACY),
-    PLANNED("/minbill.v1.Privacy/ExtendSubjectRequest", RPC_UNARY, D(extend_subject_request_request),
-     PRIVACY),
+    UNARY("/minbill.v1.Privacy/ListSubjectRequests", D(list_subject_requests_request), PRIVACY, privacy_list),
+    UNARY("/minbill.v1.Privacy/GetSubjectRequest", D(get_subject_request_request), PRIVACY, privacy_get),
+    UNARY("/minbill.v1.Privacy/CompleteSubjectRequest", D(complete_subject_request_request), PRIVACY, privacy_complete),
+    UNARY("/minbill.v1.Privacy/RejectSubjectRequest", D(reject_subject_request_request), PRIVACY, privacy_reject),
+    UNARY("/minbill.v1.Privacy/ExtendSubjectRequest", D(extend_subject_request_request), PRIVACY, privacy_extend),
 
     UNARY("/minbill.v1.Audit/ListAuditEvents", D(list_audit_events_request), PRIVACY, audit_rpc_list),
     UNARY("/minbill.v1.Audit/VerifyAuditChain", D(verify_audit_chain_request), PRIVACY, audit_rpc_verify),

@@ -58,6 +58,10 @@ int privacy_request_close(store_conn_t *conn, rpc_call_t *call, const char *requ
 /* Whether the scope covers the account's own fields (subject by account). */
 bool privacy_scope_whole_account(const privacy_request *r, const char *account_id);
 
+/* Open and overdue requests, for the metrics endpoint
+ * (metrics_access_requests_source; arg is the store_t). */
+int privacy_requests_count(void *arg, int64_t *open, int64_t *overdue);
+
 /* The RPC handlers. */
 int privacy_open(rpc_call_t *call, const ProtobufCMessage *req);
 int privacy_get(rpc_call_t *call, const ProtobufCMessage *req);
