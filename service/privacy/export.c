@@ -120,13 +120,12 @@ static void plan_build(table_plan *p)
         plan_add(p->sql, sizeof p->sql, &len, "NULL, NULL, NULL, NULL, ");
     plan_add(p->sql, sizeof p->sql, &len, "%s, ", t->ad_row_sql != NULL ? t->ad_row_sql : "NULL");
     if (p->subject->restricted_col != NULL)
-        plan_add(p->sql, sizeof p->sql, &len, "%s.%s IS NOT NULL, ", s,
-                 p->subject->restricted_col);
+        plan_add(p->sql, sizeof p->sql, &len, "%s.%s IS NOT NULL, ", s, p->subject->restricted_col);
     else
         plan_add(p->sql, sizeof p->sql, &len, "0, ");
     plan_add(p->sql, sizeof p->sql, &len, "%s%s%s FROM %s r", t->objected_col ? "r." : "",
-             t->objected_col ? t->objected_col : "NULL",
-             t->objected_col ? " IS NOT NULL" : "", t->table);
+             t->objected_col ? t->objected_col : "NULL", t->objected_col ? " IS NOT NULL" : "",
+             t->table);
     if (t->parent_table != NULL)
         plan_add(p->sql, sizeof p->sql, &len, " JOIN %s p ON p.%s = r.%s", t->parent_table,
                  t->parent_col, t->parent_col);
@@ -203,8 +202,7 @@ static void put_time(json_out *j, const char *key, int64_t us)
     time_t secs = (time_t)(us / 1000000);
     struct tm tm;
     char buf[40];
-    if (gmtime_r(&secs, &tm) == NULL ||
-        strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+    if (gmtime_r(&secs, &tm) == NULL || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
         json_out_null(j);
         return;
     }
@@ -270,9 +268,10 @@ static int put_field(exporter *x, sqlite3_stmt *st, int col, const inv_field *f,
     json_out_key(j, "value");
     if (f->export_as == EXPORT_OMIT) {
         json_out_null(j);
-        put_str(j, "withheld", strncmp(f->source, "derived", 7) == 0
-                                   ? f->source
-                                   : "kept for payment collection only; never handed out");
+        put_str(j, "withheld",
+                strncmp(f->source, "derived", 7) == 0
+                    ? f->source
+                    : "kept for payment collection only; never handed out");
     } else if (sqlite3_column_type(st, col) == SQLITE_NULL) {
         json_out_null(j);
     } else if (f->export_as == EXPORT_VALUE) {
@@ -280,8 +279,8 @@ static int put_field(exporter *x, sqlite3_stmt *st, int col, const inv_field *f,
     } else {
         char *clear;
         if (key->key == NULL)
-            return mb_error_set(err, GRPC_STATUS_DATA_LOSS, "%s.%s of %s has no data key",
-                                f->table, f->column, row_id);
+            return mb_error_set(err, GRPC_STATUS_DATA_LOSS, "%s.%s of %s has no data key", f->table,
+                                f->column, row_id);
         if (dek_column_open(st, col, key, f->table, f->column, row_id, x->row, &clear, err) != 0)
             return -1;
         if (f->export_as == EXPORT_SEALED) {
@@ -313,6 +312,14 @@ static void put_withheld(exporter *x, const table_plan *p)
     }
 }
 
+/* Whether f is the table's column col (NULL: none). */
+static bool is_col(const inv_field *f, const char *col)
+{
+    return col != NULL && strcmp(f->column, col) == 0;
+}
+
+/* One row: its plain attributes (ids, states, dates; the restriction and
+ * objection as flags) and its personal fields. */
 static int put_record(exporter *x, store_conn_t *conn, const table_plan *p, sqlite3_stmt *st,
                       mb_error *err)
 {
@@ -333,8 +340,8 @@ static int put_record(exporter *x, store_conn_t *conn, const table_plan *p, sqli
     json_out_object_begin(j);
     for (int c = 0; c < p->n_cols; c++) {
         const inv_field *f = p->cols[c];
-        if (f->personal || (p->t->key_col != NULL && strcmp(f->column, p->t->key_col) == 0) ||
-            sqlite3_column_type(st, c) == SQLITE_BLOB)
+        if (f->personal || sqlite3_column_type(st, c) == SQLITE_BLOB || is_col(f, p->t->key_col) ||
+            is_col(f, p->t->restricted_col) || is_col(f, p->t->objected_col))
             continue;
         json_out_key(j, f->column);
         put_column(j, st, c);
@@ -384,11 +391,11 @@ static int put_rows(exporter *x, store_conn_t *conn, const table_plan *p, const 
     sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, contact_id, -1, SQLITE_STATIC);
     int rc, ret = 0;
-    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW && !x->s.ended) {
         mb_arena_reset(x->row);
         ret = put_record(x, conn, p, st, err);
     }
-    if (ret == 0 && rc != SQLITE_DONE)
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
         ret = store_error(conn, err, "reading the subject's records");
     sqlite3_reset(st);
     return ret;
@@ -422,7 +429,7 @@ static int put_usage(exporter *x, store_conn_t *conn, const char *account_id, mb
     json_out_key(j, "usage_counters");
     json_out_array_begin(j);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && !x->s.ended) {
         json_out_object_begin(j);
         put_str(j, "period", (const char *)sqlite3_column_text(st, 0));
         put_str(j, "metric", (const char *)sqlite3_column_text(st, 1));
@@ -432,7 +439,8 @@ static int put_usage(exporter *x, store_conn_t *conn, const char *account_id, mb
     }
     json_out_array_end(j);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "reading usage counters");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0
+                                                 : store_error(conn, err, "reading usage counters");
 }
 
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
@@ -494,12 +502,12 @@ static int put_invoices(exporter *x, store_conn_t *conn, const char *account_id,
     json_out_array_begin(j);
     char after[INVOICE_NUMBER_SIZE] = "";
     bool more = true;
-    while (more) {
+    while (more && !x->s.ended) {
         mb_arena_reset(x->row);
         Minbill__V1__Invoice **page;
         size_t n;
-        if (invoice_store_list(conn, x->app->keyring, x->row, account_id, "", after,
-                               INVOICE_PAGE, &page, &n, &more, err) != 0)
+        if (invoice_store_list(conn, x->app->keyring, x->row, account_id, "", after, INVOICE_PAGE,
+                               &page, &n, &more, err) != 0)
             return -1;
         for (size_t i = 0; i < n; i++)
             put_invoice(j, page[i]);
@@ -524,7 +532,7 @@ static int put_requests(exporter *x, store_conn_t *conn, const account_part *g, 
     json_out_array_begin(j);
     char last[PRIVACY_REQUEST_ID_MAX] = "";
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && !x->s.ended) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         if (!part_covers(g, (const char *)sqlite3_column_text(st, 7)) || strcmp(id, last) == 0)
             continue;
@@ -541,7 +549,9 @@ static int put_requests(exporter *x, store_conn_t *conn, const account_part *g, 
     }
     json_out_array_end(j);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "reading earlier requests");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW
+               ? 0
+               : store_error(conn, err, "reading earlier requests");
 }
 
 /* Who acted on the account's data and when, from the audit trail. */
@@ -555,7 +565,7 @@ static int put_access_log(exporter *x, store_conn_t *conn, const account_part *g
     json_out_key(j, "access_log");
     json_out_array_begin(j);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && !x->s.ended) {
         if (!part_covers(g, (const char *)sqlite3_column_text(st, 4)))
             continue;
         json_out_object_begin(j);
@@ -570,7 +580,9 @@ static int put_access_log(exporter *x, store_conn_t *conn, const account_part *g
     }
     json_out_array_end(j);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "reading the audit trail");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW
+               ? 0
+               : store_error(conn, err, "reading the audit trail");
 }
 
 static int put_account(exporter *x, store_conn_t *conn, const account_part *g, mb_error *err)
