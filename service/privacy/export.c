@@ -6,7 +6,6 @@
 #include "privacy/export.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,22 +32,6 @@ static const char NO_DATA[] =
     "If a dealer processes your messages through the platform, that dealer is the controller "
     "of those messages and of your contact details: please ask that dealer.";
 
-/* Usage counters, invoices and the audit trail are about an account as a
- * whole: read for subjects by account only. */
-static const char SQL_USAGE[] =
-    "SELECT period, metric, quantity, invoiced_quantity FROM usage_counters"
-    " WHERE account_id = ?1 ORDER BY period, metric";
-/* Earlier requests that covered the account; the caller keeps those about
- * the subject's contacts. One row per scope entry, a request's together. */
-static const char SQL_REQUESTS[] =
-    "SELECT q.request_id, q.kind, q.state, q.received_us, q.due_us, q.completed_us,"
-    " q.outcome_reason, s.contact_id FROM subject_request_scope s"
-    " JOIN subject_requests q ON q.request_id = s.request_id"
-    " WHERE s.account_id = ?1 AND q.request_id <> ?2 ORDER BY q.received_us, q.request_id";
-static const char SQL_ACCESS[] =
-    "SELECT occurred_us, actor_role, actor_key_id, action, target_id, purpose, request_id"
-    " FROM audit_events WHERE account_id = ?1 ORDER BY seq";
-
 /* --- Reading a table the inventory describes ----------------------------- */
 
 #define PLAN_MAX_TABLES 16
@@ -68,6 +51,7 @@ typedef struct table_plan {
 
 static table_plan plans[PLAN_MAX_TABLES];
 static size_t n_plans;
+static bool plans_fit; /* every plan's query and columns fit its limits */
 static pthread_once_t plans_once = PTHREAD_ONCE_INIT;
 
 static bool exported(const inv_field *f)
@@ -88,67 +72,66 @@ static bool generic_table(const inv_table *t)
     return false;
 }
 
-static void plan_add(char *buf, size_t size, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void plan_add(char *buf, size_t size, size_t *len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + *len, size - *len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        *len = *len + (size_t)n < size ? *len + (size_t)n : size - 1;
-}
-
-static void plan_build(table_plan *p)
+/* Writes the plan's query into p->sql; false if it does not fit. */
+static bool plan_build(table_plan *p)
 {
     const inv_table *t = p->t;
     const char *s = t->parent_table != NULL ? "p" : "r"; /* the subject's row */
-    size_t len = 0;
-    plan_add(p->sql, sizeof p->sql, &len, "SELECT ");
-    for (size_t i = 0; i < inventory_count && p->n_cols < PLAN_MAX_COLS; i++) {
-        const inv_field *f = &inventory_fields[i];
-        if (strcmp(f->table, t->table) != 0 || !exported(f))
+    FILE *f = fmemopen(p->sql, sizeof p->sql, "w");
+    if (f == NULL)
+        return false;
+    bool fits = true;
+    fprintf(f, "SELECT ");
+    for (size_t i = 0; i < inventory_count; i++) {
+        const inv_field *c = &inventory_fields[i];
+        if (strcmp(c->table, t->table) != 0 || !exported(c))
             continue;
-        plan_add(p->sql, sizeof p->sql, &len, "r.%s, ", f->column);
-        p->cols[p->n_cols++] = f;
+        if (p->n_cols == PLAN_MAX_COLS)
+            fits = false;
+        else
+            p->cols[p->n_cols++] = c;
+        fprintf(f, "r.%s, ", c->column);
     }
-    if (t->key_col != NULL)
-        plan_add(p->sql, sizeof p->sql, &len, "k.dek_id, k.master_version, k.nonce, k.wrapped, ");
-    else
-        plan_add(p->sql, sizeof p->sql, &len, "NULL, NULL, NULL, NULL, ");
-    plan_add(p->sql, sizeof p->sql, &len, "%s, ", t->ad_row_sql != NULL ? t->ad_row_sql : "NULL");
+    fprintf(f, "%s, %s, ",
+            t->key_col != NULL ? "k.dek_id, k.master_version, k.nonce, k.wrapped"
+                               : "NULL, NULL, NULL, NULL",
+            t->ad_row_sql != NULL ? t->ad_row_sql : "NULL");
     if (p->subject->restricted_col != NULL)
-        plan_add(p->sql, sizeof p->sql, &len, "%s.%s IS NOT NULL, ", s, p->subject->restricted_col);
+        fprintf(f, "%s.%s IS NOT NULL, ", s, p->subject->restricted_col);
     else
-        plan_add(p->sql, sizeof p->sql, &len, "0, ");
-    plan_add(p->sql, sizeof p->sql, &len, "%s%s%s FROM %s r", t->objected_col ? "r." : "",
-             t->objected_col ? t->objected_col : "NULL", t->objected_col ? " IS NOT NULL" : "",
-             t->table);
+        fprintf(f, "0, ");
+    if (t->objected_col != NULL)
+        fprintf(f, "r.%s IS NOT NULL", t->objected_col);
+    else
+        fprintf(f, "0");
+    fprintf(f, " FROM %s r", t->table);
     if (t->parent_table != NULL)
-        plan_add(p->sql, sizeof p->sql, &len, " JOIN %s p ON p.%s = r.%s", t->parent_table,
-                 t->parent_col, t->parent_col);
+        fprintf(f, " JOIN %s p ON p.%s = r.%s", t->parent_table, t->parent_col, t->parent_col);
     if (t->key_col != NULL)
-        plan_add(p->sql, sizeof p->sql, &len, " LEFT JOIN data_keys k ON k.dek_id = %s.%s", s,
-                 t->key_col);
-    plan_add(p->sql, sizeof p->sql, &len, " WHERE %s.%s = ?1", s, p->subject->account_col);
+        fprintf(f, " LEFT JOIN data_keys k ON k.dek_id = %s.%s", s, t->key_col);
+    fprintf(f, " WHERE %s.%s = ?1", s, p->subject->account_col);
     if (p->subject->contact_col != NULL)
-        plan_add(p->sql, sizeof p->sql, &len, " AND (?2 = '' OR %s.%s = ?2)", s,
-                 p->subject->contact_col);
-    plan_add(p->sql, sizeof p->sql, &len, " ORDER BY 1");
+        fprintf(f, " AND (?2 = '' OR %s.%s = ?2)", s, p->subject->contact_col);
+    fprintf(f, " ORDER BY 1");
+    fits = fits && ftell(f) < (long)sizeof p->sql - 1;
+    return fclose(f) == 0 && fits;
 }
 
 static void plans_build(void)
 {
-    for (size_t i = 0; i < inventory_tables_count && n_plans < PLAN_MAX_TABLES; i++) {
+    plans_fit = true;
+    for (size_t i = 0; i < inventory_tables_count; i++) {
         const inv_table *t = &inventory_tables[i];
         if (!generic_table(t))
             continue;
+        if (n_plans == PLAN_MAX_TABLES) {
+            plans_fit = false;
+            break;
+        }
         table_plan *p = &plans[n_plans++];
         p->t = t;
         p->subject = t->parent_table != NULL ? inventory_table(t->parent_table) : t;
-        plan_build(p);
+        plans_fit = plan_build(p) && plans_fit;
     }
 }
 
@@ -382,6 +365,60 @@ static bool part_covers(const account_part *g, const char *contact_id)
     return false;
 }
 
+/* Lists read by name, per account part: the columns of `sql` (?1 the
+ * account, ?2 this request), written under the member `key`. */
+typedef struct list_col {
+    const char *name;
+    bool time; /* microseconds, written as a timestamp */
+} list_col;
+
+typedef struct listing {
+    const char *key;
+    const char *sql;
+    const list_col *cols; /* the first n_cols columns of sql */
+    size_t n_cols;
+    int about_col; /* the contact a row is about ("": all); -1: every row */
+    bool once;     /* rows with the same first column are one item */
+    const char *what;
+} listing;
+
+#define COLS(c) c, sizeof c / sizeof c[0]
+
+/* Usage counters (and invoices) are about the account as a whole: read for
+ * subjects by account only. */
+static const char SQL_USAGE[] =
+    "SELECT period, metric, quantity, invoiced_quantity"
+    " FROM usage_counters WHERE account_id = ?1 ORDER BY period, metric";
+static const list_col USAGE_COLS[] = {
+    {"period", false}, {"metric", false}, {"quantity", false}, {"invoiced_quantity", false}};
+static const listing USAGE = {"usage_counters",        SQL_USAGE, COLS(USAGE_COLS), -1, false,
+                              "reading usage counters"};
+
+/* Earlier requests that covered the account, one row per scope entry (a
+ * request's rows together): kept if about the subject's contacts or the
+ * whole account. */
+static const char SQL_REQUESTS[] =
+    "SELECT q.request_id, q.kind, q.state, q.received_us, q.due_us, q.completed_us,"
+    " q.outcome_reason, s.contact_id FROM subject_request_scope s"
+    " JOIN subject_requests q ON q.request_id = s.request_id"
+    " WHERE s.account_id = ?1 AND q.request_id <> ?2 ORDER BY q.received_us, q.request_id";
+static const list_col REQUEST_COLS[] = {
+    {"request_id", false}, {"kind", false},        {"state", false},         {"received_at", true},
+    {"due_at", true},      {"completed_at", true}, {"outcome_reason", false}};
+static const listing REQUESTS = {
+    "earlier_requests", SQL_REQUESTS, COLS(REQUEST_COLS), 7, true, "reading earlier requests"};
+
+/* Who acted on the account's data and when: its audit trail, but events
+ * about other contacts of the account. */
+static const char SQL_ACCESS[] =
+    "SELECT occurred_us, actor_role, actor_key_id, action, target_id, purpose, request_id"
+    " FROM audit_events WHERE account_id = ?1 ORDER BY seq";
+static const list_col ACCESS_COLS[] = {
+    {"at", true},         {"actor_role", false}, {"actor_key_id", false}, {"action", false},
+    {"target_id", false}, {"purpose", false},    {"request_id", false}};
+static const listing ACCESS = {
+    "access_log", SQL_ACCESS, COLS(ACCESS_COLS), 4, false, "reading the audit trail"};
+
 static int put_rows(exporter *x, store_conn_t *conn, const table_plan *p, const char *account_id,
                     const char *contact_id, mb_error *err)
 {
@@ -404,6 +441,9 @@ static int put_rows(exporter *x, store_conn_t *conn, const table_plan *p, const 
 static int put_records(exporter *x, store_conn_t *conn, const account_part *g, mb_error *err)
 {
     pthread_once(&plans_once, plans_build);
+    if (!plans_fit)
+        return mb_error_set(err, GRPC_STATUS_INTERNAL,
+                            "the inventory outgrew the export's table plans");
     json_out_key(&x->j, "records");
     json_out_array_begin(&x->j);
     int ret = 0;
@@ -417,30 +457,6 @@ static int put_records(exporter *x, store_conn_t *conn, const account_part *g, m
     }
     json_out_array_end(&x->j);
     return ret;
-}
-
-static int put_usage(exporter *x, store_conn_t *conn, const char *account_id, mb_error *err)
-{
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_USAGE, err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-    json_out *j = &x->j;
-    json_out_key(j, "usage_counters");
-    json_out_array_begin(j);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && !x->s.ended) {
-        json_out_object_begin(j);
-        put_str(j, "period", (const char *)sqlite3_column_text(st, 0));
-        put_str(j, "metric", (const char *)sqlite3_column_text(st, 1));
-        put_int(j, "quantity", sqlite3_column_int64(st, 2));
-        put_int(j, "invoiced_quantity", sqlite3_column_int64(st, 3));
-        json_out_object_end(j);
-    }
-    json_out_array_end(j);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0
-                                                 : store_error(conn, err, "reading usage counters");
 }
 
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
@@ -520,69 +536,44 @@ static int put_invoices(exporter *x, store_conn_t *conn, const char *account_id,
     return 0;
 }
 
-static int put_requests(exporter *x, store_conn_t *conn, const account_part *g, mb_error *err)
+/* Writes the listing's rows for the account part: those about the part's
+ * subject, a request's rows once. */
+static int put_list(exporter *x, store_conn_t *conn, const account_part *g, const listing *l,
+                    mb_error *err)
 {
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_REQUESTS, err);
+    sqlite3_stmt *st = store_conn_prepare(conn, l->sql, err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, g->account_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, x->req.request_id, -1, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_text(st, 2, x->req.request_id, -1, SQLITE_STATIC);
     json_out *j = &x->j;
-    json_out_key(j, "earlier_requests");
+    json_out_key(j, l->key);
     json_out_array_begin(j);
     char last[PRIVACY_REQUEST_ID_MAX] = "";
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && !x->s.ended) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        if (!part_covers(g, (const char *)sqlite3_column_text(st, 7)) || strcmp(id, last) == 0)
+        const char *first = (const char *)sqlite3_column_text(st, 0);
+        if ((l->about_col >= 0 &&
+             !part_covers(g, (const char *)sqlite3_column_text(st, l->about_col))) ||
+            (l->once && strcmp(first, last) == 0))
             continue;
-        snprintf(last, sizeof last, "%s", id);
+        if (l->once)
+            snprintf(last, sizeof last, "%s", first);
         json_out_object_begin(j);
-        put_str(j, "request_id", id);
-        put_str(j, "kind", (const char *)sqlite3_column_text(st, 1));
-        put_str(j, "state", (const char *)sqlite3_column_text(st, 2));
-        put_time(j, "received_at", sqlite3_column_int64(st, 3));
-        put_time(j, "due_at", sqlite3_column_int64(st, 4));
-        put_time(j, "completed_at", sqlite3_column_int64(st, 5));
-        put_str(j, "outcome_reason", (const char *)sqlite3_column_text(st, 6));
+        for (size_t c = 0; c < l->n_cols; c++) {
+            if (l->cols[c].time)
+                put_time(j, l->cols[c].name, sqlite3_column_int64(st, (int)c));
+            else {
+                json_out_key(j, l->cols[c].name);
+                put_column(j, st, (int)c);
+            }
+        }
         json_out_object_end(j);
     }
     json_out_array_end(j);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW
-               ? 0
-               : store_error(conn, err, "reading earlier requests");
-}
-
-/* Who acted on the account's data and when, from the audit trail. */
-static int put_access_log(exporter *x, store_conn_t *conn, const account_part *g, mb_error *err)
-{
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_ACCESS, err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, g->account_id, -1, SQLITE_STATIC);
-    json_out *j = &x->j;
-    json_out_key(j, "access_log");
-    json_out_array_begin(j);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && !x->s.ended) {
-        if (!part_covers(g, (const char *)sqlite3_column_text(st, 4)))
-            continue;
-        json_out_object_begin(j);
-        put_time(j, "at", sqlite3_column_int64(st, 0));
-        put_str(j, "actor_role", (const char *)sqlite3_column_text(st, 1));
-        put_str(j, "actor_key_id", (const char *)sqlite3_column_text(st, 2));
-        put_str(j, "action", (const char *)sqlite3_column_text(st, 3));
-        put_str(j, "target_id", (const char *)sqlite3_column_text(st, 4));
-        put_str(j, "purpose", (const char *)sqlite3_column_text(st, 5));
-        put_str(j, "request_id", (const char *)sqlite3_column_text(st, 6));
-        json_out_object_end(j);
-    }
-    json_out_array_end(j);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW
-               ? 0
-               : store_error(conn, err, "reading the audit trail");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_error(conn, err, l->what);
 }
 
 static int put_account(exporter *x, store_conn_t *conn, const account_part *g, mb_error *err)
@@ -599,12 +590,14 @@ static int put_account(exporter *x, store_conn_t *conn, const account_part *g, m
     json_out_array_end(j);
     int ret = put_records(x, conn, g, err);
     if (ret == 0 && g->whole)
-        ret = put_usage(x, conn, g->account_id, err) == 0 &&
-                      put_invoices(x, conn, g->account_id, err) == 0
+        ret =
+            put_list(x, conn, g, &USAGE, err) == 0 && put_invoices(x, conn, g->account_id, err) == 0
+                ? 0
+                : -1;
+    if (ret == 0)
+        ret = put_list(x, conn, g, &REQUESTS, err) == 0 && put_list(x, conn, g, &ACCESS, err) == 0
                   ? 0
                   : -1;
-    if (ret == 0)
-        ret = put_requests(x, conn, g, err) == 0 && put_access_log(x, conn, g, err) == 0 ? 0 : -1;
     json_out_object_end(j);
     return ret;
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/check.h"
 #include "check.h"
 #include "common.h"
 #include "fixtures.h"
@@ -74,37 +75,15 @@ static void rnd_digits(char *out, int len)
     out[len] = '\0';
 }
 
-/* A German VAT id: 9 digits, the last an ISO 7064 MOD 11,10 check digit. */
+/* A German VAT id: random digits until the check digit is right. */
 static void rnd_vat_de(char out[16])
 {
-    char d[9];
-    rnd_digits(d, 8);
-    d[0] = (char)('1' + rand() % 9);
-    int product = 10;
-    for (int i = 0; i < 8; i++) {
-        int sum = (d[i] - '0' + product) % 10;
-        if (sum == 0)
-            sum = 10;
-        product = (2 * sum) % 11;
-    }
-    int check = 11 - product;
-    snprintf(out, 16, "DE%.8s%d", d, check == 10 ? 0 : check);
-}
-
-/* A Visa-like 16-digit number with a valid Luhn check digit. */
-static void rnd_pan(char out[20])
-{
-    out[0] = '4';
-    rnd_digits(out + 1, 14);
-    int sum = 0;
-    for (int i = 14; i >= 0; i--) {
-        int v = out[i] - '0';
-        if ((14 - i) % 2 == 0 && (v *= 2) > 9)
-            v -= 9;
-        sum += v;
-    }
-    out[15] = (char)('0' + (10 - sum % 10) % 10);
-    out[16] = '\0';
+    char candidate[16], digits[10];
+    mb_error err;
+    do {
+        rnd_digits(digits, 9);
+        snprintf(candidate, sizeof candidate, "DE%s", digits);
+    } while (digits[0] == '0' || check_vat_id("vat_id", candidate, "DE", out, 16, &err) != 0);
 }
 
 /* A German IBAN: random account, check digits by ISO 7064 MOD 97-10. */
@@ -136,7 +115,10 @@ static void make_world(void)
         rnd_word(w1, 8);
         rnd_word(w2, 9);
         snprintf(d->holder, sizeof d->holder, "%s %s", w1, w2);
-        rnd_pan(d->pan);
+        char body[16];
+        rnd_digits(body, 15);
+        body[0] = '4';
+        mbt_luhn_pan(body, d->pan);
         snprintf(d->last4, sizeof d->last4, "%s", d->pan + 12);
         rnd_word(w1, 10);
         snprintf(d->mandate, sizeof d->mandate, "MNDT-%s", w1);
