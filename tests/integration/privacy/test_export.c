@@ -119,7 +119,8 @@ static void make_world(void)
         rnd_digits(body, 15);
         body[0] = '4';
         mbt_luhn_pan(body, d->pan);
-        snprintf(d->last4, sizeof d->last4, "%s", d->pan + 12);
+        memcpy(d->last4, d->pan + 12, 4);
+        d->last4[4] = '\0';
         rnd_word(w1, 10);
         snprintf(d->mandate, sizeof d->mandate, "MNDT-%s", w1);
         rnd_word(w1, 8);
