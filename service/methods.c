@@ -15,6 +15,7 @@
 #include "invoicing/invoices.h"
 #include "invoicing/plans.h"
 #include "metering/metering.h"
+#include "privacy/export.h"
 
 #include "minbill/v1/accounts.pb-c.h"
 #include "minbill/v1/audit.pb-c.h"
@@ -107,8 +108,13 @@ const rpc_method mb_methods[] = {
     UNARY("/minbill.v1.Invoicing/IssueCreditNote", D(issue_credit_note_request), FINANCE, invoices_credit),
 
     UNARY("/minbill.v1.Privacy/OpenSubjectRequest", D(open_subject_request_request), PRIVACY | SUPPORT, privacy_open),
-    PLANNED("/minbill.v1.Privacy/ExportSubjectData", RPC_SERVER_STREAMING,
-     D(export_subject_data_request), PRIVACY),
+    /* An export streams the subject's whole history: a job thread. */
+    {.path = "/minbill.v1.Privacy/ExportSubjectData",
+     .kind = RPC_SERVER_STREAMING,
+     .request = D(export_subject_data_request),
+     .roles = PRIVACY,
+     .on_message = privacy_export,
+     .job = true},
     PLANNED("/minbill.v1.Privacy/RectifySubject", RPC_UNARY, D(rectify_subject_request), PRIVACY),
     PLANNED("/minbill.v1.Privacy/EraseSubject", RPC_UNARY, D(erase_subject_request), PRIVACY),
     PLANNED("/minbill.v1.Privacy/RestrictSubject", RPC_UNARY, D(restrict_subject_request), PRIVACY),

@@ -185,7 +185,7 @@ const inv_field inventory_fields[] = {
      .export_as = EXPORT_OMIT,
      .portable = false},
 
-    PLAIN("payment_methods", "method_id", PAY),
+    PLAIN("payment_methods", "method_id", EXP | PAY),
     PLAIN("payment_methods", "token", SUP | INV | EXP | PAY),
     PLAIN("payment_methods", "account_id", SUP | INV | EXP | PAY),
     PLAIN("payment_methods", "type", SUP | INV | EXP | PAY),
@@ -195,7 +195,7 @@ const inv_field inventory_fields[] = {
     PLAIN("payment_methods", "country_code", SUP | INV | EXP | PAY),
     PLAIN("payment_methods", "bic", INV | EXP | PAY),
     PLAIN("payment_methods", "mandate_signed_us", INV | EXP | PAY),
-    PLAIN("payment_methods", "dek_id", PAY),
+    PLAIN("payment_methods", "dek_id", EXP | PAY),
     PLAIN("payment_methods", "created_us", SUP | INV | EXP | PAY),
     {.table = "payment_methods",
      .column = "last4",
@@ -241,7 +241,8 @@ const inv_field inventory_fields[] = {
      * methods up by token on a read connection (reveal). */
     PLAIN("payment_token_legacy", "token", PAY),
     PLAIN("payment_token_legacy", "method_id", PAY),
-    PLAIN("payment_vault", "method_id", PAY),
+    /* The export reads the holder name (Art. 15), never the number. */
+    PLAIN("payment_vault", "method_id", EXP | PAY),
     {.table = "payment_vault",
      .column = "number_ct",
      .name = "card number (PAN) or IBAN",
@@ -259,7 +260,7 @@ const inv_field inventory_fields[] = {
      .column = "holder_ct",
      .name = "card or account holder name",
      .personal = true,
-     .purposes = PAY,
+     .purposes = EXP | PAY,
      .category = "identity",
      .why = "card and SEPA payments name the holder",
      .legal_basis = CONTRACT,

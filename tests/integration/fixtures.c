@@ -113,3 +113,17 @@ int mbt_reveal_card(mbc_channel_t *ch, const char *api_key, const char *token, c
         protobuf_c_message_free_unpacked(resp, NULL);
     return st.code;
 }
+
+void mbt_luhn_pan(const char *body, char out[17])
+{
+    snprintf(out, 17, "%.15s", body);
+    int sum = 0;
+    for (int i = 0; i < 15; i++) {
+        int v = out[14 - i] - '0';
+        if (i % 2 == 0 && (v *= 2) > 9)
+            v -= 9;
+        sum += v;
+    }
+    out[15] = (char)('0' + (10 - sum % 10) % 10);
+    out[16] = '\0';
+}

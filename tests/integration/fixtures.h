@@ -43,4 +43,8 @@ Minbill__V1__PaymentMethod *mbt_attach_sepa(mbc_channel_t *ch, const char *api_k
 int mbt_reveal_card(mbc_channel_t *ch, const char *api_key, const char *token, const char *purpose,
                     char *pan, size_t size, int timeout_ms);
 
+/* A 16-digit card number: the 15 digits of body and their Luhn check
+ * digit. */
+void mbt_luhn_pan(const char *body, char out[17]);
+
 #endif

@@ -130,16 +130,9 @@ list_audit(const char *account_id, Google__Protobuf__Timestamp *since, mb_error 
 /* A Visa number (16 digits) made from n, with its Luhn check digit. */
 static void visa_number(int n, char out[17])
 {
-    snprintf(out, 17, "4000%011d", n);
-    int sum = 0;
-    for (int i = 0; i < 15; i++) {
-        int v = out[14 - i] - '0';
-        if (i % 2 == 0 && (v *= 2) > 9)
-            v -= 9;
-        sum += v;
-    }
-    out[15] = (char)('0' + (10 - sum % 10) % 10);
-    out[16] = '\0';
+    char body[16];
+    snprintf(body, sizeof body, "4000%011d", n);
+    mbt_luhn_pan(body, out);
 }
 
 /* Defect 1: a card number or e-mail in a reveal's purpose never reaches

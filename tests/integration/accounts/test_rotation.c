@@ -48,16 +48,9 @@ static int attach(const char *account, const char *pan, char *token_out)
 /* A distinct valid Visa number per i (Luhn check digit computed). */
 static void make_pan(int i, char out[17])
 {
-    snprintf(out, 17, "411111%09u", (unsigned)i % 1000000000u);
-    int sum = 0;
-    for (int k = 14; k >= 0; k--) {
-        int d = out[k] - '0';
-        if ((14 - k) % 2 == 0 && (d *= 2) > 9)
-            d -= 9;
-        sum += d;
-    }
-    out[15] = (char)('0' + (10 - sum % 10) % 10);
-    out[16] = '\0';
+    char body[16];
+    snprintf(body, sizeof body, "411111%09u", (unsigned)i % 1000000000u);
+    mbt_luhn_pan(body, out);
 }
 
 static int reveal_pan(const char *token, char *pan_out)
