@@ -3,9 +3,12 @@
  */
 #include "devworld.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "minbill/v1/accounts.pb-c.h"
 #include "minbill/v1/invoicing.pb-c.h"
@@ -157,4 +160,23 @@ int devworld_seed(const char *target, const char *platform_key, const char *admi
         ret = seed_usage(ch, platform_key, now, err);
     mbc_channel_free(ch);
     return ret;
+}
+
+int devworld_seller_load(seller_config **out, mb_error *err)
+{
+    char exe[PATH_MAX], path[PATH_MAX + sizeof DEVWORLD_SELLER_FILE];
+    *out = NULL;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                            "--dev: cannot find the minbilld binary: %s", strerror(errno));
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    *(slash != NULL ? slash : exe) = '\0';
+    snprintf(path, sizeof path, "%s/%s", exe, DEVWORLD_SELLER_FILE);
+    if (seller_config_load(path, out, err) != 0) {
+        mb_error_prefix(err, "--dev (the example seller; or give --seller-config FILE): ");
+        return -1;
+    }
+    return 0;
 }

@@ -11,11 +11,24 @@
  * traffic and no domain's internals are touched. It attaches no payment
  * method: service code holds no card number or IBAN, not even a test one
  * (attach one with the platform key to see card or SEPA invoices).
+ *
+ * The example seller of `serve --dev` is a file, dev/seller.conf in the
+ * source tree, which the build copies next to minbilld: the seller's IBAN
+ * is an example too, and lives with the dev setup rather than in code.
  */
 #ifndef MB_DEVWORLD_H
 #define MB_DEVWORLD_H
 
 #include "base/error.h"
+#include "invoicing/seller.h"
+
+/* Where the example seller is, relative to the directory of minbilld. */
+#define DEVWORLD_SELLER_FILE "dev/seller.conf"
+
+/* Loads the example seller from DEVWORLD_SELLER_FILE next to the running
+ * binary (/proc/self/exe). A missing or unreadable file is
+ * FAILED_PRECONDITION naming the path and --seller-config. */
+int devworld_seller_load(seller_config **out, mb_error *err);
 
 /* Seeds the world through the server at target ("127.0.0.1:PORT") with a
  * platform and an admin API key. */

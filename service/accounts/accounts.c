@@ -89,8 +89,8 @@ int accounts_check(mb_arena_t *a, const Minbill__V1__Account *acc, account_in *i
         check_text("account.legal_name", acc->legal_name, 1, 200, err) != 0 ||
         check_address(acc->billing_address, err) != 0 ||
         (acc->vat_id[0] != '\0' &&
-         check_vat_id("account.vat_id", acc->vat_id, acc->billing_address->country_code, vat,
-                           CHECK_VAT_ID_SIZE, err) != 0) ||
+         check_vat_id("account.vat_id", acc->vat_id, acc->billing_address->country_code,
+                      "billing_address.country_code", vat, CHECK_VAT_ID_SIZE, err) != 0) ||
         check_currency("account.currency", acc->currency, err) != 0 ||
         (acc->plan_id[0] != '\0' && check_id("account.plan_id", acc->plan_id, err) != 0))
         return -1;

@@ -173,8 +173,9 @@ static int check_card(const Minbill__V1__CardDetails *c, attach *a, mb_error *er
 static int check_sepa(const Minbill__V1__SepaDebitDetails *s, attach *a, mb_error *err)
 {
     int64_t signed_us;
-    if (pay_check_iban("sepa_debit.iban", s->iban, a->number, a->country, a->last4, err) != 0 ||
-        pay_check_bic("sepa_debit.bic", s->bic, false, err) != 0 ||
+    if (check_iban("sepa_debit.iban", s->iban, a->number, CHECK_IBAN_SIZE, a->country, a->last4,
+                   err) != 0 ||
+        check_bic("sepa_debit.bic", s->bic, false, err) != 0 ||
         pay_check_sepa_reach("sepa_debit.iban", a->country, "sepa_debit.bic", s->bic, err) != 0 ||
         check_text("sepa_debit.account_holder", s->account_holder, 1, 70, err) != 0 ||
         pay_check_mandate_reference("sepa_debit.mandate_reference", s->mandate_reference, err) != 0)
@@ -472,7 +473,7 @@ int payments_attach(rpc_call_t *call, const ProtobufCMessage *msg)
     if (a == NULL)
         return oom(call);
     memset(a, 0, sizeof *a);
-    if ((a->number = call_secret(call, PAY_IBAN_SIZE)) == NULL)
+    if ((a->number = call_secret(call, CHECK_IBAN_SIZE)) == NULL)
         return oom(call);
     if (check_id("account_id", req->account_id, &err) != 0)
         return fail(call, &err);
@@ -488,7 +489,7 @@ int payments_attach(rpc_call_t *call, const ProtobufCMessage *msg)
         return fail(call, &err);
     /* The type is part of the fingerprint input so that a PAN and an IBAN
      * can never collide. */
-    char fp_in[PAY_IBAN_SIZE + 8];
+    char fp_in[CHECK_IBAN_SIZE + 8];
     int n = snprintf(fp_in, sizeof fp_in, "%s:%s", a->card ? "card" : "iban", a->number);
     keyring_mac(app->keyring, KEYRING_SECRET_FINGERPRINT, fp_in, (size_t)n, a->fingerprint,
                 FP_BYTES);
