@@ -717,15 +717,25 @@ bool check_iban_checksum(const char *s, size_t len)
  * IBANs, BICs and SEPA creditor identifiers.
  */
 
-static int iban_check(const char *field, const char *value, char *s, mb_error *err)
+/* value without spaces and upper-cased into s (size bytes): its length, or
+ * -1 unless it fits and holds letters and digits only. */
+static int compact_alnum(const char *field, const char *value, char *s, size_t size, mb_error *err)
 {
-    int len = check_compact(value, " ", true, s, CHECK_IBAN_SIZE);
+    int len = check_compact(value, " ", true, s, size);
     if (len < 0)
-        return check_field_error(err, field, "must be at most %d characters", CHECK_IBAN_MAX);
+        return check_field_error(err, field, "must be at most %zu characters", size - 1);
     for (int i = 0; i < len; i++) {
         if (!is_upper(s[i]) && !is_digit(s[i]))
             return check_field_error(err, field, "may only contain letters, digits and spaces");
     }
+    return len;
+}
+
+static int iban_check(const char *field, const char *value, char *s, mb_error *err)
+{
+    int len = compact_alnum(field, value, s, CHECK_IBAN_SIZE, err);
+    if (len < 0)
+        return -1;
     if (len < 2 || !is_upper(s[0]) || !is_upper(s[1]))
         return check_field_error(err, field, "must start with a two-letter country code");
     int want = check_iban_length(s);
@@ -799,14 +809,9 @@ int check_creditor_id(const char *field, const char *value, char *out, size_t ou
     clear_out(out, out_size);
     if (out != NULL && out_size < CHECK_CREDITOR_ID_SIZE)
         return buffer_too_small(err, field);
-    int len = check_compact(value, " ", true, s, sizeof s);
+    int len = compact_alnum(field, value, s, sizeof s, err);
     if (len < 0)
-        return check_field_error(err, field, "must be at most %d characters",
-                                 CHECK_CREDITOR_ID_SIZE - 1);
-    for (int i = 0; i < len; i++) {
-        if (!is_upper(s[i]) && !is_digit(s[i]))
-            return check_field_error(err, field, "may only contain letters, digits and spaces");
-    }
+        return -1;
     if (len < 8)
         return check_field_error(err, field, "must be at least 8 characters");
     char cc[3] = {s[0], s[1], '\0'};
