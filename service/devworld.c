@@ -3,9 +3,12 @@
  */
 #include "devworld.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "minbill/v1/accounts.pb-c.h"
 #include "minbill/v1/invoicing.pb-c.h"
@@ -50,30 +53,43 @@ static int unary(mbc_channel_t *ch, const char *method, const char *key,
     return 0;
 }
 
+void devworld_plan_init(devworld_plan *p, const char *plan_id)
+{
+    Minbill__V1__Tier *t = p->tiers;
+    minbill__v1__tier__init(&t[0]);
+    minbill__v1__tier__init(&t[1]);
+    t[0].up_to = 10000;
+    t[0].unit_price = "0.01";
+    t[1].unit_price = "0.005";
+    p->tier_list[0] = &t[0];
+    p->tier_list[1] = &t[1];
+    Minbill__V1__Price *messages = &p->prices[0], *media = &p->prices[1];
+    minbill__v1__price__init(messages);
+    minbill__v1__price__init(media);
+    messages->metric = "messages";
+    messages->description = "Messages sent (WhatsApp, SMS, web chat)";
+    messages->included_quantity = 1000;
+    messages->n_tiers = 2;
+    messages->tiers = p->tier_list;
+    media->metric = "media";
+    media->description = "Media attachments";
+    media->unit_price = "0.0025";
+    p->price_list[0] = messages;
+    p->price_list[1] = media;
+    minbill__v1__plan__init(&p->plan);
+    /* protobuf-c's string fields are not const; it only reads them here. */
+    p->plan.plan_id = (char *)plan_id;
+    p->plan.currency = "EUR";
+    p->plan.base_fee_minor = 4900;
+    p->plan.n_prices = 2;
+    p->plan.prices = p->price_list;
+}
+
 static int seed_plan(mbc_channel_t *ch, const char *admin, mb_error *err)
 {
-    Minbill__V1__Tier t1 = MINBILL__V1__TIER__INIT, t2 = MINBILL__V1__TIER__INIT;
-    t1.up_to = 10000;
-    t1.unit_price = "0.01";
-    t2.unit_price = "0.005";
-    Minbill__V1__Tier *tiers[] = {&t1, &t2};
-    Minbill__V1__Price messages = MINBILL__V1__PRICE__INIT, media = MINBILL__V1__PRICE__INIT;
-    messages.metric = "messages";
-    messages.description = "Messages sent (WhatsApp, SMS, web chat)";
-    messages.included_quantity = 1000;
-    messages.n_tiers = 2;
-    messages.tiers = tiers;
-    media.metric = "media";
-    media.description = "Media attachments";
-    media.unit_price = "0.0025";
-    Minbill__V1__Price *prices[] = {&messages, &media};
-    Minbill__V1__Plan p = MINBILL__V1__PLAN__INIT;
-    p.plan_id = "dealer-pro";
-    p.currency = "EUR";
-    p.base_fee_minor = 4900;
-    p.n_prices = 2;
-    p.prices = prices;
-    return unary(ch, "/minbill.v1.Invoicing/UpsertPlan", admin, &p.base,
+    devworld_plan p;
+    devworld_plan_init(&p, "dealer-pro");
+    return unary(ch, "/minbill.v1.Invoicing/UpsertPlan", admin, &p.plan.base,
                  &minbill__v1__plan__descriptor, "the plan", err);
 }
 
@@ -157,4 +173,23 @@ int devworld_seed(const char *target, const char *platform_key, const char *admi
         ret = seed_usage(ch, platform_key, now, err);
     mbc_channel_free(ch);
     return ret;
+}
+
+int devworld_seller_load(seller_config **out, mb_error *err)
+{
+    char exe[PATH_MAX], path[PATH_MAX + sizeof DEVWORLD_SELLER_FILE];
+    *out = NULL;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                            "--dev: cannot find the minbilld binary: %s", strerror(errno));
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    *(slash != NULL ? slash : exe) = '\0';
+    snprintf(path, sizeof path, "%s/%s", exe, DEVWORLD_SELLER_FILE);
+    if (seller_config_load(path, out, err) != 0) {
+        mb_error_prefix(err, "--dev (the example seller; or give --seller-config FILE): ");
+        return -1;
+    }
+    return 0;
 }

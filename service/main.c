@@ -508,13 +508,14 @@ static void print_dev_welcome(const config *cfg, const char *host, bool seeded,
 }
 
 /* The seller invoices are issued by: the configuration file, or with --dev
- * and no file the built-in example seller; none, and invoicing answers
- * FAILED_PRECONDITION. A bad file stops the daemon before it serves. */
+ * and no file the example seller next to the binary (devworld.h); none, and
+ * invoicing answers FAILED_PRECONDITION. A bad file stops the daemon before
+ * it serves. */
 static int load_seller(const config *cfg, seller_config **out, mb_error *err)
 {
     if (cfg->seller_config != NULL)
         return seller_config_load(cfg->seller_config, out, err);
-    return cfg->dev ? seller_config_dev(out, err) : 0;
+    return cfg->dev ? devworld_seller_load(out, err) : 0;
 }
 
 static int cmd_serve(const config *cfg)

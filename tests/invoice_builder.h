@@ -5,7 +5,7 @@
  * amounts rounded half up and VAT once over the sum (BR-CO-17).
  *
  * The including program sets `arena` (everything is allocated there) and
- * `seller` (seller_config_dev()) before building.
+ * `seller` (the example seller, dev/seller.conf) before building.
  */
 #ifndef MB_TEST_INVOICE_BUILDER_H
 #define MB_TEST_INVOICE_BUILDER_H

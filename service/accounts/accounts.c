@@ -18,12 +18,6 @@
 #define MAX_CONTACTS 50
 
 /* Finishes the call with err and returns what a handler returns. */
-static int fail(rpc_call_t *call, const mb_error *err)
-{
-    rpc_call_finish(call, NULL, err);
-    return RPC_CONTINUE;
-}
-
 static int check_address(const Minbill__V1__PostalAddress *a, mb_error *err)
 {
     if (a == NULL)
@@ -89,8 +83,8 @@ int accounts_check(mb_arena_t *a, const Minbill__V1__Account *acc, account_in *i
         check_text("account.legal_name", acc->legal_name, 1, 200, err) != 0 ||
         check_address(acc->billing_address, err) != 0 ||
         (acc->vat_id[0] != '\0' &&
-         check_vat_id("account.vat_id", acc->vat_id, acc->billing_address->country_code, vat,
-                           CHECK_VAT_ID_SIZE, err) != 0) ||
+         check_vat_id("account.vat_id", acc->vat_id, acc->billing_address->country_code,
+                      "billing_address.country_code", vat, CHECK_VAT_ID_SIZE, err) != 0) ||
         check_currency("account.currency", acc->currency, err) != 0 ||
         (acc->plan_id[0] != '\0' && check_id("account.plan_id", acc->plan_id, err) != 0))
         return -1;
@@ -148,9 +142,9 @@ int accounts_upsert(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_error err;
     account_in *in = mb_arena_alloc(rpc_call_arena(call), sizeof *in);
     if (in == NULL)
-        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
     if (accounts_check(rpc_call_arena(call), req->account, in, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, upsert_run, in);
     return RPC_CONTINUE;
 }
@@ -172,7 +166,7 @@ int accounts_remove_contact(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_error err;
     if (check_id("account_id", req->account_id, &err) != 0 ||
         check_id("contact_id", req->contact_id, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, remove_run, (void *)req);
     return RPC_CONTINUE;
 }
@@ -193,7 +187,7 @@ int accounts_close(rpc_call_t *call, const ProtobufCMessage *msg)
     const Minbill__V1__CloseAccountRequest *req = (const void *)msg;
     mb_error err;
     if (check_id("account_id", req->account_id, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, close_run, (void *)req);
     return RPC_CONTINUE;
 }
@@ -235,7 +229,7 @@ int accounts_get(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_app *app = rpc_call_app(call);
     mb_error err;
     if (check_id("account_id", req->account_id, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     /* The contract: reveal is honoured for the privacy role only; support
      * and finance asking for it get the masked account, and since nothing
      * is revealed, nothing is audited. */
@@ -250,7 +244,7 @@ int accounts_get(rpc_call_t *call, const ProtobufCMessage *msg)
                   .view = full ? ACCOUNT_VIEW_FULL : ACCOUNT_VIEW_MASKED,
                   .arena = rpc_call_arena(call)};
     if (store_read_for(app->store, purpose, get_read, &g, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     Minbill__V1__Account *acc = g.out;
     if (!full) {
         rpc_call_finish(call, &acc->base, NULL);
@@ -258,7 +252,7 @@ int accounts_get(rpc_call_t *call, const ProtobufCMessage *msg)
     }
     reveal *r = mb_arena_alloc(rpc_call_arena(call), sizeof *r);
     if (r == NULL)
-        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
     *r = (reveal){.account_id = req->account_id, .account = acc};
     rpc_call_write(call, app->store, reveal_run, r);
     return RPC_CONTINUE;

@@ -16,11 +16,6 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static bool is_upper(char c)
-{
-    return c >= 'A' && c <= 'Z';
-}
-
 /*
  * Cards.
  */
@@ -175,81 +170,8 @@ out_wipe:
 }
 
 /*
- * IBANs.
+ * Mandates.
  */
-
-static int iban_check(const char *field, const char *iban, char *s, mb_error *err)
-{
-    int len = check_compact(iban, " ", true, s, PAY_IBAN_SIZE);
-    if (len < 0)
-        return check_field_error(err, field, "must be at most %d characters", PAY_IBAN_SIZE - 1);
-    for (int i = 0; i < len; i++) {
-        if (!is_upper(s[i]) && !is_digit(s[i]))
-            return check_field_error(err, field, "may only contain letters, digits and spaces");
-    }
-    if (len < 2 || !is_upper(s[0]) || !is_upper(s[1]))
-        return check_field_error(err, field, "must start with a two-letter country code");
-    int want = check_iban_length(s);
-    /* The country code is printed: it is no secret and tells the user more
-     * than "invalid" would. */
-    if (want == 0)
-        return check_field_error(err, field, "country %.2s does not use IBANs", s);
-    if (len != want)
-        return check_field_error(err, field, "length for country %.2s must be %d", s, want);
-    if (!is_digit(s[2]) || !is_digit(s[3]))
-        return check_field_error(err, field, "characters 3 and 4 must be digits");
-    if (!check_iban_checksum(s, (size_t)len))
-        return check_field_error(err, field, "checksum is wrong");
-    return 0;
-}
-
-int pay_check_iban(const char *field, const char *iban, char *normalised_out, char country[3],
-                   char last4[5], mb_error *err)
-{
-    char s[PAY_IBAN_SIZE];
-    normalised_out[0] = '\0';
-    country[0] = '\0';
-    last4[0] = '\0';
-    int rc = iban_check(field, iban, s, err);
-    if (rc == 0) {
-        size_t len = strlen(s);
-        memcpy(normalised_out, s, len + 1);
-        memcpy(country, s, 2);
-        country[2] = '\0';
-        memcpy(last4, s + len - 4, 5);
-    }
-    explicit_bzero(s, sizeof s);
-    return rc;
-}
-
-/*
- * BICs and mandates.
- */
-
-int pay_check_bic(const char *field, const char *bic, bool required, mb_error *err)
-{
-    if (bic[0] == '\0')
-        return required ? check_field_error(err, field, "must not be empty") : 0;
-    size_t len = strlen(bic);
-    for (size_t i = 0; i < len; i++) {
-        if (!is_upper(bic[i]) && !is_digit(bic[i]))
-            return check_field_error(err, field, "may only contain upper-case letters and digits");
-    }
-    if (len != 8 && len != 11)
-        return check_field_error(err, field, "must be 8 or 11 characters");
-    for (size_t i = 0; i < 4; i++) {
-        if (!is_upper(bic[i]))
-            return check_field_error(err, field, "must start with a four-letter bank code");
-    }
-    /* SWIFT gives Kosovo's banks XK, which ISO 3166-1 leaves user-assigned;
-     * its IBANs are in the registry too, so its BICs must pass. */
-    char cc[3] = {bic[4], bic[5], '\0'};
-    if (!check_country_is_assigned(cc) && strcmp(cc, "XK") != 0)
-        return check_field_error(err, field,
-                                "characters 5 and 6 must be an ISO 3166-1 country code");
-    /* Location and branch codes are letters or digits, as checked above. */
-    return 0;
-}
 
 int pay_check_mandate_reference(const char *field, const char *ref, mb_error *err)
 {
@@ -260,37 +182,6 @@ int pay_check_mandate_reference(const char *field, const char *ref, mb_error *er
     size_t len = strlen(ref);
     if (ref[0] == '/' || ref[len - 1] == '/' || strstr(ref, "//") != NULL)
         return check_field_error(err, field, "must not start or end with '/' or contain '//'");
-    return 0;
-}
-
-int pay_check_creditor_id(const char *field, const char *id, char *normalised_out, mb_error *err)
-{
-    char s[PAY_CREDITOR_ID_SIZE];
-    normalised_out[0] = '\0';
-    int len = check_compact(id, " ", true, s, sizeof s);
-    if (len < 0)
-        return check_field_error(err, field, "must be at most %d characters",
-                                 PAY_CREDITOR_ID_SIZE - 1);
-    for (int i = 0; i < len; i++) {
-        if (!is_upper(s[i]) && !is_digit(s[i]))
-            return check_field_error(err, field, "may only contain letters, digits and spaces");
-    }
-    if (len < 8)
-        return check_field_error(err, field, "must be at least 8 characters");
-    char cc[3] = {s[0], s[1], '\0'};
-    if (!check_country_is_assigned(cc))
-        return check_field_error(err, field, "must start with an ISO 3166-1 country code");
-    if (!is_digit(s[2]) || !is_digit(s[3]))
-        return check_field_error(err, field, "characters 3 and 4 must be digits");
-    /* The check digits cover country and national identifier only: the
-     * creditor business code (positions 5-7) is left out, and what remains
-     * is checked exactly like an IBAN. */
-    char folded[PAY_CREDITOR_ID_SIZE];
-    memcpy(folded, s, 4);
-    memcpy(folded + 4, s + 7, (size_t)len - 7);
-    if (!check_iban_checksum(folded, (size_t)len - 3))
-        return check_field_error(err, field, "checksum is wrong");
-    memcpy(normalised_out, s, (size_t)len + 1);
     return 0;
 }
 

@@ -1,10 +1,11 @@
 /*
  * payment_validate.h - pure syntax checks for payment methods: card numbers
- * and expiry dates, IBANs, BICs and SEPA mandate references.
+ * and expiry dates, SEPA mandate references, the SEPA scheme's reach and the
+ * purposes of a reveal. IBANs and BICs are checked by base/check.h, which
+ * the seller configuration shares.
  *
- * Owns: the check-digit algorithms (Luhn, ISO 7064 MOD 97-10), the card
- * brand IIN ranges and the IBAN lengths of the SWIFT IBAN registry. Nothing
- * here allocates, stores, logs or keeps state.
+ * Owns: the card brand IIN ranges and lengths, and the EPC list of SEPA
+ * scheme countries. Nothing here allocates, stores, logs or keeps state.
  *
  * Must never: echo a PAN, IBAN or any digit of them in an error message (PCI
  * DSS 3.3/3.5, GDPR Art. 32). Messages name the field and the rule; the only
@@ -12,7 +13,7 @@
  * and the card brand, neither of which identifies an account. Local copies
  * of a PAN are wiped before returning.
  *
- * Conventions as in validate.h: inputs are NUL-terminated valid UTF-8,
+ * Conventions as in check.h: inputs are NUL-terminated valid UTF-8,
  * functions return 0 or -1 with err = INVALID_ARGUMENT "<field>: <rule>",
  * and outputs are written only on success (on failure they hold "" and
  * PAY_BRAND_UNKNOWN).
@@ -24,9 +25,7 @@
 
 #include "base/error.h"
 
-#define PAY_PAN_SIZE 20  /* at most 19 digits + NUL */
-#define PAY_IBAN_SIZE 35 /* at most 34 characters + NUL */
-#define PAY_CREDITOR_ID_SIZE 36 /* at most 35 characters + NUL */
+#define PAY_PAN_SIZE 20 /* at most 19 digits + NUL */
 
 typedef enum {
     PAY_BRAND_UNKNOWN,
@@ -55,29 +54,10 @@ int pay_check_card(const char *field_prefix, const char *pan, int exp_month, int
                    int now_year, int now_month, char *digits_out, pay_brand *brand, char last4[5],
                    mb_error *err);
 
-/* An IBAN: spaces ignored, letters upper-cased; a country of the SWIFT IBAN
- * registry, that country's length, check digits 02..98 and MOD 97 == 1.
- * normalised_out (PAY_IBAN_SIZE bytes) receives the compact upper-case form,
- * country the country code, last4 the last four characters. */
-int pay_check_iban(const char *field, const char *iban, char *normalised_out, char country[3],
-                   char last4[5], mb_error *err);
-
-/* A BIC (ISO 9362): 8 or 11 upper-case characters, 4 letters (bank), an
- * assigned country code, 2 letters or digits (location) and optionally 3
- * letters or digits (branch). An empty bic passes unless `required`. */
-int pay_check_bic(const char *field, const char *bic, bool required, mb_error *err);
-
 /* A SEPA mandate reference: 1 to 35 characters of the SEPA set (letters,
  * digits, space and / - ? : ( ) . , ' +), not starting or ending with '/'
  * and without "//" (EPC SDD rulebook). */
 int pay_check_mandate_reference(const char *field, const char *ref, mb_error *err);
-
-/* A SEPA creditor identifier (EPC262-08): spaces ignored, letters
- * upper-cased; an assigned country code, two check digits, a three-character
- * creditor business code and the national identifier, at most 35 in all;
- * ISO 7064 MOD 97-10 over all but the business code, as for an IBAN.
- * normalised_out (PAY_CREDITOR_ID_SIZE bytes) receives the compact form. */
-int pay_check_creditor_id(const char *field, const char *id, char *normalised_out, mb_error *err);
 
 /* How far the SEPA direct debit scheme reaches for an account in country
  * cc (the IBAN's country code). */
@@ -90,7 +70,7 @@ typedef enum {
 pay_sepa_reach pay_sepa_reach_of(const char *cc);
 
 /* A SEPA direct debit account: the IBAN's country (country, already
- * checked by pay_check_iban) must be in the scheme's reach, and bic must be
+ * checked by check_iban) must be in the scheme's reach, and bic must be
  * given for a country outside the EEA. Errors name iban_field or bic_field;
  * the country code may appear in the message (it identifies no account). */
 int pay_check_sepa_reach(const char *iban_field, const char *country, const char *bic_field,

@@ -92,17 +92,11 @@ static const char SQL_REVEAL[] =
     " m.dek_id, m.account_id, v.number_ct, v.holder_ct"
     " FROM payment_methods m JOIN payment_vault v ON v.method_id = m.method_id WHERE" BY_TOKEN;
 
-static int fail(rpc_call_t *call, const mb_error *err)
-{
-    rpc_call_finish(call, NULL, err);
-    return RPC_CONTINUE;
-}
-
 static int oom(rpc_call_t *call)
 {
     mb_error err;
     mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    return fail(call, &err);
+    return rpc_call_fail(call, &err);
 }
 
 /* Locked memory that is wiped and freed with the call. */
@@ -173,8 +167,9 @@ static int check_card(const Minbill__V1__CardDetails *c, attach *a, mb_error *er
 static int check_sepa(const Minbill__V1__SepaDebitDetails *s, attach *a, mb_error *err)
 {
     int64_t signed_us;
-    if (pay_check_iban("sepa_debit.iban", s->iban, a->number, a->country, a->last4, err) != 0 ||
-        pay_check_bic("sepa_debit.bic", s->bic, false, err) != 0 ||
+    if (check_iban("sepa_debit.iban", s->iban, a->number, CHECK_IBAN_SIZE, a->country, a->last4,
+                   err) != 0 ||
+        check_bic("sepa_debit.bic", s->bic, false, err) != 0 ||
         pay_check_sepa_reach("sepa_debit.iban", a->country, "sepa_debit.bic", s->bic, err) != 0 ||
         check_text("sepa_debit.account_holder", s->account_holder, 1, 70, err) != 0 ||
         pay_check_mandate_reference("sepa_debit.mandate_reference", s->mandate_reference, err) != 0)
@@ -472,10 +467,10 @@ int payments_attach(rpc_call_t *call, const ProtobufCMessage *msg)
     if (a == NULL)
         return oom(call);
     memset(a, 0, sizeof *a);
-    if ((a->number = call_secret(call, PAY_IBAN_SIZE)) == NULL)
+    if ((a->number = call_secret(call, CHECK_IBAN_SIZE)) == NULL)
         return oom(call);
     if (check_id("account_id", req->account_id, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     a->account_id = req->account_id;
     int rc;
     if (req->method_case == MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD)
@@ -485,10 +480,10 @@ int payments_attach(rpc_call_t *call, const ProtobufCMessage *msg)
     else
         rc = mb_error_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "method: card or sepa_debit required");
     if (rc != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     /* The type is part of the fingerprint input so that a PAN and an IBAN
      * can never collide. */
-    char fp_in[PAY_IBAN_SIZE + 8];
+    char fp_in[CHECK_IBAN_SIZE + 8];
     int n = snprintf(fp_in, sizeof fp_in, "%s:%s", a->card ? "card" : "iban", a->number);
     keyring_mac(app->keyring, KEYRING_SECRET_FINGERPRINT, fp_in, (size_t)n, a->fingerprint,
                 FP_BYTES);
@@ -612,19 +607,19 @@ int payments_list(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_arena_t *ar = rpc_call_arena(call);
     mb_error err;
     if (check_id("account_id", req->account_id, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     if (req->page_size < 0 || req->page_size > PAGE_MAX) {
         mb_error_set(&err, GRPC_STATUS_INVALID_ARGUMENT,
                      "page_size: must be from 0 (server default, %d) to %d", PAGE_DEFAULT,
                      PAGE_MAX);
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     }
     Minbill__V1__ListPaymentMethodsResponse resp = MINBILL__V1__LIST_PAYMENT_METHODS_RESPONSE__INIT;
     list_page p = {.account_id = req->account_id,
                    .size = req->page_size != 0 ? req->page_size : PAGE_DEFAULT,
                    .resp = &resp};
     if (parse_page_token(req->page_token, &p.after, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     resp.payment_methods = mb_arena_alloc(ar, (size_t)p.size * sizeof *resp.payment_methods);
     if (resp.payment_methods == NULL)
         return oom(call);
@@ -696,7 +691,7 @@ static int write_for_token(rpc_call_t *call, const char *token, rpc_write_fn fn)
 {
     mb_error err;
     if (pm_token_check("token", token, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, fn, (void *)token);
     return RPC_CONTINUE;
 }
@@ -844,7 +839,7 @@ int payments_reveal(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_error err;
     if (pm_token_check("token", req->token, &err) != 0 ||
         pay_check_purpose("purpose", req->purpose, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     revealed *r = mb_arena_alloc(rpc_call_arena(call), sizeof *r);
     char *event_id = mb_arena_alloc(rpc_call_arena(call), AUDIT_EVENT_ID_MAX);
     if (r == NULL || event_id == NULL)
@@ -857,7 +852,7 @@ int payments_reveal(rpc_call_t *call, const ProtobufCMessage *msg)
     int rc = read_vault(call, conn, r, &err);
     store_reader_release(app->store, conn);
     if (rc != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_write(call, app->store, reveal_run, r);
     return RPC_CONTINUE;
 }

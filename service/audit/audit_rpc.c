@@ -119,10 +119,8 @@ int audit_rpc_list(rpc_call_t *call, const ProtobufCMessage *msg)
         check_id("account_id", req->account_id, &err);
     if (err.code == GRPC_STATUS_OK && req->since != NULL)
         check_timestamp("since", req->since->seconds, req->since->nanos, &since, &err);
-    if (err.code != GRPC_STATUS_OK) {
-        rpc_call_finish(call, NULL, &err);
-        return RPC_CONTINUE;
-    }
+    if (err.code != GRPC_STATUS_OK)
+        return rpc_call_fail(call, &err);
     int limit = req->page_size == 0         ? PAGE_DEFAULT
                 : req->page_size > PAGE_MAX ? PAGE_MAX
                                             : req->page_size;
@@ -168,10 +166,8 @@ int audit_rpc_verify(rpc_call_t *call, const ProtobufCMessage *msg)
     store_conn_t *conn = store_reader_acquire(app->store);
     int rc = audit_verify(conn, app->keyring, &r, &err);
     store_reader_release(app->store, conn);
-    if (rc != 0) {
-        rpc_call_finish(call, NULL, &err);
-        return RPC_CONTINUE;
-    }
+    if (rc != 0)
+        return rpc_call_fail(call, &err);
     Minbill__V1__VerifyAuditChainResponse resp = MINBILL__V1__VERIFY_AUDIT_CHAIN_RESPONSE__INIT;
     resp.intact = r.intact;
     resp.events = r.events;

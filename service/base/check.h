@@ -1,19 +1,22 @@
 /*
  * check.h - pure syntax checks for request fields, shared by every domain:
  * identifiers, free text, postal codes, country and currency codes, VAT IDs,
- * e-mail addresses, phone numbers and timestamps; and the one detector of
- * personal data in free text minbill stores or logs.
+ * e-mail addresses, phone numbers, timestamps, IBANs, BICs and SEPA creditor
+ * identifiers; and the one detector of personal data in free text minbill
+ * stores or logs.
  *
  * Owns: the rules a field's value must follow and the reference tables they
  * need (ISO 3166-1 alpha-2, ISO 4217, the EU member states and their VAT ID
- * formats). Nothing here allocates, touches the store or the network, or
- * keeps state; every function may be called from any thread.
+ * formats, the IBAN lengths of the SWIFT IBAN registry). Nothing here
+ * allocates, touches the store or the network, or keeps state; every
+ * function may be called from any thread.
  *
  * Must never: put the value, or any part of it, into an error message. A
  * failure names the field the caller passed (e.g.
  * "account.contacts[1].email") and the rule it broke, nothing else, because
- * messages travel to clients and into logs where a name, e-mail address or
- * phone number must not appear (error.h, api.md).
+ * messages travel to clients and into logs where a name, e-mail address,
+ * phone number or IBAN must not appear (error.h, api.md). The one exception
+ * is an IBAN's country code, which identifies no account.
  *
  * Conventions: `field` is the caller's path to the value; `value` is a
  * NUL-terminated string the RPC layer has already checked to be valid UTF-8
@@ -38,6 +41,8 @@
 #define CHECK_EMAIL_SIZE 255 /* RFC 5321 path limit of 254 octets */
 #define CHECK_PHONE_SIZE 17  /* '+' and at most 15 digits (ITU-T E.164) */
 #define CHECK_IBAN_MAX 34    /* ISO 13616 */
+#define CHECK_IBAN_SIZE (CHECK_IBAN_MAX + 1)
+#define CHECK_CREDITOR_ID_SIZE 36 /* at most 35 characters (EPC262-08) */
 
 /* account_id, contact_id, plan_id: 1 to 64 of [A-Za-z0-9._:-]. */
 int check_id(const char *field, const char *value, mb_error *err);
@@ -98,11 +103,13 @@ int check_currency_minor_units(const char *code);
  * prefix may be in any case. EU prefixes (EL for Greece) and XI (Northern
  * Ireland) are checked against their national syntax, German ones also by
  * their check digit; any other prefix needs 2 to 13 letters or digits after
- * it. If country_code (the billing address's) names an EU member state, the
- * prefix must be that state's. out (CHECK_VAT_ID_SIZE bytes) receives the
- * normalised form: upper-case, no separators ("DE136695976"). */
-int check_vat_id(const char *field, const char *value, const char *country_code, char *out,
-                      size_t out_size, mb_error *err);
+ * it. If country_code (the party's address's) names an EU member state, the
+ * prefix must be that state's; a mismatch names country_field, the caller's
+ * name for where country_code came from ("billing_address.country_code").
+ * out (CHECK_VAT_ID_SIZE bytes) receives the normalised form: upper-case, no
+ * separators ("DE136695976"). */
+int check_vat_id(const char *field, const char *value, const char *country_code,
+                 const char *country_field, char *out, size_t out_size, mb_error *err);
 
 /* An ASCII e-mail address in RFC 5321 dot-atom form (no quoted local parts,
  * no address literals). out (CHECK_EMAIL_SIZE bytes) receives the form the
@@ -117,6 +124,28 @@ int check_email(const char *field, const char *value, char *out, size_t out_size
  * (CHECK_PHONE_SIZE bytes) receives the E.164 form ("+4915112345678"). */
 int check_phone(const char *field, const char *value, char *out, size_t out_size,
                      mb_error *err);
+
+/* An IBAN: spaces ignored, letters upper-cased; a country of the SWIFT IBAN
+ * registry, that country's length, check digits 02..98 and MOD 97 == 1. The
+ * message may name the country code (see above). out (CHECK_IBAN_SIZE
+ * bytes) receives the compact upper-case form, country (if not NULL) the
+ * country code and last4 (if not NULL) the last four characters; all are
+ * "" on failure. */
+int check_iban(const char *field, const char *value, char *out, size_t out_size, char country[3],
+               char last4[5], mb_error *err);
+
+/* A BIC (ISO 9362): 8 or 11 upper-case characters, 4 letters (bank), an
+ * assigned country code, 2 letters or digits (location) and optionally 3
+ * letters or digits (branch). An empty value passes unless `required`. */
+int check_bic(const char *field, const char *value, bool required, mb_error *err);
+
+/* A SEPA creditor identifier (EPC262-08): spaces ignored, letters
+ * upper-cased; an assigned country code, two check digits, a three-character
+ * creditor business code and the national identifier, at most 35 in all;
+ * ISO 7064 MOD 97-10 over all but the business code, as for an IBAN. out
+ * (CHECK_CREDITOR_ID_SIZE bytes) receives the compact form. */
+int check_creditor_id(const char *field, const char *value, char *out, size_t out_size,
+                      mb_error *err);
 
 /*
  * Building blocks, shared with payment_validate.c.

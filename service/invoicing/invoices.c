@@ -19,12 +19,6 @@
 #include "invoicing/ubl.h"
 #include "rpc/write.h"
 
-static int fail(rpc_call_t *call, const mb_error *err)
-{
-    rpc_call_finish(call, NULL, err);
-    return RPC_CONTINUE;
-}
-
 /* Invoice numbers are "<prefix>-<year>-<6 digits>": letters, digits and
  * hyphens only. */
 static int check_number(const char *field, const char *s, mb_error *err)
@@ -86,7 +80,7 @@ int invoices_get(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_error err;
     Minbill__V1__Invoice *inv;
     if (load(call, req->invoice_number, &inv, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     view_for(call, inv);
     rpc_call_finish(call, &inv->base, NULL);
     return RPC_CONTINUE;
@@ -128,16 +122,16 @@ int invoices_list(rpc_call_t *call, const ProtobufCMessage *msg)
     if ((req->account_id[0] != '\0' && check_id("account_id", req->account_id, &err) != 0) ||
         (req->period[0] != '\0' && period_check("period", req->period, &err) != 0) ||
         (req->page_token[0] != '\0' && check_number("page_token", req->page_token, &err) != 0))
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     if (req->page_size < 0 || req->page_size > INVOICE_LIST_MAX) {
         mb_error_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "page_size: must be 0..%d",
                      INVOICE_LIST_MAX);
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     }
     Minbill__V1__ListInvoicesResponse *resp = mb_arena_alloc(rpc_call_arena(call), sizeof *resp);
     if (resp == NULL) {
         mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     }
     minbill__v1__list_invoices_response__init(resp);
     list_args l = {.call = call,
@@ -146,7 +140,7 @@ int invoices_list(rpc_call_t *call, const ProtobufCMessage *msg)
                    .resp = resp};
     if (store_read_for(((mb_app *)rpc_call_app(call))->store, purpose_of(call), list_read, &l,
                        &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_finish(call, &resp->base, NULL);
     return RPC_CONTINUE;
 }
@@ -159,17 +153,17 @@ int invoices_render(rpc_call_t *call, const ProtobufCMessage *msg)
     if (!ubl && req->format != MINBILL__V1__INVOICE_FORMAT__INVOICE_FORMAT_JSON) {
         mb_error_set(&err, GRPC_STATUS_INVALID_ARGUMENT,
                      "format: must be INVOICE_FORMAT_JSON or INVOICE_FORMAT_UBL");
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     }
     Minbill__V1__Invoice *inv;
     if (load(call, req->invoice_number, &inv, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     mb_arena_t *a = rpc_call_arena(call);
     char *doc;
     size_t len;
     if ((ubl ? ubl_render(a, inv, &doc, &len, &err) : invoice_json_render(a, inv, &doc, &len, &err)) !=
         0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     Minbill__V1__RenderedInvoice resp = MINBILL__V1__RENDERED_INVOICE__INIT;
     resp.content_type = ubl ? "application/xml" : "application/json";
     resp.content.data = (uint8_t *)doc;
@@ -217,34 +211,34 @@ int invoices_credit(rpc_call_t *call, const ProtobufCMessage *msg)
     if (app->seller == NULL) {
         mb_error_set(&err, GRPC_STATUS_FAILED_PRECONDITION,
                      "the seller is not configured: start minbilld with --seller-config FILE");
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     }
     if (check_stored_text("reason", req->reason, 1, CREDIT_REASON_MAX, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     Minbill__V1__Invoice *orig;
     if (load(call, req->invoice_number, &orig, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     if (orig->type != MINBILL__V1__INVOICE_TYPE__INVOICE_TYPE_INVOICE) {
         mb_error_set(&err, GRPC_STATUS_FAILED_PRECONDITION,
                      "invoice_number: is a credit note; only invoices can be credited");
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     }
     if (orig->status == MINBILL__V1__INVOICE_STATUS__INVOICE_STATUS_CREDITED) {
         mb_error_set(&err, GRPC_STATUS_ALREADY_EXISTS,
                      "invoice_number: the invoice has a credit note already");
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     }
     mb_arena_t *a = rpc_call_arena(call);
     credit_args *c = mb_arena_alloc(a, sizeof *c);
     char *today = mb_arena_alloc(a, 11);
     if (c == NULL || today == NULL) {
         mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     }
     mb_today_utc(today);
     invoice_retention(app->seller, today, c->cls, c->retain_until);
     if (invoice_build_credit_note(a, orig, req->reason, today, &c->cn, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_write(call, app->store, credit_run, c);
     return RPC_CONTINUE;
 }

@@ -401,12 +401,6 @@ int plan_load(store_conn_t *conn, mb_arena_t *a, const char *plan_id, plan *out,
 
 /* --- handlers ------------------------------------------------------------- */
 
-static int fail(rpc_call_t *call, const mb_error *err)
-{
-    rpc_call_finish(call, NULL, err);
-    return RPC_CONTINUE;
-}
-
 static int upsert_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
                       mb_error *err)
 {
@@ -429,11 +423,11 @@ int plans_upsert(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_error err;
     plan *p = mb_arena_alloc(rpc_call_arena(call), sizeof *p);
     if (p == NULL)
-        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
     /* The unary request lives in the call's arena until the call is freed,
      * so the normalised plan may point into it. */
     if (plan_check(rpc_call_arena(call), (const Minbill__V1__Plan *)msg, p, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, upsert_run, p);
     return RPC_CONTINUE;
 }
@@ -460,10 +454,10 @@ int plans_get(rpc_call_t *call, const ProtobufCMessage *msg)
     const Minbill__V1__GetPlanRequest *req = (const void *)msg;
     mb_error err;
     if (check_id("plan_id", req->plan_id, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     get_args g = {.arena = rpc_call_arena(call), .plan_id = req->plan_id};
     if (store_read_for(((mb_app *)rpc_call_app(call))->store, PURPOSE_INVOICING, get_read, &g, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_finish(call, &g.out->base, NULL);
     return RPC_CONTINUE;
 }
@@ -522,22 +516,23 @@ int plans_list(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_arena_t *a = rpc_call_arena(call);
     mb_error err;
     if (req->page_size < 0 || req->page_size > PLAN_LIST_MAX)
-        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
-                                      "page_size: must be from 0 (server default) to 500"});
+        return rpc_call_fail(call,
+                             &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
+                                         "page_size: must be from 0 (server default) to 500"});
     /* The token is the last plan_id of the previous page. */
     if (req->page_token[0] != '\0' && check_id("page_token", req->page_token, &err) != 0)
-        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
-                                      "page_token: not a token returned by ListPlans"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
+                                               "page_token: not a token returned by ListPlans"});
     list_args l = {.arena = a,
                    .after = req->page_token,
                    .size = req->page_size ? req->page_size : PLAN_LIST_DEFAULT,
                    .resp = mb_arena_alloc(a, sizeof *l.resp)};
     if (l.resp == NULL)
-        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
     minbill__v1__list_plans_response__init(l.resp);
     if (store_read_for(((mb_app *)rpc_call_app(call))->store, PURPOSE_INVOICING, list_read, &l,
                        &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_finish(call, &l.resp->base, NULL);
     return RPC_CONTINUE;
 }

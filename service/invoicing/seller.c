@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "accounts/payment_validate.h"
 #include "base/check.h"
 #include "base/utf8.h"
 #include "invoicing/ubl.h"
@@ -69,25 +68,6 @@ static const struct {
     [K_CN_PREFIX] = {"credit_note_prefix", true},
     [K_RETENTION] = {"retention_years", true},
 };
-
-const char SELLER_CONFIG_DEV_TEXT[] = "# minbill example seller (serve --dev)\n"
-                                      "legal_name = Minbill Example B.V.\n"
-                                      "address.line1 = Keizersgracht 100\n"
-                                      "address.postal_code = 1015 CV\n"
-                                      "address.city = Amsterdam\n"
-                                      "address.country_code = NL\n"
-                                      "vat_id = NL123456782B01\n"
-                                      "electronic_address = 9944:NL123456782B01\n"
-                                      "contact.name = Billing\n"
-                                      "contact.phone = +31 20 123 4567\n"
-                                      "contact.email = billing@minbill.example\n"
-                                      "bank.iban = NL91ABNA0417164300\n"
-                                      "bank.bic = ABNANL2A\n"
-                                      "sepa_creditor_id = NL69ZZZ123456780000\n"
-                                      "payment_terms_days = 14\n"
-                                      "invoice_prefix = INV\n"
-                                      "credit_note_prefix = CN\n"
-                                      "retention_years = 7\n";
 
 /* The raw entries of the first pass. */
 typedef struct raw_config {
@@ -338,12 +318,16 @@ static int take_party(raw_config *raw, seller_config *s, mb_error *err)
         goto fail;
     memcpy(s->country_code, cc, 3);
     free(cc);
-    char vat[CHECK_VAT_ID_SIZE];
+    char vat[CHECK_VAT_ID_SIZE], country_field[FIELD_SIZE];
     if (take(raw, K_VAT_ID, &s->vat_id, err) != 0)
         return -1;
-    if (s->vat_id[0] != '\0' && (check_vat_id(field_name(f, raw, K_VAT_ID), s->vat_id,
-                                              s->country_code, vat, sizeof vat, err) != 0 ||
-                                 replace(&s->vat_id, vat, err) != 0))
+    /* The VAT id may stand before the country: name the country's line. */
+    snprintf(country_field, sizeof country_field, "%s on line %d", KEYS[K_COUNTRY].name,
+             raw->line[K_COUNTRY]);
+    if (s->vat_id[0] != '\0' &&
+        (check_vat_id(field_name(f, raw, K_VAT_ID), s->vat_id, s->country_code, country_field, vat,
+                      sizeof vat, err) != 0 ||
+         replace(&s->vat_id, vat, err) != 0))
         return -1;
     if (take(raw, K_TAX_NUMBER, &s->tax_number, err) != 0)
         return -1;
@@ -377,18 +361,18 @@ static int take_contact(raw_config *raw, seller_config *s, mb_error *err)
 
 static int take_bank(raw_config *raw, seller_config *s, mb_error *err)
 {
-    char f[FIELD_SIZE], iban[PAY_IBAN_SIZE], country[3], last4[5];
-    char creditor[PAY_CREDITOR_ID_SIZE];
+    char f[FIELD_SIZE], iban[CHECK_IBAN_SIZE], creditor[CHECK_CREDITOR_ID_SIZE];
     if (take(raw, K_IBAN, &s->bank_iban, err) != 0 ||
-        pay_check_iban(field_name(f, raw, K_IBAN), s->bank_iban, iban, country, last4, err) != 0 ||
+        check_iban(field_name(f, raw, K_IBAN), s->bank_iban, iban, sizeof iban, NULL, NULL, err) !=
+            0 ||
         replace(&s->bank_iban, iban, err) != 0 || take(raw, K_BIC, &s->bank_bic, err) != 0 ||
-        pay_check_bic(field_name(f, raw, K_BIC), s->bank_bic, false, err) != 0 ||
+        check_bic(field_name(f, raw, K_BIC), s->bank_bic, false, err) != 0 ||
         take(raw, K_CREDITOR_ID, &s->sepa_creditor_id, err) != 0)
         return -1;
     if (s->sepa_creditor_id[0] == '\0')
         return 0;
-    if (pay_check_creditor_id(field_name(f, raw, K_CREDITOR_ID), s->sepa_creditor_id, creditor,
-                              err) != 0)
+    if (check_creditor_id(field_name(f, raw, K_CREDITOR_ID), s->sepa_creditor_id, creditor,
+                          sizeof creditor, err) != 0)
         return -1;
     return replace(&s->sepa_creditor_id, creditor, err);
 }
@@ -442,11 +426,6 @@ int seller_config_load(const char *path, seller_config **out, mb_error *err)
     fclose(f);
     free(buf);
     return rc;
-}
-
-int seller_config_dev(seller_config **out, mb_error *err)
-{
-    return seller_config_parse(SELLER_CONFIG_DEV_TEXT, strlen(SELLER_CONFIG_DEV_TEXT), out, err);
 }
 
 void seller_config_free(seller_config *s)

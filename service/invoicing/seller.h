@@ -48,15 +48,6 @@ int seller_config_parse(const char *text, size_t len, seller_config **out, mb_er
  * FAILED_PRECONDITION "seller config: cannot read <path>: <reason>". */
 int seller_config_load(const char *path, seller_config **out, mb_error *err);
 
-/* The built-in example seller of `serve --dev`: a Dutch BV in Amsterdam
- * with an NL VAT ID (electronic address 9944:<VAT ID>), contact "Billing",
- * an NL IBAN and SEPA creditor id, 14 days, series INV / CN, 7 years. */
-int seller_config_dev(seller_config **out, mb_error *err);
-
-/* The text seller_config_dev() parses, in the file format (a template for
- * operators). */
-extern const char SELLER_CONFIG_DEV_TEXT[];
-
 void seller_config_free(seller_config *s);
 
 #endif

@@ -330,12 +330,6 @@ void metering_stream_cancel(rpc_call_t *call)
 
 /* --- GetUsage -------------------------------------------------------------------- */
 
-static int fail(rpc_call_t *call, const mb_error *err)
-{
-    rpc_call_finish(call, NULL, err);
-    return RPC_CONTINUE;
-}
-
 static int read_usage(store_conn_t *conn, mb_arena_t *a, const Minbill__V1__GetUsageRequest *req,
                       Minbill__V1__GetUsageResponse *resp, mb_error *err)
 {
@@ -395,12 +389,12 @@ int metering_get_usage(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_arena_t *a = rpc_call_arena(call);
     mb_error err;
     if (check_id("account_id", req->account_id, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     if (period_check("period", req->period, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     Minbill__V1__GetUsageResponse *resp = mb_arena_alloc(a, sizeof *resp);
     if (resp == NULL)
-        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
     minbill__v1__get_usage_response__init(resp);
     /* Finance reads for invoicing, support for a lookup: each through its
      * purpose's connections. */
@@ -410,7 +404,7 @@ int metering_get_usage(rpc_call_t *call, const ProtobufCMessage *msg)
     int rc = read_usage(conn, a, req, resp, &err);
     store_reader_release(app->store, conn);
     if (rc != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_finish(call, &resp->base, NULL);
     return RPC_CONTINUE;
 }

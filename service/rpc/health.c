@@ -89,8 +89,7 @@ int health_check(rpc_call_t *call, const ProtobufCMessage *msg)
     if (!service_known(h, req->service)) {
         mb_error err;
         mb_error_set(&err, GRPC_STATUS_NOT_FOUND, "service: unknown service name");
-        rpc_call_finish(call, NULL, &err);
-        return RPC_CONTINUE;
+        return rpc_call_fail(call, &err);
     }
     Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
     pthread_mutex_lock(&h->lock);
@@ -108,8 +107,7 @@ int health_watch(rpc_call_t *call, const ProtobufCMessage *msg)
     if (w == NULL) {
         mb_error err;
         mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        rpc_call_finish(call, NULL, &err);
-        return RPC_CONTINUE;
+        return rpc_call_fail(call, &err);
     }
     w->call = call;
     w->known = service_known(h, req->service);

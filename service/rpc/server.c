@@ -421,6 +421,12 @@ void rpc_call_finish(rpc_call_t *c, const ProtobufCMessage *resp, const mb_error
         call_destroy(c);
 }
 
+int rpc_call_fail(rpc_call_t *call, const mb_error *err)
+{
+    rpc_call_finish(call, NULL, err);
+    return RPC_CONTINUE;
+}
+
 static void finish_error(rpc_call_t *c, grpc_status_code code, const char *msg)
 {
     mb_error err;

@@ -131,6 +131,10 @@ bool rpc_call_stopped(const rpc_call_t *call);
  * unary and client-streaming methods, resp is the response. Exactly once. */
 void rpc_call_finish(rpc_call_t *call, const ProtobufCMessage *resp, const mb_error *err);
 
+/* Ends the call with err (not OK) and returns RPC_CONTINUE, so a handler
+ * refuses a request with `return rpc_call_fail(call, &err);`. */
+int rpc_call_fail(rpc_call_t *call, const mb_error *err);
+
 /* Runs fn(arg) when the call is freed, whatever its outcome: for wiping and
  * freeing secrets a response pointed to (secmem_free of a revealed PAN).
  * Returns -1 (and runs nothing) if out of memory. */

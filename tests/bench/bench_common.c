@@ -538,6 +538,19 @@ int64_t bc_usage_total(const char *prog, mbc_channel_t *ch, const char *finance_
     return sum;
 }
 
+bc_load_spec bc_record_usage_spec(const char *prog, const char *target, const char *platform_key,
+                                  long inflight, int deadline_ms)
+{
+    return (bc_load_spec){.prog = prog,
+                          .target = target,
+                          .method = BC_RECORD_USAGE,
+                          .api_key = platform_key,
+                          .threads = 1,
+                          .connections = 2,
+                          .inflight = (size_t)inflight,
+                          .deadline_ms = deadline_ms};
+}
+
 int bc_check_usage_counts(const uint8_t *resp, size_t len, int64_t accepted, int64_t duplicates,
                           char *why, size_t why_size)
 {

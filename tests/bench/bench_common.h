@@ -190,6 +190,8 @@ int bc_upsert_bench_plan(const char *prog, mbc_channel_t *ch, const char *admin_
 int64_t bc_usage_total(const char *prog, mbc_channel_t *ch, const char *finance_key,
                        const char *account, const char *period, int timeout_ms);
 
+#define BC_RECORD_USAGE "/minbill.v1.Metering/RecordUsage"
+
 /* For a load's check(): 0 if resp is a RecordUsageResponse of exactly
  * `accepted` and `duplicates`, else -1 with why saying what it held. */
 int bc_check_usage_counts(const uint8_t *resp, size_t len, int64_t accepted, int64_t duplicates,
@@ -265,6 +267,13 @@ int bc_pack_request(const ProtobufCMessage *msg, grpc_byte_buffer **out, char *w
  * protobuf_c_message_free_unpacked. */
 ProtobufCMessage *bc_unpack_response(const ProtobufCMessageDescriptor *desc, const uint8_t *resp,
                                      size_t len, char *why, size_t why_size);
+
+/* A load of RecordUsage calls to target with a platform-role key: one
+ * client thread, two connections, `inflight` calls in flight, each with a
+ * deadline of deadline_ms. The caller adds the bounds (by time or by calls),
+ * make, check and whatever else the run needs. */
+bc_load_spec bc_record_usage_spec(const char *prog, const char *target, const char *platform_key,
+                                  long inflight, int deadline_ms);
 
 /* Runs the load. Any failure stops issuing new calls at once (the calls in
  * flight are drained) and is counted in failed with the first one described

@@ -49,7 +49,6 @@
 
 #define PROG "bench_metering"
 #define STREAM_METHOD "/minbill.v1.Metering/StreamUsage"
-#define RECORD_METHOD "/minbill.v1.Metering/RecordUsage"
 #define EXIT_USAGE 2
 #define SETUP_TIMEOUT_MS 30000
 #define KEY_LEN 24 /* fixed width, see make_key() */
@@ -526,18 +525,11 @@ int main(int argc, char **argv)
     printf("(b) RecordUsage: 1 event per call, %ld in flight, %.0f s warm-up + %.0f s\n",
            opt.inflight, opt.warmup, opt.unary_seconds);
     fflush(stdout);
-    bc_load_spec sp = {.prog = PROG,
-                       .target = daemon_.target,
-                       .method = RECORD_METHOD,
-                       .api_key = platform_key,
-                       .threads = 1,
-                       .connections = 2,
-                       .inflight = (size_t)opt.inflight,
-                       .deadline_ms = 60000,
-                       .warmup_s = opt.warmup,
-                       .measure_s = opt.unary_seconds,
-                       .make = make_one,
-                       .check = check_one};
+    bc_load_spec sp = bc_record_usage_spec(PROG, daemon_.target, platform_key, opt.inflight, 60000);
+    sp.warmup_s = opt.warmup;
+    sp.measure_s = opt.unary_seconds;
+    sp.make = make_one;
+    sp.check = check_one;
     bc_load_result ur;
     memset(&ur, 0, sizeof ur);
     cpu0 = bc_process_cpu_s(daemon_.pid);

@@ -50,7 +50,6 @@
 #endif
 
 #define PROG "bench_replay"
-#define RECORD_METHOD "/minbill.v1.Metering/RecordUsage"
 #define SETUP_TIMEOUT_MS 30000
 #define CALL_DEADLINE_MS 30000 /* the clients gave up after 30 s */
 #define FILL_CHUNK INGEST_MAX_EVENTS
@@ -443,7 +442,7 @@ static void *other_main(void *arg)
         ProtobufCMessage *resp = NULL;
         mb_error st;
         int64_t t0 = bc_now_ns();
-        int rc = mbc_unary(r->other_ch, RECORD_METHOD, platform_key, &req.base,
+        int rc = mbc_unary(r->other_ch, BC_RECORD_USAGE, platform_key, &req.base,
                            &minbill__v1__record_usage_response__descriptor, CALL_DEADLINE_MS, &resp,
                            &st);
         int64_t us = (bc_now_ns() - t0) / 1000;
@@ -577,19 +576,13 @@ int main(int argc, char **argv)
            "another client sends single new events meanwhile\n",
            opt.replay, opt.batch, opt.inflight);
     fflush(stdout);
-    bc_load_spec sp = {.prog = PROG,
-                       .target = daemon_.target,
-                       .method = RECORD_METHOD,
-                       .api_key = platform_key,
-                       .threads = 1,
-                       .connections = 2,
-                       .inflight = (size_t)opt.inflight,
-                       .deadline_ms = CALL_DEADLINE_MS,
-                       .measure_calls = opt.replay / opt.batch,
-                       .user = &r,
-                       .make = make_replay,
-                       .check = check_replay,
-                       .on_window = on_window};
+    bc_load_spec sp =
+        bc_record_usage_spec(PROG, daemon_.target, platform_key, opt.inflight, CALL_DEADLINE_MS);
+    sp.measure_calls = opt.replay / opt.batch;
+    sp.user = &r;
+    sp.make = make_replay;
+    sp.check = check_replay;
+    sp.on_window = on_window;
     bc_cpu cpu;
     bc_cpu_begin(&cpu, daemon_.pid);
     if (bc_load_run(&sp, &res) != 0)

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
         return bc_options_exit("bench_ubl", rc, usage);
     mb_error err;
     arena = mb_arena_new(0);
-    if (seller_config_dev(&seller, &err) != 0) {
+    if (seller_config_load(MINBILL_DEV_SELLER_CONFIG, &seller, &err) != 0) {
         printf("FAIL dev seller: %s\n", err.msg);
         return 1;
     }

@@ -89,6 +89,12 @@ start_daemon() {
     "$MINBILLD" serve --listen 127.0.0.1:0 --db "$dir/minbill.db" --key-file "$dir/master.key" \
         "$@" 2>"$dir/minbilld.log" &
     daemon=$!
+    wait_serving
+}
+
+# wait_serving: waits for the minbilld of $daemon, logging to
+# $dir/minbilld.log, to serve; sets $port and $server.
+wait_serving() {
     port=
     i=0
     while [ $i -lt 1200 ]; do # up to 120 s: sanitizer builds start slowly

@@ -118,7 +118,7 @@ static void check_account(mb_arena_t *a, const Minbill__V1__UpsertAccountRequest
                          strcmp(again, c->phone) == 0));
         }
         FUZZ_ASSERT(in.vat_id[0] == '\0' || (check_vat_id("v", in.vat_id, in.address->country_code,
-                                                          again, sizeof again, &err) == 0 &&
+                                                          "c", again, sizeof again, &err) == 0 &&
                                              strcmp(again, in.vat_id) == 0));
         return;
     }
@@ -138,7 +138,7 @@ static void check_account(mb_arena_t *a, const Minbill__V1__UpsertAccountRequest
  * quotes no run of the PAN or IBAN. */
 static void check_payment(const Minbill__V1__AttachPaymentMethodRequest *req)
 {
-    char number[PAY_IBAN_SIZE], cc[3], last4[5];
+    char number[CHECK_IBAN_SIZE], cc[3], last4[5];
     pay_brand brand;
     mb_error err;
     if (req->method_case == MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_CARD) {
@@ -150,8 +150,8 @@ static void check_payment(const Minbill__V1__AttachPaymentMethodRequest *req)
         }
     } else if (req->method_case == MINBILL__V1__ATTACH_PAYMENT_METHOD_REQUEST__METHOD_SEPA_DEBIT) {
         const Minbill__V1__SepaDebitDetails *s = req->sepa_debit;
-        if (pay_check_iban("sepa_debit.iban", s->iban, number, cc, last4, &err) != 0 ||
-            pay_check_bic("sepa_debit.bic", s->bic, false, &err) != 0 ||
+        if (check_iban("sepa_debit.iban", s->iban, number, sizeof number, cc, last4, &err) != 0 ||
+            check_bic("sepa_debit.bic", s->bic, false, &err) != 0 ||
             pay_check_mandate_reference("sepa_debit.mandate_reference", s->mandate_reference,
                                         &err) != 0) {
             fuzz_assert_field_error(&err, NULL);

@@ -1,5 +1,5 @@
 /*
- * fuzz_sepa.c - pay_check_iban, pay_check_bic and
+ * fuzz_sepa.c - check_iban, check_bic (base/check.c) and
  * pay_check_mandate_reference (accounts/payment_validate.c), one input
  * through all three.
  *
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "accounts/payment_validate.h"
+#include "base/check.h"
 
 static int mod97(const char *s)
 {
@@ -30,9 +31,9 @@ static int mod97(const char *s)
 
 static void iban(const char *v)
 {
-    char out[PAY_IBAN_SIZE], again[PAY_IBAN_SIZE], cc[3], cc2[3], last4[5], last4b[5];
+    char out[CHECK_IBAN_SIZE], again[CHECK_IBAN_SIZE], cc[3], cc2[3], last4[5], last4b[5];
     mb_error err;
-    if (pay_check_iban("sepa_debit.iban", v, out, cc, last4, &err) == 0) {
+    if (check_iban("sepa_debit.iban", v, out, sizeof out, cc, last4, &err) == 0) {
         size_t n = strlen(out), k = 0;
         FUZZ_ASSERT(n >= 15 && n <= 34 && mod97(out) == 1);
         for (const char *p = v; *p != '\0'; p++) {
@@ -44,7 +45,7 @@ static void iban(const char *v)
         }
         FUZZ_ASSERT(k == n);
         FUZZ_ASSERT(memcmp(cc, out, 2) == 0 && cc[2] == '\0' && strcmp(last4, out + n - 4) == 0);
-        FUZZ_ASSERT(pay_check_iban("f", out, again, cc2, last4b, &err) == 0);
+        FUZZ_ASSERT(check_iban("f", out, again, sizeof again, cc2, last4b, &err) == 0);
         FUZZ_ASSERT(strcmp(out, again) == 0 && strcmp(cc, cc2) == 0);
     } else {
         FUZZ_ASSERT(out[0] == '\0' && cc[0] == '\0' && last4[0] == '\0');
@@ -62,7 +63,7 @@ static void iban(const char *v)
 static void bic(const char *v)
 {
     mb_error err;
-    int rc = pay_check_bic("sepa_debit.bic", v, true, &err);
+    int rc = check_bic("sepa_debit.bic", v, true, &err);
     size_t n = strlen(v);
     if (rc == 0) {
         FUZZ_ASSERT(n == 8 || n == 11);
@@ -71,7 +72,7 @@ static void bic(const char *v)
     } else {
         fuzz_assert_field_error(&err, "sepa_debit.bic");
     }
-    FUZZ_ASSERT((pay_check_bic("f", v, false, &err) == 0) == (rc == 0 || n == 0));
+    FUZZ_ASSERT((check_bic("f", v, false, &err) == 0) == (rc == 0 || n == 0));
 }
 
 static void mandate(const char *v)

@@ -396,7 +396,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (text == NULL)
         return 0;
     mb_error err;
-    if (seller == NULL && seller_config_dev(&seller, &err) != 0)
+    if (seller == NULL && seller_config_load(MINBILL_DEV_SELLER_CONFIG, &seller, &err) != 0)
         fuzz_fail(__FILE__, __LINE__, err.msg);
     arena = mb_arena_new(0);
     FUZZ_ASSERT(arena != NULL);

@@ -23,17 +23,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     char out[CHECK_VAT_ID_SIZE], again[CHECK_VAT_ID_SIZE];
     mb_error err;
-    if (check_vat_id("account.vat_id", value, country, out, sizeof out, &err) == 0) {
+    if (check_vat_id("account.vat_id", value, country, "c", out, sizeof out, &err) == 0) {
         size_t n = strlen(out);
         FUZZ_ASSERT(n >= 4 && n < CHECK_VAT_ID_SIZE);
         FUZZ_ASSERT(out[0] >= 'A' && out[0] <= 'Z' && out[1] >= 'A' && out[1] <= 'Z');
         for (size_t i = 2; i < n; i++)
             FUZZ_ASSERT((out[i] >= 'A' && out[i] <= 'Z') || (out[i] >= '0' && out[i] <= '9') ||
                         out[i] == '+' || out[i] == '*');
-        FUZZ_ASSERT(check_vat_id("f", out, country, again, sizeof again, &err) == 0);
+        FUZZ_ASSERT(check_vat_id("f", out, country, "c", again, sizeof again, &err) == 0);
         FUZZ_ASSERT(strcmp(out, again) == 0);
         /* Without a billing country the id stands on its own. */
-        FUZZ_ASSERT(check_vat_id("f", out, "", NULL, 0, &err) == 0);
+        FUZZ_ASSERT(check_vat_id("f", out, "", "c", NULL, 0, &err) == 0);
         if (check_country_is_eu(country))
             FUZZ_ASSERT(memcmp(out, strcmp(country, "GR") == 0 ? "EL" : country, 2) == 0);
     } else {

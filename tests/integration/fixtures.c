@@ -9,6 +9,14 @@ int mbt_upsert_account(mbc_channel_t *ch, const char *api_key, const char *id,
                        const char *legal_name, const char *plan_id, Minbill__V1__Contact **contacts,
                        size_t n, int timeout_ms, mb_error *st)
 {
+    return mbt_upsert_account_in(ch, api_key, id, legal_name, "EUR", plan_id, contacts, n,
+                                 timeout_ms, st);
+}
+
+int mbt_upsert_account_in(mbc_channel_t *ch, const char *api_key, const char *id,
+                          const char *legal_name, const char *currency, const char *plan_id,
+                          Minbill__V1__Contact **contacts, size_t n, int timeout_ms, mb_error *st)
+{
     Minbill__V1__PostalAddress addr = MINBILL__V1__POSTAL_ADDRESS__INIT;
     addr.line1 = "Hauptstrasse 1";
     addr.postal_code = "10115";
@@ -19,7 +27,7 @@ int mbt_upsert_account(mbc_channel_t *ch, const char *api_key, const char *id,
     acc.account_id = (char *)id;
     acc.legal_name = (char *)legal_name;
     acc.billing_address = &addr;
-    acc.currency = "EUR";
+    acc.currency = (char *)currency;
     if (plan_id != NULL)
         acc.plan_id = (char *)plan_id;
     acc.n_contacts = n;

@@ -19,6 +19,11 @@ int mbt_upsert_account(mbc_channel_t *ch, const char *api_key, const char *id,
                        const char *legal_name, const char *plan_id, Minbill__V1__Contact **contacts,
                        size_t n, int timeout_ms, mb_error *st);
 
+/* mbt_upsert_account billed in currency instead of EUR. */
+int mbt_upsert_account_in(mbc_channel_t *ch, const char *api_key, const char *id,
+                          const char *legal_name, const char *currency, const char *plan_id,
+                          Minbill__V1__Contact **contacts, size_t n, int timeout_ms, mb_error *st);
+
 /* AttachPaymentMethod of a card (expiry 12/2031) to account; token (size
  * bytes) receives the token, or "". Returns the status code. */
 int mbt_attach_card(mbc_channel_t *ch, const char *api_key, const char *account, const char *pan,

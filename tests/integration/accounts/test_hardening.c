@@ -18,7 +18,6 @@
 #include "minbill/v1/audit.pb-c.h"
 #include "minbill/v1/invoicing.pb-c.h"
 
-#define UPSERT "/minbill.v1.Accounts/UpsertAccount"
 #define LIST "/minbill.v1.Accounts/ListPaymentMethods"
 #define SET_DEFAULT "/minbill.v1.Accounts/SetDefaultPaymentMethod"
 #define REVEAL "/minbill.v1.Accounts/RevealPaymentMethod"
@@ -43,26 +42,8 @@ static long count_sql(const char *sql)
 static int upsert(const char *id, const char *legal_name, const char *currency, const char *plan_id,
                   Minbill__V1__Contact *contact, mb_error *st)
 {
-    Minbill__V1__PostalAddress addr = MINBILL__V1__POSTAL_ADDRESS__INIT;
-    addr.line1 = "Hauptstrasse 1";
-    addr.postal_code = "10115";
-    addr.city = "Berlin";
-    addr.country_code = "DE";
-    Minbill__V1__Account acc = MINBILL__V1__ACCOUNT__INIT;
-    acc.account_id = (char *)id;
-    acc.legal_name = (char *)legal_name;
-    acc.billing_address = &addr;
-    acc.currency = (char *)currency;
-    acc.plan_id = (char *)plan_id;
-    acc.contacts = &contact;
-    acc.n_contacts = contact != NULL;
-    Minbill__V1__UpsertAccountRequest req = MINBILL__V1__UPSERT_ACCOUNT_REQUEST__INIT;
-    req.account = &acc;
-    ProtobufCMessage *resp = NULL;
-    mbc_unary(srv.ch, UPSERT, platform, &req.base, &minbill__v1__account__descriptor, 10000, &resp,
-              st);
-    free_msg(resp);
-    return st->code;
+    return mbt_upsert_account_in(srv.ch, platform, id, legal_name, currency, plan_id, &contact,
+                                 contact != NULL, 10000, st);
 }
 
 static int upsert_plan(const char *plan_id, const char *currency, const char *description,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "devworld.h"
 #include "fixtures.h"
 #include "minbill/v1/accounts.pb-c.h"
 #include "minbill/v1/metering.pb-c.h"
@@ -62,30 +63,11 @@ int iu_up(mbt_server *s, iu_keys *k)
 
 int iu_plan(const mbt_server *s, const iu_keys *k)
 {
-    Minbill__V1__Tier t1 = MINBILL__V1__TIER__INIT, t2 = MINBILL__V1__TIER__INIT;
-    t1.up_to = 10000;
-    t1.unit_price = "0.01";
-    t2.unit_price = "0.005";
-    Minbill__V1__Tier *tiers[] = {&t1, &t2};
-    Minbill__V1__Price msg = MINBILL__V1__PRICE__INIT, media = MINBILL__V1__PRICE__INIT;
-    msg.metric = "messages";
-    msg.description = "Messages sent";
-    msg.included_quantity = 1000;
-    msg.n_tiers = 2;
-    msg.tiers = tiers;
-    media.metric = "media";
-    media.description = "Media attachments";
-    media.unit_price = "0.0025";
-    Minbill__V1__Price *prices[] = {&msg, &media};
-    Minbill__V1__Plan p = MINBILL__V1__PLAN__INIT;
-    p.plan_id = "pro";
-    p.currency = "EUR";
-    p.base_fee_minor = 4900;
-    p.n_prices = 2;
-    p.prices = prices;
+    devworld_plan p;
+    devworld_plan_init(&p, "pro");
     ProtobufCMessage *resp = NULL;
     mb_error st;
-    mbc_unary(s->ch, "/minbill.v1.Invoicing/UpsertPlan", k->admin, &p.base,
+    mbc_unary(s->ch, "/minbill.v1.Invoicing/UpsertPlan", k->admin, &p.plan.base,
               &minbill__v1__plan__descriptor, mbt_ms(10000), &resp, &st);
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);

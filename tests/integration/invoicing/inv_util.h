@@ -31,9 +31,9 @@ typedef struct iu_keys {
 /* Starts a daemon serving with the seller configuration and makes keys. */
 int iu_up(mbt_server *s, iu_keys *k);
 
-/* UpsertPlan "pro" in EUR: base fee 49.00, "messages" with 1,000 included
- * and graduated tiers (up to 10,000 at 0.01, then 0.005), "media" flat
- * 0.0025. */
+/* UpsertPlan "pro": the dev world's plan (devworld.h), in EUR: base fee
+ * 49.00, "messages" with 1,000 included and graduated tiers (up to 10,000 at
+ * 0.01, then 0.005), "media" flat 0.0025. */
 int iu_plan(const mbt_server *s, const iu_keys *k);
 
 /* UpsertAccount of a dealer in country (address there), with vat_id ("":

@@ -1,6 +1,7 @@
 /* test_check.c - the request field checks: ids, text, postal codes,
- * countries, currencies, VAT IDs, e-mail addresses and phone numbers. Every
- * rejected value is also checked not to reappear in its error message. */
+ * countries, currencies, VAT IDs, e-mail addresses, phone numbers, IBANs,
+ * BICs and SEPA creditor ids. Every rejected value is also checked not to
+ * reappear in its error message, with or without its separators. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 /* True if any run of four characters of value (compared without case)
  * appears in the rule part of msg. Longer runs contain a four-run, so this
  * catches every echo of four characters or more. */
-static bool echoes(const char *rule, const char *value)
+static bool has_run_of_four(const char *rule, const char *value)
 {
     size_t n = strlen(value);
     for (size_t i = 0; i + 4 <= n; i++) {
@@ -22,6 +23,20 @@ static bool echoes(const char *rule, const char *value)
             return true;
     }
     return false;
+}
+
+/* ... of value as typed, or with its spaces and hyphens removed, so
+ * "DE89 3704 ..." is also looked for as "DE893704...". */
+static bool echoes(const char *rule, const char *value)
+{
+    char bare[128];
+    size_t n = 0;
+    for (const char *p = value; *p != '\0' && n + 1 < sizeof bare; p++) {
+        if (*p != ' ' && *p != '-')
+            bare[n++] = *p;
+    }
+    bare[n] = '\0';
+    return has_run_of_four(rule, value) || has_run_of_four(rule, bare);
 }
 
 #define expect(rc, err, field, value, want) expect_field(rc, err, field, value, want, echoes)
@@ -83,7 +98,19 @@ typedef int (*norm_check)(const char *field, const char *value, const char *coun
 static int vat_check(const char *field, const char *value, const char *country, char *out,
                      size_t out_size, mb_error *err)
 {
-    return check_vat_id(field, value, country, out, out_size, err);
+    return check_vat_id(field, value, country, "billing_address.country_code", out, out_size, err);
+}
+
+static int iban_check(const char *field, const char *value, const char *country, char *out,
+                      size_t out_size, mb_error *err)
+{
+    return check_iban(field, value, out, out_size, NULL, NULL, err);
+}
+
+static int creditor_id_check(const char *field, const char *value, const char *country, char *out,
+                             size_t out_size, mb_error *err)
+{
+    return check_creditor_id(field, value, out, out_size, err);
 }
 
 static int email_check(const char *field, const char *value, const char *country, char *out,
@@ -545,11 +572,144 @@ static void test_phone(void)
     RUN_NORMALISING(phone_check, "account.contacts[2].phone", CHECK_PHONE_SIZE, cases);
 }
 
+static void test_iban(void)
+{
+    static const struct norm_case cases[] = {
+        PASS("DE89370400440532013000", "DE89370400440532013000"),
+        PASS("de89 3704 0044 0532 0130 00", "DE89370400440532013000"),
+        PASS("GB82WEST12345698765432", "GB82WEST12345698765432"),
+        PASS("GB29 NWBK 6016 1331 9268 19", "GB29NWBK60161331926819"),
+        /* Examples from the SWIFT IBAN registry. */
+        PASS("FR1420041010050500013M02606", "FR1420041010050500013M02606"),
+        PASS("NL91ABNA0417164300", "NL91ABNA0417164300"),
+        PASS("AT611904300234573201", "AT611904300234573201"),
+        PASS("BE68539007547034", "BE68539007547034"),
+        PASS("IT60X0542811101000000123456", "IT60X0542811101000000123456"),
+        PASS("ES9121000418450200051332", "ES9121000418450200051332"),
+        PASS("CH9300762011623852957", "CH9300762011623852957"),
+        PASS("NO9386011117947", "NO9386011117947"),
+        PASS("SE4550000000058398257466", "SE4550000000058398257466"),
+        PASS("PL61109010140000071219812874", "PL61109010140000071219812874"),
+        PASS("FI2112345600000785", "FI2112345600000785"),
+        PASS("IE29AIBK93115212345678", "IE29AIBK93115212345678"),
+        PASS("PT50000201231234567890154", "PT50000201231234567890154"),
+        PASS("LU280019400644750000", "LU280019400644750000"),
+        PASS("BG80BNBG96611020345678", "BG80BNBG96611020345678"),
+        PASS("MT84MALT011000012345MTLCAST001S", "MT84MALT011000012345MTLCAST001S"),
+        PASS("XK051212012345678906", "XK051212012345678906"),
+        PASS("LC55HEMM000100010012001200023015", "LC55HEMM000100010012001200023015"),
+        PASS("RU0304452522540817810538091310419", "RU0304452522540817810538091310419"),
+        /* Check digits at the ends of the issued range 02..98. */
+        PASS("DE02370400440532013014", "DE02370400440532013014"),
+        PASS("DE98370400440532013032", "DE98370400440532013032"),
+
+        FAIL("DE8937040044053201300", "length for country DE must be 22"),
+        FAIL("DE893704004405320130000", "length for country DE must be 22"),
+        FAIL("NO938601111794", "length for country NO must be 15"),
+        FAIL("GB82WEST1234569876543", "length for country GB must be 22"),
+        FAIL("FR14200410100505000013M02606", "length for country FR must be 27"),
+        FAIL("DE", "length for country DE must be 22"),
+        FAIL("DE88370400440532013000", "checksum is wrong"),
+        FAIL("DE89370400440532013001", "checksum is wrong"),
+        FAIL("DE89370400440523013000", "checksum is wrong"), /* transposed digits */
+        FAIL("GB82WEST12345698765431", "checksum is wrong"),
+        FAIL("NL91ABNA0417164301", "checksum is wrong"),
+        FAIL("FR1420041010050500013M02607", "checksum is wrong"),
+        /* 99, 00 and 01 satisfy MOD 97 here (as 02, 97 and 98 do) but are
+         * never issued. */
+        FAIL("DE99370400440532013014", "checksum is wrong"),
+        FAIL("DE00370400440532013050", "checksum is wrong"),
+        FAIL("DE01370400440532013032", "checksum is wrong"),
+        FAIL("US12345678901234", "country US does not use IBANs"),
+        FAIL("XX89370400440532013000", "does not use IBANs"),
+        FAIL("1289370400440532013000", "must start with a two-letter country code"),
+        FAIL("", "must start with a two-letter country code"),
+        FAIL("D", "two-letter country code"),
+        FAIL("DEXX370400440532013000", "characters 3 and 4 must be digits"),
+        FAIL("DE89-3704-0044-0532-0130-00", "may only contain letters, digits and spaces"),
+        FAIL("DE89.3704.0044.0532.0130.00", "may only contain letters, digits and spaces"),
+        FAIL("DE89370400440532013000\xc3\xa4", "may only contain letters, digits and spaces"),
+        FAIL("DE8937040044053201300012345678901234", "must be at most 34 characters"),
+    };
+    RUN_NORMALISING(iban_check, "payment_method.sepa_debit.iban", CHECK_IBAN_SIZE, cases);
+    /* The country and the last four characters, "" on failure. */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char country[3] = "XX", last4[5] = "junk";
+        mb_error err = {0};
+        int rc = check_iban("iban", cases[i].value, NULL, 0, country, last4, &err);
+        if (cases[i].want == NULL) {
+            size_t n = strlen(cases[i].normalised);
+            CHECK(rc == 0 && strncmp(country, cases[i].normalised, 2) == 0 && country[2] == '\0');
+            CHECK(strcmp(last4, cases[i].normalised + n - 4) == 0);
+        } else {
+            CHECK(rc == -1 && country[0] == '\0' && last4[0] == '\0');
+        }
+    }
+}
+
+static void test_bic(void)
+{
+    static const struct {
+        const char *bic;
+        bool required;
+        const char *want; /* NULL: must pass */
+    } cases[] = {
+        {"DEUTDEFF", true, NULL},
+        {"DEUTDEFF500", true, NULL},
+        {"COBADEFFXXX", true, NULL},
+        {"NEDSZAJJXXX", true, NULL},
+        {"ABNANL2A", true, NULL},
+        {"BNPAFRPPXXX", true, NULL},
+        {"RBKOXKPR", true, NULL}, /* Kosovo: SWIFT's XK */
+        {"", false, NULL},
+        {"", true, "must not be empty"},
+        {"DEUTDEF", true, "must be 8 or 11 characters"},
+        {"DEUTDEFF50", true, "must be 8 or 11 characters"},
+        {"DEUTDEFF5001", true, "must be 8 or 11 characters"},
+        {"deutdeff", true, "may only contain upper-case letters and digits"},
+        {"DEUT DEFF", true, "may only contain upper-case letters and digits"},
+        {"DEUT-DE-FF", false, "may only contain upper-case letters and digits"},
+        {"DEU1DEFF", true, "must start with a four-letter bank code"},
+        {"1EUTDEFF", true, "four-letter bank code"},
+        {"DEUTXXFF", true, "characters 5 and 6 must be an ISO 3166-1 country code"},
+        {"DEUTELFF", true, "characters 5 and 6 must be an ISO 3166-1 country code"},
+        {"DEUT12FF", true, "characters 5 and 6"},
+        {"DEUTUKFF500", true, "characters 5 and 6"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mb_error err = {0};
+        int rc = check_bic("payment_method.sepa_debit.bic", cases[i].bic, cases[i].required, &err);
+        expect(rc, &err, "payment_method.sepa_debit.bic", cases[i].bic, cases[i].want);
+    }
+}
+
+static void test_creditor_id(void)
+{
+    static const struct norm_case cases[] = {
+        PASS("DE98ZZZ09999999999", "DE98ZZZ09999999999"),
+        PASS("de98 zzz0 9999 9999 99", "DE98ZZZ09999999999"),
+        PASS("NL69ZZZ123456780000", "NL69ZZZ123456780000"),
+        /* The business code is outside the check digits: any code passes. */
+        PASS("NL69ABC123456780000", "NL69ABC123456780000"),
+        FAIL("NL68ZZZ123456780000", "checksum is wrong"),
+        FAIL("DE97ZZZ09999999999", "checksum is wrong"),
+        FAIL("QQ69ZZZ123456780000", "must start with an ISO 3166-1 country code"),
+        FAIL("NLX9ZZZ123456780000", "characters 3 and 4 must be digits"),
+        FAIL("NL69Z", "must be at least 8 characters"),
+        FAIL("", "must be at least 8 characters"),
+        FAIL("NL69-ZZZ-123456780000", "may only contain letters, digits and spaces"),
+        FAIL("NL69ZZZ12345678000012345678901234567", "must be at most 35 characters"),
+    };
+    RUN_NORMALISING(creditor_id_check, "sepa_creditor_id", CHECK_CREDITOR_ID_SIZE, cases);
+}
+
 static void test_building_blocks(void)
 {
     /* The echo guard itself must bite, or every check above is vacuous. */
     CHECK(echoes(": ends in 5678", "+49 151 12345678"));
     CHECK(echoes(": JANE@", "jane@example.de"));
+    CHECK(echoes(": 7034 is wrong", "BE68 5390 0754 7034"));
+    CHECK(echoes(": has 11114111", "4111-1111-4111"));
     CHECK(!echoes(": must not be empty", "jane@example.de"));
 
     char out[8];
@@ -709,6 +869,9 @@ int main(void)
     RUN(test_vat_id);
     RUN(test_email);
     RUN(test_phone);
+    RUN(test_iban);
+    RUN(test_bic);
+    RUN(test_creditor_id);
     RUN(test_building_blocks);
     RUN(test_text_that_lies);
     RUN(test_no_personal_data);

@@ -165,7 +165,7 @@ int main(void)
 {
     mb_error err;
     arena = mb_arena_new(0);
-    if (arena == NULL || seller_config_dev(&seller, &err) != 0) {
+    if (arena == NULL || seller_config_load(MINBILL_DEV_SELLER_CONFIG, &seller, &err) != 0) {
         fprintf(stderr, "setup: %s\n", err.msg);
         return 1;
     }

@@ -12,13 +12,38 @@
 #include "invoicing/seller.h"
 #include "unit_tmp.h"
 
+/* The example seller of `serve --dev` (dev/seller.conf), read by main(). */
+static char dev_text[4096];
+
+static int read_dev_text(void)
+{
+    FILE *f = fopen(MINBILL_DEV_SELLER_CONFIG, "r");
+    size_t n = f != NULL ? fread(dev_text, 1, sizeof dev_text - 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    dev_text[n] = '\0';
+    return n > 0 && n < sizeof dev_text - 1 && dev_text[n - 1] == '\n' ? 0 : -1;
+}
+
+/* The line of the dev text that sets key; its number of lines + 1 for NULL
+ * (where variant() appends). */
+static int dev_line(const char *key)
+{
+    int line = 1;
+    for (const char *p = dev_text; *p != '\0'; p = strchr(p, '\n') + 1, line++) {
+        if (key != NULL && strncmp(p, key, strlen(key)) == 0 && p[strlen(key)] == ' ')
+            return line;
+    }
+    return key == NULL ? line : -1;
+}
+
 /* The dev text with key `key` replaced by `line` (NULL: removed), or with
  * `line` appended when key is NULL or not in the dev text. */
 static void variant(char *out, size_t size, const char *key, const char *line)
 {
     out[0] = '\0';
     bool found = false;
-    const char *p = SELLER_CONFIG_DEV_TEXT;
+    const char *p = dev_text;
     while (*p != '\0') {
         const char *nl = strchr(p, '\n');
         size_t n = (size_t)(nl - p) + 1;
@@ -66,7 +91,6 @@ static void refuses_value(const char *key, const char *value, const char *want)
     char text[4096], line[512], prefix[128];
     snprintf(line, sizeof line, "%s = %s", key, value);
     variant(text, sizeof text, key, line);
-    /* The dev text has one comment line first, so key k sits on its line. */
     int lineno = 1;
     for (const char *p = text; strncmp(p, line, strlen(line)) != 0; p = strchr(p, '\n') + 1)
         lineno++;
@@ -79,7 +103,7 @@ static void test_dev(void)
 {
     seller_config *s = NULL;
     mb_error err;
-    CHECK(seller_config_dev(&s, &err) == 0);
+    CHECK(seller_config_load(MINBILL_DEV_SELLER_CONFIG, &s, &err) == 0);
     if (s == NULL)
         return;
     CHECK(strcmp(s->legal_name, "Minbill Example B.V.") == 0);
@@ -146,15 +170,21 @@ static void test_syntax(void)
 
 static void test_structure(void)
 {
-    char text[4096];
+    char text[4096], want[160];
+    int end = dev_line(NULL);
     variant(text, sizeof text, NULL, "colour = blue");
-    refuses(text, "seller config line 19: colour: unknown key", NULL);
+    snprintf(want, sizeof want, "seller config line %d: colour: unknown key", end);
+    refuses(text, want, NULL);
     variant(text, sizeof text, NULL, "Secret@Mail.example = x");
-    refuses(text, "seller config line 19: unknown key", "Secret");
+    snprintf(want, sizeof want, "seller config line %d: unknown key", end);
+    refuses(text, want, "Secret");
     variant(text, sizeof text, NULL, "just some words");
-    refuses(text, "seller config line 19: expected key = value", "words");
+    snprintf(want, sizeof want, "seller config line %d: expected key = value", end);
+    refuses(text, want, "words");
     variant(text, sizeof text, NULL, "vat_id = NL123456782B01");
-    refuses(text, "seller config line 19: vat_id: given twice (first on line 7)", NULL);
+    snprintf(want, sizeof want, "seller config line %d: vat_id: given twice (first on line %d)",
+             end, dev_line("vat_id"));
+    refuses(text, want, NULL);
     refuses("legal_name = A\xff B\n", "seller config line 1: not valid UTF-8 text", NULL);
     const char nul[] = "legal_name = A\0B\n";
     seller_config *s = NULL;
@@ -168,7 +198,6 @@ static void test_structure(void)
         "contact.email",        "bank.iban",          "payment_terms_days",  "invoice_prefix",
         "credit_note_prefix",   "retention_years"};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
-        char want[128];
         variant(text, sizeof text, required[i], NULL);
         snprintf(want, sizeof want, "seller config: %s: required", required[i]);
         refuses(text, want, NULL);
@@ -184,7 +213,9 @@ static void test_structure(void)
     variant(text, sizeof text, "vat_id", NULL);
     refuses(text, "seller config: vat_id: required unless tax_number is given", NULL);
     variant(text, sizeof text, "legal_name", "legal_name =");
-    refuses(text, "seller config line 2: legal_name: must not be empty", NULL);
+    snprintf(want, sizeof want, "seller config line %d: legal_name: must not be empty",
+             dev_line("legal_name"));
+    refuses(text, want, NULL);
 }
 
 static void test_values(void)
@@ -195,8 +226,12 @@ static void test_values(void)
     refuses_value("address.city", "", "must not be empty");
     refuses_value("address.country_code", "XX", "country");
     refuses_value("address.country_code", "nl", "country");
-    refuses_value("vat_id", "DE136695976",
-                  "country prefix"); /* valid, but not the seller's country */
+    /* Valid, but not the seller's country: the message names the seller's
+     * key and its line, not an account's field. */
+    char want[128];
+    snprintf(want, sizeof want, "country prefix does not match address.country_code on line %d",
+             dev_line("address.country_code"));
+    refuses_value("vat_id", "DE136695976", want);
     refuses_value("vat_id", "NL12345B01", "");
     refuses_value("tax_number", "12#34", "letters, digits");
     refuses_value("electronic_address", "billing@example.com", "SCHEME:value");
@@ -222,8 +257,16 @@ static void test_values(void)
     refuses_value("credit_note_prefix", "C N", "A-Z, 0-9");
     refuses_value("retention_years", "0", "1 to 30");
     refuses_value("retention_years", "31", "1 to 30");
-    /* The business code is outside the check digits: any code passes. */
+    /* The country set after the VAT id: its own line is named. */
     char text[4096];
+    variant(text, sizeof text, "address.country_code", NULL);
+    strcat(text, "address.country_code = BE\n");
+    snprintf(want, sizeof want,
+             "seller config line %d: vat_id: country prefix does not match address.country_code "
+             "on line %d",
+             dev_line("vat_id") - 1, dev_line(NULL) - 1);
+    refuses(text, want, NULL);
+    /* The business code is outside the check digits: any code passes. */
     variant(text, sizeof text, "sepa_creditor_id", "sepa_creditor_id = NL69ABC123456780000");
     seller_config_free(parses(text));
 }
@@ -238,7 +281,7 @@ static void test_load(void)
     CHECK(f != NULL);
     if (f == NULL)
         return;
-    fputs(SELLER_CONFIG_DEV_TEXT, f);
+    fputs(dev_text, f);
     fclose(f);
     CHECK(seller_config_load(path, &s, &err) == 0 && s != NULL);
     CHECK(s != NULL && s->retention_years == 7);
@@ -252,6 +295,10 @@ static void test_load(void)
 
 int main(void)
 {
+    if (read_dev_text() != 0) {
+        fprintf(stderr, "cannot read %s\n", MINBILL_DEV_SELLER_CONFIG);
+        return 1;
+    }
     RUN(test_dev);
     RUN(test_syntax);
     RUN(test_structure);

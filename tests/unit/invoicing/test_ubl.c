@@ -479,7 +479,7 @@ int main(int argc, char **argv)
     if (!have_xmllint)
         fprintf(stderr, "xmllint not installed: well-formedness left to validate_ubl\n");
     arena = mb_arena_new(0);
-    if (seller_config_dev(&seller, &err) != 0) {
+    if (seller_config_load(MINBILL_DEV_SELLER_CONFIG, &seller, &err) != 0) {
         fprintf(stderr, "dev seller: %s\n", err.msg);
         return 1;
     }
