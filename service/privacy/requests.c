@@ -43,12 +43,6 @@ static int index_of(const char *const *names, size_t n, const char *name)
 #define KIND_COUNT (sizeof KINDS / sizeof KINDS[0])
 #define STATE_COUNT (sizeof STATES / sizeof STATES[0])
 
-static int fail(rpc_call_t *call, const mb_error *err)
-{
-    rpc_call_finish(call, NULL, err);
-    return RPC_CONTINUE;
-}
-
 /* ---- dates ------------------------------------------------------------ */
 
 static int days_in_month(int year, int month /* 1..12 */)
@@ -444,19 +438,19 @@ int privacy_open(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_error err;
     open_args *o = mb_arena_alloc(rpc_call_arena(call), sizeof *o);
     if (o == NULL)
-        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
     memset(o, 0, sizeof *o);
     o->req = req;
     if (req->kind <= 0 || (size_t)req->kind >= KIND_COUNT)
-        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
-                                      "kind: must be access, rectification, erasure, "
-                                      "restriction, portability or objection"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
+                                               "kind: must be access, rectification, erasure, "
+                                               "restriction, portability or objection"});
     if (check_stored_text("verified_by", req->verified_by, 1, VERIFIED_BY_MAX, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     switch (req->subject_case) {
     case MINBILL__V1__OPEN_SUBJECT_REQUEST_REQUEST__SUBJECT_EMAIL:
         if (check_email("email", req->email, o->email, sizeof o->email, &err) != 0)
-            return fail(call, &err);
+            return rpc_call_fail(call, &err);
         break;
     case MINBILL__V1__OPEN_SUBJECT_REQUEST_REQUEST__SUBJECT_CONTACT_ID: {
         /* "ACCOUNT_ID/CONTACT_ID", or a contact id unique across accounts. */
@@ -466,22 +460,22 @@ int privacy_open(rpc_call_t *call, const ProtobufCMessage *msg)
                      req->contact_id);
             snprintf(o->contact_id, sizeof o->contact_id, "%s", slash + 1);
             if (check_id("contact_id (account part)", o->account_id, &err) != 0)
-                return fail(call, &err);
+                return rpc_call_fail(call, &err);
         } else {
             snprintf(o->contact_id, sizeof o->contact_id, "%s", req->contact_id);
         }
         if (check_id("contact_id", o->contact_id, &err) != 0)
-            return fail(call, &err);
+            return rpc_call_fail(call, &err);
         break;
     }
     case MINBILL__V1__OPEN_SUBJECT_REQUEST_REQUEST__SUBJECT_ACCOUNT_ID:
         if (check_id("account_id", req->account_id, &err) != 0)
-            return fail(call, &err);
+            return rpc_call_fail(call, &err);
         break;
     default:
-        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
-                                      "subject: one of email, contact_id or account_id is "
-                                      "required"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
+                                               "subject: one of email, contact_id or account_id is "
+                                               "required"});
     }
     request_id_new(o->request_id);
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, open_run, o);
@@ -515,7 +509,7 @@ int privacy_get(rpc_call_t *call, const ProtobufCMessage *msg)
     if (check_request_id(req->request_id, &err) != 0 ||
         store_read_for(((mb_app *)rpc_call_app(call))->store, PURPOSE_EXPORT, get_read, &g, &err) !=
             0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_finish(call, &g.out->base, NULL);
     return RPC_CONTINUE;
 }
@@ -593,22 +587,25 @@ int privacy_list(rpc_call_t *call, const ProtobufCMessage *msg)
     list_args l = {.req = req, .after_id = "", .arena = a};
     Minbill__V1__ListSubjectRequestsResponse *out = mb_arena_alloc(a, sizeof *out);
     if (out == NULL)
-        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
     minbill__v1__list_subject_requests_response__init(out);
     out->next_page_token = "";
     l.out = out;
     if (req->state < 0 || (size_t)req->state >= STATE_COUNT)
-        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT, "state: unknown value"});
+        return rpc_call_fail(call,
+                             &(mb_error){GRPC_STATUS_INVALID_ARGUMENT, "state: unknown value"});
     if (req->kind < 0 || (size_t)req->kind >= KIND_COUNT)
-        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT, "kind: unknown value"});
+        return rpc_call_fail(call,
+                             &(mb_error){GRPC_STATUS_INVALID_ARGUMENT, "kind: unknown value"});
     if (req->account_id[0] != '\0' && check_id("account_id", req->account_id, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     if (req->due_before != NULL &&
         check_timestamp("due_before", req->due_before->seconds, req->due_before->nanos,
                         &l.due_before_us, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     if (req->page_size < 0)
-        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT, "page_size: must be >= 0"});
+        return rpc_call_fail(call,
+                             &(mb_error){GRPC_STATUS_INVALID_ARGUMENT, "page_size: must be >= 0"});
     l.limit = req->page_size == 0         ? PAGE_DEFAULT
               : req->page_size > PAGE_MAX ? PAGE_MAX
                                           : req->page_size;
@@ -618,8 +615,8 @@ int privacy_list(rpc_call_t *call, const ProtobufCMessage *msg)
         int used = 0;
         if (dot == NULL || sscanf(req->page_token, "%lld%n", &us, &used) != 1 ||
             req->page_token + used != dot || check_request_id(dot + 1, &err) != 0)
-            return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
-                                          "page_token: not a token this server issued"});
+            return rpc_call_fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
+                                                   "page_token: not a token this server issued"});
         l.after_us = us;
         l.after_id = dot + 1;
     } else {
@@ -627,7 +624,7 @@ int privacy_list(rpc_call_t *call, const ProtobufCMessage *msg)
     }
     if (store_read_for(((mb_app *)rpc_call_app(call))->store, PURPOSE_EXPORT, list_read, &l,
                        &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     rpc_call_finish(call, &out->base, NULL);
     return RPC_CONTINUE;
 }
@@ -709,10 +706,10 @@ static int step(rpc_call_t *call, const char *request_id, const char *reason, bo
     mb_error err;
     step_args *s = mb_arena_alloc(rpc_call_arena(call), sizeof *s);
     if (s == NULL)
-        return fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory"});
     if (check_request_id(request_id, &err) != 0 ||
         check_stored_text("reason", reason, need_reason ? 1 : 0, REASON_MAX, &err) != 0)
-        return fail(call, &err);
+        return rpc_call_fail(call, &err);
     *s =
         (step_args){.request_id = request_id, .reason = reason, .months = months, .action = action};
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, fn, s);
@@ -736,9 +733,9 @@ int privacy_extend(rpc_call_t *call, const ProtobufCMessage *msg)
 {
     const Minbill__V1__ExtendSubjectRequestRequest *req = (const void *)msg;
     if (req->months < 1 || req->months > 2)
-        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
-                                      "months: must be 1 or 2 (Art. 12(3): at most two "
-                                      "further months)"});
+        return rpc_call_fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT,
+                                               "months: must be 1 or 2 (Art. 12(3): at most two "
+                                               "further months)"});
     return step(call, req->request_id, req->reason, true, req->months, "subject_request.extend",
                 extend_run);
 }

@@ -83,7 +83,7 @@ static void rnd_vat_de(char out[16])
     do {
         rnd_digits(digits, 9);
         snprintf(candidate, sizeof candidate, "DE%s", digits);
-    } while (digits[0] == '0' || check_vat_id("vat_id", candidate, "DE", out, 16, &err) != 0);
+    } while (digits[0] == '0' || check_vat_id("vat_id", candidate, "DE", "country_code", out, 16, &err) != 0);
 }
 
 /* A German IBAN: random account, check digits by ISO 7064 MOD 97-10. */
