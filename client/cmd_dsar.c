@@ -280,8 +280,9 @@ static void scope_text(const Minbill__V1__SubjectRequest *r, char *buf, size_t s
         snprintf(buf + used, size - used, " +%zu more", n - SCOPE_SHOWN);
 }
 
-static void add_request_row(table *t, const Minbill__V1__SubjectRequest *r)
+static void add_request_row(table *t, const ProtobufCMessage *msg)
 {
+    const Minbill__V1__SubjectRequest *r = (const void *)msg;
     char kind[32], state[48], received[16], due[16], scope[512];
     table_enum_word(&minbill__v1__subject_request_kind__descriptor, (int)r->kind, kind,
                     sizeof kind);
@@ -303,57 +304,11 @@ static int list_run(cli_ctx *ctx, const cli_args *args)
     if (dsar_build_list(args, &req, why, sizeof why) != 0)
         return cli_usage_error(ctx, "%s", why);
     req.page_size = LIST_PAGE;
-    char token[256] = "";
     table t;
     table_init(&t, 6, (const char *[]){"ID", "KIND", "STATE", "RECEIVED", "DUE", "SUBJECT"});
-    json_out j;
-    if (ctx->json) {
-        json_out_init(&j, stdout);
-        json_out_object_begin(&j);
-        json_out_key(&j, "requests");
-        json_out_array_begin(&j);
-    }
-    int rc = CLI_OK, bad = 0;
-    size_t shown = 0;
-    do {
-        req.page_token = token;
-        ProtobufCMessage *answer = NULL;
-        rc = cli_rpc_unary(ctx, PRIVACY "ListSubjectRequests", &req.base,
-                           &minbill__v1__list_subject_requests_response__descriptor, &answer);
-        if (rc != CLI_OK)
-            break;
-        const Minbill__V1__ListSubjectRequestsResponse *r = (const void *)answer;
-        for (size_t i = 0; i < r->n_requests; i++) {
-            if (ctx->json)
-                bad |= table_json_message(&j, &r->requests[i]->base);
-            else
-                add_request_row(&t, r->requests[i]);
-        }
-        shown += r->n_requests;
-        if (strlen(r->next_page_token) >= sizeof token) {
-            protobuf_c_message_free_unpacked(answer, NULL);
-            rc = cli_fail(ctx, CLI_FAILED, "the server sent a page token over %zu bytes",
-                          sizeof token - 1);
-            break;
-        }
-        snprintf(token, sizeof token, "%s", r->next_page_token);
-        protobuf_c_message_free_unpacked(answer, NULL);
-    } while (token[0] != '\0');
-    if (ctx->json) {
-        json_out_array_end(&j);
-        json_out_object_end(&j);
-        if (json_out_finish(&j) != 0)
-            bad = -1;
-    } else if (rc == CLI_OK) {
-        if (shown == 0)
-            printf("no requests\n");
-        else if (table_print(&t, stdout) != 0)
-            bad = -1;
-    }
-    table_free(&t);
-    if (rc == CLI_OK && bad != 0 && !ferror(stdout))
-        return cli_fail(ctx, CLI_FAILED, "out of memory");
-    return rc;
+    return table_list_pages(ctx, PRIVACY "ListSubjectRequests", &req.base,
+                            &minbill__v1__list_subject_requests_response__descriptor, "requests",
+                            &t, add_request_row, "no requests");
 }
 
 const cli_command cmd_dsar_list = {

@@ -19,7 +19,6 @@
 set -eu
 
 . "$(dirname "$0")/lib.sh"
-: "${SEED_ACCOUNTS:?set SEED_ACCOUNTS to the seed_accounts helper}"
 part=${1:?usage: test_dsar.sh requests|data}
 
 email=jane.doe@example.de
@@ -96,13 +95,7 @@ sys.exit(0 if isinstance(doc, dict) and "Jane Doe" in strings(doc) else 1)
 EOF
 }
 
-start_daemon
-platform=$(create_key platform)
-support=$(create_key support)
-privacy=$(create_key privacy)
-run env MINBILL_API_KEY="$platform" "$SEED_ACCOUNTS" "$server"
-expect_rc "seed acc-cli" 0
-[ "$rc" = 0 ] || { finish || true; exit 1; }
+start_seeded_daemon
 
 if [ "$part" = requests ]; then
     # --- help and usage errors ---------------------------------------------
@@ -249,6 +242,28 @@ if [ "$part" = requests ]; then
     open_request "$privacy" --contact acc-cli/c1 --kind objection --verified-by phone-call
     dsar show "$id"
     expect_out_has "objection completes when opened" "state        completed"
+
+    # --- list pages through everything -----------------------------------------
+
+    # 150 requests more than a page of the tool's (100) hold.
+    sqlite3 -cmd ".timeout 10000" "$dir/minbill.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL
+        SELECT i + 1 FROM n WHERE i < 150) INSERT INTO subject_requests(request_id, kind, state,
+        subject_type, verified_by, received_us, due_us) SELECT printf('sr_bulk%03d', i),
+        'restriction', 'rejected', 'account', 'desk', 1000000 + i, 2000000 + i FROM n" >/dev/null
+    run "$MINBILL" --server "$server" --api-key "$privacy" --json dsar list --kind restriction
+    expect_rc "list over pages --json" 0
+    n=$(printf '%s' "$out" | python3 -c '
+import json, sys
+ids = [r["request_id"] for r in json.load(sys.stdin)["requests"]]
+print(len(set(ids)) if ids == sorted(ids) else "unordered")')
+    if [ "$n" = 150 ]; then pass; else fail "list over pages --json: $n distinct requests, want 150"; fi
+    dsar list --kind restriction --state rejected
+    expect_rc "list over pages" 0
+    if [ "$(printf '%s\n' "$out" | grep -c '^sr_bulk')" = 150 ]; then
+        pass
+    else
+        fail "list over pages: want 150 rows"
+    fi
 
     # --- erase asks first ------------------------------------------------------
 
