@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/check.h"
 #include "base/clock.h"
 #include "base/hostport.h"
 #include "base/utf8.h"
@@ -105,7 +106,9 @@ const char *cli_word(const cli_ctx *ctx, const char *word, char *buf, size_t siz
     const char *key = ctx != NULL ? ctx->api_key : NULL;
     if (size == 0)
         return buf;
-    if (strstr(word, "mbk_") != NULL || (key != NULL && key[0] != '\0' && strstr(word, key))) {
+    mb_error ignored;
+    if (strstr(word, "mbk_") != NULL || (key != NULL && key[0] != '\0' && strstr(word, key)) ||
+        check_no_personal_data("word", word, &ignored) != 0) {
         snprintf(buf, size, "(hidden)");
         return buf;
     }

@@ -39,7 +39,7 @@ enum {
 #define CLI_DEFAULT_SERVER "127.0.0.1:50051"
 #define CLI_DEFAULT_TIMEOUT_MS 10000
 #define CLI_MAX_TIMEOUT_S 86400
-#define CLI_MAX_FLAGS 8
+#define CLI_MAX_FLAGS 16 /* dsar rectify: every personal field of an account */
 #define CLI_MAX_ARGS 8
 
 /* A flag of a command: --NAME VALUE (or --NAME=VALUE), or a switch --NAME. */
@@ -119,8 +119,10 @@ int cli_remaining_ms(const cli_ctx *ctx);
 int cli_parse_timeout(const char *s, int *ms);
 
 /* A user's word made fit for an error message, in buf: a word that contains
- * the configured API key or looks like one ("mbk_") becomes "(hidden)",
- * control characters become '?', and long words are cut. Returns buf. */
+ * the configured API key or looks like one ("mbk_"), or anything shaped like
+ * an e-mail address, phone, card number or IBAN (check_no_personal_data),
+ * becomes "(hidden)", control characters become '?', and long words are
+ * cut. Returns buf. */
 const char *cli_word(const cli_ctx *ctx, const char *word, char *buf, size_t size);
 
 #endif

@@ -39,12 +39,17 @@ static int print_contacts(const Minbill__V1__Account *a)
         return 0;
     }
     table t;
-    table_init(&t, 5, (const char *[]){"ID", "ROLE", "NAME", "E-MAIL", "PHONE"});
+    table_init(&t, 6, (const char *[]){"ID", "ROLE", "NAME", "E-MAIL", "PHONE", "PRIVACY"});
     for (size_t i = 0; i < a->n_contacts; i++) {
         const Minbill__V1__Contact *c = a->contacts[i];
         char role[32];
         table_enum_word(&minbill__v1__contact_role__descriptor, (int)c->role, role, sizeof role);
-        table_add(&t, (const char *[]){c->contact_id, role, c->name, c->email, c->phone});
+        /* NULL (blank) when neither applies: most contacts. */
+        const char *privacy = c->restricted && c->marketing_objection ? "restricted, no marketing"
+                              : c->restricted                         ? "restricted"
+                              : c->marketing_objection                ? "no marketing"
+                                                                      : NULL;
+        table_add(&t, (const char *[]){c->contact_id, role, c->name, c->email, c->phone, privacy});
     }
     printf("\ncontacts\n");
     int rc = table_print(&t, stdout);
@@ -56,7 +61,7 @@ static int print_contacts(const Minbill__V1__Account *a)
  * What the server sent says which view it is: only the full view carries
  * the billing address (a reveal asked by a role that may not gets the
  * masked one). */
-static int print_account(const ProtobufCMessage *msg, const void *arg)
+int cmd_account_print(const ProtobufCMessage *msg, const void *arg)
 {
     (void)arg;
     const Minbill__V1__Account *a = (const void *)msg;
@@ -79,6 +84,8 @@ static int print_account(const ProtobufCMessage *msg, const void *arg)
         table_add(&t, (const char *[]){"VAT id", a->vat_id});
     table_add(&t, (const char *[]){"personal data",
                                    reveal ? "in full (this read is audited)" : "masked"});
+    if (a->restricted)
+        table_add(&t, (const char *[]){"processing", "restricted (Art. 18)"});
     int rc = table_print(&t, stdout);
     table_free(&t);
     return rc != 0 ? -1 : print_contacts(a);
@@ -90,7 +97,7 @@ static int account_show_run(cli_ctx *ctx, const cli_args *args)
     req.account_id = (char *)args->arg[0];
     req.reveal = args->flag[FLAG_REVEAL] != NULL;
     return table_show(ctx, "/minbill.v1.Accounts/GetAccount", &req.base,
-                      &minbill__v1__account__descriptor, print_account, NULL);
+                      &minbill__v1__account__descriptor, cmd_account_print, NULL);
 }
 
 const cli_command cmd_account_show = {
@@ -101,14 +108,17 @@ const cli_command cmd_account_show = {
             "state, currency, plan, default payment method) and a table of its contacts.\n"
             "Contacts are masked as the server sends them to support and finance\n"
             "(j***@e***.de, +49 *** *** 67, J. D.); billing address and VAT id are shown\n"
-            "only in the full view.\n"
+            "only in the full view. A contact whose processing is restricted (Art. 18) or\n"
+            "who objected to marketing use (Art. 21) says so in the PRIVACY column; an\n"
+            "account whose own fields are restricted has a 'processing' row.\n"
             "\n"
             "  --reveal  ask for the full, unmasked account. Only the privacy role gets it;\n"
             "            every such read is audited. Others get the masked account.\n"
             "\n"
             "With --json: the Account message as one JSON object, keys as the proto field\n"
             "names (account_id, legal_name, billing_address, vat_id, currency, plan_id,\n"
-            "state, contacts[contact_id, role, name, email, phone], default_payment_method),\n"
+            "state, contacts[contact_id, role, name, email, phone, restricted,\n"
+            "marketing_objection], default_payment_method, notified_recipients, restricted),\n"
             "enums by their proto names (ACCOUNT_STATE_ACTIVE), billing_address null when\n"
             "not shown.\n"
             "\n"

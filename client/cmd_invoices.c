@@ -189,8 +189,9 @@ const cli_command cmd_invoices_run = {
 
 /* --- invoices list ---------------------------------------------------------- */
 
-static void add_invoice_row(table *t, const Minbill__V1__Invoice *inv)
+static void add_invoice_row(table *t, const ProtobufCMessage *msg)
 {
+    const Minbill__V1__Invoice *inv = (const void *)msg;
     char type[24], status[24], gross[MONEY_SIZE];
     table_enum_word(&minbill__v1__invoice_type__descriptor, (int)inv->type, type, sizeof type);
     table_enum_word(&minbill__v1__invoice_status__descriptor, (int)inv->status, status,
@@ -206,53 +207,13 @@ static int invoices_list_run(cli_ctx *ctx, const cli_args *args)
     req.account_id = (char *)(args->flag[0] != NULL ? args->flag[0] : "");
     req.period = (char *)(args->flag[1] != NULL ? args->flag[1] : "");
     req.page_size = LIST_PAGE;
-    char token[64] = "";
     table t;
     table_init(&t, 8,
                (const char *[]){"NUMBER", "TYPE", "STATUS", "ACCOUNT", "PERIOD", "ISSUED", "GROSS",
                                 "CURRENCY"});
-    json_out j;
-    if (ctx->json) {
-        json_out_init(&j, stdout);
-        json_out_object_begin(&j);
-        json_out_key(&j, "invoices");
-        json_out_array_begin(&j);
-    }
-    int rc = CLI_OK, bad = 0;
-    size_t shown = 0;
-    do {
-        req.page_token = token;
-        ProtobufCMessage *answer = NULL;
-        rc = cli_rpc_unary(ctx, "/minbill.v1.Invoicing/ListInvoices", &req.base,
-                           &minbill__v1__list_invoices_response__descriptor, &answer);
-        if (rc != CLI_OK)
-            break;
-        const Minbill__V1__ListInvoicesResponse *r = (const void *)answer;
-        for (size_t i = 0; i < r->n_invoices; i++) {
-            if (ctx->json)
-                bad |= table_json_message(&j, &r->invoices[i]->base);
-            else
-                add_invoice_row(&t, r->invoices[i]);
-        }
-        shown += r->n_invoices;
-        snprintf(token, sizeof token, "%s", r->next_page_token);
-        protobuf_c_message_free_unpacked(answer, NULL);
-    } while (token[0] != '\0');
-    if (ctx->json) {
-        json_out_array_end(&j);
-        json_out_object_end(&j);
-        if (json_out_finish(&j) != 0)
-            bad = -1;
-    } else if (rc == CLI_OK) {
-        if (shown == 0)
-            printf("no invoices\n");
-        else if (table_print(&t, stdout) != 0)
-            bad = -1;
-    }
-    table_free(&t);
-    if (rc == CLI_OK && bad != 0 && !ferror(stdout))
-        return cli_fail(ctx, CLI_FAILED, "out of memory");
-    return rc;
+    return table_list_pages(ctx, "/minbill.v1.Invoicing/ListInvoices", &req.base,
+                            &minbill__v1__list_invoices_response__descriptor, "invoices", &t,
+                            add_invoice_row, "no invoices");
 }
 
 static const cli_flag list_flags[] = {{"account", "ID"}, {"period", "YYYY-MM"}, {NULL, NULL}};

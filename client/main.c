@@ -9,6 +9,7 @@
  */
 #include "cli.h"
 #include "cmd_account.h"
+#include "cmd_dsar.h"
 #include "cmd_health.h"
 #include "cmd_invoices.h"
 #include "cmd_payment_methods.h"
@@ -26,6 +27,16 @@ static const cli_command *const commands[] = {
     &cmd_invoice_show,
     &cmd_invoice_render,
     &cmd_invoice_credit,
+    &cmd_dsar_open,
+    &cmd_dsar_list,
+    &cmd_dsar_show,
+    &cmd_dsar_export,
+    &cmd_dsar_rectify,
+    &cmd_dsar_restrict,
+    &cmd_dsar_erase,
+    &cmd_dsar_complete,
+    &cmd_dsar_reject,
+    &cmd_dsar_extend,
 };
 
 int main(int argc, char **argv)

@@ -342,3 +342,79 @@ int table_show(cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
     protobuf_c_message_free_unpacked(answer, NULL);
     return rc;
 }
+
+/* The string field name of messages of type d; NULL if there is none. */
+static const ProtobufCFieldDescriptor *string_field(const ProtobufCMessageDescriptor *d,
+                                                    const char *name)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, name);
+    return f != NULL && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED
+               ? f
+               : NULL;
+}
+
+int table_list_pages(cli_ctx *ctx, const char *method, ProtobufCMessage *req,
+                     const ProtobufCMessageDescriptor *resp_desc, const char *items, table *t,
+                     void (*add_row)(table *t, const ProtobufCMessage *item), const char *none)
+{
+    const ProtobufCFieldDescriptor *f_items =
+        protobuf_c_message_descriptor_get_field_by_name(resp_desc, items);
+    const ProtobufCFieldDescriptor *f_token = string_field(req->descriptor, "page_token");
+    const ProtobufCFieldDescriptor *f_next = string_field(resp_desc, "next_page_token");
+    if (f_items == NULL || f_items->type != PROTOBUF_C_TYPE_MESSAGE ||
+        f_items->label != PROTOBUF_C_LABEL_REPEATED || f_token == NULL || f_next == NULL) {
+        table_free(t);
+        return cli_fail(ctx, CLI_FAILED, "internal error: %s is not a listing", method);
+    }
+    char token[256] = "";
+    char **page_token = (char **)((char *)req + f_token->offset);
+    json_out j;
+    if (ctx->json) {
+        json_out_init(&j, stdout);
+        json_out_object_begin(&j);
+        json_out_key(&j, items);
+        json_out_array_begin(&j);
+    }
+    int rc = CLI_OK, bad = 0;
+    size_t shown = 0;
+    do {
+        *page_token = token;
+        ProtobufCMessage *answer = NULL;
+        rc = cli_rpc_unary(ctx, method, req, resp_desc, &answer);
+        if (rc != CLI_OK)
+            break;
+        size_t n = *(const size_t *)member(answer, f_items->quantifier_offset);
+        ProtobufCMessage *const *list =
+            *(ProtobufCMessage *const *const *)member(answer, f_items->offset);
+        for (size_t i = 0; i < n; i++) {
+            if (ctx->json)
+                bad |= table_json_message(&j, list[i]);
+            else
+                add_row(t, list[i]);
+        }
+        shown += n;
+        const char *next = *(char *const *)member(answer, f_next->offset);
+        if (strlen(next) >= sizeof token)
+            rc = cli_fail(ctx, CLI_FAILED, "the server sent a page token over %zu bytes",
+                          sizeof token - 1);
+        else
+            snprintf(token, sizeof token, "%s", next);
+        protobuf_c_message_free_unpacked(answer, NULL);
+    } while (rc == CLI_OK && token[0] != '\0');
+    *page_token = (char *)protobuf_c_empty_string; /* token is about to go */
+    if (ctx->json) {
+        json_out_array_end(&j);
+        json_out_object_end(&j);
+        if (json_out_finish(&j) != 0)
+            bad = -1;
+    } else if (rc == CLI_OK) {
+        if (shown == 0)
+            printf("%s\n", none);
+        else if (table_print(t, stdout) != 0)
+            bad = -1;
+    }
+    table_free(t);
+    if (rc == CLI_OK && bad != 0 && !ferror(stdout))
+        return cli_fail(ctx, CLI_FAILED, "out of memory");
+    return rc;
+}

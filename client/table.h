@@ -101,4 +101,15 @@ int table_show(cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
 int table_output(const cli_ctx *ctx, const ProtobufCMessage *answer,
                  int (*human)(const ProtobufCMessage *answer, const void *arg), const void *arg);
 
+/* A listing command's calls and output: calls method with req page after
+ * page (req's page_token field set from each answer's next_page_token,
+ * until that is ""), and prints the messages of the answers' repeated field
+ * named items: with --json as {"ITEMS":[...]}, each message in full;
+ * otherwise add_row(t, message) for each, then the table t (initialised by
+ * the caller, freed here), or the line none ("no invoices") if there were
+ * none. Returns the command's exit code. */
+int table_list_pages(cli_ctx *ctx, const char *method, ProtobufCMessage *req,
+                     const ProtobufCMessageDescriptor *resp_desc, const char *items, table *t,
+                     void (*add_row)(table *t, const ProtobufCMessage *item), const char *none);
+
 #endif

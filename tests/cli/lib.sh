@@ -122,6 +122,21 @@ create_key() {
         --role "$1" --name "cli-test-$1"
 }
 
+# start_seeded_daemon: start_daemon, keys of the platform, support and
+# privacy roles in $platform, $support and $privacy, and the account acc-cli
+# stored by $SEED_ACCOUNTS (the seed_accounts helper); stops the script if
+# that fails, as nothing after it would mean anything.
+start_seeded_daemon() {
+    : "${SEED_ACCOUNTS:?set SEED_ACCOUNTS to the seed_accounts helper}"
+    start_daemon
+    platform=$(create_key platform)
+    support=$(create_key support)
+    privacy=$(create_key privacy)
+    run env MINBILL_API_KEY="$platform" "$SEED_ACCOUNTS" "$server"
+    expect_rc "seed acc-cli" 0
+    [ "$rc" = 0 ] || { finish || true; exit 1; }
+}
+
 # finish: the closing line CTest logs; fails the script on any failure.
 finish() {
     echo "$passed passed, $failed failed"

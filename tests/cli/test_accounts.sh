@@ -64,14 +64,7 @@ expect_usage "account without subcommand" "'account' needs a subcommand"
 
 # --- against a real server -----------------------------------------------
 
-start_daemon
-platform=$(create_key platform)
-support=$(create_key support)
-privacy=$(create_key privacy)
-
-run env MINBILL_API_KEY="$platform" "$SEED_ACCOUNTS" "$server"
-expect_rc "seed acc-cli" 0
-[ "$rc" = 0 ] || { finish || true; exit 1; } # nothing below means anything without it
+start_seeded_daemon
 
 # account show, support: masked contacts, no address.
 run env MINBILL_API_KEY="$support" "$MINBILL" --server "$server" account show acc-cli

@@ -298,6 +298,20 @@ static void test_key_never_shown(void)
     CHECK(strstr(err_text, "sekrit") == NULL);
 }
 
+/* Nor an e-mail address or phone number typed where it does not belong. */
+static void test_personal_data_never_shown(void)
+{
+    CHECK_USAGE(CLI("fake", "1", "2", "3", "jane.doe@example.de"),
+                "unexpected argument '(hidden)'");
+    CHECK(strstr(err_text, "jane") == NULL);
+    CHECK_USAGE(CLI("jane.doe@example.de"), "unknown command '(hidden)'");
+    CHECK(strstr(err_text, "jane") == NULL);
+    CHECK_USAGE(CLI("fake", "--jane.doe@example.de"), "unknown flag '(hidden)'");
+    CHECK(strstr(err_text, "jane") == NULL);
+    CHECK_USAGE(CLI("grp", "+49 151 12345667"), "unknown command 'grp (hidden)'");
+    CHECK(strstr(err_text, "12345667") == NULL);
+}
+
 static void test_parse_timeout(void)
 {
     struct {
@@ -325,9 +339,14 @@ static void test_word(void)
     cli_ctx ctx = {.api_key = "topsecret"};
     CHECK(strcmp(cli_word(&ctx, "plain", buf, sizeof buf), "plain") == 0);
     CHECK(strcmp(cli_word(&ctx, "a\nb\x1b", buf, sizeof buf), "a?b?") == 0);
-    CHECK(strcmp(cli_word(&ctx, "0123456789abcdefghij", buf, sizeof buf), "0123456789ab...") == 0);
+    CHECK(strcmp(cli_word(&ctx, "abcdefghijklmnopqrst", buf, sizeof buf), "abcdefghijkl...") == 0);
     /* Cut before a multi-byte character rather than through it. */
-    CHECK(strcmp(cli_word(&ctx, "0123456789a\xc3\xa9xyz", buf, sizeof buf), "0123456789a...") == 0);
+    CHECK(strcmp(cli_word(&ctx, "abcdefghijk\xc3\xa9xyz", buf, sizeof buf), "abcdefghijk...") == 0);
+    /* Personal data typed in the wrong place is not repeated either. */
+    CHECK(strcmp(cli_word(&ctx, "jane.doe@example.de", buf, sizeof buf), "(hidden)") == 0);
+    CHECK(strcmp(cli_word(&ctx, "+4915112345667", buf, sizeof buf), "(hidden)") == 0);
+    CHECK(strcmp(cli_word(&ctx, "DE89370400440532013000", buf, sizeof buf), "(hidden)") == 0);
+    CHECK(strcmp(cli_word(&ctx, "INV-2026-000042", buf, sizeof buf), "INV-2026-000042") == 0);
     CHECK(strcmp(cli_word(&ctx, "x-topsecret-y", buf, sizeof buf), "(hidden)") == 0);
     CHECK(strcmp(cli_word(&ctx, "mbk_anything", buf, sizeof buf), "(hidden)") == 0);
     CHECK(strcmp(cli_word(NULL, "fine", buf, sizeof buf), "fine") == 0);
@@ -344,6 +363,7 @@ int main(void)
     RUN(test_help);
     RUN(test_handler_result);
     RUN(test_key_never_shown);
+    RUN(test_personal_data_never_shown);
     RUN(test_parse_timeout);
     RUN(test_word);
     return check_summary();
