@@ -118,7 +118,8 @@ static int usage(FILE *f)
         "               --subject-request-retention-days N  a completed or rejected\n"
         "                                       access request is kept N days (default 1095)\n"
         "               --purge-interval-s N    run the retention purges every N seconds\n"
-        "                                       (default 3600; the first a second after start)\n"
+        "                                       (default 3600; the first a second after start;\n"
+        "                                       0: only when minbilld purge is run)\n"
         "  migrate      apply pending schema migrations: --db PATH\n"
         "  keys init    create a master key file: --key-file PATH\n"
         "  keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME\n"
@@ -230,7 +231,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         parse_long("MINBILL_MAX_MESSAGE_BYTES",
                    env_or("MINBILL_MAX_MESSAGE_BYTES", "4194304"), 1024, 64 << 20,
                    &cfg->max_message_bytes) != 0 ||
-        parse_long("MINBILL_PURGE_INTERVAL_S", env_or("MINBILL_PURGE_INTERVAL_S", "3600"), 1,
+        parse_long("MINBILL_PURGE_INTERVAL_S", env_or("MINBILL_PURGE_INTERVAL_S", "3600"), 0,
                    7 * 86400, &cfg->purge_interval_s) != 0)
         return -1;
     purge_settings_default(&cfg->retention);
@@ -277,7 +278,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
             }
             break;
         case OPT_PURGE_INTERVAL:
-            if (parse_long("--purge-interval-s", optarg, 1, 7 * 86400, &cfg->purge_interval_s) !=
+            if (parse_long("--purge-interval-s", optarg, 0, 7 * 86400, &cfg->purge_interval_s) !=
                 0)
                 return -1;
             break;
@@ -631,7 +632,8 @@ static int cmd_serve(const config *cfg)
         goto out;
     }
     if (mb_purges_register(purge, app.metering, &err) != 0 ||
-        purge_start(purge, app.store, app.keyring, cfg->purge_interval_s * 1000, &err) != 0)
+        (cfg->purge_interval_s > 0 &&
+         purge_start(purge, app.store, app.keyring, cfg->purge_interval_s * 1000, &err) != 0))
         goto out;
     /* --dev: a key per role a newcomer needs (admin only seeds the world). */
     key_args dev_keys[] = {
