@@ -170,6 +170,15 @@ static int parse_long(const char *flag, const char *s, long min, long max, long 
     return 0;
 }
 
+/* The environment variables of the retention settings, in the order of
+ * purge_setting_defs (and of the OPT_SETTING options above). */
+static const char *const SETTING_ENV[] = {
+    "MINBILL_ACCEPTANCE_WINDOW_DAYS",
+    "MINBILL_CLOSED_ACCOUNT_GRACE_DAYS",
+    "MINBILL_AUDIT_RETENTION_DAYS",
+    "MINBILL_SUBJECT_REQUEST_RETENTION_DAYS",
+};
+
 /* A retention setting from its flag or environment variable (named what). */
 static int parse_setting(const char *what, const char *s, size_t i, config *cfg)
 {
@@ -235,12 +244,9 @@ static int parse_flags(int argc, char **argv, config *cfg)
                    7 * 86400, &cfg->purge_interval_s) != 0)
         return -1;
     purge_settings_default(&cfg->retention);
-    for (size_t i = 0; i < purge_setting_count; i++) {
-        char env[64] = "MINBILL_";
-        for (const char *f = purge_setting_defs[i].flag + 2; *f != '\0'; f++)
-            env[strlen(env)] = *f == '-' ? '_' : (char)(*f - 'a' + 'A');
-        const char *v = env_or(env, NULL);
-        if (v != NULL && parse_setting(env, v, i, cfg) != 0)
+    for (size_t i = 0; i < sizeof SETTING_ENV / sizeof SETTING_ENV[0]; i++) {
+        const char *v = env_or(SETTING_ENV[i], NULL);
+        if (v != NULL && parse_setting(SETTING_ENV[i], v, i, cfg) != 0)
             return -1;
     }
     if (cfg->threads == 0)
