@@ -284,8 +284,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
             }
             break;
         case OPT_PURGE_INTERVAL:
-            if (parse_long("--purge-interval-s", optarg, 0, 7 * 86400, &cfg->purge_interval_s) !=
-                0)
+            if (parse_long("--purge-interval-s", optarg, 0, 7 * 86400, &cfg->purge_interval_s) != 0)
                 return -1;
             break;
         case 't':
@@ -965,7 +964,8 @@ static int cmd_purge(const config *cfg)
     harden_process();
     if (keyring_load(cfg->key_file, &kr, &err) != 0 ||
         open_beside_daemon(cfg, false, &conn, &lock, &err) != 0 ||
-        keyring_attach(kr, conn, &err) != 0 || store_read_snapshot(conn, load_settings_job, &stored, &err) != 0)
+        keyring_attach(kr, conn, &err) != 0 ||
+        store_read_snapshot(conn, load_settings_job, &stored, &err) != 0)
         goto out;
     if (check_given_settings(cfg, &stored) != 0) {
         ret = EXIT_USAGE;

@@ -66,9 +66,10 @@ int mb_clock_init_from_env(mb_error *err)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    mb_log(MB_LOG_WARN,
-           "event=test_clock now=%s msg=\"the wall clock is moved for a test: never in production\"",
-           when);
+    mb_log(
+        MB_LOG_WARN,
+        "event=test_clock now=%s msg=\"the wall clock is moved for a test: never in production\"",
+        when);
     return 1;
 }
 

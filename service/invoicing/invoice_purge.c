@@ -10,10 +10,9 @@
 #include "crypto/dek.h"
 
 /* The next expired class after the cursor, latest retention first. */
-static const char SQL_NEXT_CLASS[] =
-    "SELECT class, dek_id, retain_until FROM retention_keys"
-    " WHERE retain_until < ?1 AND (retain_until, class) < (?2, ?3)"
-    " ORDER BY retain_until DESC, class DESC LIMIT 1";
+static const char SQL_NEXT_CLASS[] = "SELECT class, dek_id, retain_until FROM retention_keys"
+                                     " WHERE retain_until < ?1 AND (retain_until, class) < (?2, ?3)"
+                                     " ORDER BY retain_until DESC, class DESC LIMIT 1";
 /* Documents of the class that no credit note references any more. */
 static const char SQL_DELETE_CHUNK[] =
     "DELETE FROM invoices WHERE invoice_number IN"
@@ -35,8 +34,8 @@ typedef struct expired_class {
 } expired_class;
 
 /* The cursor is "<retain_until> <class>" of the class visited last. */
-static int next_class(store_conn_t *conn, const char *today, const char *cursor,
-                      expired_class *out, mb_error *err)
+static int next_class(store_conn_t *conn, const char *today, const char *cursor, expired_class *out,
+                      mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_NEXT_CLASS, err);
     if (st == NULL)
@@ -66,8 +65,7 @@ static int count_class(store_conn_t *conn, const expired_class *c, const char *t
         return -1;
     sqlite3_bind_text(st, 1, c->cls, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, today, -1, SQLITE_STATIC);
-    if (store_step_one(conn, st, "no count", "counting invoices past their retention", err) !=
-        0) {
+    if (store_step_one(conn, st, "no count", "counting invoices past their retention", err) != 0) {
         sqlite3_reset(st);
         return -1;
     }
@@ -93,8 +91,7 @@ static int delete_chunk(store_conn_t *conn, const char *cls, int max, int *n, mb
 }
 
 /* The class is empty: its row and its key go. */
-static int drop_class(store_conn_t *conn, const expired_class *c, purge_step *step,
-                      mb_error *err)
+static int drop_class(store_conn_t *conn, const expired_class *c, purge_step *step, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_CLASS_LEFT, err);
     if (st == NULL)
@@ -106,8 +103,8 @@ static int drop_class(store_conn_t *conn, const expired_class *c, purge_step *st
         return 0;
     if (rc != SQLITE_DONE)
         return store_error(conn, err, "checking a retention class");
-    if (store_exec_text(conn, SQL_CLASS_DROP, c->cls, NULL, "dropping a retention class",
-                        err) != 0 ||
+    if (store_exec_text(conn, SQL_CLASS_DROP, c->cls, NULL, "dropping a retention class", err) !=
+            0 ||
         dek_destroy(conn, c->dek_id, err) != 0)
         return -1;
     store_conn_note_shred(conn);

@@ -19,8 +19,7 @@ static const char SQL_DELETE_REQUESTS[] =
     "DELETE FROM subject_requests WHERE request_id IN (" SQL_DUE ")";
 
 /* Runs a delete of the step's requests; the rows it deleted, or -1. */
-static int delete_due(store_conn_t *conn, const char *sql, int64_t cutoff, int limit,
-                      mb_error *err)
+static int delete_due(store_conn_t *conn, const char *sql, int64_t cutoff, int limit, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
     if (st == NULL)

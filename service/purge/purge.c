@@ -139,8 +139,8 @@ static int db_write(const purge_db *db, db_fn fn, void *arg, mb_error *err)
      * shred; the tool does it itself (a daemon's readers may be in the way:
      * then its next checkpoint does). */
     if (store_conn_take_shred(db->conn))
-        sqlite3_wal_checkpoint_v2(store_conn_db_borrow(db->conn), NULL,
-                                  SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_wal_checkpoint_v2(store_conn_db_borrow(db->conn), NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                  NULL, NULL);
     return 0;
 }
 
@@ -200,8 +200,8 @@ static int audit_job(store_conn_t *conn, void *arg, mb_error *err)
     return append_audit(conn, r, r->count->removed, r->count->keys_destroyed, err);
 }
 
-static int run_rule(purge_t *p, size_t i, const purge_db *db, const purge_ctx *base,
-                    purge_count *c, mb_error *err)
+static int run_rule(purge_t *p, size_t i, const purge_db *db, const purge_ctx *base, purge_count *c,
+                    mb_error *err)
 {
     rule_run r = {.p = p, .rule = &p->rules[i], .ctx = *base, .count = c};
     r.ctx.chunk = r.rule->chunk;
@@ -256,8 +256,8 @@ static int run_all(purge_t *p, const purge_db *db, const keyring_t *kr, bool dry
         int rc = run_rule(p, i, db, &ctx, &rep->counts[rep->n], &e);
         const purge_count *c = &rep->counts[rep->n++];
         if (rc != 0) {
-            mb_log(MB_LOG_ERROR, "event=purge_failed category=%s removed=%lld code=%s",
-                   c->category, (long long)c->removed, mb_status_name(e.code));
+            mb_log(MB_LOG_ERROR, "event=purge_failed category=%s removed=%lld code=%s", c->category,
+                   (long long)c->removed, mb_status_name(e.code));
             if (ret == 0)
                 *err = e;
             ret = -1;
@@ -303,8 +303,7 @@ static void *purge_main(void *arg)
     }
 }
 
-int purge_start(purge_t *p, store_t *store, const keyring_t *kr, int64_t interval_ms,
-                mb_error *err)
+int purge_start(purge_t *p, store_t *store, const keyring_t *kr, int64_t interval_ms, mb_error *err)
 {
     p->store = store;
     p->kr = kr;

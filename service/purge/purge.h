@@ -67,9 +67,9 @@ int purge_settings_load(store_conn_t *conn, purge_settings *s, mb_error *err)
     __attribute__((warn_unused_result));
 
 typedef struct purge_ctx {
-    int64_t now_us;  /* mb_now_us() when the run started */
-    bool dry_run;    /* count what would go, change nothing */
-    int chunk;       /* at most this many items per step (the rule's chunk) */
+    int64_t now_us; /* mb_now_us() when the run started */
+    bool dry_run;   /* count what would go, change nothing */
+    int chunk;      /* at most this many items per step (the rule's chunk) */
     const purge_settings *settings;
     const keyring_t *kr; /* attached to the connection */
 } purge_ctx;
@@ -130,8 +130,8 @@ int purge_run_conn(purge_t *p, store_conn_t *conn, const keyring_t *kr, bool dry
 
 /* The daemon: starts the purge thread (first run a second after start, or
  * after interval_ms if shorter, then every interval_ms). */
-int purge_start(purge_t *p, store_t *store, const keyring_t *kr, int64_t interval_ms,
-                mb_error *err) __attribute__((warn_unused_result));
+int purge_start(purge_t *p, store_t *store, const keyring_t *kr, int64_t interval_ms, mb_error *err)
+    __attribute__((warn_unused_result));
 
 /* Stops the thread between two steps (a run in progress audits what it
  * removed so far) and frees p. Call before the writer drains and before

@@ -540,7 +540,7 @@ static void test_purge(void)
     CHECK(mbt_stop(&srv, SIGTERM) == 0);
     plant_expired_run(-2, 3);
     char out[512];
-    const char *const dry[] = {"purge",        "--db",    srv.d.db, "--key-file",
+    const char *const dry[] = {"purge",        "--db",      srv.d.db, "--key-file",
                                srv.d.key_file, "--dry-run", NULL};
     CHECK(mbt_run_minbilld(dry, out, sizeof out) == 0);
     CHECK_CONTAINS(out, "would delete 3 usage idempotency hashes");

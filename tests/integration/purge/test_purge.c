@@ -46,8 +46,9 @@ static int serve_at(const char *at, const char *window, const char *interval)
     } else {
         unsetenv("MINBILL_TEST_NOW");
     }
-    const char *args[] = {"--seller-config", seller,   "--acceptance-window-days",
-                          window,            "--purge-interval-s", interval, NULL};
+    const char *args[] = {
+        "--seller-config", seller, "--acceptance-window-days", window, "--purge-interval-s",
+        interval,          NULL};
     return mbt_serve(&srv, args);
 }
 
@@ -203,8 +204,7 @@ static void test_purge_command(void)
     /* The 75-day-old hash and today's stay. */
     CHECK(db(HASHES) == 2);
     char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM usage_idem_runs WHERE last_day < %lld",
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM usage_idem_runs WHERE last_day < %lld",
              (long long)(now / 86400 - 91));
     CHECK(db(sql) == 0);
     CHECK(db(INVOICES) == 3);
@@ -249,13 +249,18 @@ static void test_after_purge(void)
     CHECK(iu_render(&srv, &keys, credit, true, path, &st) == GRPC_STATUS_OK);
     /* A replay of the 75-day-old event is still a duplicate; one of the
      * purged is refused as too old, never counted again. */
-    mu_event e75 = {.key = "e-75", .account = "acc-a", .metric = "messages", .quantity = 5,
+    mu_event e75 = {.key = "e-75",
+                    .account = "acc-a",
+                    .metric = "messages",
+                    .quantity = 5,
                     .occurred = now - 75 * 86400 - 60};
     int64_t accepted = -1, duplicates = -1;
-    CHECK(mu_record(srv.ch, keys.platform, &e75, 1, &accepted, &duplicates, &st) ==
-          GRPC_STATUS_OK);
+    CHECK(mu_record(srv.ch, keys.platform, &e75, 1, &accepted, &duplicates, &st) == GRPC_STATUS_OK);
     CHECK(accepted == 0 && duplicates == 1);
-    mu_event old = {.key = "e-old3a", .account = "acc-a", .metric = "messages", .quantity = 10,
+    mu_event old = {.key = "e-old3a",
+                    .account = "acc-a",
+                    .metric = "messages",
+                    .quantity = 10,
                     .occurred = at_time(year - 3, 5, 20)};
     CHECK(mu_record(srv.ch, keys.platform, &old, 1, &accepted, &duplicates, &st) ==
           GRPC_STATUS_INVALID_ARGUMENT);
