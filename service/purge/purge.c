@@ -246,8 +246,11 @@ static int run_all(purge_t *p, const purge_db *db, const keyring_t *kr, bool dry
 {
     purge_settings settings;
     rep->n = 0;
-    if (db_read(db, load_settings, &settings, err) != 0)
+    if (db_read(db, load_settings, &settings, err) != 0) {
+        mb_log(MB_LOG_ERROR, "event=purge_failed code=%s reason=settings",
+               mb_status_name(err->code));
         return -1;
+    }
     purge_ctx ctx = {.now_us = mb_now_us(), .dry_run = dry_run, .settings = &settings, .kr = kr};
     int ret = 0;
     for (size_t i = 0; i < p->n_rules && !atomic_load(&p->stopping); i++) {
