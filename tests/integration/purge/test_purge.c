@@ -17,13 +17,17 @@
  *     requests past their retention; younger data stays and still works;
  *   - each category removed is one audit event, the chain intact;
  *   - a daemon restarted with a 62-day window and a 1-second interval purges
- *     the 75-day-old hashes by itself.
+ *     the 75-day-old hashes by itself, audits and counts them (metrics).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "common.h"
@@ -267,11 +271,40 @@ static void test_after_purge(void)
     CHECK(mbt_stop(&srv, SIGTERM) == 0);
 }
 
+/* GET /metrics from the daemon's endpoint (its port from the log): the
+ * body, malloc'd, or NULL. */
+static char *scrape_metrics(void)
+{
+    char *log = mbt_read_file(srv.d.log), *body = NULL;
+    const char *at = log != NULL ? strstr(log, "event=metrics_listening") : NULL;
+    at = at != NULL ? strstr(at, " port=") : NULL;
+    int port = at != NULL ? atoi(at + 6) : 0;
+    free(log);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    size_t cap = 1 << 20, len = 0;
+    if (port > 0 && fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1) &&
+        (body = malloc(cap)) != NULL) {
+        ssize_t r;
+        while (len + 1 < cap && (r = read(fd, body + len, cap - len - 1)) > 0)
+            len += (size_t)r;
+        body[len] = '\0';
+    }
+    if (fd >= 0)
+        close(fd);
+    return body;
+}
+
 /* The daemon's own run: restarted with a 62-day window (stored) and a
  * 1-second interval, it removes the 75-day-old hash without the command. */
 static void test_daemon_purges(void)
 {
+    setenv("MINBILL_METRICS_LISTEN", "127.0.0.1:0", 1);
     CHECK(serve_at(NULL, "62", "1") == 0);
+    unsetenv("MINBILL_METRICS_LISTEN");
     CHECK(db("SELECT value FROM settings WHERE name = 'acceptance_window_days'") == 62);
     double until = mbt_now() + mbt_ms(15000) / 1000.0;
     while (db(HASHES) != 1 && mbt_now() < until)
@@ -288,6 +321,10 @@ static void test_daemon_purges(void)
     /* Later runs find nothing more: no further events. */
     mbt_sleep_ms(mbt_ms(2500));
     CHECK(db("SELECT count(*) FROM audit_events WHERE actor_key_id = 'system'") == 1);
+    char *m = scrape_metrics();
+    CHECK_CONTAINS(m, "minbill_purged_total{category=\"usage_idempotency_hashes\"} 1\n");
+    CHECK_CONTAINS(m, "minbill_purged_total{category=\"invoices\"} 0\n");
+    free(m);
 }
 
 int main(void)
