@@ -964,8 +964,14 @@ static int cmd_purge(const config *cfg)
     harden_process();
     if (keyring_load(cfg->key_file, &kr, &err) != 0 ||
         open_beside_daemon(cfg, false, &conn, &lock, &err) != 0 ||
-        keyring_attach(kr, conn, &err) != 0 ||
-        store_read_snapshot(conn, load_settings_job, &stored, &err) != 0)
+        store_conn_exec(conn, "BEGIN IMMEDIATE", &err) != 0)
+        goto out;
+    /* keyring_attach() wants a write transaction (as run_key_job). */
+    if (keyring_attach(kr, conn, &err) != 0 || store_conn_exec(conn, "COMMIT", &err) != 0) {
+        sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+        goto out;
+    }
+    if (store_read_snapshot(conn, load_settings_job, &stored, &err) != 0)
         goto out;
     if (check_given_settings(cfg, &stored) != 0) {
         ret = EXIT_USAGE;
