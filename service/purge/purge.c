@@ -183,8 +183,12 @@ static int step_job(store_conn_t *conn, void *arg, mb_error *err)
     rule_run *r = arg;
     r->step.removed = r->step.keys_destroyed = 0;
     r->step.more = false;
+    int64_t t0 = mb_mono_ns();
     if (r->rule->fn(conn, r->rule->arg, &r->ctx, &r->step, err) != 0)
         return -1;
+    int64_t us = (mb_mono_ns() - t0) / 1000;
+    if (us > r->count->longest_step_us)
+        r->count->longest_step_us = us;
     int64_t removed = r->count->removed + r->step.removed;
     int64_t keys = r->count->keys_destroyed + r->step.keys_destroyed;
     if (r->ctx.dry_run || r->step.more || removed + keys == 0)
@@ -265,9 +269,11 @@ static int run_all(purge_t *p, const purge_db *db, const keyring_t *kr, bool dry
                 *err = e;
             ret = -1;
         } else if (c->removed + c->keys_destroyed > 0 && !dry_run) {
-            mb_log(MB_LOG_INFO, "event=purge category=%s removed=%lld keys_destroyed=%lld ms=%lld",
+            mb_log(MB_LOG_INFO,
+                   "event=purge category=%s removed=%lld keys_destroyed=%lld ms=%lld "
+                   "longest_step_us=%lld",
                    c->category, (long long)c->removed, (long long)c->keys_destroyed,
-                   (long long)((mb_mono_ns() - t0) / 1000000));
+                   (long long)((mb_mono_ns() - t0) / 1000000), (long long)c->longest_step_us);
         }
     }
     return ret;

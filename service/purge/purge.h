@@ -104,6 +104,7 @@ typedef struct purge_rule {
 typedef struct purge_count {
     const char *category, *what;
     int64_t removed, keys_destroyed;
+    int64_t longest_step_us; /* the longest step's own time in its transaction */
 } purge_count;
 
 typedef struct purge_report {

@@ -159,22 +159,23 @@ static int check_counted(void *user, size_t thread, void *ctx, const uint8_t *re
     return bc_check_usage_counts(resp, len, 1, 0, why, why_size);
 }
 
-/* The ms= of the daemon's "event=purge category=CAT" line, or -1. */
-static long purge_ms(const char *category)
+/* The value of `key` (" ms=") in the daemon's "event=purge category=CAT"
+ * line, or -1. */
+static long purge_figure(const char *category, const char *key)
 {
     char line[1024], needle[96];
-    long ms = -1;
+    long v = -1;
     snprintf(needle, sizeof needle, "event=purge category=%s ", category);
     FILE *f = fopen(d.log, "r");
-    while (f != NULL && ms < 0 && fgets(line, sizeof line, f) != NULL) {
+    while (f != NULL && v < 0 && fgets(line, sizeof line, f) != NULL) {
         const char *at = strstr(line, needle);
-        at = at != NULL ? strstr(at, " ms=") : NULL;
+        at = at != NULL ? strstr(at, key) : NULL;
         if (at != NULL)
-            ms = strtol(at + 4, NULL, 10);
+            v = strtol(at + strlen(key), NULL, 10);
     }
     if (f != NULL)
         fclose(f);
-    return ms;
+    return v;
 }
 
 int main(int argc, char **argv)
@@ -219,18 +220,23 @@ int main(int argc, char **argv)
                          .check = check_counted};
     bc_load_result r;
     int load_rc = bc_load_run(&live, &r);
-    long hashes_ms = purge_ms("usage_idempotency_hashes"), invoices_ms = purge_ms("invoices");
+    long hashes_ms = purge_figure("usage_idempotency_hashes", " ms="),
+         invoices_ms = purge_figure("invoices", " ms="),
+         hashes_step = purge_figure("usage_idempotency_hashes", " longest_step_us="),
+         invoices_step = purge_figure("invoices", " longest_step_us=");
     long hashes_left = count("SELECT count(*) FROM usage_idem WHERE run <= -1000");
     long invoices_left = count("SELECT count(*) FROM invoices WHERE retention_class ="
                                " 'invoice:NL:2000'");
     uint32_t p50 = bc_lat_pct(&r.lat, 0.50), p99 = bc_lat_pct(&r.lat, 0.99);
     printf("purge (the daemon's own run, a second after start):\n"
            "  %ld hashes in %ld ms, %ld invoices and their class key in %ld ms; left: %ld, %ld\n"
+           "  longest step on the writer: hashes %.2f ms, invoices %.2f ms\n"
            "single-event RecordUsage meanwhile (%ld in flight, %.0f s):\n"
            "  %.0f calls/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
            opt.hashes, hashes_ms, opt.invoices, invoices_ms, hashes_left, invoices_left,
-           opt.inflight, opt.seconds, r.seconds > 0 ? (double)r.ok / r.seconds : 0, p50 / 1000.0,
-           p99 / 1000.0, bc_lat_max(&r.lat) / 1000.0);
+           hashes_step / 1000.0, invoices_step / 1000.0, opt.inflight, opt.seconds,
+           r.seconds > 0 ? (double)r.ok / r.seconds : 0, p50 / 1000.0, p99 / 1000.0,
+           bc_lat_max(&r.lat) / 1000.0);
     fails += bc_fail_if(stdout, "",
                         hashes_ms < 0 || invoices_ms < 0 || hashes_left != 0 || invoices_left != 0,
                         "the purge did not finish inside the window");
