@@ -9,7 +9,7 @@
  * go, and the WAL is scrubbed (store_conn_note_shred): every copy, backups
  * included, is unreadable from then on. The keys reference each other
  * (invoices -> retention_keys -> data_keys), so the key goes last; the
- * documents are deleted meanwhile, a few hundred per step.
+ * documents are deleted meanwhile, INVOICE_PURGE_CHUNK per step.
  *
  * An invoice that a credit note still kept references stays, with its class
  * and key, until that credit note's own retention ends (the credit note
