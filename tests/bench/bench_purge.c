@@ -244,6 +244,10 @@ int main(int argc, char **argv)
         bc_fail_if(stdout, "", load_rc != 0 || r.failed != 0, "ingest failed: %s", r.first_error);
     fails += bc_fail_if(stdout, "", p99 >= 10000,
                         "ingest p99 %.2f ms during the purge (target < 10)", p99 / 1000.0);
+    printf("RESULT hashes=%ld hashes_ms=%ld invoices=%ld invoices_ms=%ld hashes_step_ms=%.2f "
+           "invoices_step_ms=%.2f ingest_p99_ms=%.2f\n",
+           opt.hashes, hashes_ms, opt.invoices, invoices_ms, hashes_step / 1000.0,
+           invoices_step / 1000.0, p99 / 1000.0);
     bc_load_result_free(&r);
     fails += bc_daemon_stop(PROG, &d, 30) != 0;
     mbt_daemon_cleanup(&d);
