@@ -27,7 +27,6 @@
 #include <time.h>
 
 #include "bench_common.h"
-#include "minbill/v1/metering.pb-c.h"
 
 #ifndef MINBILLD_DEFAULT
 #define MINBILLD_DEFAULT "minbilld"
@@ -138,18 +137,7 @@ static int make_event(void *user, size_t thread, void *ctx, grpc_byte_buffer **r
     (void)user, (void)thread, (void)ctx;
     char key[32];
     snprintf(key, sizeof key, "live-%llu", (unsigned long long)atomic_fetch_add(&seq, 1));
-    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    ts.seconds = now_s;
-    Minbill__V1__UsageEvent ev = MINBILL__V1__USAGE_EVENT__INIT, *evp = &ev;
-    ev.idempotency_key = key;
-    ev.account_id = ACCOUNT;
-    ev.metric = "messages";
-    ev.quantity = 1;
-    ev.occurred_at = &ts;
-    Minbill__V1__RecordUsageRequest r = MINBILL__V1__RECORD_USAGE_REQUEST__INIT;
-    r.n_events = 1;
-    r.events = &evp;
-    return bc_pack_request(&r.base, req, why, why_size);
+    return bc_pack_usage_event(ACCOUNT, "messages", key, now_s, req, why, why_size);
 }
 
 static int check_counted(void *user, size_t thread, void *ctx, const uint8_t *resp, size_t len,
