@@ -12,7 +12,7 @@
  *   minbilld keys list-api-keys --db PATH
  *   minbilld keys revoke-api-key --db PATH --key-file PATH --key-id ID
  *   minbilld keys rotate --db PATH --key-file PATH
- *   minbilld purge --db PATH [--acceptance-window-days N] [--dry-run]
+ *   minbilld purge --db PATH --key-file PATH [--dry-run]
  *   minbilld backup --db PATH --to FILE
  *
  * Every flag can also come from the environment as MINBILL_<FLAG> (dashes as
@@ -37,11 +37,13 @@
 #include "app.h"
 #include "audit/audit.h"
 #include "base/check.h"
+#include "base/clock.h"
 #include "base/hostport.h"
 #include "base/log.h"
 #include "inventory/inventory.h"
 #include "methods.h"
 #include "privacy/requests.h"
+#include "purges.h"
 #include "devworld.h"
 #include "invoicing/seller.h"
 #include "metrics/endpoint.h"
@@ -49,10 +51,15 @@
 #include "metrics/sync_vfs.h"
 #include "store/backup.h"
 #include "store/migrate.h"
+#include "store/settings.h"
 #include "store/writer.h"
 
 #define SHUTDOWN_GRACE_MS 10000
 #define EXIT_USAGE 2
+/* getopt values of the retention settings: OPT_SETTING + index into
+ * purge_setting_defs. */
+#define OPT_SETTING 1000
+#define OPT_PURGE_INTERVAL 999
 
 typedef struct config {
     const char *listen;
@@ -68,7 +75,9 @@ typedef struct config {
     const char *metrics_listen;
     long threads;
     long max_message_bytes;
-    long window_days;
+    purge_settings retention;
+    unsigned retention_given; /* bit i: purge_setting_defs[i] set by flag or environment */
+    long purge_interval_s;
     int dev;
     int dry_run;
     rpc_rate_limits rate_limits;
@@ -103,6 +112,15 @@ static int usage(FILE *f)
         "               --acceptance-window-days N  usage events older than N days are\n"
         "                                       refused; idempotency hashes are kept as\n"
         "                                       long (default 62)\n"
+        "               --closed-account-grace-days N  contacts and payment methods of an\n"
+        "                                       account closed N days ago go (default 30)\n"
+        "               --audit-retention-days N  audit events are kept N days (default\n"
+        "                                       3650, at least 365)\n"
+        "               --subject-request-retention-days N  a completed or rejected\n"
+        "                                       access request is kept N days (default 1095)\n"
+        "               --purge-interval-s N    run the retention purges every N seconds\n"
+        "                                       (default 3600; the first a second after start;\n"
+        "                                       0: only when minbilld purge is run)\n"
         "  migrate      apply pending schema migrations: --db PATH\n"
         "  keys init    create a master key file: --key-file PATH\n"
         "  keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME\n"
@@ -119,9 +137,11 @@ static int usage(FILE *f)
         "  keys rotate --db PATH --key-file PATH\n"
         "               new master key version; re-wraps every key while minbilld serves;\n"
         "               keeps the old key as PATH.vN for the backups taken before\n"
-        "  purge --db PATH [--acceptance-window-days N] [--dry-run]\n"
-        "               delete usage idempotency hashes past the window (minbilld serve\n"
-        "               also does this every minute)\n"
+        "  purge --db PATH --key-file PATH [--dry-run]\n"
+        "               run the retention purges now, with the settings the daemon stored\n"
+        "               (serve runs them every --purge-interval-s): usage idempotency\n"
+        "               hashes past the window, invoices past retention (their class key\n"
+        "               destroyed), closed access requests; prints and audits the counts\n"
         "  backup --db PATH --to FILE\n"
         "               a consistent, checked copy of the database, taken while minbilld\n"
         "               serves; FILE must not exist. It holds ciphertext: restoring it\n"
@@ -151,6 +171,27 @@ static int parse_long(const char *flag, const char *s, long min, long max, long 
     return 0;
 }
 
+/* The environment variables of the retention settings, in the order of
+ * purge_setting_defs (and of the OPT_SETTING options above). */
+static const char *const SETTING_ENV[] = {
+    "MINBILL_ACCEPTANCE_WINDOW_DAYS",
+    "MINBILL_CLOSED_ACCOUNT_GRACE_DAYS",
+    "MINBILL_AUDIT_RETENTION_DAYS",
+    "MINBILL_SUBJECT_REQUEST_RETENTION_DAYS",
+};
+
+/* A retention setting from its flag or environment variable (named what). */
+static int parse_setting(const char *what, const char *s, size_t i, config *cfg)
+{
+    const purge_setting_def *d = &purge_setting_defs[i];
+    long v;
+    if (parse_long(what, s, (long)d->min, (long)d->max, &v) != 0)
+        return -1;
+    *purge_setting_field(&cfg->retention, d) = v;
+    cfg->retention_given |= 1u << i;
+    return 0;
+}
+
 static int parse_flags(int argc, char **argv, config *cfg)
 {
     static const struct option opts[] = {
@@ -162,7 +203,11 @@ static int parse_flags(int argc, char **argv, config *cfg)
         {"role", required_argument, NULL, 'r'},
         {"name", required_argument, NULL, 'n'},
         {"dev", no_argument, NULL, 'D'},
-        {"acceptance-window-days", required_argument, NULL, 'w'},
+        {"acceptance-window-days", required_argument, NULL, OPT_SETTING + 0},
+        {"closed-account-grace-days", required_argument, NULL, OPT_SETTING + 1},
+        {"audit-retention-days", required_argument, NULL, OPT_SETTING + 2},
+        {"subject-request-retention-days", required_argument, NULL, OPT_SETTING + 3},
+        {"purge-interval-s", required_argument, NULL, OPT_PURGE_INTERVAL},
         {"dry-run", no_argument, NULL, 'y'},
         {"to", required_argument, NULL, 'o'},
         {"key-id", required_argument, NULL, 'i'},
@@ -196,10 +241,15 @@ static int parse_flags(int argc, char **argv, config *cfg)
         parse_long("MINBILL_MAX_MESSAGE_BYTES",
                    env_or("MINBILL_MAX_MESSAGE_BYTES", "4194304"), 1024, 64 << 20,
                    &cfg->max_message_bytes) != 0 ||
-        parse_long("MINBILL_ACCEPTANCE_WINDOW_DAYS",
-                   env_or("MINBILL_ACCEPTANCE_WINDOW_DAYS", "62"), 1, METERING_WINDOW_DAYS_MAX,
-                   &cfg->window_days) != 0)
+        parse_long("MINBILL_PURGE_INTERVAL_S", env_or("MINBILL_PURGE_INTERVAL_S", "3600"), 0,
+                   7 * 86400, &cfg->purge_interval_s) != 0)
         return -1;
+    purge_settings_default(&cfg->retention);
+    for (size_t i = 0; i < sizeof SETTING_ENV / sizeof SETTING_ENV[0]; i++) {
+        const char *v = env_or(SETTING_ENV[i], NULL);
+        if (v != NULL && parse_setting(SETTING_ENV[i], v, i, cfg) != 0)
+            return -1;
+    }
     if (cfg->threads == 0)
         cfg->threads = ncpu > 0 ? ncpu : 1;
     rpc_rate_limits_default(&cfg->rate_limits);
@@ -234,9 +284,8 @@ static int parse_flags(int argc, char **argv, config *cfg)
                 return -1;
             }
             break;
-        case 'w':
-            if (parse_long("--acceptance-window-days", optarg, 1, METERING_WINDOW_DAYS_MAX,
-                           &cfg->window_days) != 0)
+        case OPT_PURGE_INTERVAL:
+            if (parse_long("--purge-interval-s", optarg, 0, 7 * 86400, &cfg->purge_interval_s) != 0)
                 return -1;
             break;
         case 't':
@@ -249,7 +298,11 @@ static int parse_flags(int argc, char **argv, config *cfg)
                 return -1;
             break;
         case 'h': return 1;
-        default: return -1;
+        default:
+            if (c < OPT_SETTING || c >= OPT_SETTING + (int)purge_setting_count ||
+                parse_setting(purge_setting_defs[c - OPT_SETTING].flag, optarg,
+                              (size_t)(c - OPT_SETTING), cfg) != 0)
+                return -1;
         }
     }
     if (optind != argc) {
@@ -287,6 +340,12 @@ static void tune_malloc(void)
 static int attach_job(store_conn_t *conn, void *arg, mb_error *err)
 {
     return keyring_attach(arg, conn, err);
+}
+
+/* serve records its retention settings: `minbilld purge` uses them. */
+static int store_settings_job(store_conn_t *conn, void *arg, mb_error *err)
+{
+    return purge_settings_store(conn, arg, err);
 }
 
 /* An operator's work on API keys: creating or revoking one is an admin
@@ -524,6 +583,7 @@ static int cmd_serve(const config *cfg)
     mb_app app = {0};
     rpc_server_t *srv = NULL;
     metrics_endpoint_t *metrics = NULL;
+    purge_t *purge = NULL;
     int ret = 1, port = 0, metrics_port = 0;
     sigset_t sigs;
 
@@ -577,8 +637,17 @@ static int cmd_serve(const config *cfg)
     }
     store_watch_writable(app.store, on_writable, app.health);
     metrics_access_requests_source(privacy_requests_count, app.store);
-    metering_options mo = {.window_days = (int)cfg->window_days};
-    if (metering_start(app.store, app.keyring, &mo, &app.metering, &err) != 0)
+    metering_options mo = {.window_days = (int)cfg->retention.acceptance_window_days};
+    if (store_write_sync(app.store, store_settings_job, (void *)&cfg->retention, &err) != 0 ||
+        metering_start(app.store, app.keyring, &mo, &app.metering, &err) != 0)
+        goto out;
+    if ((purge = purge_new("system")) == NULL) {
+        mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    if (mb_purges_register(purge, app.metering, &err) != 0 ||
+        (cfg->purge_interval_s > 0 &&
+         purge_start(purge, app.store, app.keyring, cfg->purge_interval_s * 1000, &err) != 0))
         goto out;
     /* --dev: a key per role a newcomer needs (admin only seeds the world). */
     key_args dev_keys[] = {
@@ -644,6 +713,9 @@ static int cmd_serve(const config *cfg)
     int sig = 0;
     sigwait(&sigs, &sig);
     mb_log(MB_LOG_INFO, "event=shutdown signal=%s", sig == SIGTERM ? "TERM" : "INT");
+    /* Its steps are writer jobs: it stops before the writer drains. */
+    purge_free(purge);
+    purge = NULL;
     rpc_server_shutdown(srv, SHUTDOWN_GRACE_MS / 2);
     srv = NULL;
     ret = 0;
@@ -654,6 +726,7 @@ out:
     if (srv != NULL)
         rpc_server_shutdown(srv, 0);
     metrics_endpoint_stop(metrics);
+    purge_free(purge);           /* its steps use metering and the writer */
     metering_stop(app.metering); /* its jobs need the writer: before store_close */
     store_close(app.store);
     auth_free(app.auth);
@@ -864,22 +937,85 @@ static int cmd_keys_rotate(const config *cfg)
     return 0;
 }
 
+/* A retention flag given to purge must agree with what the daemon stored:
+ * purge runs with the daemon's settings, never with its own. */
+static int check_given_settings(const config *cfg, const purge_settings *stored)
+{
+    for (size_t i = 0; i < purge_setting_count; i++) {
+        const purge_setting_def *d = &purge_setting_defs[i];
+        int64_t given = *purge_setting_field((purge_settings *)&cfg->retention, d);
+        int64_t kept = *purge_setting_field((purge_settings *)stored, d);
+        if ((cfg->retention_given & (1u << i)) != 0 && given != kept) {
+            fprintf(stderr,
+                    "minbilld: purge: %s %lld contradicts the %lld days minbilld serve stored "
+                    "for %s; purge always uses the daemon's stored settings: drop the flag "
+                    "(or MINBILL_ variable), or restart serve with the new value\n",
+                    d->flag, (long long)given, (long long)kept, cfg->db);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_settings_job(store_conn_t *conn, void *arg, mb_error *err)
+{
+    return purge_settings_load(conn, arg, err);
+}
+
 static int cmd_purge(const config *cfg)
 {
     mb_error err;
     store_conn_t *conn = NULL;
-    int64_t hashes = 0, runs = 0;
-    int lock;
-    if (open_beside_daemon(cfg, false, &conn, &lock, &err) != 0 ||
-        metering_purge(conn, (int)cfg->window_days, cfg->dry_run, &hashes, &runs, &err) != 0) {
-        close_beside_daemon(conn, lock);
-        return fail(&err);
+    keyring_t *kr = NULL;
+    purge_t *p = NULL;
+    purge_settings stored;
+    purge_report rep = {0};
+    int lock = -1, ret = 1;
+    harden_process();
+    if (keyring_load(cfg->key_file, &kr, &err) != 0 ||
+        open_beside_daemon(cfg, false, &conn, &lock, &err) != 0 ||
+        store_conn_exec(conn, "BEGIN IMMEDIATE", &err) != 0)
+        goto out;
+    /* keyring_attach() wants a write transaction (as run_key_job). */
+    if (keyring_attach(kr, conn, &err) != 0 || store_conn_exec(conn, "COMMIT", &err) != 0) {
+        sqlite3_exec(store_conn_db_borrow(conn), "ROLLBACK", NULL, NULL, NULL);
+        goto out;
     }
+    if (store_read_snapshot(conn, load_settings_job, &stored, &err) != 0)
+        goto out;
+    if (check_given_settings(cfg, &stored) != 0) {
+        ret = EXIT_USAGE;
+        goto out;
+    }
+    if ((p = purge_new("local-operator")) == NULL) {
+        mb_error_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    if (mb_purges_register(p, NULL, &err) != 0 ||
+        purge_run_conn(p, conn, kr, cfg->dry_run, &rep, &err) != 0)
+        goto out;
+    ret = 0;
+out:
+    for (size_t i = 0; i < rep.n; i++) {
+        const purge_count *c = &rep.counts[i];
+        printf("%s: %s %lld %s", cfg->db, cfg->dry_run ? "would delete" : "deleted",
+               (long long)c->removed, c->what);
+        if (c->keys_destroyed > 0)
+            printf(" and %s %lld data key(s)", cfg->dry_run ? "destroy" : "destroyed",
+                   (long long)c->keys_destroyed);
+        printf("\n");
+    }
+    if (ret == 0)
+        printf("%s: with the settings minbilld serve stored: acceptance window %lld days, "
+               "subject requests kept %lld days after closing\n",
+               cfg->db, (long long)stored.acceptance_window_days,
+               (long long)stored.subject_request_retention_days);
+    if (ret == 1)
+        fail(&err);
+    purge_free(p);
     close_beside_daemon(conn, lock);
-    printf("%s: %s %lld usage idempotency hash(es) in %lld run(s) older than %ld days\n", cfg->db,
-           cfg->dry_run ? "would delete" : "deleted", (long long)hashes, (long long)runs,
-           cfg->window_days + 1);
-    return 0;
+    keyring_free(kr);
+    return ret;
 }
 
 static int cmd_backup(const config *cfg)
@@ -931,6 +1067,11 @@ int main(int argc, char **argv)
     if (sodium_init() < 0) {
         fprintf(stderr, "minbilld: libsodium failed to initialise\n");
         return 1;
+    }
+    mb_error cerr;
+    if (mb_clock_init_from_env(&cerr) < 0) {
+        fprintf(stderr, "minbilld: %s\n", cerr.msg);
+        return EXIT_USAGE;
     }
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(&cfg);

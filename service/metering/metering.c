@@ -31,25 +31,11 @@
 #include "minbill/v1/metering.pb-c.h"
 #include "store/writer.h"
 
-#define PURGE_INTERVAL_MS_DEFAULT 60000
-#define PURGE_CHUNK_DEFAULT 20000
-#define PURGE_FIRST_MS 1000
-
 struct metering {
     store_t *store;
     const unsigned char *hash_key;
     int window_days;
     idem_t *idem; /* writer thread only */
-
-    /* The purge timer and its one job. */
-    pthread_t timer;
-    bool timer_started;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool stopping, purge_queued;
-    int purge_interval_ms, purge_chunk;
-    store_job purge_job;
-    idem_purge_result purged;
 };
 
 typedef struct stream_state {
@@ -411,85 +397,26 @@ int metering_get_usage(rpc_call_t *call, const ProtobufCMessage *msg)
 
 /* --- purge and lifetime ------------------------------------------------------------ */
 
-static int purge_run(store_conn_t *conn, void *arg, mb_error *err)
+int metering_purge_step(store_conn_t *conn, void *arg, const purge_ctx *ctx, purge_step *step,
+                        mb_error *err)
 {
     metering_t *m = arg;
-    return idem_purge(m->idem, conn, idem_day(mb_now_us() / 1000000), m->window_days, m->purge_chunk, false,
-                      &m->purged, err);
+    idem_purge_result r;
+    if (idem_purge(m != NULL ? m->idem : NULL, conn, idem_day(ctx->now_us / 1000000),
+                   (int)ctx->settings->acceptance_window_days, ctx->chunk, ctx->dry_run, &r,
+                   err) != 0)
+        return -1;
+    step->removed = r.hashes;
+    step->more = r.more;
+    return 0;
 }
 
-static void purge_done(void *arg, const mb_error *err)
+void metering_purge_rolled_back(void *arg)
 {
     metering_t *m = arg;
-    if (err != NULL) {
-        /* Rows this purge deleted may be back while the filter forgot them. */
+    /* Rows this step deleted are back while the filter forgot them. */
+    if (m != NULL)
         idem_invalidate(m->idem);
-        mb_log(MB_LOG_ERROR, "event=usage_purge_failed code=%s", mb_status_name(err->code));
-    } else if (m->purged.hashes > 0) {
-        mb_log(MB_LOG_INFO, "event=usage_purge hashes=%lld runs=%lld more=%d",
-               (long long)m->purged.hashes, (long long)m->purged.runs, m->purged.more);
-    }
-    pthread_mutex_lock(&m->lock);
-    bool again = err == NULL && m->purged.more && !m->stopping;
-    mb_error e;
-    /* A backlog drains one bounded job at a time, so writes in between
-     * never wait long behind it. */
-    if (!again || store_submit(m->store, &m->purge_job, &e) != 0)
-        m->purge_queued = false;
-    pthread_cond_broadcast(&m->cond);
-    pthread_mutex_unlock(&m->lock);
-}
-
-static void *purge_timer(void *arg)
-{
-    metering_t *m = arg;
-    pthread_setname_np(pthread_self(), "mb-purge");
-    /* The first purge soon after start: a daemon that was down for a while
-     * has expired hashes waiting. */
-    int wait_ms = m->purge_interval_ms < PURGE_FIRST_MS ? m->purge_interval_ms : PURGE_FIRST_MS;
-    pthread_mutex_lock(&m->lock);
-    while (!m->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until); /* the condvar waits on it */
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-        wait_ms = m->purge_interval_ms;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (!m->stopping && pthread_cond_timedwait(&m->cond, &m->lock, &until) == 0) {
-        }
-        if (m->stopping || m->purge_queued)
-            continue;
-        mb_error e;
-        m->purge_queued = store_submit(m->store, &m->purge_job, &e) == 0;
-    }
-    pthread_mutex_unlock(&m->lock);
-    return NULL;
-}
-
-int metering_purge(store_conn_t *conn, int window_days, bool dry_run, int64_t *hashes,
-                   int64_t *runs, mb_error *err)
-{
-    int64_t today = idem_day(mb_now_us() / 1000000);
-    *hashes = *runs = 0;
-    for (;;) {
-        idem_purge_result r;
-        if (store_conn_exec(conn, "BEGIN IMMEDIATE", err) != 0)
-            return -1;
-        if (idem_purge(NULL, conn, today, window_days, PURGE_CHUNK_DEFAULT, dry_run, &r, err) !=
-                0 ||
-            store_conn_exec(conn, "COMMIT", err) != 0) {
-            mb_error ignored;
-            store_conn_exec(conn, "ROLLBACK", &ignored);
-            return -1;
-        }
-        *hashes += r.hashes;
-        *runs += r.runs;
-        if (!r.more)
-            return 0;
-    }
 }
 
 static int open_job(store_conn_t *conn, void *arg, mb_error *err)
@@ -507,33 +434,16 @@ int metering_start(store_t *store, const keyring_t *kr, const metering_options *
     m->store = store;
     m->hash_key = keyring_secret_borrow(kr, KEYRING_SECRET_IDEMPOTENCY);
     m->window_days = opt->window_days > 0 ? opt->window_days : METERING_WINDOW_DAYS_DEFAULT;
-    m->purge_interval_ms =
-        opt->purge_interval_ms > 0 ? opt->purge_interval_ms : PURGE_INTERVAL_MS_DEFAULT;
-    m->purge_chunk = opt->purge_chunk > 0 ? opt->purge_chunk : PURGE_CHUNK_DEFAULT;
-    m->purge_job =
-        (store_job){.run = purge_run, .done = purge_done, .arg = m, .deadline_ns = INT64_MAX};
-    pthread_mutex_init(&m->lock, NULL);
-    /* Purge timing must not jump with the wall clock. */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cond, &ca);
-    pthread_condattr_destroy(&ca);
     int64_t t0 = mb_mono_ns();
     if (store_write_sync(store, open_job, m, err) != 0) {
         metering_stop(m);
         return -1;
     }
-    /* Before the timer exists: nothing else touches the index yet. */
+    /* Before the daemon serves: nothing else touches the index yet. */
     idem_stats st;
     idem_get_stats(m->idem, &st);
     mb_log(MB_LOG_INFO, "event=usage_index_loaded runs=%zu filter_bytes=%zu ms=%lld window_days=%d",
            st.runs, st.filter_bytes, (long long)((mb_mono_ns() - t0) / 1000000), m->window_days);
-    if (pthread_create(&m->timer, NULL, purge_timer, m) != 0) {
-        metering_stop(m);
-        return mb_error_set(err, GRPC_STATUS_INTERNAL, "metering: cannot start the purge timer");
-    }
-    m->timer_started = true;
     *out = m;
     return 0;
 }
@@ -542,16 +452,6 @@ void metering_stop(metering_t *m)
 {
     if (m == NULL)
         return;
-    pthread_mutex_lock(&m->lock);
-    m->stopping = true;
-    pthread_cond_broadcast(&m->cond);
-    pthread_mutex_unlock(&m->lock);
-    if (m->timer_started)
-        pthread_join(m->timer, NULL);
-    pthread_mutex_lock(&m->lock);
-    while (m->purge_queued)
-        pthread_cond_wait(&m->cond, &m->lock);
-    pthread_mutex_unlock(&m->lock);
     if (m->idem != NULL) { /* quiescent now: no job of ours is queued */
         idem_stats st;
         idem_get_stats(m->idem, &st);
@@ -562,7 +462,5 @@ void metering_stop(metering_t *m)
                (unsigned long long)st.rebuilds);
     }
     idem_free(m->idem);
-    pthread_mutex_destroy(&m->lock);
-    pthread_cond_destroy(&m->cond);
     free(m);
 }

@@ -14,10 +14,10 @@
  * batches before it stay counted (a retry finds them as duplicates), the
  * ones queued or sent after it are not.
  *
- * Owns the idempotency index (idem.h), which only writer jobs touch, and a
- * timer thread that queues a bounded purge of expired hashes a second after
- * start and then every purge_interval_ms (a backlog drains one bounded job
- * after another).
+ * Owns the idempotency index (idem.h), which only writer jobs touch, and
+ * the purge of hashes past the acceptance window, a rule of the daemon's
+ * one purge facility (purge/purge.h): its steps are writer jobs, so they
+ * keep the in-memory filter in step with the rows.
  */
 #ifndef MB_METERING_H
 #define MB_METERING_H
@@ -27,36 +27,40 @@
 
 #include "base/error.h"
 #include "crypto/keyring.h"
+#include "purge/purge.h"
 #include "rpc/server.h"
 #include "store/store.h"
 
 #define METERING_WINDOW_DAYS_DEFAULT 62
 #define METERING_WINDOW_DAYS_MAX 3650
 #define METERING_STREAM_PENDING 32
+/* Hashes deleted per purge step (contiguous rows of 16 bytes): a short
+ * writer job beside ingest; bench_purge prints the longest step. */
+#define METERING_PURGE_CHUNK 2000
 
 typedef struct metering metering_t;
 
 typedef struct metering_options {
-    int window_days;       /* acceptance window; 0 = METERING_WINDOW_DAYS_DEFAULT */
-    int purge_interval_ms; /* 0 = one minute */
-    int purge_chunk;       /* hashes deleted per purge job; 0 = 20,000 */
+    int window_days; /* acceptance window; 0 = METERING_WINDOW_DAYS_DEFAULT */
 } metering_options;
 
-/* Loads the idempotency index (on the writer, so it sees the latest commit)
- * and starts the purge timer. kr must be attached to the database. */
+/* Loads the idempotency index (on the writer, so it sees the latest
+ * commit). kr must be attached to the database. */
 int metering_start(store_t *store, const keyring_t *kr, const metering_options *opt,
                    metering_t **out, mb_error *err);
 
-/* Stops the timer and waits for a queued purge. Call after the RPC server
- * has stopped (no ingest job left) and before store_close(). NULL: no-op. */
+/* Frees the index. Call after the RPC server and the purge facility have
+ * stopped (no job of ours left) and before store_close(). NULL: no-op. */
 void metering_stop(metering_t *m);
 
-/* `minbilld purge`: deletes every idempotency hash past the window through
- * conn (a transaction per bounded chunk, so a running daemon is never held
- * up long), or with dry_run only counts them. The daemon does the same by
- * itself; a daemon running meanwhile only keeps stale filter entries. */
-int metering_purge(store_conn_t *conn, int window_days, bool dry_run, int64_t *hashes,
-                   int64_t *runs, mb_error *err);
+/* The purge rule (purge_fn) of idempotency hashes past the stored
+ * acceptance window, and its rolled_back hook. arg: the daemon's metering,
+ * or NULL in `minbilld purge` (no in-memory index to keep in step: a
+ * daemon running meanwhile only keeps stale filter entries, which cost a
+ * probe). */
+int metering_purge_step(store_conn_t *conn, void *arg, const purge_ctx *ctx, purge_step *step,
+                        mb_error *err);
+void metering_purge_rolled_back(void *arg);
 
 /* Handlers (see methods.c for roles). */
 int metering_record_usage(rpc_call_t *call, const ProtobufCMessage *req);

@@ -77,6 +77,9 @@ static struct {
     _Atomic uint64_t calls[METRICS_METHODS_MAX + 1][CODES];
     histogram latency[METRICS_METHODS_MAX + 1];
     _Atomic uint64_t events_accepted, events_duplicate, invoices_issued;
+    const char *purge_category[METRICS_PURGE_CATEGORIES];
+    _Atomic uint64_t purged[METRICS_PURGE_CATEGORIES];
+    _Atomic int n_purge_categories;
     _Atomic uint64_t jobs_submitted, jobs_taken;
     histogram group;
     histogram fsync[3];
@@ -119,6 +122,25 @@ void metrics_events_add(int64_t accepted, int64_t duplicates)
 void metrics_invoices_issued_add(uint64_t n)
 {
     atomic_fetch_add_explicit(&m.invoices_issued, n, memory_order_relaxed);
+}
+
+int metrics_purge_category(const char *category)
+{
+    int n = atomic_load(&m.n_purge_categories);
+    for (int i = 0; i < n; i++)
+        if (strcmp(m.purge_category[i], category) == 0)
+            return i;
+    if (n == METRICS_PURGE_CATEGORIES)
+        return -1;
+    m.purge_category[n] = category;
+    atomic_store(&m.n_purge_categories, n + 1);
+    return n;
+}
+
+void metrics_purged_add(int slot, uint64_t n)
+{
+    if (slot >= 0 && slot < METRICS_PURGE_CATEGORIES)
+        atomic_fetch_add_explicit(&m.purged[slot], n, memory_order_relaxed);
 }
 
 void metrics_writer_submitted(void)
@@ -305,6 +327,18 @@ static void render_storage(text *t)
               file_bytes(m.db_path, "-wal"));
 }
 
+static void render_purged(text *t)
+{
+    int n = atomic_load(&m.n_purge_categories);
+    if (n == 0)
+        return;
+    header(t, "minbill_purged_total", "counter",
+           "Items removed by the retention purges, by category.");
+    for (int i = 0; i < n; i++)
+        put(t, "minbill_purged_total{category=\"%s\"} %llu\n", m.purge_category[i],
+            (unsigned long long)atomic_load_explicit(&m.purged[i], memory_order_relaxed));
+}
+
 static void render_privacy(text *t)
 {
     int64_t open = 0, overdue = 0;
@@ -331,6 +365,7 @@ char *metrics_render(size_t *len)
                 "Usage events refused as already counted (same idempotency key).",
                 &m.events_duplicate);
     put_counter(&t, "minbill_invoices_issued_total", "Invoices issued.", &m.invoices_issued);
+    render_purged(&t);
     render_privacy(&t);
     render_storage(&t);
     if (t.failed) {

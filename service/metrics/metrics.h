@@ -3,7 +3,7 @@
  *
  * Owns every counter, gauge and histogram minbilld exposes: calls by method
  * and status code, call latency by method, usage events accepted and
- * duplicate, invoices issued, open and overdue access requests, the
+ * duplicate, invoices issued, items purged by category, open and overdue access requests, the
  * writer's queue depth and group size, fsync latency (sync_vfs.h) and the
  * database and WAL file sizes. endpoint.h serves them over HTTP.
  *
@@ -48,6 +48,13 @@ void metrics_events_add(int64_t accepted, int64_t duplicates);
 
 /* Invoices issued (for invoicing to call after the issuing commit). */
 void metrics_invoices_issued_add(uint64_t n);
+
+/* Retention purges (purge/purge.h): a category is registered before the
+ * threads start (its slot, or -1 when METRICS_PURGE_CATEGORIES are taken:
+ * then it is not counted); items removed are added to its slot. */
+#define METRICS_PURGE_CATEGORIES 8
+int metrics_purge_category(const char *category);
+void metrics_purged_add(int slot, uint64_t n);
 
 /* The writer: one job queued; a group of n jobs taken off the queue. */
 void metrics_writer_submitted(void);

@@ -192,18 +192,7 @@ static int make_single_event(void *user, size_t thread, void *ctx, grpc_byte_buf
     char id[24], key[32];
     account_id(s * 7919 % (uint64_t)b->o.accounts, id);
     snprintf(key, sizeof key, "live-%llu", (unsigned long long)s);
-    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    ts.seconds = b->this_month;
-    Minbill__V1__UsageEvent ev = MINBILL__V1__USAGE_EVENT__INIT, *evp = &ev;
-    ev.idempotency_key = key;
-    ev.account_id = id;
-    ev.metric = "m1";
-    ev.quantity = 1;
-    ev.occurred_at = &ts;
-    Minbill__V1__RecordUsageRequest r = MINBILL__V1__RECORD_USAGE_REQUEST__INIT;
-    r.n_events = 1;
-    r.events = &evp;
-    return bc_pack_request(&r.base, req, why, why_size);
+    return bc_pack_usage_event(id, "m1", key, b->this_month, req, why, why_size);
 }
 
 static int make_render(void *user, size_t thread, void *ctx, grpc_byte_buffer **req, char *why,

@@ -1126,3 +1126,20 @@ int bc_write_seller_config(const char *prog, const mbt_daemon *d, char *path, si
     }
     return 0;
 }
+
+int bc_pack_usage_event(const char *account, const char *metric, const char *key, int64_t seconds,
+                        grpc_byte_buffer **out, char *why, size_t why_size)
+{
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = seconds;
+    Minbill__V1__UsageEvent ev = MINBILL__V1__USAGE_EVENT__INIT, *evp = &ev;
+    ev.idempotency_key = (char *)key;
+    ev.account_id = (char *)account;
+    ev.metric = (char *)metric;
+    ev.quantity = 1;
+    ev.occurred_at = &ts;
+    Minbill__V1__RecordUsageRequest r = MINBILL__V1__RECORD_USAGE_REQUEST__INIT;
+    r.n_events = 1;
+    r.events = &evp;
+    return bc_pack_request(&r.base, out, why, why_size);
+}

@@ -262,6 +262,11 @@ typedef struct bc_load_result {
 int bc_pack_request(const ProtobufCMessage *msg, grpc_byte_buffer **out, char *why,
                     size_t why_size);
 
+/* For make(): a RecordUsageRequest of one event (quantity 1) of account and
+ * metric with idempotency key `key`, occurred at `seconds` (Unix). */
+int bc_pack_usage_event(const char *account, const char *metric, const char *key, int64_t seconds,
+                        grpc_byte_buffer **out, char *why, size_t why_size);
+
 /* For check(): resp unpacked as a desc message, or NULL with why filled
  * ("the response is not a <Name>"). Free it with
  * protobuf_c_message_free_unpacked. */
