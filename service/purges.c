@@ -4,8 +4,19 @@
  */
 #include "purges.h"
 
+#include "audit/audit.h"
 #include "invoicing/invoice_purge.h"
 #include "privacy/request_purge.h"
+
+/* Audit events past retention go in one step: audit_purge_before checks
+ * the chain, deletes the prefix and anchors it in one transaction. */
+static int audit_purge_step(store_conn_t *conn, void *arg, const purge_ctx *ctx, purge_step *step,
+                            mb_error *err)
+{
+    (void)arg;
+    int64_t cutoff = ctx->now_us - ctx->settings->audit_retention_days * 86400 * INT64_C(1000000);
+    return audit_purge_before(conn, ctx->kr, cutoff, ctx->dry_run, &step->removed, err);
+}
 
 int mb_purges_register(purge_t *p, metering_t *metering, mb_error *err)
 {
@@ -24,6 +35,8 @@ int mb_purges_register(purge_t *p, metering_t *metering, mb_error *err)
          .what = "closed subject requests",
          .fn = request_purge_step,
          .chunk = REQUEST_PURGE_CHUNK},
+        /* Last: the run's own audit events of the steps above are younger. */
+        {.category = "audit_events", .what = "audit events", .fn = audit_purge_step, .chunk = 1},
     };
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (purge_add(p, &rules[i], err) != 0)

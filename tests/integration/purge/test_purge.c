@@ -32,6 +32,7 @@
 #include "check.h"
 #include "common.h"
 #include "inv_util.h"
+#include "minbill/v1/audit.pb-c.h"
 #include "usage_util.h"
 
 static mbt_server srv;
@@ -327,6 +328,61 @@ static void test_daemon_purges(void)
     free(m);
 }
 
+/* Audit events past their retention go, anchored: the chain still
+ * verifies, and younger events stay. (The test clock is not used here: the
+ * invoices' no-delete trigger keeps SQLite's real date.) */
+static int serve_audit_1000(void)
+{
+    const char *args[] = {"--seller-config",
+                          seller,
+                          "--acceptance-window-days",
+                          "62",
+                          "--purge-interval-s",
+                          "0",
+                          "--audit-retention-days",
+                          "1000",
+                          NULL};
+    unsetenv("MINBILL_TEST_NOW");
+    return mbt_serve(&srv, args);
+}
+
+static void test_audit_retention(void)
+{
+    CHECK(mbt_stop(&srv, SIGTERM) == 0);
+    CHECK(serve_audit_1000() == 0);
+    char privacy[MBT_KEY_MAX];
+    mbt_key(&srv, "privacy", privacy);
+    CHECK(mbt_stop(&srv, SIGTERM) == 0);
+    char older[160], younger[160], out[2048];
+    long long cutoff = (long long)(now - 1000LL * 86400) * 1000000;
+    snprintf(older, sizeof older, "SELECT count(*) FROM audit_events WHERE occurred_us < %lld",
+             cutoff);
+    snprintf(younger, sizeof younger, "SELECT count(*) FROM audit_events WHERE occurred_us >= %lld",
+             cutoff);
+    long kept = db(younger);
+    CHECK(db(older) > 0 && kept > 0);
+    int rc = purge(NULL, out, sizeof out);
+    if (rc != 0)
+        fprintf(stderr, "   minbilld purge (%d): %s\n", rc, out);
+    CHECK(rc == 0);
+    CHECK_CONTAINS(out, "audit events");
+    CHECK(db(older) == 0);
+    CHECK(db(younger) >= kept);
+    CHECK(db("SELECT count(*) FROM audit_anchors") == 1);
+
+    CHECK(serve_audit_1000() == 0);
+    Minbill__V1__VerifyAuditChainRequest req = MINBILL__V1__VERIFY_AUDIT_CHAIN_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    mb_error st;
+    mbc_unary(srv.ch, "/minbill.v1.Audit/VerifyAuditChain", privacy, &req.base,
+              &minbill__v1__verify_audit_chain_response__descriptor, 10000, &resp, &st);
+    CHECK_STATUS(st, GRPC_STATUS_OK);
+    Minbill__V1__VerifyAuditChainResponse *v = (Minbill__V1__VerifyAuditChainResponse *)resp;
+    CHECK(v != NULL && v->intact);
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+}
+
 int main(void)
 {
     now = (int64_t)time(NULL);
@@ -352,6 +408,7 @@ int main(void)
     RUN(test_purge_command);
     RUN(test_after_purge);
     RUN(test_daemon_purges);
+    RUN(test_audit_retention);
     CHECK(mbt_down(&srv) == 0);
     return check_summary();
 }
