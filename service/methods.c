@@ -22,6 +22,8 @@
 #include "minbill/v1/invoicing.pb-c.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "minbill/v1/privacy.pb-c.h"
+#include "privacy/erase.h"
+#include "privacy/rectify.h"
 #include "privacy/requests.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "rpc/health.h"
@@ -109,9 +111,15 @@ const rpc_method mb_methods[] = {
     UNARY("/minbill.v1.Privacy/OpenSubjectRequest", D(open_subject_request_request), PRIVACY | SUPPORT, privacy_open),
     PLANNED("/minbill.v1.Privacy/ExportSubjectData", RPC_SERVER_STREAMING,
      D(export_subject_data_request), PRIVACY),
-    PLANNED("/minbill.v1.Privacy/RectifySubject", RPC_UNARY, D(rectify_subject_request), PRIVACY),
-    PLANNED("/minbill.v1.Privacy/EraseSubject", RPC_UNARY, D(erase_subject_request), PRIVACY),
-    PLANNED("/minbill.v1.Privacy/RestrictSubject", RPC_UNARY, D(restrict_subject_request), PRIVACY),
+    UNARY("/minbill.v1.Privacy/RectifySubject", D(rectify_subject_request), PRIVACY, privacy_rectify),
+    /* An erasure of a large account writes in many short jobs. */
+    {.path = "/minbill.v1.Privacy/EraseSubject",
+     .kind = RPC_UNARY,
+     .request = D(erase_subject_request),
+     .roles = PRIVACY,
+     .on_message = privacy_erase,
+     .job = true},
+    UNARY("/minbill.v1.Privacy/RestrictSubject", D(restrict_subject_request), PRIVACY, privacy_restrict),
     UNARY("/minbill.v1.Privacy/ListSubjectRequests", D(list_subject_requests_request), PRIVACY, privacy_list),
     UNARY("/minbill.v1.Privacy/GetSubjectRequest", D(get_subject_request_request), PRIVACY, privacy_get),
     UNARY("/minbill.v1.Privacy/CompleteSubjectRequest", D(complete_subject_request_request), PRIVACY, privacy_complete),
