@@ -365,6 +365,7 @@ typedef struct erasure {
     rpc_call_t *call;
     mb_app *app;
     mb_arena_t *a;
+    const char *request_id;
     privacy_request req;
     erased_list erased;
     Minbill__V1__RetainedItem **retained;
@@ -375,7 +376,7 @@ typedef struct erasure {
 static int load_read(store_conn_t *conn, void *arg, mb_error *err)
 {
     erasure *e = arg;
-    return privacy_request_load(conn, e->req.request_id, e->a, &e->req, err);
+    return privacy_request_load(conn, e->request_id, e->a, &e->req, err);
 }
 
 static Google__Protobuf__Timestamp *date_timestamp(mb_arena_t *a, const char *ymd)
@@ -559,7 +560,7 @@ static int final_run(store_conn_t *conn, void *arg, mb_error *err)
 static int erase_all(erasure *e, mb_error *err)
 {
     static const char *const kinds[] = {"erasure", NULL};
-    if (sql_ready(err) != 0 || check_id("request_id", e->req.request_id, err) != 0 ||
+    if (sql_ready(err) != 0 || check_id("request_id", e->request_id, err) != 0 ||
         store_read_for(e->app->store, PURPOSE_EXPORT, load_read, e, err) != 0 ||
         privacy_request_expect(&e->req, kinds, err) != 0)
         return -1;
@@ -584,24 +585,24 @@ static int erase_all(erasure *e, mb_error *err)
 int privacy_erase(rpc_call_t *call, const ProtobufCMessage *msg)
 {
     const Minbill__V1__EraseSubjectRequest *req = (const void *)msg;
-    erasure e = {.call = call, .app = rpc_call_app(call), .a = rpc_call_arena(call)};
+    erasure e = {.call = call,
+                 .app = rpc_call_app(call),
+                 .a = rpc_call_arena(call),
+                 .request_id = req->request_id};
     e.erased.a = e.a;
-    snprintf(e.req.request_id, sizeof e.req.request_id, "%s", req->request_id);
     mb_error err;
     mb_error_clear(&err);
-    if (strlen(req->request_id) >= sizeof e.req.request_id) {
-        mb_error_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "request_id: not a request id");
-    } else if (erase_all(&e, &err) == 0) {
-        Minbill__V1__ErasureReport r = MINBILL__V1__ERASURE_REPORT__INIT;
-        r.request_id = e.req.request_id;
-        r.erased = e.erased.items;
-        r.n_erased = e.erased.n;
-        r.retained = e.retained;
-        r.n_retained = e.n_retained;
-        rpc_call_finish(call, &r.base, NULL);
+    if (erase_all(&e, &err) != 0) {
+        rpc_call_finish(call, NULL, &err);
         return RPC_CONTINUE;
     }
-    rpc_call_finish(call, NULL, &err);
+    Minbill__V1__ErasureReport r = MINBILL__V1__ERASURE_REPORT__INIT;
+    r.request_id = e.req.request_id;
+    r.erased = e.erased.items;
+    r.n_erased = e.erased.n;
+    r.retained = e.retained;
+    r.n_retained = e.n_retained;
+    rpc_call_finish(call, &r.base, NULL);
     return RPC_CONTINUE;
 }
 
