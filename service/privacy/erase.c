@@ -677,7 +677,8 @@ static const Minbill__V1__SubjectRequest *request_message(mb_arena_t *a, const p
         ts[i].seconds = us[i] / 1000000;
         ts[i].nanos = (int32_t)(us[i] % 1000000) * 1000;
     }
-    m->request_id = (char *)p->request_id;
+    if ((m->request_id = mb_arena_printf(a, "%s", p->request_id)) == NULL)
+        return NULL;
     m->kind = MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_RESTRICTION;
     m->state = MINBILL__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_COMPLETED;
     m->received_at = &ts[0];
