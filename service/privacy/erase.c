@@ -256,8 +256,9 @@ static int chunk_run(store_conn_t *conn, void *arg, mb_error *err)
         if (store_exec_id(conn, q->delete_row, rowid[i], "erasing a row", err) != 0)
             return -1;
         /* The row is gone (secure_delete overwrites it); without its key,
-         * its older copies in the WAL or a backup cannot be read either. */
-        if (keyed[i] && dek_destroy(conn, key[i], err) != 0)
+         * its older copies in a backup cannot be read either. The WAL is
+         * scrubbed once, after the last job (final_run, tidy_run). */
+        if (keyed[i] && dek_destroy_unscrubbed(conn, key[i], err) != 0)
             return -1;
     }
     return 0;
@@ -338,8 +339,12 @@ static int step_run(store_t *store, const step *s, rpc_call_t *stop, erased_list
     return 0;
 }
 
+/* The last job of an account's erasure: no dangling default, and the WAL
+ * scrubbed of what the chunks destroyed (an erasure stopped before it
+ * leaves its request open; running it again ends here). */
 static int tidy_run(store_conn_t *conn, void *arg, mb_error *err)
 {
+    store_conn_note_shred(conn);
     return store_exec_text(conn, SQL_CLEAR_DEFAULT, arg, NULL,
                            "clearing the default payment method", err);
 }
@@ -520,6 +525,7 @@ static int final_run(store_conn_t *conn, void *arg, mb_error *err)
     privacy_recipients notify = {0};
     const char *whole_account = NULL;
     int ret = 0;
+    store_conn_note_shred(conn); /* what the chunks destroyed leaves the WAL */
     for (size_t i = 0; i < e->req.n_scope && ret == 0; i++) {
         const privacy_scope *sc = &e->req.scope[i];
         if (scope_covered(sc, &whole_account))
