@@ -277,17 +277,20 @@ static void steps_of(const char *account_id, const char *contact_id, step *out, 
     }
 }
 
-typedef struct erased_list {
+/* A report's items (pointers to messages), in the call's arena. */
+typedef struct item_list {
     mb_arena_t *a;
-    Minbill__V1__ErasedItem **items;
+    void **items;
     size_t n, cap;
-} erased_list;
+} item_list;
 
-static int erased_add(erased_list *l, const char *category, const char *id, int64_t count)
+static int item_list_push(item_list *l, void *item)
 {
+    if (item == NULL)
+        return -1;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
-        Minbill__V1__ErasedItem **items = mb_arena_alloc(l->a, cap * sizeof *items);
+        void **items = mb_arena_alloc(l->a, cap * sizeof *items);
         if (items == NULL)
             return -1;
         if (l->n > 0)
@@ -295,15 +298,20 @@ static int erased_add(erased_list *l, const char *category, const char *id, int6
         l->items = items;
         l->cap = cap;
     }
-    Minbill__V1__ErasedItem *it = mb_arena_alloc(l->a, sizeof *it);
-    if (it == NULL)
-        return -1;
-    minbill__v1__erased_item__init(it);
-    it->category = (char *)category;
-    it->id = (char *)id;
-    it->count = count;
-    l->items[l->n++] = it;
+    l->items[l->n++] = item;
     return 0;
+}
+
+static int erased_add(item_list *l, const char *category, const char *id, int64_t count)
+{
+    Minbill__V1__ErasedItem *it = mb_arena_alloc(l->a, sizeof *it);
+    if (it != NULL) {
+        minbill__v1__erased_item__init(it);
+        it->category = (char *)category;
+        it->id = (char *)id;
+        it->count = count;
+    }
+    return item_list_push(l, it);
 }
 
 static void count_add(privacy_erased *out, const char *category, int64_t n)
@@ -321,7 +329,7 @@ static void count_add(privacy_erased *out, const char *category, int64_t n)
 
 /* Runs a step to its end, a chunk per writer job. stop (may be NULL) is
  * asked between jobs. */
-static int step_run(store_t *store, const step *s, rpc_call_t *stop, erased_list *report,
+static int step_run(store_t *store, const step *s, rpc_call_t *stop, item_list *report,
                     privacy_erased *counts, mb_error *err)
 {
     chunk c = {.s = s, .a = report != NULL ? report->a : NULL};
@@ -372,9 +380,7 @@ typedef struct erasure {
     mb_arena_t *a;
     const char *request_id;
     privacy_request req;
-    erased_list erased;
-    Minbill__V1__RetainedItem **retained;
-    size_t n_retained, cap_retained;
+    item_list erased, retained;
     privacy_erased counts;
 } erasure;
 
@@ -406,28 +412,16 @@ static Google__Protobuf__Timestamp *date_timestamp(mb_arena_t *a, const char *ym
 
 static int retained_add(erasure *e, const table_sql *q, sqlite3_stmt *st)
 {
-    if (e->n_retained == e->cap_retained) {
-        size_t cap = e->cap_retained ? e->cap_retained * 2 : 16;
-        Minbill__V1__RetainedItem **items = mb_arena_alloc(e->a, cap * sizeof *items);
-        if (items == NULL)
-            return -1;
-        if (e->n_retained > 0)
-            memcpy(items, e->retained, e->n_retained * sizeof *items);
-        e->retained = items;
-        e->cap_retained = cap;
-    }
     Minbill__V1__RetainedItem *it = mb_arena_alloc(e->a, sizeof *it);
-    if (it == NULL)
-        return -1;
-    minbill__v1__retained_item__init(it);
-    it->category = (char *)q->category;
-    it->legal_basis = (char *)(q->legal_basis != NULL ? q->legal_basis : "");
-    it->id = mb_arena_printf(e->a, "%s", sqlite3_column_text(st, 0));
-    it->retain_until = date_timestamp(e->a, (const char *)sqlite3_column_text(st, 1));
-    if (it->id == NULL)
-        return -1;
-    e->retained[e->n_retained++] = it;
-    return 0;
+    if (it != NULL) {
+        minbill__v1__retained_item__init(it);
+        it->category = (char *)q->category;
+        it->legal_basis = (char *)(q->legal_basis != NULL ? q->legal_basis : "");
+        it->retain_until = date_timestamp(e->a, (const char *)sqlite3_column_text(st, 1));
+        if ((it->id = mb_arena_printf(e->a, "%s", sqlite3_column_text(st, 0))) == NULL)
+            it = NULL;
+    }
+    return item_list_push(&e->retained, it);
 }
 
 /* What a legal duty keeps of the account: reported and restricted. */
@@ -520,7 +514,7 @@ static int final_run(store_conn_t *conn, void *arg, mb_error *err)
 {
     erasure *e = arg;
     int64_t now = mb_now_us();
-    size_t n_erased = e->erased.n, n_retained = e->n_retained;
+    size_t n_erased = e->erased.n, n_retained = e->retained.n;
     privacy_erased counts = e->counts;
     privacy_recipients notify = {0};
     const char *whole_account = NULL;
@@ -550,14 +544,14 @@ static int final_run(store_conn_t *conn, void *arg, mb_error *err)
     for (size_t i = 0; i < e->counts.n; i++)
         total += e->counts.by[i].count;
     snprintf(reason, sizeof reason, "erased %lld records; %zu kept under a legal duty, restricted",
-             (long long)total, e->n_retained);
+             (long long)total, e->retained.n);
     if (ret == 0 && (privacy_notices_record(conn, e->req.request_id, &notify, err) != 0 ||
                      privacy_request_close(conn, e->call, e->req.request_id, "subject.erase",
                                            reason, err) != 0))
         ret = -1;
     if (ret != 0) { /* rolled back: so is what it reported */
         e->erased.n = n_erased;
-        e->n_retained = n_retained;
+        e->retained.n = n_retained;
         e->counts = counts;
     }
     return ret;
@@ -595,7 +589,7 @@ int privacy_erase(rpc_call_t *call, const ProtobufCMessage *msg)
                  .app = rpc_call_app(call),
                  .a = rpc_call_arena(call),
                  .request_id = req->request_id};
-    e.erased.a = e.a;
+    e.erased.a = e.retained.a = e.a;
     mb_error err;
     mb_error_clear(&err);
     if (erase_all(&e, &err) != 0) {
@@ -604,10 +598,10 @@ int privacy_erase(rpc_call_t *call, const ProtobufCMessage *msg)
     }
     Minbill__V1__ErasureReport r = MINBILL__V1__ERASURE_REPORT__INIT;
     r.request_id = e.req.request_id;
-    r.erased = e.erased.items;
+    r.erased = (Minbill__V1__ErasedItem **)e.erased.items;
     r.n_erased = e.erased.n;
-    r.retained = e.retained;
-    r.n_retained = e.n_retained;
+    r.retained = (Minbill__V1__RetainedItem **)e.retained.items;
+    r.n_retained = e.retained.n;
     rpc_call_finish(call, &r.base, NULL);
     return RPC_CONTINUE;
 }
@@ -616,35 +610,24 @@ int privacy_erase(rpc_call_t *call, const ProtobufCMessage *msg)
 
 typedef struct restriction {
     const char *request_id;
-    Minbill__V1__RestrictedItem **items;
-    size_t n, cap;
+    item_list items;
 } restriction;
 
-static int restricted_add(restriction *r, mb_arena_t *a, const char *category, const char *id)
+static int restricted_add(restriction *r, const char *category, const char *id)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        Minbill__V1__RestrictedItem **items = mb_arena_alloc(a, cap * sizeof *items);
-        if (items == NULL)
-            return -1;
-        if (r->n > 0)
-            memcpy(items, r->items, r->n * sizeof *items);
-        r->items = items;
-        r->cap = cap;
+    Minbill__V1__RestrictedItem *it = mb_arena_alloc(r->items.a, sizeof *it);
+    if (it != NULL) {
+        minbill__v1__restricted_item__init(it);
+        it->category = (char *)category;
+        it->count = 1;
+        if ((it->id = mb_arena_printf(r->items.a, "%s", id)) == NULL)
+            it = NULL;
     }
-    Minbill__V1__RestrictedItem *it = mb_arena_alloc(a, sizeof *it);
-    if (it == NULL || (id = mb_arena_printf(a, "%s", id)) == NULL)
-        return -1;
-    minbill__v1__restricted_item__init(it);
-    it->category = (char *)category;
-    it->id = (char *)id;
-    it->count = 1;
-    r->items[r->n++] = it;
-    return 0;
+    return item_list_push(&r->items, it);
 }
 
 /* Restricts one table's rows of one subject and lists them. */
-static int restrict_rows(store_conn_t *conn, mb_arena_t *a, restriction *r, const table_sql *q,
+static int restrict_rows(store_conn_t *conn, restriction *r, const table_sql *q,
                          const privacy_scope *sc, int64_t now, mb_error *err)
 {
     bool whole = sc->contact_id[0] == '\0';
@@ -655,7 +638,7 @@ static int restrict_rows(store_conn_t *conn, mb_arena_t *a, restriction *r, cons
     bind_subject(st, sc->account_id, contact);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (restricted_add(r, a, q->category, (const char *)sqlite3_column_text(st, 0)) != 0) {
+        if (restricted_add(r, q->category, (const char *)sqlite3_column_text(st, 0)) != 0) {
             sqlite3_reset(st);
             return oom(err, "the restriction report");
         }
@@ -712,7 +695,7 @@ static int restrict_run(store_conn_t *conn, rpc_call_t *call, void *arg, Protobu
         for (size_t j = 0; j < n_tables; j++) {
             const table_sql *q = &tables[j];
             if ((whole ? q->restrict_account : q->restrict_contact)[0] != '\0' &&
-                restrict_rows(conn, a, r, q, &p.scope[i], now, err) != 0)
+                restrict_rows(conn, r, q, &p.scope[i], now, err) != 0)
                 return -1;
         }
     }
@@ -725,8 +708,8 @@ static int restrict_run(store_conn_t *conn, rpc_call_t *call, void *arg, Protobu
     minbill__v1__restrict_subject_response__init(m);
     if ((m->request = (Minbill__V1__SubjectRequest *)request_message(a, &p)) == NULL)
         return oom(err, "the restriction report");
-    m->restricted = r->items;
-    m->n_restricted = r->n;
+    m->restricted = (Minbill__V1__RestrictedItem **)r->items.items;
+    m->n_restricted = r->items.n;
     *resp = &m->base;
     return 0;
 }
@@ -739,7 +722,7 @@ int privacy_restrict(rpc_call_t *call, const ProtobufCMessage *msg)
     if (r == NULL) {
         oom(&err, "a restriction");
     } else if (sql_ready(&err) == 0 && check_id("request_id", req->request_id, &err) == 0) {
-        *r = (restriction){.request_id = req->request_id};
+        *r = (restriction){.request_id = req->request_id, .items.a = rpc_call_arena(call)};
         rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, restrict_run, r);
         return RPC_CONTINUE;
     }

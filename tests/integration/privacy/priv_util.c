@@ -55,6 +55,15 @@ int pu_open(const mbt_server *s, const char *key, Minbill__V1__SubjectRequestKin
     return st.code;
 }
 
+Minbill__V1__SubjectRequest *pu_request(const mbt_server *s, const char *key, const char *id,
+                                        mb_error *st)
+{
+    Minbill__V1__GetSubjectRequestRequest req = MINBILL__V1__GET_SUBJECT_REQUEST_REQUEST__INIT;
+    req.request_id = (char *)id;
+    return (void *)pu_call(s, key, PU_GET_REQUEST, &req.base,
+                           &minbill__v1__subject_request__descriptor, mbt_ms(10000), st);
+}
+
 Minbill__V1__Account *pu_account(const mbt_server *s, const char *key, const char *account_id,
                                  bool reveal, mb_error *st)
 {

@@ -32,6 +32,10 @@ void pu_free(void *msg);
 int pu_open(const mbt_server *s, const char *key, Minbill__V1__SubjectRequestKind kind,
             const char *email, const char *contact_id, const char *account_id, char *request_id);
 
+/* GetSubjectRequest as key; NULL with *st set. */
+Minbill__V1__SubjectRequest *pu_request(const mbt_server *s, const char *key, const char *id,
+                                        mb_error *st);
+
 /* GetAccount (reveal as asked); NULL with *st set. */
 Minbill__V1__Account *pu_account(const mbt_server *s, const char *key, const char *account_id,
                                  bool reveal, mb_error *st);

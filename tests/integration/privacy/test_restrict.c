@@ -248,11 +248,7 @@ static void test_rectify_contact(void)
     CHECK(notices(id) >= 1);
     CHECK(audited("subject.rectify", id) == 1);
     /* Still open: staff complete it once the subject is answered. */
-    Minbill__V1__GetSubjectRequestRequest g = MINBILL__V1__GET_SUBJECT_REQUEST_REQUEST__INIT;
-    g.request_id = id;
-    Minbill__V1__SubjectRequest *sr =
-        (void *)pu_call(&srv, privacy, PU_GET_REQUEST, &g.base,
-                        &minbill__v1__subject_request__descriptor, mbt_ms(10000), &st);
+    Minbill__V1__SubjectRequest *sr = pu_request(&srv, privacy, id, &st);
     CHECK(sr != NULL &&
           sr->state == MINBILL__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_OPEN);
     CHECK(sr != NULL && sr->n_notify_recipients >= 1);
