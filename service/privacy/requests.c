@@ -28,8 +28,8 @@
 #define PAGE_MAX 500
 
 /* Proto enum values index this table. */
-static const char *const KINDS[] = {"", "access", "rectification", "erasure",
-                                    "restriction", "portability", "objection"};
+static const char *const KINDS[] = {
+    "", "access", "rectification", "erasure", "restriction", "portability", "objection"};
 static const char *const STATES[] = {"", "open", "completed", "rejected"};
 
 static int index_of(const char *const *names, size_t n, const char *name)
@@ -60,7 +60,7 @@ static int days_in_month(int year, int month /* 1..12 */)
 
 /* us + `months` calendar months, the day clamped to the target month's
  * last (31 January + 1 month = the last day of February), Art. 12(3). */
-static int64_t add_months(int64_t us, int months)
+int64_t privacy_add_months(int64_t us, int months)
 {
     time_t t = (time_t)(us / 1000000);
     struct tm tm;
@@ -197,8 +197,8 @@ static const char SQL_CLOSE[] =
     "UPDATE subject_requests SET state = ?2, completed_us = ?3, outcome_reason = ?4"
     " WHERE request_id = ?1 AND state = 'open'";
 
-static int close_as(store_conn_t *conn, rpc_call_t *call, const char *request_id,
-                    const char *state, const char *action, const char *reason, mb_error *err)
+static int close_as(store_conn_t *conn, rpc_call_t *call, const char *request_id, const char *state,
+                    const char *action, const char *reason, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_CLOSE, err);
     if (st == NULL)
@@ -377,7 +377,7 @@ static int open_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMe
     sqlite3_bind_text(st, 4, subject, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, req->verified_by, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, now);
-    sqlite3_bind_int64(st, 7, add_months(now, 1));
+    sqlite3_bind_int64(st, 7, privacy_add_months(now, 1));
     if (objection)
         sqlite3_bind_int64(st, 8, now);
     if (store_step_done(conn, st, "storing a subject request", err) != 0)
@@ -462,8 +462,8 @@ int privacy_open(rpc_call_t *call, const ProtobufCMessage *msg)
         /* "ACCOUNT_ID/CONTACT_ID", or a contact id unique across accounts. */
         const char *slash = strchr(req->contact_id, '/');
         if (slash != NULL) {
-            snprintf(o->account_id, sizeof o->account_id, "%.*s",
-                     (int)(slash - req->contact_id), req->contact_id);
+            snprintf(o->account_id, sizeof o->account_id, "%.*s", (int)(slash - req->contact_id),
+                     req->contact_id);
             snprintf(o->contact_id, sizeof o->contact_id, "%s", slash + 1);
             if (check_id("contact_id (account part)", o->account_id, &err) != 0)
                 return fail(call, &err);
@@ -513,8 +513,8 @@ int privacy_get(rpc_call_t *call, const ProtobufCMessage *msg)
     mb_error err;
     get_args g = {.request_id = req->request_id, .arena = rpc_call_arena(call)};
     if (check_request_id(req->request_id, &err) != 0 ||
-        store_read_for(((mb_app *)rpc_call_app(call))->store, PURPOSE_EXPORT, get_read, &g,
-                       &err) != 0)
+        store_read_for(((mb_app *)rpc_call_app(call))->store, PURPOSE_EXPORT, get_read, &g, &err) !=
+            0)
         return fail(call, &err);
     rpc_call_finish(call, &g.out->base, NULL);
     return RPC_CONTINUE;
@@ -580,8 +580,8 @@ static int list_read(store_conn_t *conn, void *arg, mb_error *err)
         if (build(conn, ids[i], l->arena, &out->requests[out->n_requests++], err) != 0)
             return -1;
     if (n > l->limit)
-        out->next_page_token = mb_arena_printf(l->arena, "%lld.%s",
-                                               (long long)received[shown - 1], ids[shown - 1]);
+        out->next_page_token =
+            mb_arena_printf(l->arena, "%lld.%s", (long long)received[shown - 1], ids[shown - 1]);
     return 0;
 }
 
@@ -608,10 +608,10 @@ int privacy_list(rpc_call_t *call, const ProtobufCMessage *msg)
                         &l.due_before_us, &err) != 0)
         return fail(call, &err);
     if (req->page_size < 0)
-        return fail(call,
-                    &(mb_error){GRPC_STATUS_INVALID_ARGUMENT, "page_size: must be >= 0"});
-    l.limit = req->page_size == 0 ? PAGE_DEFAULT : req->page_size > PAGE_MAX ? PAGE_MAX
-                                                                              : req->page_size;
+        return fail(call, &(mb_error){GRPC_STATUS_INVALID_ARGUMENT, "page_size: must be >= 0"});
+    l.limit = req->page_size == 0         ? PAGE_DEFAULT
+              : req->page_size > PAGE_MAX ? PAGE_MAX
+                                          : req->page_size;
     if (req->page_token[0] != '\0') {
         char *dot = strchr(req->page_token, '.');
         long long us = 0;
@@ -656,13 +656,13 @@ static int close_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCM
 {
     step_args *s = arg;
     privacy_request r;
-    const char *any[] = {"access", "rectification", "erasure", "restriction", "portability",
-                         "objection", NULL};
+    const char *any[] = {"access",      "rectification", "erasure", "restriction",
+                         "portability", "objection",     NULL};
     bool reject = strcmp(s->action, "subject_request.reject") == 0;
     if (load(conn, s->request_id, rpc_call_arena(call), &r, NULL, err) != 0 ||
         privacy_request_expect(&r, any, err) != 0 ||
-        close_as(conn, call, s->request_id, reject ? "rejected" : "completed", s->action,
-                 s->reason, err) != 0)
+        close_as(conn, call, s->request_id, reject ? "rejected" : "completed", s->action, s->reason,
+                 err) != 0)
         return -1;
     return respond(conn, call, s->request_id, resp, err);
 }
@@ -695,7 +695,7 @@ static int extend_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, s->request_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, add_months(r.due_us, s->months));
+    sqlite3_bind_int64(st, 2, privacy_add_months(r.due_us, s->months));
     sqlite3_bind_text(st, 3, s->reason, -1, SQLITE_STATIC);
     if (store_step_done(conn, st, "extending a subject request", err) != 0 ||
         audit_request(conn, call, s->action, s->request_id, NULL, err) != 0)
@@ -713,8 +713,8 @@ static int step(rpc_call_t *call, const char *request_id, const char *reason, bo
     if (check_request_id(request_id, &err) != 0 ||
         check_stored_text("reason", reason, need_reason ? 1 : 0, REASON_MAX, &err) != 0)
         return fail(call, &err);
-    *s = (step_args){.request_id = request_id, .reason = reason, .months = months,
-                     .action = action};
+    *s =
+        (step_args){.request_id = request_id, .reason = reason, .months = months, .action = action};
     rpc_call_write(call, ((mb_app *)rpc_call_app(call))->store, fn, s);
     return RPC_CONTINUE;
 }

@@ -58,6 +58,10 @@ int privacy_request_close(store_conn_t *conn, rpc_call_t *call, const char *requ
 /* Whether the scope covers the account's own fields (subject by account). */
 bool privacy_scope_whole_account(const privacy_request *r, const char *account_id);
 
+/* us (microseconds, UTC) plus `months` calendar months, the day clamped to
+ * the last of the target month: 31 January + 1 = 28 or 29 February. */
+int64_t privacy_add_months(int64_t us, int months);
+
 /* Open and overdue requests, for the metrics endpoint
  * (metrics_access_requests_source; arg is the store_t). */
 int privacy_requests_count(void *arg, int64_t *open, int64_t *overdue);

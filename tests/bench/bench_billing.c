@@ -62,37 +62,15 @@ static void account_id(uint64_t i, char out[24])
 
 /* --- setup ------------------------------------------------------------------ */
 
-static const char SELLER[] = "legal_name = Bench Billing B.V.\n"
-                             "address.line1 = Herengracht 1\n"
-                             "address.postal_code = 1015 BS\n"
-                             "address.city = Amsterdam\n"
-                             "address.country_code = NL\n"
-                             "vat_id = NL123456789B01\n"
-                             "electronic_address = 9944:NL123456789B01\n"
-                             "contact.name = Billing\n"
-                             "contact.phone = +31 20 123 4567\n"
-                             "contact.email = billing@bench.example\n"
-                             "bank.iban = NL91ABNA0417164300\n"
-                             "payment_terms_days = 14\n"
-                             "invoice_prefix = INV\n"
-                             "credit_note_prefix = CN\n"
-                             "retention_years = 7\n";
-
 static int start(bench *b)
 {
-    if (mbt_daemon_init(&b->d) != 0)
-        return -1;
     char conf[MBT_PATH + 32], threads[16];
-    snprintf(conf, sizeof conf, "%s/seller.conf", b->d.dir);
-    FILE *f = fopen(conf, "w");
-    if (f == NULL || fputs(SELLER, f) < 0 || fclose(f) != 0) {
-        fprintf(stderr, PROG ": cannot write %s\n", conf);
+    if (mbt_daemon_init(&b->d) != 0 || bc_write_seller_config(PROG, &b->d, conf, sizeof conf) != 0)
         return -1;
-    }
     snprintf(threads, sizeof threads, "%ld", b->o.threads > 0 ? b->o.threads : bc_cores());
     /* The load generators are one key per role: no per-key rate limit. */
-    const char *args[] = {"--seller-config", conf, "--threads", threads, "--rate-limit",
-                          "finance=0", "--rate-limit", "platform=0", NULL};
+    const char *args[] = {"--seller-config", conf,           "--threads",  threads, "--rate-limit",
+                          "finance=0",       "--rate-limit", "platform=0", NULL};
     if (mbt_daemon_start(&b->d, args) != 0 ||
         mbt_daemon_api_key(&b->d, "platform", b->platform, KEY_MAX) != 0 ||
         mbt_daemon_api_key(&b->d, "finance", b->finance, KEY_MAX) != 0 ||
@@ -173,8 +151,8 @@ static int make_account(void *user, size_t thread, void *ctx, grpc_byte_buffer *
 }
 
 /* Call s carries events s*100 .. s*100+99 of the N x P counters. */
-static int make_usage_batch(void *user, size_t thread, void *ctx, grpc_byte_buffer **req,
-                            char *why, size_t why_size)
+static int make_usage_batch(void *user, size_t thread, void *ctx, grpc_byte_buffer **req, char *why,
+                            size_t why_size)
 {
     (void)thread;
     (void)ctx;
@@ -189,7 +167,8 @@ static int make_usage_batch(void *user, size_t thread, void *ctx, grpc_byte_buff
         minbill__v1__usage_event__init(&ev[j]);
         account_id(e / (uint64_t)b->o.prices, ids[j]);
         snprintf(keys[j], sizeof keys[j], "u-%llu", (unsigned long long)e);
-        snprintf(metrics[j], sizeof metrics[j], "m%llu", (unsigned long long)(e % (uint64_t)b->o.prices));
+        snprintf(metrics[j], sizeof metrics[j], "m%llu",
+                 (unsigned long long)(e % (uint64_t)b->o.prices));
         ev[j].idempotency_key = keys[j];
         ev[j].account_id = ids[j];
         ev[j].metric = metrics[j];
@@ -324,7 +303,8 @@ static void *run_billing(void *arg)
     uint8_t *msg;
     size_t len;
     while (mbc_call_recv(call, &msg, &len) == 1) {
-        Minbill__V1__RunBillingProgress *p = minbill__v1__run_billing_progress__unpack(NULL, len, msg);
+        Minbill__V1__RunBillingProgress *p =
+            minbill__v1__run_billing_progress__unpack(NULL, len, msg);
         free(msg);
         if (p == NULL)
             continue;
@@ -402,9 +382,10 @@ int main(int argc, char **argv)
     printf(PROG ": %ld accounts x %ld prices, billing %s\nsetup:\n", b.o.accounts, b.o.prices,
            b.period);
     fflush(stdout);
-    if (load_calls(&b, "UpsertAccount", spec(&b, "/minbill.v1.Accounts/UpsertAccount", b.platform,
-                                             b.o.inflight, make_account),
-                   b.o.accounts) != 0 ||
+    if (load_calls(
+            &b, "UpsertAccount",
+            spec(&b, "/minbill.v1.Accounts/UpsertAccount", b.platform, b.o.inflight, make_account),
+            b.o.accounts) != 0 ||
         load_calls(&b, "RecordUsage (100 events)",
                    spec(&b, "/minbill.v1.Metering/RecordUsage", b.platform, 32, make_usage_batch),
                    (b.o.accounts * b.o.prices + BATCH - 1) / BATCH) != 0) {
@@ -429,8 +410,8 @@ int main(int argc, char **argv)
     bc_load_result render = {0};
     int render_rc = -1;
     if (b.issued > 0) {
-        bc_load_spec rs = spec(&b, "/minbill.v1.Invoicing/RenderInvoice", b.finance, b.o.inflight,
-                               make_render);
+        bc_load_spec rs =
+            spec(&b, "/minbill.v1.Invoicing/RenderInvoice", b.finance, b.o.inflight, make_render);
         rs.check = check_render;
         rs.warmup_s = 1;
         rs.measure_s = b.o.render_seconds;
@@ -450,22 +431,22 @@ int main(int argc, char **argv)
            "RenderInvoice UBL (%ld in flight):\n"
            "  %.0f documents/s\n",
            b.period, (long long)b.issued, b.run_s, b.run_s > 0 ? (double)b.issued / b.run_s : 0,
-           b.run_code == 0 ? "OK" : b.run_msg, cpu.daemon, cpu.self, cpu.other,
-           b.o.ingest_inflight,
+           b.run_code == 0 ? "OK" : b.run_msg, cpu.daemon, cpu.self, cpu.other, b.o.ingest_inflight,
            overlapped ? "the run outlasted the window" : "the run ended inside the window",
            ingest_rate, p50 / 1000.0, p99 / 1000.0, bc_lat_max(&ingest.lat) / 1000.0, b.o.inflight,
            render_rate);
     bc_print_peak_rss(rss);
-    fails += bc_fail_if(stdout, "", b.run_code != 0, "RunBilling ended %d: %s", b.run_code, b.run_msg);
-    fails += bc_fail_if(stdout, "", b.issued != b.o.accounts, "%lld invoices issued for %ld accounts",
-                        (long long)b.issued, b.o.accounts);
+    fails +=
+        bc_fail_if(stdout, "", b.run_code != 0, "RunBilling ended %d: %s", b.run_code, b.run_msg);
+    fails += bc_fail_if(stdout, "", b.issued != b.o.accounts,
+                        "%lld invoices issued for %ld accounts", (long long)b.issued, b.o.accounts);
     fails += bc_fail_if(stdout, "", b.run_s > 20, "the run took %.1f s (target 20 s)", b.run_s);
     fails += bc_fail_if(stdout, "", ingest_rc != 0 || ingest.failed != 0,
                         "ingest during the run failed: %s", ingest.first_error);
     fails += bc_fail_if(stdout, "", p99 >= 10000, "ingest p99 %.2f ms during the run (target < 10)",
                         p99 / 1000.0);
-    fails += bc_fail_if(stdout, "", render_rc != 0 || render.failed != 0,
-                        "rendering failed: %s", render.first_error);
+    fails += bc_fail_if(stdout, "", render_rc != 0 || render.failed != 0, "rendering failed: %s",
+                        render.first_error);
     fails += bc_fail_if(stdout, "", render_rate < 2000, "%.0f UBL documents/s (target 2,000)",
                         render_rate);
     fails += bc_fail_if(stdout, "", rss < 0 || rss >= 200 * 1024,

@@ -57,8 +57,7 @@ void bc_sleep_ms(int ms)
         ;
 }
 
-int bc_parse_long(const char *prog, const char *flag, const char *s, long min, long max,
-                  long *out)
+int bc_parse_long(const char *prog, const char *flag, const char *s, long min, long max, long *out)
 {
     char *end;
     errno = 0;
@@ -96,8 +95,8 @@ int bc_parse_options(const char *prog, int argc, char **argv, const bc_option *o
     }
     for (size_t i = 0; i < n; i++)
         lo[i] = (struct option){opts[i].name,
-                                opts[i].kind == BC_ARG_NONE ? no_argument : required_argument,
-                                NULL, 256 + (int)i};
+                                opts[i].kind == BC_ARG_NONE ? no_argument : required_argument, NULL,
+                                256 + (int)i};
     lo[n] = (struct option){"help", no_argument, NULL, 256 + (int)n};
     int c, rc = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -113,9 +112,15 @@ int bc_parse_options(const char *prog, int argc, char **argv, const bc_option *o
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", o->name);
         switch (o->kind) {
-        case BC_ARG_NONE: *(bool *)o->out = true; break;
-        case BC_ARG_TEXT: *(const char **)o->out = optarg; break;
-        case BC_ARG_COUNT: rc = bc_parse_long(prog, flag, optarg, o->min, o->max, o->out); break;
+        case BC_ARG_NONE:
+            *(bool *)o->out = true;
+            break;
+        case BC_ARG_TEXT:
+            *(const char **)o->out = optarg;
+            break;
+        case BC_ARG_COUNT:
+            rc = bc_parse_long(prog, flag, optarg, o->min, o->max, o->out);
+            break;
         case BC_ARG_SECONDS:
             if (o->min == 0 && strcmp(optarg, "0") == 0)
                 *(double *)o->out = 0;
@@ -195,8 +200,8 @@ static double stat_cpu_s(const char *path, char *comm, size_t comm_size)
     const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
     unsigned long utime, stime;
     if (open == NULL || close == NULL || close < open ||
-        sscanf(close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-               &stime) != 2)
+        sscanf(close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) !=
+            2)
         return -1;
     if (comm != NULL)
         snprintf(comm, comm_size, "%.*s", (int)(close - open - 1), open + 1);
@@ -328,10 +333,9 @@ void bc_cpu_end(bc_cpu *c)
     c->self = bc_self_cpu_s() - c->self0;
     c->children = rusage_cpu_s(RUSAGE_CHILDREN) - c->children0;
     c->daemon = c->pid0 >= 0 && pid1 >= 0 ? pid1 - c->pid0 : -1;
-    c->other = c->machine0 >= 0 && machine1 >= 0
-                   ? machine1 - c->machine0 - c->self - c->children -
-                         (c->daemon > 0 ? c->daemon : 0)
-                   : -1;
+    c->other = c->machine0 >= 0 && machine1 >= 0 ? machine1 - c->machine0 - c->self - c->children -
+                                                       (c->daemon > 0 ? c->daemon : 0)
+                                                 : -1;
     if (machine1 >= 0 && c->other < 0)
         c->other = 0; /* clock-tick rounding */
 }
@@ -431,8 +435,7 @@ int bc_daemon_start(const char *prog, mbt_daemon *d, const char *default_path,
     return 0;
 }
 
-int bc_daemon_start_threads(const char *prog, mbt_daemon *d, const char *default_path,
-                            long threads)
+int bc_daemon_start_threads(const char *prog, mbt_daemon *d, const char *default_path, long threads)
 {
     char n[24];
     snprintf(n, sizeof n, "%ld", threads);
@@ -469,8 +472,7 @@ void bc_print_daemon(bool own, pid_t pid, long threads, const char *target)
 void bc_print_peak_rss(long rss_kib)
 {
     if (rss_kib >= 0)
-        printf("  daemon peak RSS   %.1f MiB (VmHWM %ld kB)\n", (double)rss_kib / 1024.0,
-               rss_kib);
+        printf("  daemon peak RSS   %.1f MiB (VmHWM %ld kB)\n", (double)rss_kib / 1024.0, rss_kib);
     else
         printf("  daemon peak RSS   n/a (give --daemon-pid)\n");
 }
@@ -713,9 +715,9 @@ static bool slot_start(load_slot *s, grpc_completion_queue *cq)
                                          gpr_time_from_millis(sp->deadline_ms, GPR_TIMESPAN));
     /* A registered call skips parsing and interning the method path on every
      * call: the client's CPU is the daemon's CPU on a two-core machine. */
-    s->call = grpc_channel_create_registered_call(r->channels[s->channel], NULL,
-                                                  GRPC_PROPAGATE_DEFAULTS, cq,
-                                                  r->registered[s->channel], deadline, NULL);
+    s->call =
+        grpc_channel_create_registered_call(r->channels[s->channel], NULL, GRPC_PROPAGATE_DEFAULTS,
+                                            cq, r->registered[s->channel], deadline, NULL);
     ops[0] = (grpc_op){.op = GRPC_OP_SEND_INITIAL_METADATA};
     ops[0].data.send_initial_metadata.count = r->n_md;
     ops[0].data.send_initial_metadata.metadata = r->n_md > 0 ? &r->auth_md : NULL;
@@ -872,21 +874,25 @@ static int load_check_spec(const bc_load_spec *sp)
         return -1;
     }
     if (sp->threads < 1 || sp->connections < sp->threads || sp->inflight < sp->connections) {
-        fprintf(stderr, "%s: load: need 1 <= threads (%zu) <= connections (%zu) <= calls in "
-                        "flight (%zu)\n", prog, sp->threads, sp->connections, sp->inflight);
+        fprintf(stderr,
+                "%s: load: need 1 <= threads (%zu) <= connections (%zu) <= calls in "
+                "flight (%zu)\n",
+                prog, sp->threads, sp->connections, sp->inflight);
         return -1;
     }
     if (sp->deadline_ms < 1) {
         fprintf(stderr, "%s: load: need a deadline per call\n", prog);
         return -1;
     }
-    bool by_time = sp->measure_s > 0 && sp->warmup_s >= 0 && sp->warmup_calls == 0 &&
-                   sp->measure_calls == 0;
-    bool by_calls = sp->measure_calls > 0 && sp->warmup_calls >= 0 && sp->warmup_s == 0 &&
-                    sp->measure_s == 0;
+    bool by_time =
+        sp->measure_s > 0 && sp->warmup_s >= 0 && sp->warmup_calls == 0 && sp->measure_calls == 0;
+    bool by_calls =
+        sp->measure_calls > 0 && sp->warmup_calls >= 0 && sp->warmup_s == 0 && sp->measure_s == 0;
     if (!by_time && !by_calls) {
-        fprintf(stderr, "%s: load: bound the run either by time (measure_s > 0, warmup_s >= 0) "
-                        "or by calls (measure_calls > 0, warmup_calls >= 0), not both\n", prog);
+        fprintf(stderr,
+                "%s: load: bound the run either by time (measure_s > 0, warmup_s >= 0) "
+                "or by calls (measure_calls > 0, warmup_calls >= 0), not both\n",
+                prog);
         return -1;
     }
     return 0;
@@ -936,9 +942,8 @@ static int load_new(load_run *r, load_worker **out)
     }
     /* Equal channel args would share one subchannel, i.e. one connection:
      * a local pool per channel gives real separate connections. */
-    grpc_arg arg = {.type = GRPC_ARG_INTEGER,
-                    .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
-                    .value.integer = 1};
+    grpc_arg arg = {
+        .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1};
     grpc_channel_args args = {1, &arg};
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     for (size_t i = 0; i < sp->connections; i++) {
@@ -1067,8 +1072,7 @@ void bc_load_result_free(bc_load_result *r)
     bc_lat_free(&r->lat);
 }
 
-int bc_pack_request(const ProtobufCMessage *msg, grpc_byte_buffer **out, char *why,
-                    size_t why_size)
+int bc_pack_request(const ProtobufCMessage *msg, grpc_byte_buffer **out, char *why, size_t why_size)
 {
     uint8_t buf[65536];
     size_t n = protobuf_c_message_get_packed_size(msg);
@@ -1080,5 +1084,32 @@ int bc_pack_request(const ProtobufCMessage *msg, grpc_byte_buffer **out, char *w
     grpc_slice sl = grpc_slice_from_copied_buffer((const char *)buf, n);
     *out = grpc_raw_byte_buffer_create(&sl, 1);
     grpc_slice_unref(sl);
+    return 0;
+}
+
+static const char SELLER[] = "legal_name = Bench Billing B.V.\n"
+                             "address.line1 = Herengracht 1\n"
+                             "address.postal_code = 1015 BS\n"
+                             "address.city = Amsterdam\n"
+                             "address.country_code = NL\n"
+                             "vat_id = NL123456789B01\n"
+                             "electronic_address = 9944:NL123456789B01\n"
+                             "contact.name = Billing\n"
+                             "contact.phone = +31 20 123 4567\n"
+                             "contact.email = billing@bench.example\n"
+                             "bank.iban = NL91ABNA0417164300\n"
+                             "payment_terms_days = 14\n"
+                             "invoice_prefix = INV\n"
+                             "credit_note_prefix = CN\n"
+                             "retention_years = 7\n";
+
+int bc_write_seller_config(const char *prog, const mbt_daemon *d, char *path, size_t size)
+{
+    snprintf(path, size, "%s/seller.conf", d->dir);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(SELLER, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "%s: cannot write %s\n", prog, path);
+        return -1;
+    }
     return 0;
 }

@@ -273,4 +273,9 @@ ProtobufCMessage *bc_unpack_response(const ProtobufCMessageDescriptor *desc, con
 int bc_load_run(const bc_load_spec *spec, bc_load_result *out);
 void bc_load_result_free(bc_load_result *r);
 
+/* Writes an example seller configuration (a Dutch B.V., 7 years of
+ * retention) into the daemon's directory, for --seller-config; path (size
+ * bytes) receives its name. */
+int bc_write_seller_config(const char *prog, const mbt_daemon *d, char *path, size_t size);
+
 #endif

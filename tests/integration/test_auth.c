@@ -315,6 +315,9 @@ static void test_key_revoked_while_running(void)
     int times = 0;
     for (const char *p = line; (p = strstr(p, "Z  ")) != NULL; p++)
         times++;
+    if (strstr(line, "support") == NULL || times != 2)
+        fprintf(stderr, "   the revoked key's line in list-api-keys: '%s'\n   listing:\n%s\n", line,
+                out);
     CHECK(strstr(line, "support") != NULL && times == 2);
     CHECK(strstr(out, "mbk_") == NULL);
     snprintf(sql, sizeof sql,

@@ -13,6 +13,8 @@
  */
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -220,6 +222,62 @@ static void test_message_count(void)
         CHECK_STATUS(st, GRPC_STATUS_INTERNAL);
         CHECK_CONTAINS(st.msg, "more than one request message");
         mbc_call_free(c);
+    }
+    CHECK(mbt_health_ok(srv.ch));
+}
+
+/* The answer nghttp (nghttp2-client) gets for one request whose body is
+ * the raw gRPC frame `body`, as its verbose output (caller frees). A C-core
+ * client cannot write a frame header that lies, nghttp writes what it is
+ * given. NULL when nghttp is not installed. */
+static char *raw_health_check(const void *body, size_t len)
+{
+    if (system("command -v nghttp >/dev/null 2>&1") != 0)
+        return NULL;
+    char path[MBT_PATH + 32], cmd[2 * MBT_PATH + 256];
+    snprintf(path, sizeof path, "%s/raw-body", srv.d.dir);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return NULL;
+    fwrite(body, 1, len, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "nghttp -v -H ':method: POST' -H 'content-type: application/grpc' -H 'te: trailers'"
+             " -d '%s' http://%s/grpc.health.v1.Health/Check 2>&1",
+             path, srv.d.target);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return NULL;
+    char *out = calloc(1, 65536);
+    size_t n = out != NULL ? fread(out, 1, 65535, p) : 0;
+    pclose(p);
+    /* The response body holds NUL bytes: make the text searchable. */
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == '\0')
+            out[i] = '.';
+    return out;
+}
+
+/* Issue 10, defect 18: a message flagged compressed in a call that names no
+ * grpc-encoding is a protocol error (INTERNAL), not a request to guess at.
+ * (An unknown flag byte never reaches minbill: gRPC 1.51 reads only the
+ * compression bit.) */
+static void test_compressed_flag_without_encoding(void)
+{
+    static const unsigned char plain[5] = {0, 0, 0, 0, 0}, flagged[5] = {1, 0, 0, 0, 0};
+    char *ok = raw_health_check(plain, sizeof plain);
+    if (ok == NULL) {
+        fprintf(stderr, "  SKIP: nghttp is not installed (apt-get install nghttp2-client)\n");
+        return;
+    }
+    CHECK_CONTAINS(ok, "grpc-status: 0");
+    free(ok);
+    char *bad = raw_health_check(flagged, sizeof flagged);
+    CHECK(bad != NULL);
+    if (bad != NULL) {
+        CHECK_CONTAINS(bad, "grpc-status: 13");
+        CHECK_CONTAINS(bad, "no grpc-encoding");
+        free(bad);
     }
     CHECK(mbt_health_ok(srv.ch));
 }
@@ -441,6 +499,7 @@ int main(void)
     RUN(test_strings);
     RUN(test_nested_strings);
     RUN(test_message_count);
+    RUN(test_compressed_flag_without_encoding);
     RUN(test_size_limit);
     RUN(test_amplification);
     RUN(test_unknown_methods);

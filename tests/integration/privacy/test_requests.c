@@ -61,9 +61,9 @@ static ProtobufCMessage *call(const char *key, const char *method, const Protobu
     return resp;
 }
 
-static request_t *open_by(const char *key, Minbill__V1__SubjectRequestKind kind,
-                          const char *email, const char *contact_id, const char *account_id,
-                          const char *verified_by, mb_error *st)
+static request_t *open_by(const char *key, Minbill__V1__SubjectRequestKind kind, const char *email,
+                          const char *contact_id, const char *account_id, const char *verified_by,
+                          mb_error *st)
 {
     Minbill__V1__OpenSubjectRequestRequest req = MINBILL__V1__OPEN_SUBJECT_REQUEST_REQUEST__INIT;
     req.kind = kind;
@@ -85,7 +85,8 @@ static request_t *step(const char *method, const char *id, const char *reason, i
                        mb_error *st)
 {
     if (strcmp(method, EXTEND) == 0) {
-        Minbill__V1__ExtendSubjectRequestRequest r = MINBILL__V1__EXTEND_SUBJECT_REQUEST_REQUEST__INIT;
+        Minbill__V1__ExtendSubjectRequestRequest r =
+            MINBILL__V1__EXTEND_SUBJECT_REQUEST_REQUEST__INIT;
         r.request_id = (char *)id;
         r.reason = (char *)reason;
         r.months = months;
@@ -133,7 +134,8 @@ static int64_t months_after(int64_t s, int months)
     int m = tm.tm_mon + months;
     int year = tm.tm_year + 1900 + m / 12;
     static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int last = dim[m % 12] + (m % 12 == 1 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0));
+    int last =
+        dim[m % 12] + (m % 12 == 1 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0));
     tm.tm_year = year - 1900;
     tm.tm_mon = m % 12;
     if (tm.tm_mday > last)
@@ -167,8 +169,9 @@ static void test_open_by_email(void)
 
     /* An e-mail that matches nothing is a request too: the answer will say
      * billing holds nothing about it. */
-    request_t *none = open_by(privacy, MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ACCESS,
-                              "nobody@example.org", NULL, NULL, "web form", &st);
+    request_t *none =
+        open_by(privacy, MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ACCESS,
+                "nobody@example.org", NULL, NULL, "web form", &st);
     CHECK_STATUS(st, GRPC_STATUS_OK);
     CHECK(none != NULL && none->n_contact_ids == 0 && none->n_account_ids == 0);
     free_msg(none);
@@ -266,7 +269,8 @@ static void test_extend_complete_reject(void)
 
     r = step(COMPLETE, id, "export sent by post", 0, &st);
     CHECK_STATUS(st, GRPC_STATUS_OK);
-    CHECK(r != NULL && r->state == MINBILL__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_COMPLETED &&
+    CHECK(r != NULL &&
+          r->state == MINBILL__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_COMPLETED &&
           r->completed_at != NULL && strcmp(r->outcome_reason, "export sent by post") == 0);
     free_msg(r);
     step(COMPLETE, id, "", 0, &st);
@@ -274,8 +278,8 @@ static void test_extend_complete_reject(void)
     step(EXTEND, id, "late", 1, &st);
     CHECK_STATUS(st, GRPC_STATUS_FAILED_PRECONDITION);
 
-    r = open_by(privacy, MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ERASURE, NULL, NULL,
-                "dealer-b", "letter", &st);
+    r = open_by(privacy, MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ERASURE, NULL,
+                NULL, "dealer-b", "letter", &st);
     CHECK(r != NULL);
     if (r == NULL)
         return;
@@ -286,7 +290,8 @@ static void test_extend_complete_reject(void)
     CHECK_CONTAINS(st.msg, "reason");
     r = step(REJECT, id, "identity not verified", 0, &st);
     CHECK_STATUS(st, GRPC_STATUS_OK);
-    CHECK(r != NULL && r->state == MINBILL__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_REJECTED);
+    CHECK(r != NULL &&
+          r->state == MINBILL__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_REJECTED);
     free_msg(r);
     /* open, extend, complete; open, reject: each step audited. */
     CHECK(audited(id) == 2);
@@ -308,8 +313,8 @@ static void test_overdue_extension_refused(void)
     free_msg(r);
     /* A month has passed (as an operator with the file would see it). */
     char sql[256];
-    snprintf(sql, sizeof sql, "UPDATE subject_requests SET due_us = 1000000 WHERE request_id = '%s'",
-             id);
+    snprintf(sql, sizeof sql,
+             "UPDATE subject_requests SET due_us = 1000000 WHERE request_id = '%s'", id);
     sqlite3 *db = NULL;
     CHECK(sqlite3_open(srv.d.db, &db) == SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
@@ -338,8 +343,9 @@ static void test_overdue_extension_refused(void)
 static void test_objection_takes_effect(void)
 {
     mb_error st;
-    request_t *r = open_by(support, MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_OBJECTION,
-                           NULL, "dealer-a/c2", NULL, "asked by phone", &st);
+    request_t *r =
+        open_by(support, MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_OBJECTION, NULL,
+                "dealer-a/c2", NULL, "asked by phone", &st);
     CHECK_STATUS(st, GRPC_STATUS_OK);
     CHECK(r != NULL &&
           r->state == MINBILL__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_COMPLETED);
@@ -348,7 +354,8 @@ static void test_objection_takes_effect(void)
           1);
     CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM contacts WHERE contact_id = 'c2'"
                                 " AND objected_us IS NOT NULL") == 1);
-    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM audit_events WHERE action = 'subject.object'") == 1);
+    CHECK(mbt_db_long(srv.d.db,
+                      "SELECT count(*) FROM audit_events WHERE action = 'subject.object'") == 1);
 }
 
 static void test_list_filters_and_pages(void)
@@ -396,9 +403,10 @@ static void test_list_filters_and_pages(void)
     l.account_id = "dealer-b";
     p = (void *)call(privacy, LIST, &l.base,
                      &minbill__v1__list_subject_requests_response__descriptor, &st);
-    CHECK(p != NULL && p->n_requests == (size_t)mbt_db_long(
-                                            srv.d.db, "SELECT count(DISTINCT request_id) FROM"
-                                                      " subject_request_scope WHERE account_id = 'dealer-b'"));
+    CHECK(p != NULL &&
+          p->n_requests == (size_t)mbt_db_long(
+                               srv.d.db, "SELECT count(DISTINCT request_id) FROM"
+                                         " subject_request_scope WHERE account_id = 'dealer-b'"));
     free_msg(p);
     l.account_id = "";
     l.page_token = "garbage";
