@@ -136,7 +136,12 @@ static void build_table(table_sql *q, const inv_table *t)
         personal_columns(t, cols, sizeof cols);
         sql_put(q->clear_fields, "UPDATE %s SET %s%s = NULL WHERE rowid = ?1", t->table, cols, key);
     }
-    if (t->erasure == ERASE_RETAIN && t->retain_until_col != NULL) {
+    if (t->erasure == ERASE_RETAIN) {
+        /* What is kept must say until when: the report and the purge need it. */
+        if (t->retain_until_col == NULL) {
+            sql_ok = false;
+            return;
+        }
         sql_put(q->retained, "SELECT %s, r.%s FROM %s r WHERE r.%s = ?1 ORDER BY 1", id,
                 t->retain_until_col, t->table, t->account_col);
         /* Kept rows that cannot be updated follow their parent's
