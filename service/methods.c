@@ -23,6 +23,8 @@
 #include "minbill/v1/invoicing.pb-c.h"
 #include "minbill/v1/metering.pb-c.h"
 #include "minbill/v1/privacy.pb-c.h"
+#include "privacy/erase.h"
+#include "privacy/rectify.h"
 #include "privacy/requests.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "rpc/health.h"
@@ -53,8 +55,6 @@ enum {
      .on_end = reflection_on_end,                                                                \
      .on_cancel = reflection_on_cancel}
 
-/* A contract method whose capability is not built yet. */
-#define PLANNED(p, k, req, r) {.path = p, .kind = k, .request = req, .roles = r}
 
 const rpc_method mb_methods[] = {
     {.path = "/grpc.health.v1.Health/Check",
@@ -115,9 +115,15 @@ const rpc_method mb_methods[] = {
      .roles = PRIVACY,
      .on_message = privacy_export,
      .job = true},
-    PLANNED("/minbill.v1.Privacy/RectifySubject", RPC_UNARY, D(rectify_subject_request), PRIVACY),
-    PLANNED("/minbill.v1.Privacy/EraseSubject", RPC_UNARY, D(erase_subject_request), PRIVACY),
-    PLANNED("/minbill.v1.Privacy/RestrictSubject", RPC_UNARY, D(restrict_subject_request), PRIVACY),
+    UNARY("/minbill.v1.Privacy/RectifySubject", D(rectify_subject_request), PRIVACY, privacy_rectify),
+    /* An erasure of a large account writes in many short jobs. */
+    {.path = "/minbill.v1.Privacy/EraseSubject",
+     .kind = RPC_UNARY,
+     .request = D(erase_subject_request),
+     .roles = PRIVACY,
+     .on_message = privacy_erase,
+     .job = true},
+    UNARY("/minbill.v1.Privacy/RestrictSubject", D(restrict_subject_request), PRIVACY, privacy_restrict),
     UNARY("/minbill.v1.Privacy/ListSubjectRequests", D(list_subject_requests_request), PRIVACY, privacy_list),
     UNARY("/minbill.v1.Privacy/GetSubjectRequest", D(get_subject_request_request), PRIVACY, privacy_get),
     UNARY("/minbill.v1.Privacy/CompleteSubjectRequest", D(complete_subject_request_request), PRIVACY, privacy_complete),

@@ -22,7 +22,7 @@ static const char SQL_ACCOUNT_UPSERT[] =
     "INSERT INTO accounts(account_id, currency, plan_id, dek_id, legal_name_ct, address_ct,"
     " vat_id_ct) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
     " ON CONFLICT(account_id) DO UPDATE SET currency = excluded.currency,"
-    " plan_id = excluded.plan_id, legal_name_ct = excluded.legal_name_ct,"
+    " plan_id = excluded.plan_id, dek_id = excluded.dek_id, legal_name_ct = excluded.legal_name_ct,"
     " address_ct = excluded.address_ct, vat_id_ct = excluded.vat_id_ct, updated_at = " NOW;
 static const char SQL_CONTACT_KEY[] =
     "SELECT dek_id FROM contacts WHERE account_id = ?1 AND contact_id = ?2";
@@ -42,18 +42,18 @@ static const char SQL_ACCOUNT_CLOSE[] =
     " updated_at = " NOW " WHERE account_id = ?1";
 
 static const char SQL_READ_MASKED[] =
-    "SELECT state, currency, plan_id, default_payment_method, dek_id, legal_name_ct"
-    " FROM accounts WHERE account_id = ?1";
+    "SELECT state, currency, plan_id, default_payment_method, dek_id, legal_name_ct,"
+    " restricted_us FROM accounts WHERE account_id = ?1";
 static const char SQL_READ_FULL[] =
     "SELECT state, currency, plan_id, default_payment_method, dek_id, legal_name_ct,"
-    " address_ct, vat_id_ct FROM accounts WHERE account_id = ?1";
+    " restricted_us, address_ct, vat_id_ct FROM accounts WHERE account_id = ?1";
 static const char SQL_COUNT_CONTACTS[] = "SELECT count(*) FROM contacts WHERE account_id = ?1";
 static const char SQL_CONTACTS_MASKED[] =
-    "SELECT contact_id, role, name_masked, email_masked, phone_masked FROM contacts"
-    " WHERE account_id = ?1 ORDER BY contact_id";
+    "SELECT contact_id, role, name_masked, email_masked, phone_masked, restricted_us,"
+    " objected_us FROM contacts WHERE account_id = ?1 ORDER BY contact_id";
 static const char SQL_CONTACTS_FULL[] =
-    "SELECT c.contact_id, c.role, c.name_ct, c.email_ct, c.phone_ct,"
-    " k.dek_id, k.master_version, k.nonce, k.wrapped"
+    "SELECT c.contact_id, c.role, c.name_ct, c.email_ct, c.phone_ct, c.restricted_us,"
+    " c.objected_us, k.dek_id, k.master_version, k.nonce, k.wrapped"
     " FROM contacts c JOIN data_keys k ON k.dek_id = c.dek_id"
     " WHERE c.account_id = ?1 ORDER BY c.contact_id";
 
@@ -85,14 +85,17 @@ static int owner_key(store_conn_t *conn, keyring_t *kr, const char *sql, const c
         sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     int key_col = b != NULL ? 0 : 1;
-    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, key_col) : 0;
+    /* An account whose own fields were erased has no key: it gets a new
+     * one when they are written again. */
+    bool keyed = rc == SQLITE_ROW && sqlite3_column_type(st, key_col) != SQLITE_NULL;
+    int64_t id = keyed ? sqlite3_column_int64(st, key_col) : 0;
     if (rc == SQLITE_ROW && state != NULL)
         snprintf(state, 16, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return store_error(conn, err, "reading a data key reference");
     *exists = rc == SQLITE_ROW;
-    return *exists ? dek_load(conn, kr, id, key, err) : dek_create(conn, kr, key, err);
+    return keyed ? dek_load(conn, kr, id, key, err) : dek_create(conn, kr, key, err);
 }
 
 static int seal_address(sqlite3_stmt *st, int idx, const dek *key, const char *account_id,
@@ -271,6 +274,8 @@ static int read_contacts(store_conn_t *conn, keyring_t *kr, const char *account_
         minbill__v1__contact__init(c);
         c->contact_id = column_copy(a, st, 0);
         c->role = role_enum((const char *)sqlite3_column_text(st, 1));
+        c->restricted = sqlite3_column_type(st, 5) != SQLITE_NULL;
+        c->marketing_objection = sqlite3_column_type(st, 6) != SQLITE_NULL;
         if (!full) {
             c->name = column_copy(a, st, 2);
             c->email = column_copy(a, st, 3);
@@ -279,7 +284,7 @@ static int read_contacts(store_conn_t *conn, keyring_t *kr, const char *account_
             char row[ROW_ID_MAX];
             dek key;
             contact_row_id(row, account_id, c->contact_id);
-            if (dek_from_row(conn, kr, st, 5, &key, err) != 0) {
+            if (dek_from_row(conn, kr, st, 7, &key, err) != 0) {
                 ret = -1;
                 break;
             }
@@ -325,19 +330,22 @@ int account_store_read(store_conn_t *conn, keyring_t *kr, const char *account_id
     acc->currency = column_copy(a, st, 1);
     acc->plan_id = column_copy(a, st, 2);
     acc->default_payment_method = column_copy(a, st, 3);
-    if (dek_load(conn, kr, sqlite3_column_int64(st, 4), &key, err) != 0 ||
+    acc->restricted = sqlite3_column_type(st, 6) != SQLITE_NULL;
+    /* Erased own fields leave no key and no values: nothing to open. */
+    if ((sqlite3_column_type(st, 4) != SQLITE_NULL &&
+         dek_load(conn, kr, sqlite3_column_int64(st, 4), &key, err) != 0) ||
         dek_column_open(st, 5, &key, "accounts", "legal_name_ct", account_id, a,
                         &acc->legal_name, err) != 0)
         goto out;
     if (full) {
         char *addr_bytes;
         ProtobufCAllocator al = mb_arena_allocator(a);
-        if (dek_column_open(st, 6, &key, "accounts", "address_ct", account_id, a, &addr_bytes,
+        if (dek_column_open(st, 7, &key, "accounts", "address_ct", account_id, a, &addr_bytes,
                             err) != 0 ||
-            dek_column_open(st, 7, &key, "accounts", "vat_id_ct", account_id, a, &acc->vat_id,
+            dek_column_open(st, 8, &key, "accounts", "vat_id_ct", account_id, a, &acc->vat_id,
                             err) != 0)
             goto out;
-        int n = sqlite3_column_bytes(st, 6) - DEK_SEAL_OVERHEAD;
+        int n = sqlite3_column_bytes(st, 7) - DEK_SEAL_OVERHEAD;
         acc->billing_address = n > 0 ? (Minbill__V1__PostalAddress *)protobuf_c_message_unpack(
                                            &minbill__v1__postal_address__descriptor, &al,
                                            (size_t)n, (const uint8_t *)addr_bytes)

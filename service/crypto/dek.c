@@ -95,8 +95,8 @@ int dek_from_row(store_conn_t *conn, keyring_t *kr, sqlite3_stmt *st, int col, d
     char ad[64];
     wrap_ad(ad, sizeof ad, id);
     if (keyring_unwrap(kr, conn, sqlite3_column_int(st, col + 1), ad,
-                       sqlite3_column_blob(st, col + 2), sqlite3_column_blob(st, col + 3),
-                       out->key, err) != 0) {
+                       sqlite3_column_blob(st, col + 2), sqlite3_column_blob(st, col + 3), out->key,
+                       err) != 0) {
         dek_release(out);
         return -1;
     }
@@ -154,9 +154,14 @@ fail:
     return -1;
 }
 
+int dek_destroy_unscrubbed(store_conn_t *conn, int64_t id, mb_error *err)
+{
+    return store_exec_id(conn, SQL_DELETE, id, "destroying a data key", err);
+}
+
 int dek_destroy(store_conn_t *conn, int64_t id, mb_error *err)
 {
-    if (store_exec_id(conn, SQL_DELETE, id, "destroying a data key", err) != 0)
+    if (dek_destroy_unscrubbed(conn, id, err) != 0)
         return -1;
     store_conn_note_shred(conn); /* its older copies in the WAL go too */
     return 0;
@@ -172,8 +177,7 @@ void dek_release(dek *d)
 static int seal_ad(char *ad, size_t size, const dek *d, const char *table, const char *column,
                    const char *row_id)
 {
-    return snprintf(ad, size, "minbill:%s:%s:%s:dek%lld", table, column, row_id,
-                    (long long)d->id);
+    return snprintf(ad, size, "minbill:%s:%s:%s:dek%lld", table, column, row_id, (long long)d->id);
 }
 
 void dek_seal(const dek *d, const char *table, const char *column, const char *row_id,
@@ -186,8 +190,8 @@ void dek_seal(const dek *d, const char *table, const char *column, const char *r
                                                (size_t)adlen, NULL, out, d->key);
 }
 
-int dek_bind_sealed(sqlite3_stmt *st, int idx, const dek *d, const char *table,
-                    const char *column, const char *row_id, const char *value, mb_error *err)
+int dek_bind_sealed(sqlite3_stmt *st, int idx, const dek *d, const char *table, const char *column,
+                    const char *row_id, const char *value, mb_error *err)
 {
     if (value == NULL || value[0] == '\0') {
         sqlite3_bind_null(st, idx);
@@ -202,9 +206,8 @@ int dek_bind_sealed(sqlite3_stmt *st, int idx, const dek *d, const char *table,
     return 0;
 }
 
-int dek_column_open(sqlite3_stmt *st, int col, const dek *d, const char *table,
-                    const char *column, const char *row_id, mb_arena_t *arena, char **out,
-                    mb_error *err)
+int dek_column_open(sqlite3_stmt *st, int col, const dek *d, const char *table, const char *column,
+                    const char *row_id, mb_arena_t *arena, char **out, mb_error *err)
 {
     const unsigned char *ct = sqlite3_column_blob(st, col);
     size_t n = (size_t)sqlite3_column_bytes(st, col);
@@ -213,16 +216,16 @@ int dek_column_open(sqlite3_stmt *st, int col, const dek *d, const char *table,
         return 0;
     }
     if (n < DEK_SEAL_OVERHEAD)
-        return mb_error_set(err, GRPC_STATUS_DATA_LOSS, "%s.%s of %s is malformed", table,
-                            column, row_id);
+        return mb_error_set(err, GRPC_STATUS_DATA_LOSS, "%s.%s of %s is malformed", table, column,
+                            row_id);
     char *plain = mb_arena_alloc(arena, n - DEK_SEAL_OVERHEAD + 1);
     if (plain == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     char ad[256];
     int adlen = seal_ad(ad, sizeof ad, d, table, column, row_id);
     if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)plain, NULL, NULL, ct + 24,
-                                                   n - 24, (unsigned char *)ad, (size_t)adlen,
-                                                   ct, d->key) != 0)
+                                                   n - 24, (unsigned char *)ad, (size_t)adlen, ct,
+                                                   d->key) != 0)
         return mb_error_set(err, GRPC_STATUS_DATA_LOSS, "%s.%s of %s does not decrypt", table,
                             column, row_id);
     plain[n - DEK_SEAL_OVERHEAD] = '\0';

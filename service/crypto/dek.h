@@ -51,6 +51,11 @@ int dek_for_class(store_conn_t *conn, keyring_t *kr, const char *cls, const char
                   dek *out, mb_error *err);
 /* Deletes the wrapped key: everything sealed under it is gone. */
 int dek_destroy(store_conn_t *conn, int64_t id, mb_error *err);
+/* The same without the WAL scrub after the commit (store_conn_note_shred):
+ * for work that destroys keys in many short jobs and notes the shred once,
+ * in its last job, so the writer truncates the WAL once rather than
+ * holding writes back for a checkpoint after every job. */
+int dek_destroy_unscrubbed(store_conn_t *conn, int64_t id, mb_error *err);
 /* Wipes and frees the clear key; safe on a zeroed dek. */
 void dek_release(dek *d);
 
@@ -60,13 +65,12 @@ void dek_seal(const dek *d, const char *table, const char *column, const char *r
 
 /* Binds the sealed form of value to parameter idx; an empty or NULL value
  * binds NULL (nothing stored, nothing to leak). */
-int dek_bind_sealed(sqlite3_stmt *st, int idx, const dek *d, const char *table,
-                    const char *column, const char *row_id, const char *value, mb_error *err);
+int dek_bind_sealed(sqlite3_stmt *st, int idx, const dek *d, const char *table, const char *column,
+                    const char *row_id, const char *value, mb_error *err);
 
 /* Opens the sealed column col of the current row into a NUL-terminated
  * string in the arena ("" for NULL). DATA_LOSS if it does not open. */
-int dek_column_open(sqlite3_stmt *st, int col, const dek *d, const char *table,
-                    const char *column, const char *row_id, mb_arena_t *arena, char **out,
-                    mb_error *err);
+int dek_column_open(sqlite3_stmt *st, int col, const dek *d, const char *table, const char *column,
+                    const char *row_id, mb_arena_t *arena, char **out, mb_error *err);
 
 #endif

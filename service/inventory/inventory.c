@@ -465,11 +465,16 @@ const inv_table inventory_tables[] = {
      .erasure = ERASE_ROWS,
      .rows = ROWS_PARENT},
     /* Issued documents: sealed under their retention class's key, never the
-     * account's; an erasure keeps them, restricted, until retention ends. */
+     * account's; an erasure keeps them, restricted, until retention ends.
+     * They cannot be updated, so they follow their account's restriction. */
     {.table = "invoices",
      .account_col = "account_id",
+     .parent_table = "accounts",
+     .parent_col = "account_id",
      .ad_row_sql = "r.invoice_number",
      .erasure = ERASE_RETAIN,
+     .rows = ROWS_PARENT,
+     .retain_until_col = "retain_until",
      .retention = {RETAIN_AFTER_ISSUE_YEAR, NULL, 8},
      .retention_text = "the seller's retention period for invoices (NL 7, DE 8 years, "
                        "§14b UStG / §147 AO), counted from the end of the year of issue; then "

@@ -113,6 +113,7 @@ typedef struct inv_table {
     const char *objected_col;   /* set when a contact objects to marketing */
     inv_retention retention;
     const char *retention_text; /* the same rule, for a data subject */
+    const char *retain_until_col; /* ERASE_RETAIN: the date a row's retention ends */
 } inv_table;
 
 extern const inv_table inventory_tables[];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "devworld.h"
@@ -296,4 +297,20 @@ const Minbill__V1__InvoiceLine *iu_line(const Minbill__V1__Invoice *inv, const c
         if (strstr(inv->lines[i]->description, needle) != NULL)
             return inv->lines[i];
     return NULL;
+}
+
+int iu_validate_ubl(const char *dir)
+{
+    const char *script = getenv("MINBILL_VALIDATE_UBL");
+    if (script == NULL) {
+        fprintf(stderr, "SKIP: MINBILL_VALIDATE_UBL not set: documents not validated\n");
+        return MBT_SKIP;
+    }
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s", script, dir);
+    int rc = system(cmd);
+    int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    if (code == MBT_SKIP)
+        fprintf(stderr, "SKIP: the validators or ../shared/data are not here\n");
+    return code == 0 || code == MBT_SKIP ? code : -1;
 }

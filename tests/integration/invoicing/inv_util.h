@@ -83,6 +83,12 @@ void iu_number_of(const mbt_server *s, const iu_keys *k, const char *account, co
 int iu_render(const mbt_server *s, const iu_keys *k, const char *number, bool ubl,
               const char *path, mb_error *st);
 
+/* Validates the UBL documents in dir with $MINBILL_VALIDATE_UBL
+ * (tests/validate/validate-ubl.sh): 0 if valid, MBT_SKIP (said on stderr)
+ * when the script, the validators or ../shared/data are not here, else
+ * -1. */
+int iu_validate_ubl(const char *dir);
+
 /* IssueCreditNote; number (32 bytes, may be NULL) receives the credit note's. */
 int iu_credit(const mbt_server *s, const iu_keys *k, const char *number, const char *reason,
               char *cn_number, mb_error *st);

@@ -1,0 +1,60 @@
+/*
+ * erase.h - erasure (GDPR Art. 17) and restriction (Art. 18) of a data
+ * subject, derived from the inventory's table declarations
+ * (inventory_tables[]): which column links a row to its account or
+ * contact, which column holds its data key, and what erasure does to it.
+ *
+ * Erasure destroys data keys (crypto-shredding: copies in the WAL or a
+ * backup become unreadable) and deletes the rows, children first
+ * (ERASE_ROWS); clears the personal columns and the key of a row others
+ * refer to (ERASE_FIELDS); keeps what a legal duty keeps (ERASE_RETAIN:
+ * issued invoices), restricted, and reports it with its legal basis and
+ * the date its retention ends. Open amounts keep nothing else.
+ *
+ * It writes in short writer jobs of ERASE_CHUNK rows on a job thread, so
+ * other writers (ingest) share the group commits in between; every job
+ * leaves a state that running the erasure again finishes. The request is
+ * closed, with its audit event, in the last job.
+ *
+ * Restriction sets the declared restricted column on the subject's rows;
+ * the purpose-bound readers' views (inventory_views_sql) then hide or mask
+ * them for every purpose but the export and legal duties.
+ */
+#ifndef MB_PRIVACY_ERASE_H
+#define MB_PRIVACY_ERASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "rpc/server.h"
+#include "store/store.h"
+
+/* Rows per writer job. */
+#define ERASE_CHUNK 64
+#define PRIVACY_ERASED_MAX 8
+
+/* What an erasure removed, by inventory category ("contact",
+ * "payment_method", "account"). */
+typedef struct privacy_erased {
+    struct {
+        const char *category; /* static */
+        int64_t count;
+    } by[PRIVACY_ERASED_MAX];
+    size_t n;
+} privacy_erased;
+
+/* For the purge of accounts closed longer than their grace period: erases
+ * the account's rows that erasure deletes (contacts, payment methods with
+ * their vault rows and legacy tokens) exactly as an erasure request would,
+ * without a request and without an audit event (the purge audits its
+ * totals). Blocks: job threads and the command line only. Idempotent; out
+ * (zeroed first) counts what this call removed. */
+int privacy_erase_account_data(store_t *store, const char *account_id, privacy_erased *out,
+                               mb_error *err);
+
+/* Privacy.EraseSubject (a .job method) and Privacy.RestrictSubject. */
+int privacy_erase(rpc_call_t *call, const ProtobufCMessage *req);
+int privacy_restrict(rpc_call_t *call, const ProtobufCMessage *req);
+
+#endif
