@@ -6,6 +6,7 @@
 
 #include "audit/audit.h"
 #include "invoicing/invoice_purge.h"
+#include "privacy/erase.h"
 #include "privacy/request_purge.h"
 
 /* Audit events past retention go in one step: audit_purge_before checks
@@ -35,6 +36,10 @@ int mb_purges_register(purge_t *p, metering_t *metering, mb_error *err)
          .what = "closed subject requests",
          .fn = request_purge_step,
          .chunk = REQUEST_PURGE_CHUNK},
+        {.category = "closed_account_data",
+         .what = "contacts and payment methods of accounts closed past the grace period",
+         .fn = privacy_closed_purge_step,
+         .chunk = CLOSED_PURGE_CHUNK},
         /* Last: the run's own audit events of the steps above are younger. */
         {.category = "audit_events", .what = "audit events", .fn = audit_purge_step, .chunk = 1},
     };

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "app.h"
 #include "base/check.h"
@@ -362,19 +363,87 @@ static int tidy_run(store_conn_t *conn, void *arg, mb_error *err)
                            "clearing the default payment method", err);
 }
 
-int privacy_erase_account_data(store_t *store, const char *account_id, privacy_erased *out,
-                               mb_error *err)
+/* --- Accounts closed past their grace period ----------------------------- */
+
+/* closed_at is stored as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ'): compared
+ * as text with the cutoff in the same form. */
+static const char SQL_NEXT_CLOSED[] =
+    "SELECT account_id FROM accounts WHERE state = 'closed' AND closed_at < ?1"
+    " AND account_id > ?2 ORDER BY account_id LIMIT 1";
+
+/* The next chunk of the account's rows in each table an erasure deletes
+ * from; in a dry run, how many there are. *done: nothing of the account is
+ * left after this step. */
+static int closed_step(store_conn_t *conn, const char *account_id, bool dry_run, purge_step *out,
+                       bool *done, mb_error *err)
 {
-    memset(out, 0, sizeof *out);
     step steps[TABLES_MAX];
     size_t n = 0;
+    steps_of(account_id, NULL, steps, &n);
+    *done = true;
+    for (size_t i = 0; i < n; i++) {
+        chunk c = {.s = &steps[i]};
+        if (dry_run) {
+            sqlite3_stmt *st = store_conn_prepare(conn, steps[i].q->ids_of_account, err);
+            if (st == NULL)
+                return -1;
+            sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+            while (sqlite3_step(st) == SQLITE_ROW)
+                c.n++;
+            sqlite3_reset(st);
+        } else if (chunk_run(conn, &c, err) != 0) {
+            return -1;
+        }
+        out->removed += c.n;
+        out->keys_destroyed += c.n;
+        if (c.n == ERASE_CHUNK)
+            *done = false;
+    }
+    return 0;
+}
+
+int privacy_closed_purge_step(store_conn_t *conn, void *arg, const purge_ctx *ctx, purge_step *out,
+                              mb_error *err)
+{
+    (void)arg;
     if (sql_ready(err) != 0)
         return -1;
-    steps_of(account_id, NULL, steps, &n);
-    for (size_t i = 0; i < n; i++)
-        if (step_run(store, &steps[i], NULL, NULL, out, err) != 0)
+    time_t cutoff =
+        (time_t)((ctx->now_us / 1000000) - ctx->settings->closed_account_grace_days * 86400);
+    struct tm tm;
+    char cutoff_text[32];
+    gmtime_r(&cutoff, &tm);
+    strftime(cutoff_text, sizeof cutoff_text, "%Y-%m-%dT%H:%M:%S", &tm);
+    /* A dry run counts every account in one call; a real run takes one
+     * account's next chunk per step, cursor = the last account finished. */
+    do {
+        char account_id[72]; /* check_id: at most 64 */
+        sqlite3_stmt *st = store_conn_prepare(conn, SQL_NEXT_CLOSED, err);
+        if (st == NULL)
             return -1;
-    return store_write_sync(store, tidy_run, (void *)account_id, err);
+        sqlite3_bind_text(st, 1, cutoff_text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, out->cursor, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            snprintf(account_id, sizeof account_id, "%s", sqlite3_column_text(st, 0));
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) {
+            out->more = false;
+            return 0;
+        }
+        if (rc != SQLITE_ROW)
+            return store_error(conn, err, "finding accounts closed past their grace period");
+        bool done;
+        if (closed_step(conn, account_id, ctx->dry_run, out, &done, err) != 0)
+            return -1;
+        if (done || ctx->dry_run) {
+            snprintf(out->cursor, sizeof out->cursor, "%s", account_id);
+            if (!ctx->dry_run && tidy_run(conn, account_id, err) != 0)
+                return -1;
+        }
+        out->more = true;
+    } while (ctx->dry_run);
+    return 0;
 }
 
 /* --- EraseSubject ------------------------------------------------------- */

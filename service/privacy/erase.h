@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "purge/purge.h"
 #include "rpc/server.h"
 #include "store/store.h"
 
@@ -44,14 +45,14 @@ typedef struct privacy_erased {
     size_t n;
 } privacy_erased;
 
-/* For the purge of accounts closed longer than their grace period: erases
- * the account's rows that erasure deletes (contacts, payment methods with
- * their vault rows and legacy tokens) exactly as an erasure request would,
- * without a request and without an audit event (the purge audits its
- * totals). Blocks: job threads and the command line only. Idempotent; out
- * (zeroed first) counts what this call removed. */
-int privacy_erase_account_data(store_t *store, const char *account_id, privacy_erased *out,
-                               mb_error *err);
+/* The purge rule (purge/purge.h) for accounts closed longer than their
+ * grace period (closed_account_grace_days): their contacts and payment
+ * methods (with vault rows and legacy tokens) are erased exactly as an
+ * erasure request would, a chunk per step, without a request; the purge
+ * audits its totals. Issued invoices stay under their own retention. */
+#define CLOSED_PURGE_CHUNK ERASE_CHUNK
+int privacy_closed_purge_step(store_conn_t *conn, void *arg, const purge_ctx *ctx, purge_step *out,
+                              mb_error *err);
 
 /* Privacy.EraseSubject (a .job method) and Privacy.RestrictSubject. */
 int privacy_erase(rpc_call_t *call, const ProtobufCMessage *req);

@@ -78,7 +78,7 @@ typedef struct purge_step {
     int64_t removed;        /* out: items removed in this step (a dry run: all due) */
     int64_t keys_destroyed; /* out: data keys destroyed in this step */
     bool more;              /* out: more is due in this run: call again */
-    char cursor[64];        /* the rule's own place within the run; "" at its start */
+    char cursor[80];        /* the rule's own place within the run; "" at its start */
 } purge_step;
 
 /* One step of a rule, inside a write transaction on conn (a read

@@ -1,14 +1,16 @@
 /*
- * test_erase_data.c - privacy_erase_account_data(), the erasure the purge
- * runs for accounts closed longer than their grace period: every contact
- * and payment method of the account (with their vault rows, legacy tokens
- * and data keys) goes, in chunks, counted by category; the account's own
- * row and key stay (the purge does not erase them), its default payment
- * method no longer names a deleted token, and other accounts keep
- * everything. A second run finds nothing left.
+ * test_erase_data.c - privacy_closed_purge_step(), the purge rule for
+ * accounts closed longer than their grace period: every contact and
+ * payment method of such an account (with their vault rows, legacy tokens
+ * and data keys) goes, a chunk per step; the account's own row and key
+ * stay (the purge does not erase them), its default payment method no
+ * longer names a deleted token, an account closed within its grace period
+ * and an open one keep everything. A dry run counts and changes nothing;
+ * a second run finds nothing left.
  */
 #include "check.h"
 #include "inventory/inventory.h"
+#include "base/clock.h"
 #include "privacy/erase.h"
 #include "store/writer.h"
 #include "unit_db.h"
@@ -41,7 +43,12 @@ static const char SQL_WORLD[] =
     "INSERT INTO payment_vault(method_id, number_ct) SELECT method_id, x'01' FROM payment_methods;"
     "INSERT INTO payment_token_legacy(token, method_id) VALUES ('old_1', 1), ('old_other', 100);"
     "UPDATE accounts SET default_payment_method = 'pm_5' WHERE account_id = 'a1';"
-    "UPDATE accounts SET default_payment_method = 'pm_other' WHERE account_id = 'a2';";
+    "UPDATE accounts SET default_payment_method = 'pm_other' WHERE account_id = 'a2';"
+    /* a1 closed 40 days ago, a2 10 days ago (grace: 30 days). */
+    "UPDATE accounts SET state = 'closed', closed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now',"
+    " '-40 days') WHERE account_id = 'a1';"
+    "UPDATE accounts SET state = 'closed', closed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now',"
+    " '-10 days') WHERE account_id = 'a2';";
 
 static int world_job(store_conn_t *conn, void *arg, mb_error *err)
 {
@@ -56,11 +63,36 @@ static long count(const char *sql)
     return n;
 }
 
-static int64_t erased(const privacy_erased *e, const char *category)
+typedef struct run {
+    purge_settings settings;
+    purge_ctx ctx;
+    purge_step step;
+    int64_t removed, keys, steps;
+} run;
+
+static int step_job(store_conn_t *conn, void *arg, mb_error *err)
 {
-    for (size_t i = 0; i < e->n; i++)
-        if (strcmp(e->by[i].category, category) == 0)
-            return e->by[i].count;
+    run *r = arg;
+    return privacy_closed_purge_step(conn, NULL, &r->ctx, &r->step, err);
+}
+
+/* Runs the rule to its end, one writer job per step, as the facility does. */
+static int purge_closed(bool dry_run, run *r, mb_error *err)
+{
+    memset(r, 0, sizeof *r);
+    purge_settings_default(&r->settings);
+    r->ctx = (purge_ctx){.now_us = mb_now_us(),
+                         .dry_run = dry_run,
+                         .chunk = CLOSED_PURGE_CHUNK,
+                         .settings = &r->settings};
+    do {
+        r->step.removed = r->step.keys_destroyed = 0;
+        if (store_write_sync(store, step_job, r, err) != 0)
+            return -1;
+        r->removed += r->step.removed;
+        r->keys += r->step.keys_destroyed;
+        r->steps++;
+    } while (r->step.more && r->steps < 100);
     return 0;
 }
 
@@ -68,10 +100,13 @@ static void test_account_data_erased(void)
 {
     mb_error err;
     CHECK(store_write_sync(store, world_job, (void *)SQL_WORLD, &err) == 0);
-    privacy_erased out;
-    CHECK(privacy_erase_account_data(store, "a1", &out, &err) == 0);
-    CHECK(erased(&out, "contact") == CONTACTS);
-    CHECK(erased(&out, "payment_method") == METHODS);
+    run r;
+    CHECK(purge_closed(true, &r, &err) == 0);
+    CHECK(r.removed == CONTACTS + METHODS);
+    CHECK(count("SELECT count(*) FROM contacts WHERE account_id = 'a1'") == CONTACTS);
+    CHECK(purge_closed(false, &r, &err) == 0);
+    CHECK(r.removed == CONTACTS + METHODS && r.keys == CONTACTS + METHODS);
+    CHECK(r.steps > 3); /* in chunks */
     CHECK(count("SELECT count(*) FROM contacts WHERE account_id = 'a1'") == 0);
     CHECK(count("SELECT count(*) FROM payment_methods WHERE account_id = 'a1'") == 0);
     CHECK(count("SELECT count(*) FROM payment_vault") == 1);
@@ -83,13 +118,13 @@ static void test_account_data_erased(void)
     CHECK(count("SELECT count(*) FROM accounts WHERE account_id = 'a1'"
                 " AND dek_id = 1 AND legal_name_ct IS NOT NULL"
                 " AND default_payment_method IS NULL") == 1);
-    /* Someone else's data is untouched. */
+    /* Inside its grace period: untouched. */
     CHECK(count("SELECT count(*) FROM contacts WHERE account_id = 'a2'") == 1);
     CHECK(count("SELECT count(*) FROM accounts WHERE account_id = 'a2'"
                 " AND default_payment_method = 'pm_other'") == 1);
     /* Nothing is left for a second run. */
-    CHECK(privacy_erase_account_data(store, "a1", &out, &err) == 0);
-    CHECK(erased(&out, "contact") == 0 && erased(&out, "payment_method") == 0);
+    CHECK(purge_closed(false, &r, &err) == 0);
+    CHECK(r.removed == 0);
 }
 
 int main(void)
