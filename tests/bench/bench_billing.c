@@ -231,50 +231,12 @@ static int check_render(void *user, size_t thread, void *ctx, const uint8_t *res
 }
 
 /* Setup and ingest calls only need to succeed. */
-static int check_ok(void *user, size_t thread, void *ctx, const uint8_t *resp, size_t len,
-                    char *why, size_t why_size)
-{
-    (void)user;
-    (void)thread;
-    (void)ctx;
-    (void)resp;
-    (void)len;
-    (void)why;
-    (void)why_size;
-    return 0;
-}
-
 static bc_load_spec spec(bench *b, const char *method, const char *key, long inflight,
-                         int (*make)(void *, size_t, void *, grpc_byte_buffer **, char *, size_t))
+                         bc_make_fn make)
 {
-    return (bc_load_spec){.prog = PROG,
-                          .target = b->d.target,
-                          .method = method,
-                          .api_key = key,
-                          .threads = 2,
-                          .connections = 2,
-                          .inflight = (size_t)inflight,
-                          .deadline_ms = CALL_DEADLINE_MS,
-                          .user = b,
-                          .make = make,
-                          .check = check_ok};
-}
-
-static int load_calls(bench *b, const char *what, bc_load_spec sp, long calls)
-{
-    atomic_store(&b->seq, 0);
-    sp.measure_calls = calls;
-    bc_load_result r;
-    int64_t t0 = bc_now_ns();
-    if (bc_load_run(&sp, &r) != 0 || r.failed != 0) {
-        fprintf(stderr, PROG ": %s failed: %s\n", what, r.first_error);
-        bc_load_result_free(&r);
-        return -1;
-    }
-    printf("  %-28s %ld calls in %.1f s\n", what, calls, (double)(bc_now_ns() - t0) / 1e9);
-    fflush(stdout);
-    bc_load_result_free(&r);
-    return 0;
+    bc_load_spec sp = bc_unary_spec(PROG, b->d.target, method, key, inflight, make, b);
+    sp.deadline_ms = CALL_DEADLINE_MS;
+    return sp;
 }
 
 /* --- the run ------------------------------------------------------------------ */
@@ -371,13 +333,14 @@ int main(int argc, char **argv)
     printf(PROG ": %ld accounts x %ld prices, billing %s\nsetup:\n", b.o.accounts, b.o.prices,
            b.period);
     fflush(stdout);
-    if (load_calls(
-            &b, "UpsertAccount",
+    if (bc_load_calls(
+            "UpsertAccount",
             spec(&b, "/minbill.v1.Accounts/UpsertAccount", b.platform, b.o.inflight, make_account),
-            b.o.accounts) != 0 ||
-        load_calls(&b, "RecordUsage (100 events)",
-                   spec(&b, "/minbill.v1.Metering/RecordUsage", b.platform, 32, make_usage_batch),
-                   (b.o.accounts * b.o.prices + BATCH - 1) / BATCH) != 0) {
+            b.o.accounts, &b.seq) != 0 ||
+        bc_load_calls(
+            "RecordUsage (100 events)",
+            spec(&b, "/minbill.v1.Metering/RecordUsage", b.platform, 32, make_usage_batch),
+            (b.o.accounts * b.o.prices + BATCH - 1) / BATCH, &b.seq) != 0) {
         mbt_daemon_cleanup(&b.d);
         return 1;
     }

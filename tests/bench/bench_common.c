@@ -1143,3 +1143,49 @@ int bc_pack_usage_event(const char *account, const char *metric, const char *key
     r.events = &evp;
     return bc_pack_request(&r.base, out, why, why_size);
 }
+
+int bc_check_ok(void *user, size_t thread, void *ctx, const uint8_t *resp, size_t len, char *why,
+                size_t why_size)
+{
+    (void)user;
+    (void)thread;
+    (void)ctx;
+    (void)resp;
+    (void)len;
+    (void)why;
+    (void)why_size;
+    return 0;
+}
+
+bc_load_spec bc_unary_spec(const char *prog, const char *target, const char *method,
+                           const char *key, long inflight, bc_make_fn make, void *user)
+{
+    return (bc_load_spec){.prog = prog,
+                          .target = target,
+                          .method = method,
+                          .api_key = key,
+                          .threads = 2,
+                          .connections = 2,
+                          .inflight = (size_t)inflight,
+                          .deadline_ms = 30000,
+                          .user = user,
+                          .make = make,
+                          .check = bc_check_ok};
+}
+
+int bc_load_calls(const char *what, bc_load_spec sp, long calls, _Atomic uint64_t *seq)
+{
+    atomic_store(seq, 0);
+    sp.measure_calls = calls;
+    bc_load_result r;
+    int64_t t0 = bc_now_ns();
+    if (bc_load_run(&sp, &r) != 0 || r.failed != 0) {
+        fprintf(stderr, "%s: %s failed: %s\n", sp.prog, what, r.first_error);
+        bc_load_result_free(&r);
+        return -1;
+    }
+    printf("  %-28s %ld calls in %.1f s\n", what, calls, (double)(bc_now_ns() - t0) / 1e9);
+    fflush(stdout);
+    bc_load_result_free(&r);
+    return 0;
+}

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -35,8 +36,7 @@ int64_t bc_now_ns(void);
 void bc_sleep_ms(int ms);
 
 /* A whole number in [min, max] for `flag`; -1 with a message otherwise. */
-int bc_parse_long(const char *prog, const char *flag, const char *s, long min, long max,
-                  long *out);
+int bc_parse_long(const char *prog, const char *flag, const char *s, long min, long max, long *out);
 /* A number of seconds in (0, max]; -1 with a message otherwise. */
 int bc_parse_seconds(const char *prog, const char *flag, const char *s, double max, double *out);
 
@@ -249,11 +249,11 @@ typedef struct bc_load_spec {
 } bc_load_spec;
 
 typedef struct bc_load_result {
-    long ok;           /* OK and accepted, completed inside the measured window */
-    long ok_total;     /* the same over the whole run (warm-up and drain too) */
-    long failed;       /* non-OK status, failed batch or rejected response */
-    double seconds;    /* length of the measured window (0 if it never opened) */
-    bc_lat lat;        /* latency of every call counted in ok, sorted */
+    long ok;        /* OK and accepted, completed inside the measured window */
+    long ok_total;  /* the same over the whole run (warm-up and drain too) */
+    long failed;    /* non-OK status, failed batch or rejected response */
+    double seconds; /* length of the measured window (0 if it never opened) */
+    bc_lat lat;     /* latency of every call counted in ok, sorted */
     char first_error[512];
 } bc_load_result;
 
@@ -291,5 +291,22 @@ void bc_load_result_free(bc_load_result *r);
  * retention) into the daemon's directory, for --seller-config; path (size
  * bytes) receives its name. */
 int bc_write_seller_config(const char *prog, const mbt_daemon *d, char *path, size_t size);
+
+/* A setup load that only has to succeed: check() accepts every OK call. */
+int bc_check_ok(void *user, size_t thread, void *ctx, const uint8_t *resp, size_t len, char *why,
+                size_t why_size);
+
+typedef int (*bc_make_fn)(void *user, size_t thread, void *ctx, grpc_byte_buffer **req, char *why,
+                          size_t why_size);
+
+/* A unary load of method with key: 2 threads, 2 connections, inflight
+ * calls, 30 s deadlines, make() building each request, bc_check_ok. */
+bc_load_spec bc_unary_spec(const char *prog, const char *target, const char *method,
+                           const char *key, long inflight, bc_make_fn make, void *user);
+
+/* Runs sp for exactly `calls` calls after setting *seq (the make()
+ * functions' counter) to 0; prints what took how long. -1 (printed) if any
+ * call failed. */
+int bc_load_calls(const char *what, bc_load_spec sp, long calls, _Atomic uint64_t *seq);
 
 #endif

@@ -23,12 +23,12 @@
 
 #include "base/check.h"
 #include "check.h"
+#include "priv_util.h"
 #include "common.h"
 #include "fixtures.h"
 #include "inv_util.h"
 #include "minbill/v1/privacy.pb-c.h"
 
-#define OPEN "/minbill.v1.Privacy/OpenSubjectRequest"
 #define EXPORT "/minbill.v1.Privacy/ExportSubjectData"
 #define COMPLETE "/minbill.v1.Privacy/CompleteSubjectRequest"
 #define KIND(k) MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_##k
@@ -83,7 +83,8 @@ static void rnd_vat_de(char out[16])
     do {
         rnd_digits(digits, 9);
         snprintf(candidate, sizeof candidate, "DE%s", digits);
-    } while (digits[0] == '0' || check_vat_id("vat_id", candidate, "DE", "country_code", out, 16, &err) != 0);
+    } while (digits[0] == '0' ||
+             check_vat_id("vat_id", candidate, "DE", "country_code", out, 16, &err) != 0);
 }
 
 /* A German IBAN: random account, check digits by ISO 7064 MOD 97-10. */
@@ -227,37 +228,6 @@ static void setup_world(void)
 }
 
 /* --- Requests and exports ---------------------------------------------- */
-
-/* Opens a request; id (PRIVACY_REQUEST_ID_MAX) receives its id. */
-static int open_request(Minbill__V1__SubjectRequestKind kind, const char *email,
-                        const char *contact_id, const char *account_id, char *id, size_t size)
-{
-    Minbill__V1__OpenSubjectRequestRequest req = MINBILL__V1__OPEN_SUBJECT_REQUEST_REQUEST__INIT;
-    req.kind = kind;
-    req.verified_by = "support agent 3, passport";
-    if (email != NULL) {
-        req.subject_case = MINBILL__V1__OPEN_SUBJECT_REQUEST_REQUEST__SUBJECT_EMAIL;
-        req.email = (char *)email;
-    } else if (contact_id != NULL) {
-        req.subject_case = MINBILL__V1__OPEN_SUBJECT_REQUEST_REQUEST__SUBJECT_CONTACT_ID;
-        req.contact_id = (char *)contact_id;
-    } else {
-        req.subject_case = MINBILL__V1__OPEN_SUBJECT_REQUEST_REQUEST__SUBJECT_ACCOUNT_ID;
-        req.account_id = (char *)account_id;
-    }
-    ProtobufCMessage *resp = NULL;
-    mb_error st;
-    mbc_unary(srv.ch, OPEN, privacy, &req.base, &minbill__v1__subject_request__descriptor,
-              mbt_ms(10000), &resp, &st);
-    id[0] = '\0';
-    if (resp != NULL) {
-        snprintf(id, size, "%s", ((Minbill__V1__SubjectRequest *)resp)->request_id);
-        protobuf_c_message_free_unpacked(resp, NULL);
-    }
-    if (st.code != GRPC_STATUS_OK)
-        fprintf(stderr, "OpenSubjectRequest: %s\n", st.msg);
-    return st.code;
-}
 
 typedef struct export_result {
     int code;
@@ -417,7 +387,7 @@ static void export_ok(const char *request_id, export_result *r)
 static void test_by_shared_email(void)
 {
     char id[64];
-    CHECK(open_request(KIND(ACCESS), world[0].c[1].email, NULL, NULL, id, sizeof id) == 0);
+    CHECK(pu_open(&srv, privacy, KIND(ACCESS), world[0].c[1].email, NULL, NULL, id) == 0);
     export_result r;
     export_ok(id, &r);
     const person *subject[] = {&world[0].c[1], &world[1].c[1]};
@@ -451,12 +421,12 @@ static void test_by_contact(void)
         const person *p = &d->c[rand() % d->n];
         char cid[2 * sizeof p->id + 8], id[64];
         snprintf(cid, sizeof cid, "%.15s/%.15s", d->id, p->id);
-        CHECK(open_request(KIND(PORTABILITY), NULL, cid, NULL, id, sizeof id) == 0);
+        CHECK(pu_open(&srv, privacy, KIND(PORTABILITY), NULL, cid, NULL, id) == 0);
         /* The last one objected to marketing first: the export says so. */
         bool objected = a == N_ACCOUNTS - 1;
         char objection[64];
         if (objected)
-            CHECK(open_request(KIND(OBJECTION), NULL, cid, NULL, objection, sizeof objection) == 0);
+            CHECK(pu_open(&srv, privacy, KIND(OBJECTION), NULL, cid, NULL, objection) == 0);
         export_result r;
         export_ok(id, &r);
         const person *subject[] = {p};
@@ -471,7 +441,7 @@ static void test_by_account(void)
 {
     const dealer *d = &world[0];
     char id[64];
-    CHECK(open_request(KIND(ACCESS), NULL, NULL, d->id, id, sizeof id) == 0);
+    CHECK(pu_open(&srv, privacy, KIND(ACCESS), NULL, NULL, d->id, id) == 0);
     Minbill__V1__GetAccountRequest get = MINBILL__V1__GET_ACCOUNT_REQUEST__INIT;
     get.account_id = (char *)d->id;
     get.reveal = true;
@@ -531,7 +501,7 @@ static void test_by_account(void)
 static void test_no_data(void)
 {
     char id[64];
-    CHECK(open_request(KIND(ACCESS), "nobody.at.all@example.org", NULL, NULL, id, sizeof id) == 0);
+    CHECK(pu_open(&srv, privacy, KIND(ACCESS), "nobody.at.all@example.org", NULL, NULL, id) == 0);
     export_result r;
     export_ok(id, &r);
     CHECK(json_long(&r, "$.found") == 0);
@@ -551,7 +521,7 @@ static void test_refusals(void)
     char id[64], sql[256];
     export_result r;
     /* Another kind of request. */
-    CHECK(open_request(KIND(ERASURE), NULL, NULL, world[2].id, id, sizeof id) == 0);
+    CHECK(pu_open(&srv, privacy, KIND(ERASURE), NULL, NULL, world[2].id, id) == 0);
     export_as(privacy, id, 0, &r);
     CHECK_STATUS(r.st, GRPC_STATUS_FAILED_PRECONDITION);
     CHECK(r.doc == NULL);
@@ -562,7 +532,7 @@ static void test_refusals(void)
     CHECK(mbt_db_long(srv.d.db, sql) == 0);
     export_free(&r);
     /* A closed one. */
-    CHECK(open_request(KIND(ACCESS), NULL, NULL, world[2].id, id, sizeof id) == 0);
+    CHECK(pu_open(&srv, privacy, KIND(ACCESS), NULL, NULL, world[2].id, id) == 0);
     Minbill__V1__CompleteSubjectRequestRequest c =
         MINBILL__V1__COMPLETE_SUBJECT_REQUEST_REQUEST__INIT;
     c.request_id = id;
@@ -586,7 +556,7 @@ static void test_refusals(void)
     CHECK(strstr(r.st.msg, "request_id") != NULL);
     export_free(&r);
     /* Support may open requests but not export. */
-    CHECK(open_request(KIND(ACCESS), NULL, NULL, world[3].id, id, sizeof id) == 0);
+    CHECK(pu_open(&srv, privacy, KIND(ACCESS), NULL, NULL, world[3].id, id) == 0);
     export_as(keys.support, id, 0, &r);
     CHECK_STATUS(r.st, GRPC_STATUS_PERMISSION_DENIED);
     CHECK(r.doc == NULL);
@@ -601,7 +571,7 @@ static void test_slow_reader(void)
     const dealer *d = &world[0];
     char id[64], first[64] = "";
     for (int i = 0; i < 300; i++) {
-        CHECK(open_request(KIND(ACCESS), NULL, NULL, d->id, id, sizeof id) == 0);
+        CHECK(pu_open(&srv, privacy, KIND(ACCESS), NULL, NULL, d->id, id) == 0);
         if (i == 0)
             snprintf(first, sizeof first, "%s", id);
     }
