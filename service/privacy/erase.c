@@ -727,29 +727,6 @@ static int restrict_rows(store_conn_t *conn, restriction *r, const table_sql *q,
     return store_step_done(conn, st, "restricting rows", err);
 }
 
-static const Minbill__V1__SubjectRequest *request_message(mb_arena_t *a, const privacy_request *p)
-{
-    Minbill__V1__SubjectRequest *m = mb_arena_alloc(a, sizeof *m);
-    Google__Protobuf__Timestamp *ts = mb_arena_alloc(a, 3 * sizeof *ts);
-    if (m == NULL || ts == NULL)
-        return NULL;
-    minbill__v1__subject_request__init(m);
-    int64_t us[3] = {p->received_us, p->due_us, p->completed_us};
-    for (int i = 0; i < 3; i++) {
-        google__protobuf__timestamp__init(&ts[i]);
-        ts[i].seconds = us[i] / 1000000;
-        ts[i].nanos = (int32_t)(us[i] % 1000000) * 1000;
-    }
-    if ((m->request_id = mb_arena_printf(a, "%s", p->request_id)) == NULL)
-        return NULL;
-    m->kind = MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_RESTRICTION;
-    m->state = MINBILL__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_COMPLETED;
-    m->received_at = &ts[0];
-    m->due_at = &ts[1];
-    m->completed_at = &ts[2];
-    return m;
-}
-
 static int restrict_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMessage **resp,
                         mb_error *err)
 {
@@ -773,15 +750,13 @@ static int restrict_run(store_conn_t *conn, rpc_call_t *call, void *arg, Protobu
                 return -1;
         }
     }
-    if (privacy_request_close(conn, call, r->request_id, "subject.restrict", NULL, err) != 0 ||
-        privacy_request_load(conn, r->request_id, a, &p, err) != 0)
-        return -1;
     Minbill__V1__RestrictSubjectResponse *m = mb_arena_alloc(a, sizeof *m);
     if (m == NULL)
         return oom(err, "the restriction report");
     minbill__v1__restrict_subject_response__init(m);
-    if ((m->request = (Minbill__V1__SubjectRequest *)request_message(a, &p)) == NULL)
-        return oom(err, "the restriction report");
+    if (privacy_request_close(conn, call, r->request_id, "subject.restrict", NULL, err) != 0 ||
+        privacy_request_message(conn, r->request_id, a, &m->request, err) != 0)
+        return -1;
     m->restricted = (Minbill__V1__RestrictedItem **)r->items.items;
     m->n_restricted = r->items.n;
     *resp = &m->base;

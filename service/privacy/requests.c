@@ -230,9 +230,8 @@ static Google__Protobuf__Timestamp *timestamp(mb_arena_t *a, int64_t us)
     return t;
 }
 
-/* The SubjectRequest message of request_id, read on conn. */
-static int build(store_conn_t *conn, const char *request_id, mb_arena_t *a,
-                 Minbill__V1__SubjectRequest **out, mb_error *err)
+int privacy_request_message(store_conn_t *conn, const char *request_id, mb_arena_t *a,
+                            Minbill__V1__SubjectRequest **out, mb_error *err)
 {
     privacy_request r;
     request_texts t;
@@ -418,7 +417,7 @@ static int open_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufCMe
                       o->request_id, NULL, err) != 0)
         return -1;
     Minbill__V1__SubjectRequest *m;
-    if (build(conn, o->request_id, rpc_call_arena(call), &m, err) != 0)
+    if (privacy_request_message(conn, o->request_id, rpc_call_arena(call), &m, err) != 0)
         return -1;
     *resp = &m->base;
     return 0;
@@ -493,7 +492,7 @@ typedef struct get_args {
 static int get_read(store_conn_t *conn, void *arg, mb_error *err)
 {
     get_args *g = arg;
-    return build(conn, g->request_id, g->arena, &g->out, err);
+    return privacy_request_message(conn, g->request_id, g->arena, &g->out, err);
 }
 
 static int check_request_id(const char *id, mb_error *err)
@@ -550,7 +549,8 @@ static int list_read(store_conn_t *conn, void *arg, mb_error *err)
     sqlite3_bind_int64(st, 7, l->after_us);
     sqlite3_bind_text(st, 8, l->after_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 9, l->limit + 1);
-    /* Ids first, then each request: build() prepares its own statements. */
+    /* Ids first, then each request: privacy_request_message() prepares its own
+     * statements. */
     char **ids = mb_arena_alloc(l->arena, (size_t)(l->limit + 1) * sizeof *ids);
     int64_t *received = mb_arena_alloc(l->arena, (size_t)(l->limit + 1) * sizeof *received);
     if (ids == NULL || received == NULL) {
@@ -571,7 +571,8 @@ static int list_read(store_conn_t *conn, void *arg, mb_error *err)
     if (out->requests == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (int i = 0; i < shown; i++)
-        if (build(conn, ids[i], l->arena, &out->requests[out->n_requests++], err) != 0)
+        if (privacy_request_message(conn, ids[i], l->arena, &out->requests[out->n_requests++],
+                                    err) != 0)
             return -1;
     if (n > l->limit)
         out->next_page_token =
@@ -642,7 +643,7 @@ static int respond(store_conn_t *conn, rpc_call_t *call, const char *request_id,
                    ProtobufCMessage **resp, mb_error *err)
 {
     Minbill__V1__SubjectRequest *m;
-    if (build(conn, request_id, rpc_call_arena(call), &m, err) != 0)
+    if (privacy_request_message(conn, request_id, rpc_call_arena(call), &m, err) != 0)
         return -1;
     *resp = &m->base;
     return 0;

@@ -18,6 +18,7 @@
 
 #include "base/arena.h"
 #include "base/error.h"
+#include "minbill/v1/privacy.pb-c.h"
 #include "rpc/server.h"
 #include "store/store.h"
 
@@ -45,6 +46,11 @@ typedef struct privacy_request {
  * export purpose). NOT_FOUND names request_id if there is none. */
 int privacy_request_load(store_conn_t *conn, const char *request_id, mb_arena_t *a,
                          privacy_request *out, mb_error *err);
+
+/* The SubjectRequest message of request_id (every field, as the RPCs
+ * answer it), read on conn into the arena. */
+int privacy_request_message(store_conn_t *conn, const char *request_id, mb_arena_t *a,
+                            Minbill__V1__SubjectRequest **out, mb_error *err);
 
 /* FAILED_PRECONDITION unless r is OPEN and its kind is one of kinds (a
  * NULL-terminated list); the message names the request's state or kind. */

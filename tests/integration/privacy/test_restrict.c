@@ -91,6 +91,9 @@ static void test_restrict_contact(void)
     CHECK(restricted_has(r, "contact", "r1-c1") && r != NULL && r->n_restricted == 1);
     CHECK(r != NULL && r->request != NULL && strcmp(r->request->request_id, id) == 0 &&
           r->request->state == MINBILL__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_COMPLETED);
+    /* The request as every Privacy RPC answers it: who verified, what it covers. */
+    CHECK(r != NULL && r->request != NULL && r->request->verified_by[0] != '\0' &&
+          r->request->n_account_ids + r->request->n_contact_ids > 0);
     pu_free(r);
 
     Minbill__V1__Account *a = pu_account(&srv, support, "acc-r1", false, &st);
