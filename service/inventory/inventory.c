@@ -368,8 +368,8 @@ const inv_field inventory_fields[] = {
     PLAIN("contacts", "restricted_us", SUP | EXP | MKT),
     PLAIN("contacts", "objected_us", SUP | EXP | MKT),
     PLAIN("payment_methods", "restricted_us", SUP | INV | EXP | PAY),
-    PLAIN("settings", "name", 0),
-    PLAIN("settings", "value", 0),
+    PLAIN("settings", "name", EXP),
+    PLAIN("settings", "value", EXP),
     PLAIN("settings", "updated_us", 0),
 
     /* The audit trail: ids, roles, codes and checked free text, never
@@ -438,13 +438,13 @@ static const char KEPT_WHILE_ACCOUNT[] =
 
 const inv_table inventory_tables[] = {
     {SUBJECT_KEYED("accounts", "dek_id", "r.account_id", ERASE_FIELDS, ROWS_MASK),
-     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS, 30}, .retention_text = KEPT_WHILE_ACCOUNT},
+     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS}, .retention_text = KEPT_WHILE_ACCOUNT},
     {SUBJECT_KEYED("contacts", "dek_id", "r.account_id || '/' || r.contact_id", ERASE_ROWS,
                    ROWS_HIDE),
      .contact_col = "contact_id", .objected_col = "objected_us",
-     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS, 30}, .retention_text = KEPT_WHILE_ACCOUNT},
+     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS}, .retention_text = KEPT_WHILE_ACCOUNT},
     {SUBJECT_KEYED("payment_methods", "dek_id", "r.token", ERASE_ROWS, ROWS_HIDE),
-     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS, 30},
+     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS},
      .retention_text = "until the payment method is detached or erased, or the grace period "
                        "after the account is closed"},
     /* The vault row is sealed under its method's key, with the token as
@@ -456,7 +456,7 @@ const inv_table inventory_tables[] = {
      .ad_row_sql = "p.token",
      .erasure = ERASE_ROWS,
      .rows = ROWS_PARENT,
-     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS, 30},
+     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS},
      .retention_text = "until the payment method is detached or erased, or the grace period "
                        "after the account is closed"},
     {.table = "payment_token_legacy",
@@ -481,13 +481,13 @@ const inv_table inventory_tables[] = {
                        "destroyed with its retention class key"},
     {.table = "usage_counters", .account_col = "account_id"},
     {.table = "invoiced_periods", .account_col = "account_id"},
-    {.table = "usage_idem", .retention = {RETAIN_WINDOW, "acceptance_window_days", 62}},
+    {.table = "usage_idem", .retention = {RETAIN_WINDOW, "acceptance_window_days"}},
     {.table = "audit_events",
      .account_col = "account_id",
-     .retention = {RETAIN_AFTER_EVENT, "audit_retention_days", 3650},
+     .retention = {RETAIN_AFTER_EVENT, "audit_retention_days"},
      .retention_text = "10 years (the proof that requests were answered and who saw what)"},
     {.table = "subject_requests",
-     .retention = {RETAIN_AFTER_COMPLETION, "subject_request_retention_days", 1095},
+     .retention = {RETAIN_AFTER_COMPLETION, "subject_request_retention_days"},
      .retention_text = "3 years after the request was closed (limitation period, §195 BGB)"},
 };
 

@@ -73,8 +73,9 @@ typedef enum {
 
 typedef struct inv_retention {
     inv_trigger trigger;
-    const char *setting; /* settings.name holding the amount, or NULL */
-    int amount;          /* default when the setting is not stored */
+    const char *setting; /* settings.name holding the amount (serve stores
+                          * it; its default is purge_setting_defs'), or NULL */
+    int amount;          /* the amount of a rule without a setting */
 } inv_retention;
 
 /* What the purposes that must not process restricted data (all but the
@@ -112,7 +113,7 @@ typedef struct inv_table {
     const char *restricted_col; /* set when the row is restricted */
     const char *objected_col;   /* set when a contact objects to marketing */
     inv_retention retention;
-    const char *retention_text; /* the same rule, for a data subject */
+    const char *retention_text;   /* the same rule, for a data subject */
     const char *retain_until_col; /* ERASE_RETAIN: the date a row's retention ends */
 } inv_table;
 

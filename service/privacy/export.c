@@ -21,6 +21,7 @@
 #include "minbill/v1/common.pb-c.h"
 #include "minbill/v1/privacy.pb-c.h"
 #include "privacy/requests.h"
+#include "purge/purge.h"
 #include "store/writer.h"
 
 #define INVOICE_PAGE 16
@@ -171,6 +172,7 @@ typedef struct exporter {
     json_out j;
     sink s;
     int64_t now_us;
+    purge_settings settings; /* the retention amounts serve stored */
 } exporter;
 
 /* --- Small writers ------------------------------------------------------- */
@@ -604,7 +606,17 @@ static int put_account(exporter *x, store_conn_t *conn, const account_part *g, m
 
 /* --- Art. 15 information from the inventory ------------------------------ */
 
-static void put_retention(json_out *j, const inv_table *t)
+/* A rule's amount: the stored setting it names (what the purges use), or
+ * the inventory's own figure for rules without one. */
+static int64_t retention_amount(const inv_retention *r, const purge_settings *s)
+{
+    for (size_t i = 0; r->setting != NULL && i < purge_setting_count; i++)
+        if (strcmp(purge_setting_defs[i].name, r->setting) == 0)
+            return *purge_setting_field((purge_settings *)s, &purge_setting_defs[i]);
+    return r->amount;
+}
+
+static void put_retention(json_out *j, const inv_table *t, const purge_settings *s)
 {
     static const char *const triggers[] = {
         [RETAIN_NOT_PERSONAL] = "not_personal",
@@ -622,12 +634,12 @@ static void put_retention(json_out *j, const inv_table *t)
     }
     json_out_object_begin(j);
     put_str(j, "trigger", triggers[t->retention.trigger]);
-    put_int(j, "amount", t->retention.amount);
+    put_int(j, "amount", retention_amount(&t->retention, s));
     put_str(j, "setting", t->retention.setting);
     json_out_object_end(j);
 }
 
-static void put_category(json_out *j, const char *category)
+static void put_category(json_out *j, const char *category, const purge_settings *s)
 {
     json_out_object_begin(j);
     put_str(j, "category", category);
@@ -645,7 +657,7 @@ static void put_category(json_out *j, const char *category)
         put_str(j, "legal_basis", f->legal_basis);
         put_str(j, "recipients", f->recipients);
         put_str(j, "source", f->source);
-        put_retention(j, inventory_table(f->table));
+        put_retention(j, inventory_table(f->table), s);
         put_bool(j, "portable", f->portable);
         put_bool(j, "shown", f->export_as != EXPORT_OMIT);
         json_out_object_end(j);
@@ -676,7 +688,7 @@ static const struct right {
      "State of your habitual residence, place of work or of the alleged infringement"},
 };
 
-static void put_information(json_out *j)
+static void put_information(json_out *j, const purge_settings *s)
 {
     json_out_key(j, "information");
     json_out_object_begin(j);
@@ -689,7 +701,7 @@ static void put_information(json_out *j)
             first = !(inventory_fields[k].personal &&
                       strcmp(inventory_fields[k].category, f->category) == 0);
         if (first)
-            put_category(j, f->category);
+            put_category(j, f->category, s);
     }
     json_out_array_end(j);
     json_out_key(j, "rights");
@@ -725,7 +737,8 @@ static void put_request(exporter *x)
 static int write_document(store_conn_t *conn, void *arg, mb_error *err)
 {
     exporter *x = arg;
-    if (privacy_request_load(conn, x->request_id, x->a, &x->req, err) != 0)
+    if (purge_settings_load(conn, &x->settings, err) != 0 ||
+        privacy_request_load(conn, x->request_id, x->a, &x->req, err) != 0)
         return -1;
     json_out *j = &x->j;
     json_out_object_begin(j);
@@ -749,7 +762,7 @@ static int write_document(store_conn_t *conn, void *arg, mb_error *err)
         i += g.n;
     }
     json_out_array_end(j);
-    put_information(j);
+    put_information(j, &x->settings);
     json_out_object_end(j);
     return ret;
 }
