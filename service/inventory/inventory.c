@@ -438,13 +438,15 @@ static const char KEPT_WHILE_ACCOUNT[] =
 
 const inv_table inventory_tables[] = {
     {SUBJECT_KEYED("accounts", "dek_id", "r.account_id", ERASE_FIELDS, ROWS_MASK),
-     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS}, .retention_text = KEPT_WHILE_ACCOUNT},
+     .retention = {.trigger = RETAIN_UNTIL_ERASED, .setting = GRACE_DAYS},
+     .retention_text = KEPT_WHILE_ACCOUNT},
     {SUBJECT_KEYED("contacts", "dek_id", "r.account_id || '/' || r.contact_id", ERASE_ROWS,
                    ROWS_HIDE),
      .contact_col = "contact_id", .objected_col = "objected_us",
-     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS}, .retention_text = KEPT_WHILE_ACCOUNT},
+     .retention = {.trigger = RETAIN_UNTIL_ERASED, .setting = GRACE_DAYS},
+     .retention_text = KEPT_WHILE_ACCOUNT},
     {SUBJECT_KEYED("payment_methods", "dek_id", "r.token", ERASE_ROWS, ROWS_HIDE),
-     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS},
+     .retention = {.trigger = RETAIN_UNTIL_ERASED, .setting = GRACE_DAYS},
      .retention_text = "until the payment method is detached or erased, or the grace period "
                        "after the account is closed"},
     /* The vault row is sealed under its method's key, with the token as
@@ -456,7 +458,7 @@ const inv_table inventory_tables[] = {
      .ad_row_sql = "p.token",
      .erasure = ERASE_ROWS,
      .rows = ROWS_PARENT,
-     .retention = {RETAIN_UNTIL_ERASED, GRACE_DAYS},
+     .retention = {.trigger = RETAIN_UNTIL_ERASED, .setting = GRACE_DAYS},
      .retention_text = "until the payment method is detached or erased, or the grace period "
                        "after the account is closed"},
     {.table = "payment_token_legacy",
@@ -475,19 +477,20 @@ const inv_table inventory_tables[] = {
      .erasure = ERASE_RETAIN,
      .rows = ROWS_PARENT,
      .retain_until_col = "retain_until",
-     .retention = {RETAIN_AFTER_ISSUE_YEAR, NULL, 8},
+     .retention = {.trigger = RETAIN_AFTER_ISSUE_YEAR, .amount = 8},
      .retention_text = "the seller's retention period for invoices (NL 7, DE 8 years, "
                        "§14b UStG / §147 AO), counted from the end of the year of issue; then "
                        "destroyed with its retention class key"},
     {.table = "usage_counters", .account_col = "account_id"},
     {.table = "invoiced_periods", .account_col = "account_id"},
-    {.table = "usage_idem", .retention = {RETAIN_WINDOW, "acceptance_window_days"}},
+    {.table = "usage_idem",
+     .retention = {.trigger = RETAIN_WINDOW, .setting = "acceptance_window_days"}},
     {.table = "audit_events",
      .account_col = "account_id",
-     .retention = {RETAIN_AFTER_EVENT, "audit_retention_days"},
+     .retention = {.trigger = RETAIN_AFTER_EVENT, .setting = "audit_retention_days"},
      .retention_text = "10 years (the proof that requests were answered and who saw what)"},
     {.table = "subject_requests",
-     .retention = {RETAIN_AFTER_COMPLETION, "subject_request_retention_days"},
+     .retention = {.trigger = RETAIN_AFTER_COMPLETION, .setting = "subject_request_retention_days"},
      .retention_text = "3 years after the request was closed (limitation period, §195 BGB)"},
 };
 
