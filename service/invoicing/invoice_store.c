@@ -39,9 +39,15 @@ static const char SQL_RECORD_PERIOD[] =
     " FROM invoices i JOIN retention_keys r ON r.class = i.retention_class"                      \
     " JOIN data_keys k ON k.dek_id = r.dek_id"
 static const char SQL_LOAD[] = SQL_DOCUMENT " WHERE i.invoice_number = ?1";
-static const char SQL_LIST[] = SQL_DOCUMENT
-    " WHERE i.invoice_number > ?1 AND (?2 = '' OR i.account_id = ?2)"
-    " AND (?3 = '' OR i.period = ?3) ORDER BY i.invoice_number LIMIT ?4";
+/* One listing per filter, each written so that SQLite walks the index of
+ * the filtered column: "(?2 = '' OR account_id = ?2)" would make it walk
+ * every invoice in number order and look each one up (an export of one
+ * account's 24 invoices read all 48,000 of the benchmark's). */
+#define SQL_LIST_TAIL " AND i.invoice_number > ?1 ORDER BY i.invoice_number LIMIT ?4"
+static const char SQL_LIST_ALL[] = SQL_DOCUMENT " WHERE ?2 = '' AND ?3 = ''" SQL_LIST_TAIL;
+static const char SQL_LIST_ACCOUNT[] =
+    SQL_DOCUMENT " WHERE i.account_id = ?2 AND (?3 = '' OR i.period = ?3)" SQL_LIST_TAIL;
+static const char SQL_LIST_PERIOD[] = SQL_DOCUMENT " WHERE i.period = ?3 AND ?2 = ''" SQL_LIST_TAIL;
 
 static int text_or_done(store_conn_t *conn, sqlite3_stmt *st, char *out, size_t size,
                         const char *what, mb_error *err)
@@ -240,7 +246,10 @@ int invoice_store_list(store_conn_t *conn, keyring_t *kr, mb_arena_t *a, const c
     Minbill__V1__Invoice **list = mb_arena_alloc(a, (limit + 1) * sizeof *list);
     if (list == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_LIST, err);
+    const char *sql = account_id[0] != '\0' ? SQL_LIST_ACCOUNT
+                      : period[0] != '\0'   ? SQL_LIST_PERIOD
+                                             : SQL_LIST_ALL;
+    sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);

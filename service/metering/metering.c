@@ -140,8 +140,11 @@ static batch_job *batch_new(rpc_call_t *call, const ProtobufCMessage *msg, strea
     j->m = m;
     j->call = call;
     j->stream = stream;
-    j->job = (store_job){
-        .run = batch_run, .done = batch_done, .arg = j, .deadline_ns = rpc_call_deadline_ns(call)};
+    j->job = (store_job){.run = batch_run,
+                         .done = batch_done,
+                         .arg = j,
+                         .deadline_ns = rpc_call_deadline_ns(call),
+                         .bulk = true};
     return j;
 }
 

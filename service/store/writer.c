@@ -1,9 +1,19 @@
 /*
  * writer.c - see writer.h.
  *
- * The queue is a mutex-protected FIFO. The thread swaps the whole list out
+ * The queues are mutex-protected FIFOs. The thread swaps whole lists out
  * under the lock, so producers never wait for SQLite, and the next group
  * forms while the current one is being fsynced.
+ *
+ * Bulk jobs (ingest batches) have their own queue. Under full ingest a
+ * group holds thousands of events and takes tens of milliseconds; a small
+ * job queued behind it (the audit event an export must commit before it
+ * sends anything, an account update) would wait for that group and then
+ * commit inside the next one just as big. So when small jobs wait, the
+ * next group is theirs alone: it commits in one fsync, and they wait at
+ * most for the group already running. Groups of small jobs only alternate
+ * with bulk ones, so a flood of small jobs (a billing run) cannot starve
+ * ingest: bulk jobs wait at most one extra small group.
  */
 #include "store/writer.h"
 
@@ -23,7 +33,9 @@ struct store_writer {
     pthread_t thread, completer, checkpointer;
     pthread_mutex_t lock; /* guards everything below but commits */
     pthread_cond_t cond, done_cond, checkpoint_cond, idle_cond;
-    store_job *head, *tail;    /* jobs waiting for the writer */
+    store_job *head, *tail;    /* small jobs waiting for the writer */
+    store_job *bulk_head, *bulk_tail; /* bulk jobs waiting (store_job.bulk) */
+    bool last_small_only;      /* the last group left the bulk jobs queued */
     group *done_head, *done_tail; /* groups waiting for the completer */
     int stopping, writer_done, checkpoint_wanted;
     unsigned scrubs_asked, scrubs_done; /* WAL truncations after shreds */
@@ -39,6 +51,11 @@ struct store_writer {
     store_conn_t *checkpoint_conn;
     _Atomic uint64_t commits;
 };
+
+static bool queue_empty(const store_writer_t *w)
+{
+    return w->head == NULL && w->bulk_head == NULL;
+}
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_COMMIT[] = "COMMIT";
@@ -159,7 +176,7 @@ static void commit_group(store_writer_t *w, store_job *list, bool cancel)
         free(jobs);
         free(errs);
         pthread_mutex_lock(&w->lock);
-        if (--w->groups == 0 && w->head == NULL)
+        if (--w->groups == 0 && queue_empty(w))
             pthread_cond_broadcast(&w->idle_cond);
         pthread_mutex_unlock(&w->lock);
         return;
@@ -206,18 +223,34 @@ static void commit_group(store_writer_t *w, store_job *list, bool cancel)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* The next group (see the top of the file); w->lock held. */
+static store_job *take_group(store_writer_t *w)
+{
+    store_job *list = w->head;
+    bool small_only = list != NULL && w->bulk_head != NULL && !w->last_small_only;
+    if (list == NULL) {
+        list = w->bulk_head;
+    } else if (!small_only && w->bulk_head != NULL) {
+        w->tail->next = w->bulk_head;
+    }
+    w->head = w->tail = NULL;
+    if (!small_only)
+        w->bulk_head = w->bulk_tail = NULL;
+    w->last_small_only = small_only;
+    return list;
+}
+
 static void *writer_main(void *arg)
 {
     store_writer_t *w = arg;
     pthread_setname_np(pthread_self(), "mb-writer");
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (w->head == NULL && !w->stopping)
+        while (queue_empty(w) && !w->stopping)
             pthread_cond_wait(&w->cond, &w->lock);
-        if (w->head == NULL)
+        if (queue_empty(w))
             break; /* stopping and drained */
-        store_job *list = w->head;
-        w->head = w->tail = NULL;
+        store_job *list = take_group(w);
         w->groups++;
         bool cancel = w->draining && mb_mono_ns() >= w->drain_until_ns;
         pthread_mutex_unlock(&w->lock);
@@ -248,7 +281,7 @@ static void *completer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         complete_group(g);
         pthread_mutex_lock(&w->lock);
-        if (--w->groups == 0 && w->head == NULL)
+        if (--w->groups == 0 && queue_empty(w))
             pthread_cond_broadcast(&w->idle_cond);
     }
     pthread_mutex_unlock(&w->lock);
@@ -411,7 +444,7 @@ void store_writer_drain(store_writer_t *w, int grace_ms)
         w->draining = 1;
         w->drain_until_ns = mb_mono_ns() + (int64_t)grace_ms * 1000000;
     }
-    while (w->head != NULL || w->groups > 0)
+    while (!queue_empty(w) || w->groups > 0)
         pthread_cond_wait(&w->idle_cond, &w->lock);
     pthread_mutex_unlock(&w->lock);
 }
@@ -443,11 +476,13 @@ int store_writer_submit(store_writer_t *w, store_job *job, mb_error *err)
         pthread_mutex_unlock(&w->lock);
         return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "server is shutting down");
     }
-    if (w->tail != NULL)
-        w->tail->next = job;
+    store_job **head = job->bulk ? &w->bulk_head : &w->head;
+    store_job **tail = job->bulk ? &w->bulk_tail : &w->tail;
+    if (*tail != NULL)
+        (*tail)->next = job;
     else
-        w->head = job;
-    w->tail = job;
+        *head = job;
+    *tail = job;
     metrics_writer_submitted();
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);

@@ -43,6 +43,9 @@ struct store_job {
     void *arg;
     /* mb_mono_ns() time; INT64_MAX for none. */
     int64_t deadline_ns;
+    /* A large job (an ingest batch): small jobs queued meanwhile commit in
+     * a group of their own first (see writer.c). */
+    bool bulk;
     store_job *next; /* owned by the writer while queued */
 };
 
