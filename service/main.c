@@ -1038,6 +1038,7 @@ static int cmd_backup(const config *cfg)
 
 int main(int argc, char **argv)
 {
+    store_configure();
     if (argc < 2)
         return usage(stderr);
     const char *cmd = argv[1];

@@ -41,6 +41,11 @@ typedef struct store_options {
     const char *(*views)(int purpose); /* row filters (store_conn_bind_purpose) */
 } store_options;
 
+/* Process-wide SQLite settings; they only take effect before SQLite
+ * initializes, so call this before any other SQLite use (registering a VFS
+ * initializes it). store_conn_open() calls it too. Idempotent. */
+void store_configure(void);
+
 /* Opens a single connection with minbill's pragmas (used by the CLI
  * subcommands and by the pool). */
 int store_conn_open(const char *path, bool create, bool query_only, store_conn_t **out,
