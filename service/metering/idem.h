@@ -78,6 +78,13 @@ int idem_begin(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *err);
  * was stored before (a duplicate), -1 with err on a storage failure. */
 int idem_insert(idem_t *ix, store_conn_t *conn, const uint8_t hash[IDEM_HASH_BYTES], mb_error *err);
 
+/* idem_insert() of hashes[0..n-1] in order, with fresh[i] saying whether
+ * hashes[i] was new; 0, or -1 with err. The hashes must be distinct: one
+ * that repeats an earlier one of the same call is not found as a duplicate
+ * (the caller drops repeats first, see ingest_build). */
+int idem_insert_many(idem_t *ix, store_conn_t *conn, const uint8_t *const *hashes, size_t n,
+                     bool *fresh, mb_error *err);
+
 /* Called by a job that wrote through idem_insert when its transaction
  * failed after its run() succeeded: a purge in the same group may have
  * removed filter entries whose rows are back now. Rebuilds the filter before

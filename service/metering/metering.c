@@ -35,7 +35,8 @@ struct metering {
     store_t *store;
     const unsigned char *hash_key;
     int window_days;
-    idem_t *idem; /* writer thread only */
+    idem_t *idem;          /* writer thread only */
+    ingest_cache_t *names; /* writer thread only */
 };
 
 typedef struct stream_state {
@@ -87,7 +88,7 @@ static int batch_run(store_conn_t *conn, void *arg, mb_error *err)
             return mb_error_set(err, GRPC_STATUS_ABORTED,
                                 "an earlier batch of this stream failed or the stream ended");
     }
-    int rc = ingest_apply(j->batch, j->m->idem, conn, idem_day(mb_now_us() / 1000000), err);
+    int rc = ingest_apply(j->batch, j->m->idem, j->m->names, conn, idem_day(mb_now_us() / 1000000), err);
     if (rc != 0 && s != NULL) {
         mb_error_prefix(err, "messages[%u].", j->message);
         pthread_mutex_lock(&s->lock);
@@ -437,6 +438,10 @@ int metering_start(store_t *store, const keyring_t *kr, const metering_options *
     m->store = store;
     m->hash_key = keyring_secret_borrow(kr, KEYRING_SECRET_IDEMPOTENCY);
     m->window_days = opt->window_days > 0 ? opt->window_days : METERING_WINDOW_DAYS_DEFAULT;
+    if ((m->names = ingest_cache_new()) == NULL) {
+        free(m);
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
     int64_t t0 = mb_mono_ns();
     if (store_write_sync(store, open_job, m, err) != 0) {
         metering_stop(m);
@@ -465,5 +470,6 @@ void metering_stop(metering_t *m)
                (unsigned long long)st.rebuilds);
     }
     idem_free(m->idem);
+    ingest_cache_free(m->names);
     free(m);
 }

@@ -41,6 +41,7 @@ struct store_conn {
     reader_pool *pool;       /* the pool it belongs to, if any */
     store_conn_t *next_free; /* that pool's free list */
     bool shredded;           /* store_conn_note_shred() since the last take */
+    uint64_t epoch;          /* store_conn_epoch() */
 };
 
 struct store {
@@ -181,6 +182,16 @@ void store_conn_close(store_conn_t *conn)
 void store_conn_note_shred(store_conn_t *conn)
 {
     conn->shredded = true;
+}
+
+uint64_t store_conn_epoch(const store_conn_t *conn)
+{
+    return conn->epoch;
+}
+
+void store_conn_new_epoch(store_conn_t *conn)
+{
+    conn->epoch++;
 }
 
 bool store_conn_take_shred(store_conn_t *conn)
