@@ -65,8 +65,15 @@ typedef struct idem idem_t;
 void idem_hash(const unsigned char key[32], const char *account, size_t account_len,
                const char *idempotency_key, size_t key_len, uint8_t out[IDEM_HASH_BYTES]);
 
-/* Reads the runs and builds the filter from every stored hash. */
-int idem_open(store_conn_t *conn, idem_t **out, mb_error *err);
+/* Reads the runs and loads the filter saved at `saved` (may be NULL) if it
+ * matches the stored hashes (see idem.c), else builds it from every stored
+ * hash. */
+int idem_open(store_conn_t *conn, const char *saved, idem_t **out, mb_error *err);
+
+/* Saves the filter to path (written aside, fsynced, then renamed), with a
+ * stamp of the stored hashes it matches; for a clean shutdown, when no
+ * write can follow. */
+int idem_save(idem_t *ix, store_conn_t *conn, const char *path, mb_error *err);
 void idem_free(idem_t *ix);
 
 /* Starts a job's counting: hashes go to a run of `day` (days since
@@ -110,6 +117,7 @@ typedef struct idem_stats {
     uint64_t probes;   /* "maybe" answers settled on disk */
     uint64_t seeks;    /* primary-key lookups those took (one per run searched) */
     uint64_t rebuilds; /* partitions rebuilt from disk */
+    bool from_saved;   /* idem_open loaded a saved filter */
 } idem_stats;
 void idem_get_stats(const idem_t *ix, idem_stats *st);
 

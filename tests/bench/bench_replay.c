@@ -241,7 +241,7 @@ static int fill(const keyring_t *kr, store_conn_t *conn)
         fprintf(stderr, PROG ": fill: out of memory\n");
         goto out;
     }
-    if (idem_open(conn, &ix, &err) != 0) {
+    if (idem_open(conn, NULL, &ix, &err) != 0) {
         fill_fail("opening the idempotency index", &err);
         goto out;
     }

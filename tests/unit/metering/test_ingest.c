@@ -360,7 +360,7 @@ int main(void)
         "INSERT INTO plan_prices(plan_id, metric, position, description, unit_price_micros,"
         " included_quantity) VALUES ('p', 'msgs', 0, 'Messages', 2500, 0),"
         " ('p', 'seats', 1, 'Seats', 1000000, 0)");
-    CHECK(idem_open(db, &ix, &err) == 0);
+    CHECK(idem_open(db, NULL, &ix, &err) == 0);
     CHECK((names = ingest_cache_new()) != NULL);
     RUN(test_apply_refusals);
     RUN(test_apply_counts);
