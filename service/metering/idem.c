@@ -293,9 +293,9 @@ static int table_stamp(store_conn_t *conn, uint8_t stamp[IDEM_FILTER_STAMP], mb_
     crypto_generichash_init(&h, NULL, 0, 32);
     if ((st = store_conn_prepare(conn, SQL_PART, err)) == NULL)
         return -1;
-    static const uint8_t lo[1] = {0}, hi[IDEM_HASH_BYTES + 1] = {
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t lo[1] = {0}, hi[IDEM_HASH_BYTES + 1] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                                                 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                                                 0xff, 0xff, 0xff, 0xff, 0xff};
     sqlite3_bind_int64(st, 1, run);
     sqlite3_bind_blob(st, 2, lo, 0, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, hi, sizeof hi, SQLITE_STATIC);
@@ -371,8 +371,7 @@ int idem_save(idem_t *ix, store_conn_t *conn, const char *path, mb_error *err)
             close(fd);
         return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot write %s: %s", tmp, strerror(e));
     }
-    int ret = idem_filter_save(ix->filter, stamp, f) == 0 && fflush(f) == 0 &&
-                      fsync(fileno(f)) == 0
+    int ret = idem_filter_save(ix->filter, stamp, f) == 0 && fflush(f) == 0 && fsync(fileno(f)) == 0
                   ? 0
                   : -1;
     int e = errno;
@@ -547,8 +546,8 @@ static int flush(idem_t *ix, store_conn_t *conn, const uint8_t *const *hashes, c
                                   SQLITE_STATIC);
             int rc = sqlite3_step(st);
             sqlite3_reset(st);
-            if (rc != SQLITE_DONE &&
-                sqlite3_extended_errcode(store_conn_db_borrow(conn)) != SQLITE_CONSTRAINT_PRIMARYKEY)
+            if (rc != SQLITE_DONE && sqlite3_extended_errcode(store_conn_db_borrow(conn)) !=
+                                         SQLITE_CONSTRAINT_PRIMARYKEY)
                 return store_error(conn, err, "storing idempotency hashes");
             /* On a primary-key conflict the statement stored nothing. */
             for (size_t r = 0; r < rows; r++) {

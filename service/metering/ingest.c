@@ -86,10 +86,10 @@ typedef struct interner {
  * Each listing is (name, state): state 1 for an account that is closed, 2
  * for an active one or a known metric.
  */
-#define SQL_ACCOUNTS_HEAD                                                                        \
-    "SELECT a.account_id, 1 + (a.state = 'active' OR (a.closed_at IS NOT NULL AND NOT EXISTS ("  \
-    " SELECT 1 FROM invoiced_periods p"                                                          \
-    " WHERE p.account_id = a.account_id AND p.period = substr(a.closed_at, 1, 7))))"             \
+#define SQL_ACCOUNTS_HEAD                                                                          \
+    "SELECT a.account_id, 1 + (a.state = 'active' OR (a.closed_at IS NOT NULL AND NOT EXISTS ("    \
+    " SELECT 1 FROM invoiced_periods p"                                                            \
+    " WHERE p.account_id = a.account_id AND p.period = substr(a.closed_at, 1, 7))))"               \
     " FROM accounts a WHERE a.account_id IN ("
 #define SQL_METRICS_HEAD "SELECT DISTINCT metric, 2 FROM plan_prices WHERE metric IN ("
 static const char SQL_ACCOUNTS_16[] = SQL_ACCOUNTS_HEAD STORE_REPEAT16("?") ")";
@@ -102,9 +102,9 @@ static const char SQL_METRICS_1[] = SQL_METRICS_HEAD "?)";
  * SQLite would otherwise turn it into a floating-point value. Rows are
  * (account_id, period, metric, quantity). */
 #define SQL_COUNTERS_HEAD "INSERT INTO usage_counters(account_id, period, metric, quantity) VALUES "
-#define SQL_COUNTERS_TAIL                                                                        \
-    " ON CONFLICT(account_id, period, metric) DO UPDATE SET quantity ="                          \
-    " CASE WHEN quantity <= 9223372036854775807 - excluded.quantity"                             \
+#define SQL_COUNTERS_TAIL                                                                          \
+    " ON CONFLICT(account_id, period, metric) DO UPDATE SET quantity ="                            \
+    " CASE WHEN quantity <= 9223372036854775807 - excluded.quantity"                               \
     " THEN quantity + excluded.quantity END"
 static const char SQL_COUNTERS_16[] =
     SQL_COUNTERS_HEAD STORE_REPEAT16("(?,?,?,?)") SQL_COUNTERS_TAIL;
@@ -116,8 +116,10 @@ typedef struct rows_sql {
     size_t rows;
     const char *sql;
 } rows_sql;
-static const rows_sql ACCOUNTS_SQL[] = {{16, SQL_ACCOUNTS_16}, {4, SQL_ACCOUNTS_4}, {1, SQL_ACCOUNTS_1}};
-static const rows_sql METRICS_SQL[] = {{16, SQL_METRICS_16}, {4, SQL_METRICS_4}, {1, SQL_METRICS_1}};
+static const rows_sql ACCOUNTS_SQL[] = {
+    {16, SQL_ACCOUNTS_16}, {4, SQL_ACCOUNTS_4}, {1, SQL_ACCOUNTS_1}};
+static const rows_sql METRICS_SQL[] = {
+    {16, SQL_METRICS_16}, {4, SQL_METRICS_4}, {1, SQL_METRICS_1}};
 static const rows_sql COUNTERS_SQL[] = {
     {16, SQL_COUNTERS_16}, {4, SQL_COUNTERS_4}, {1, SQL_COUNTERS_1}};
 #define ROWS_SQL_KINDS 3
@@ -304,7 +306,8 @@ int ingest_build(const Minbill__V1__RecordUsageRequest *req, const ingest_rules 
     b->misses = (uint32_t *)(block + off_misses);
     uint32_t *slots = (uint32_t *)(block + off_slots);
     interner accounts = {slots, cap - 1}, metrics = {slots + cap, cap - 1},
-             counters = {slots + 2 * (size_t)cap, cap - 1}, hashes = {slots + 3 * (size_t)cap, cap - 1};
+             counters = {slots + 2 * (size_t)cap, cap - 1},
+             hashes = {slots + 3 * (size_t)cap, cap - 1};
     char *pool = block + off_pool;
 
     for (size_t i = 0; i < n; i++) {
@@ -402,7 +405,8 @@ static cache_slot *cache_slot_of(ingest_cache_t *c, char kind, const ing_name *n
     uint32_t h = fnv1a(fnv1a(2166136261u, &kind, 1), n->s, n->len);
     for (uint32_t at = h & (CACHE_SLOTS - 1);; at = (at + 1) & (CACHE_SLOTS - 1)) {
         cache_slot *s = &c->slots[at];
-        if (s->len == 0 || (s->len == n->len && s->kind == kind && memcmp(s->name, n->s, n->len) == 0))
+        if (s->len == 0 ||
+            (s->len == n->len && s->kind == kind && memcmp(s->name, n->s, n->len) == 0))
             return s;
     }
 }
@@ -413,7 +417,8 @@ static int find_names(const ingest_batch *b, ingest_cache_t *cache, store_conn_t
                       mb_error *err)
 {
     size_t n_names = b->n_accounts + b->n_metrics, n_misses = 0;
-    if (cache != NULL && (cache->epoch != store_conn_epoch(conn) || cache->used > CACHE_SLOTS * 3 / 4)) {
+    if (cache != NULL &&
+        (cache->epoch != store_conn_epoch(conn) || cache->used > CACHE_SLOTS * 3 / 4)) {
         memset(cache->slots, 0, sizeof cache->slots);
         cache->used = 0;
         cache->epoch = store_conn_epoch(conn);
@@ -429,8 +434,8 @@ static int find_names(const ingest_batch *b, ingest_cache_t *cache, store_conn_t
     size_t n_accounts = 0;
     while (n_accounts < n_misses && b->misses[n_accounts] < b->n_accounts)
         n_accounts++;
-    if (list_names(conn, ACCOUNTS_SQL, b->accounts, 0, b->misses, n_accounts, b->name_state,
-                   err) != 0 ||
+    if (list_names(conn, ACCOUNTS_SQL, b->accounts, 0, b->misses, n_accounts, b->name_state, err) !=
+            0 ||
         list_names(conn, METRICS_SQL, b->metrics, b->n_accounts, b->misses + n_accounts,
                    n_misses - n_accounts, b->name_state, err) != 0)
         return -1;
@@ -441,7 +446,8 @@ static int find_names(const ingest_batch *b, ingest_cache_t *cache, store_conn_t
         cache_slot *s = cache_slot_of(cache, account ? 'a' : 'm', n);
         if (b->name_state[k] == 0 || s->len != 0)
             continue;
-        *s = (cache_slot){.len = (uint8_t)n->len, .state = b->name_state[k], .kind = account ? 'a' : 'm'};
+        *s = (cache_slot){
+            .len = (uint8_t)n->len, .state = b->name_state[k], .kind = account ? 'a' : 'm'};
         memcpy(s->name, n->s, n->len);
         cache->used++;
     }
@@ -460,7 +466,8 @@ static int check_names(const ingest_batch *b, ingest_cache_t *cache, store_conn_
         const ing_name *n = account ? &b->accounts[k] : &b->metrics[k - b->n_accounts];
         uint8_t state = b->name_state[k];
         const char *problem =
-            state == 0 ? (account ? "no such account" : "not in the metric catalog (no plan prices it)")
+            state == 0
+                ? (account ? "no such account" : "not in the metric catalog (no plan prices it)")
             : state == 1 ? "the account is closed"
                          : NULL;
         if (problem != NULL && n->first < worst) {

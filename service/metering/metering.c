@@ -89,7 +89,8 @@ static int batch_run(store_conn_t *conn, void *arg, mb_error *err)
             return mb_error_set(err, GRPC_STATUS_ABORTED,
                                 "an earlier batch of this stream failed or the stream ended");
     }
-    int rc = ingest_apply(j->batch, j->m->idem, j->m->names, conn, idem_day(mb_now_us() / 1000000), err);
+    int rc = ingest_apply(j->batch, j->m->idem, j->m->names, conn,
+                          idem_day(mb_now_us() / 1000000), err);
     if (rc != 0 && s != NULL) {
         mb_error_prefix(err, "messages[%u].", j->message);
         pthread_mutex_lock(&s->lock);

@@ -351,7 +351,8 @@ int store_open(const char *path, const store_options *opt, store_t **out, mb_err
      * (this month's counters, the accounts, the newest idempotency run):
      * with SQLite's default 2 MB, a batch spanning a thousand accounts read
      * most of them back from the file on every group. */
-    if (store_conn_exec(s->writer_conn, "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;", err) != 0 ||
+    if (store_conn_exec(s->writer_conn, "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+                        err) != 0 ||
         store_migrate(s->writer_conn, NULL, err) != 0 ||
         store_schema_lock(sqlite3_db_filename(store_conn_db_borrow(s->writer_conn), "main"), false,
                           &s->schema_lock, err) != 0 ||
