@@ -29,17 +29,17 @@
 #define PAGE_MAX 500
 
 static const char SQL_ACCOUNT_EXISTS[] = "SELECT 1 FROM accounts WHERE account_id = ?1";
-/* One statement for both of attach's preconditions: the account's state and
- * the payment method the same number already is on it, if any. */
+/* One statement for what attach reads before it writes: the account's
+ * state, the payment method the same number already is on it, if any, and
+ * the id a new one gets. The id goes into the token, so it is chosen before
+ * the insert. Ids are never needed to be unique over time: a token matches
+ * its row's stored token too, so an id reused after a detach finds nothing
+ * for the old one. */
 static const char SQL_ATTACH_CHECK[] =
     "SELECT a.state, (SELECT m.method_id FROM payment_methods m"
-    " WHERE m.account_id = a.account_id AND m.fingerprint = ?2)"
+    " WHERE m.account_id = a.account_id AND m.fingerprint = ?2),"
+    " (SELECT coalesce(max(method_id), 0) + 1 FROM payment_methods)"
     " FROM accounts a WHERE a.account_id = ?1";
-/* The id goes into the token, so it is chosen before the insert. Ids are
- * never needed to be unique over time: a token matches its row's stored
- * token too, so an id reused after a detach finds nothing for the old one. */
-static const char SQL_NEXT_METHOD_ID[] =
-    "SELECT coalesce(max(method_id), 0) + 1 FROM payment_methods";
 static const char SQL_INSERT_METHOD[] =
     "INSERT INTO payment_methods(method_id, token, account_id, type, brand, last4, exp_month,"
     " exp_year, country_code, bic, mandate_reference, mandate_signed_us, fingerprint, dek_id,"
@@ -279,8 +279,10 @@ static int read_method(store_conn_t *conn, mb_arena_t *ar, int64_t method_id,
 
 /* The account must exist and be active; *existing receives the id of the
  * payment method the same number already is on it, or 0 (attaching again
- * answers that one instead of storing a second copy). */
-static int check_attach(store_conn_t *conn, const attach *a, int64_t *existing, mb_error *err)
+ * answers that one instead of storing a second copy), *next_id the id of a
+ * new one. */
+static int check_attach(store_conn_t *conn, const attach *a, int64_t *existing, int64_t *next_id,
+                        mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_ATTACH_CHECK, err);
     if (st == NULL)
@@ -292,27 +294,22 @@ static int check_attach(store_conn_t *conn, const attach *a, int64_t *existing, 
         ret = mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
                            "account_id: the account is closed");
     *existing = ret == 0 ? sqlite3_column_int64(st, 1) : 0; /* NULL reads as 0 */
+    *next_id = ret == 0 ? sqlite3_column_int64(st, 2) : 0;
     sqlite3_reset(st);
     return ret;
 }
 
-/* Stores a new payment method; completes a->token with its row id. */
-static int store_new(store_conn_t *conn, keyring_t *kr, attach *a, mb_error *err)
+/* Stores a new payment method as row method_id; completes a->token with
+ * that id. */
+static int store_new(store_conn_t *conn, keyring_t *kr, attach *a, int64_t method_id, mb_error *err)
 {
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_NEXT_METHOD_ID, err);
-    if (st == NULL)
-        return -1;
-    int ret = store_step_one(conn, st, "no method id", "allocating a payment method id", err);
-    int64_t method_id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (ret != 0)
-        return -1;
     pm_token_bind(kr, method_id, a->token);
     dek key = {0};
     if (dek_create(conn, kr, &key, err) != 0)
         return -1;
-    ret = -1;
-    if ((st = store_conn_prepare(conn, SQL_INSERT_METHOD, err)) == NULL)
+    int ret = -1;
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_INSERT_METHOD, err);
+    if (st == NULL)
         goto out;
     sqlite3_bind_text(st, 1, a->token, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, a->account_id, -1, SQLITE_STATIC);
@@ -418,8 +415,8 @@ static int attach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
 {
     attach *a = arg;
     mb_app *app = rpc_call_app(call);
-    int64_t existing;
-    if (check_attach(conn, a, &existing, err) != 0)
+    int64_t existing, next_id;
+    if (check_attach(conn, a, &existing, &next_id, err) != 0)
         return -1;
     Minbill__V1__PaymentMethod *m;
     if (existing != 0) {
@@ -437,7 +434,7 @@ static int attach_run(store_conn_t *conn, rpc_call_t *call, void *arg, ProtobufC
      * holds what architecture principle 6 lists (reveals, exports,
      * rectifications, erasures such as detach, admin actions). */
     a->created_us = mb_now_us();
-    if (store_new(conn, app->keyring, a, err) != 0)
+    if (store_new(conn, app->keyring, a, next_id, err) != 0)
         return -1;
     /* The answer is what was just stored; a new method is never the default. */
     method_fields f = {.token = a->token,

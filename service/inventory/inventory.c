@@ -611,10 +611,16 @@ static void view_of(const inv_table *t, int purpose, char *buf, size_t size, siz
         if (purpose == PURPOSE_MARKETING && t->objected_col != NULL)
             views_add(buf, size, len, " AND r.%s IS NULL", t->objected_col);
     } else if (t->rows == ROWS_PARENT) {
+        /* A seek in the parent's key per row read. NOT IN (SELECT ... WHERE
+         * restricted) scanned the whole parent table on every statement: a
+         * reveal read payment_methods twice (vault and legacy token views),
+         * ~15 ms at 100,000 methods. The joining columns are NOT NULL, so
+         * the two say the same. */
         const inv_table *p = inventory_table(t->parent_table);
-        views_add(buf, size, len,
-                  " WHERE r.%s NOT IN (SELECT %s FROM main.%s WHERE %s IS NOT NULL)", t->parent_col,
-                  t->parent_col, p->table, p->restricted_col);
+        views_add(
+            buf, size, len,
+            " WHERE NOT EXISTS (SELECT 1 FROM main.%s p WHERE p.%s = r.%s AND p.%s IS NOT NULL)",
+            p->table, t->parent_col, t->parent_col, p->restricted_col);
     }
     views_add(buf, size, len, ";\n");
 }
