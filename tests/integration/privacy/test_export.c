@@ -11,10 +11,12 @@
  * that matches nothing; the document is valid JSON of the documented
  * schema; wrong kind, closed request, unknown request, support role; the
  * audit event committed with the request id; a slow reader gets bounded
- * chunks.
+ * chunks; the retention stated is the stored setting (a daemon started with
+ * --closed-account-grace-days 45 exports 45 days, not the default 30).
  *
  * MINBILL_TEST_SEED=N replays a world.
  */
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -585,6 +587,45 @@ static void test_slow_reader(void)
     export_free(&slow);
 }
 
+static int occurrences(const char *doc, const char *needle)
+{
+    int n = 0;
+    for (const char *p = doc; p != NULL && (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* The retention the export states is the one stored, which the purges use:
+ * the default at first, then what the daemon was started with. */
+static void check_grace(const char *account_id, int days)
+{
+    char id[64], rule[128], text[64];
+    snprintf(rule, sizeof rule, "\"amount\":%d,\"setting\":\"closed_account_grace_days\"", days);
+    snprintf(text, sizeof text, "the period is %d days", days);
+    CHECK(pu_open(&srv, privacy, KIND(ACCESS), NULL, NULL, account_id, id) == 0);
+    export_result r;
+    export_ok(id, &r);
+    CHECK(in_doc(&r, rule) && in_doc(&r, text));
+    /* No category states another figure for the same rule. */
+    int n = occurrences(r.doc, "\"setting\":\"closed_account_grace_days\"");
+    CHECK(n > 0 && n == occurrences(r.doc, rule));
+    export_free(&r);
+}
+
+static void test_stored_retention(void)
+{
+    check_grace(world[1].id, 30);
+    CHECK(mbt_stop(&srv, SIGTERM) == 0);
+    char conf[MBT_PATH + 32];
+    CHECK(iu_write_seller(&srv, conf) == 0);
+    const char *args[] = {"--seller-config", conf, "--acceptance-window-days", "120",
+                          "--closed-account-grace-days", "45", NULL};
+    CHECK(mbt_serve(&srv, args) == 0);
+    CHECK(mbt_db_long(srv.d.db, "SELECT value FROM settings"
+                                " WHERE name = 'closed_account_grace_days'") == 45);
+    check_grace(world[1].id, 45);
+}
+
 int main(void)
 {
     const char *seed_env = getenv("MINBILL_TEST_SEED");
@@ -601,6 +642,7 @@ int main(void)
     RUN(test_no_data);
     RUN(test_refusals);
     RUN(test_slow_reader);
+    RUN(test_stored_retention);
     CHECK(mbt_down(&srv) == 0);
     return check_summary();
 }
