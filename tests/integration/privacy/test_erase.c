@@ -9,7 +9,8 @@
  * before, so the scan can fail). The account shows no contacts and no
  * payment methods; its issued invoice is kept, restricted (support no
  * longer sees it), still renders and validates, and is reported with its
- * legal basis and retention date; the audit chain is intact; the request
+ * legal basis and retention date; an export then reports that invoice and
+ * nothing else of the subject; the audit chain is intact; the request
  * is closed, so erasing again is refused. An erasure by e-mail takes
  * exactly the contacts with that e-mail. A large account is erased in
  * chunks that other writers' commits come between: a reader watching the
@@ -213,6 +214,42 @@ static void check_invoice_after(const char *number)
     CHECK(system(cmd) == 0);
 }
 
+/* An access request about the erased account: the export reports the
+ * retained invoice (with its recipient snapshot, kept by law) and nothing
+ * else of the subject: no contact, payment method or account field. */
+static void check_export_after(const char *number)
+{
+    char id[PU_ID_MAX], want[64];
+    CHECK(pu_open(&srv, privacy, MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ACCESS,
+                  NULL, NULL, ACC, id) == GRPC_STATUS_OK);
+    pu_export_result r;
+    pu_export(&srv, privacy, id, 0, &r);
+    CHECK_STATUS(r.st, GRPC_STATUS_OK);
+    snprintf(want, sizeof want, "\"invoice_number\":\"%s\"", number);
+    CHECK(pu_occurrences(r.doc, want) == 1);
+    CHECK(pu_occurrences(r.doc, "\"invoice_number\":") == 1);
+    /* The subject's part (the Art. 15 information after it names every
+     * table): the account row with its fields gone, no other record. */
+    char *info = r.doc != NULL ? strstr(r.doc, "\"information\":") : NULL;
+    CHECK(info != NULL);
+    if (info != NULL)
+        *info = '\0';
+    CHECK(pu_occurrences(r.doc, "\"record\":") == 1);
+    CHECK(pu_occurrences(r.doc, "\"table\":\"accounts\"") == 1);
+    CHECK(pu_occurrences(r.doc, "\"value\":null") == 3);
+    /* Nothing erased; the legal name (of which C1_NAME is a part) only in
+     * the invoice's recipient snapshot, the card's last 4 digits only as
+     * its payment means: both kept by law with it. */
+    const char *const gone[] = {C1_EMAIL, C1_PHONE, C2_NAME, C2_EMAIL, C2_PHONE,
+                                PAN,      IBAN,     MANDATE};
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
+        CHECK(r.doc != NULL && strstr(r.doc, gone[i]) == NULL);
+    CHECK(pu_occurrences(r.doc, LEGAL_NAME) == 1);
+    CHECK(pu_occurrences(r.doc, "\"card_last4\":\"4242\"") == 1 &&
+          pu_occurrences(r.doc, "4242") == 1);
+    pu_export_free(&r);
+}
+
 static void test_erase_account(void)
 {
     char card[64], sepa[64], number[32], id[PU_ID_MAX];
@@ -264,6 +301,7 @@ static void test_erase_account(void)
 
     CHECK(pu_blobs_gone(&sealed, files, "erased values in the database, WAL and log"));
     CHECK(pu_blobs_found(&clear, files) == 0);
+    check_export_after(number);
 
     /* The account can be given data again: under a new key. */
     CHECK(mbt_upsert_account(srv.ch, k.platform, ACC, "Neuer Name GmbH", "pro", NULL, 0,
