@@ -153,26 +153,29 @@ typedef struct rectify {
     clearable *fields; /* what clear[i] names */
 } rectify;
 
-/* m's contact with that id, copied into out[0..*n) (once), if the
- * request covers it; NULL otherwise. */
-static Minbill__V1__Contact *contact_take(mb_arena_t *a, const privacy_request *r,
-                                          const Minbill__V1__Account *m, const char *contact_id,
-                                          Minbill__V1__Contact **out, size_t *n)
+/* The contacts a rectification changes: copies of m's, each once. */
+typedef struct taken {
+    Minbill__V1__Contact *copy; /* room for every change and clear */
+    Minbill__V1__Contact **out;
+    size_t n;
+} taken;
+
+/* m's contact with that id, copied into t (once), if the request covers
+ * it; NULL otherwise. */
+static Minbill__V1__Contact *contact_take(const privacy_request *r, const Minbill__V1__Account *m,
+                                          const char *contact_id, taken *t)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(out[i]->contact_id, contact_id) == 0)
-            return out[i];
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->out[i]->contact_id, contact_id) == 0)
+            return t->out[i];
     if (!in_scope(r, m->account_id, contact_id))
         return NULL;
-    for (size_t j = 0; j < m->n_contacts; j++) {
-        if (strcmp(m->contacts[j]->contact_id, contact_id) != 0)
-            continue;
-        Minbill__V1__Contact *c = mb_arena_alloc(a, sizeof *c);
-        if (c == NULL)
-            return NULL;
-        *c = *m->contacts[j];
-        return out[(*n)++] = c;
-    }
+    for (size_t j = 0; j < m->n_contacts; j++)
+        if (strcmp(m->contacts[j]->contact_id, contact_id) == 0) {
+            t->copy[t->n] = *m->contacts[j];
+            t->out[t->n] = &t->copy[t->n];
+            return t->out[t->n++];
+        }
     return NULL;
 }
 
@@ -182,10 +185,10 @@ static int merge_contacts(mb_arena_t *a, const privacy_request *r, const rectify
                           Minbill__V1__Account *m, privacy_recipients *notify, mb_error *err)
 {
     const Minbill__V1__Account *ch = x->changes;
-    Minbill__V1__Contact **out =
-        mb_arena_alloc(a, (ch->n_contacts + x->n_clear + 1) * sizeof *out);
-    size_t n = 0;
-    if (out == NULL)
+    size_t room = ch->n_contacts + x->n_clear + 1;
+    taken t = {.copy = mb_arena_alloc(a, room * sizeof *t.copy),
+               .out = mb_arena_alloc(a, room * sizeof *t.out)};
+    if (t.copy == NULL || t.out == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (size_t i = 0; i < ch->n_contacts; i++) {
         const Minbill__V1__Contact *c = ch->contacts[i];
@@ -193,7 +196,7 @@ static int merge_contacts(mb_arena_t *a, const privacy_request *r, const rectify
             mb_error_prefix(err, "changes.contacts[%zu].", i);
             return -1;
         }
-        Minbill__V1__Contact *cur = contact_take(a, r, m, c->contact_id, out, &n);
+        Minbill__V1__Contact *cur = contact_take(r, m, c->contact_id, &t);
         if (cur == NULL)
             return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
                                 "changes.contacts[%zu].contact_id: not a contact request %s covers",
@@ -208,15 +211,15 @@ static int merge_contacts(mb_arena_t *a, const privacy_request *r, const rectify
         const char *id = x->clear[i]->contact_id;
         if (!CLEARABLE[x->fields[i]].contact)
             continue;
-        Minbill__V1__Contact *cur = contact_take(a, r, m, id, out, &n);
+        Minbill__V1__Contact *cur = contact_take(r, m, id, &t);
         if (cur == NULL)
             return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT,
                                 "clear[%zu].contact_id: not a contact request %s covers", i,
                                 r->request_id);
         take_clear(x->fields[i], clearable_at(x->fields[i], m, cur), notify);
     }
-    m->contacts = out;
-    m->n_contacts = n;
+    m->contacts = t.out;
+    m->n_contacts = t.n;
     return 0;
 }
 
