@@ -637,7 +637,12 @@ static int cmd_serve(const config *cfg)
     }
     store_watch_writable(app.store, on_writable, app.health);
     metrics_access_requests_source(privacy_requests_count, app.store);
-    metering_options mo = {.window_days = (int)cfg->retention.acceptance_window_days};
+    /* Next to SQLite's own -wal and -shm files (see idem.c for why a
+     * saved filter can never be trusted wrongly). */
+    char filter_path[4096];
+    snprintf(filter_path, sizeof filter_path, "%s-usage-filter", cfg->db);
+    metering_options mo = {.window_days = (int)cfg->retention.acceptance_window_days,
+                           .filter_path = filter_path};
     if (store_write_sync(app.store, store_settings_job, (void *)&cfg->retention, &err) != 0 ||
         metering_start(app.store, app.keyring, &mo, &app.metering, &err) != 0)
         goto out;
@@ -1038,6 +1043,7 @@ static int cmd_backup(const config *cfg)
 
 int main(int argc, char **argv)
 {
+    store_configure();
     if (argc < 2)
         return usage(stderr);
     const char *cmd = argv[1];

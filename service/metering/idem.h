@@ -65,8 +65,15 @@ typedef struct idem idem_t;
 void idem_hash(const unsigned char key[32], const char *account, size_t account_len,
                const char *idempotency_key, size_t key_len, uint8_t out[IDEM_HASH_BYTES]);
 
-/* Reads the runs and builds the filter from every stored hash. */
-int idem_open(store_conn_t *conn, idem_t **out, mb_error *err);
+/* Reads the runs and loads the filter saved at `saved` (may be NULL) if it
+ * matches the stored hashes (see idem.c), else builds it from every stored
+ * hash. */
+int idem_open(store_conn_t *conn, const char *saved, idem_t **out, mb_error *err);
+
+/* Saves the filter to path (written aside, fsynced, then renamed), with a
+ * stamp of the stored hashes it matches; for a clean shutdown, when no
+ * write can follow. */
+int idem_save(idem_t *ix, store_conn_t *conn, const char *path, mb_error *err);
 void idem_free(idem_t *ix);
 
 /* Starts a job's counting: hashes go to a run of `day` (days since
@@ -77,6 +84,13 @@ int idem_begin(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *err);
 /* Counts one event after idem_begin: 1 if hash is new (stored now), 0 if it
  * was stored before (a duplicate), -1 with err on a storage failure. */
 int idem_insert(idem_t *ix, store_conn_t *conn, const uint8_t hash[IDEM_HASH_BYTES], mb_error *err);
+
+/* idem_insert() of hashes[0..n-1] in order, with fresh[i] saying whether
+ * hashes[i] was new; 0, or -1 with err. The hashes must be distinct: one
+ * that repeats an earlier one of the same call is not found as a duplicate
+ * (the caller drops repeats first, see ingest_build). */
+int idem_insert_many(idem_t *ix, store_conn_t *conn, const uint8_t *const *hashes, size_t n,
+                     bool *fresh, mb_error *err);
 
 /* Called by a job that wrote through idem_insert when its transaction
  * failed after its run() succeeded: a purge in the same group may have
@@ -103,6 +117,7 @@ typedef struct idem_stats {
     uint64_t probes;   /* "maybe" answers settled on disk */
     uint64_t seeks;    /* primary-key lookups those took (one per run searched) */
     uint64_t rebuilds; /* partitions rebuilt from disk */
+    bool from_saved;   /* idem_open loaded a saved filter */
 } idem_stats;
 void idem_get_stats(const idem_t *ix, idem_stats *st);
 

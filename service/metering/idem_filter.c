@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #define SLOTS 4
 #define MIN_BUCKETS 16
 #define MAX_KICKS 500
@@ -222,4 +224,84 @@ size_t idem_filter_bytes(const idem_filter_t *f)
     for (unsigned i = 0; i < IDEM_FILTER_PARTS; i++)
         n += (size_t)f->parts[i].buckets * SLOTS * (sizeof(uint16_t) + sizeof(uint8_t));
     return n;
+}
+
+/*
+ * Saved filters. Layout: magic, stamp, then per partition its bucket and
+ * item counts (4 bytes each, little endian as in memory: the file is only
+ * ever read back by the machine that wrote it, and a mismatch fails the
+ * checksum anyway) and its fingerprint and tag arrays; last a BLAKE2b-256
+ * of everything before it.
+ */
+static const char SAVED_MAGIC[8] = "MBIDF01";
+
+typedef struct summer {
+    crypto_generichash_state st;
+    FILE *f;
+} summer;
+
+static bool put(summer *s, const void *p, size_t n)
+{
+    crypto_generichash_update(&s->st, p, n);
+    return fwrite(p, 1, n, s->f) == n;
+}
+
+static bool get(summer *s, void *p, size_t n)
+{
+    if (fread(p, 1, n, s->f) != n)
+        return false;
+    crypto_generichash_update(&s->st, p, n);
+    return true;
+}
+
+int idem_filter_save(const idem_filter_t *f, const uint8_t stamp[IDEM_FILTER_STAMP], FILE *out)
+{
+    summer s = {.f = out};
+    crypto_generichash_init(&s.st, NULL, 0, crypto_generichash_BYTES);
+    bool ok = put(&s, SAVED_MAGIC, sizeof SAVED_MAGIC) && put(&s, stamp, IDEM_FILTER_STAMP);
+    for (unsigned i = 0; ok && i < IDEM_FILTER_PARTS; i++) {
+        const part *p = &f->parts[i];
+        size_t n = (size_t)p->buckets * SLOTS;
+        ok = put(&s, &p->buckets, sizeof p->buckets) && put(&s, &p->items, sizeof p->items) &&
+             put(&s, p->slots, n * sizeof *p->slots) && put(&s, p->tags, n);
+    }
+    uint8_t sum[crypto_generichash_BYTES];
+    crypto_generichash_final(&s.st, sum, sizeof sum);
+    ok = ok && fwrite(sum, 1, sizeof sum, out) == sizeof sum;
+    return ok ? 0 : -1;
+}
+
+idem_filter_t *idem_filter_load(FILE *in, const uint8_t stamp[IDEM_FILTER_STAMP])
+{
+    summer s = {.f = in};
+    crypto_generichash_init(&s.st, NULL, 0, crypto_generichash_BYTES);
+    char magic[sizeof SAVED_MAGIC];
+    uint8_t saved_stamp[IDEM_FILTER_STAMP];
+    if (!get(&s, magic, sizeof magic) || memcmp(magic, SAVED_MAGIC, sizeof magic) != 0 ||
+        !get(&s, saved_stamp, sizeof saved_stamp) ||
+        sodium_memcmp(saved_stamp, stamp, IDEM_FILTER_STAMP) != 0)
+        return NULL;
+    idem_filter_t *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return NULL;
+    f->rng = 0x9e3779b9u;
+    bool ok = true;
+    for (unsigned i = 0; ok && i < IDEM_FILTER_PARTS; i++) {
+        part *p = &f->parts[i];
+        ok = get(&s, &p->buckets, sizeof p->buckets) && get(&s, &p->items, sizeof p->items) &&
+             p->buckets >= MIN_BUCKETS && p->buckets <= UINT32_MAX / SLOTS &&
+             p->items <= p->buckets * SLOTS;
+        size_t n = ok ? (size_t)p->buckets * SLOTS : 0;
+        ok = ok && (p->slots = malloc(n * sizeof *p->slots)) != NULL &&
+             (p->tags = malloc(n)) != NULL && get(&s, p->slots, n * sizeof *p->slots) &&
+             get(&s, p->tags, n);
+    }
+    uint8_t sum[crypto_generichash_BYTES], want[crypto_generichash_BYTES];
+    crypto_generichash_final(&s.st, sum, sizeof sum);
+    if (!ok || fread(want, 1, sizeof want, in) != sizeof want ||
+        sodium_memcmp(sum, want, sizeof sum) != 0 || fgetc(in) != EOF) {
+        idem_filter_free(f);
+        return NULL;
+    }
+    return f;
 }

@@ -19,7 +19,8 @@ typedef struct ing_event {
     uint8_t hash[IDEM_HASH_BYTES];
     int64_t quantity;
     uint32_t counter;
-    bool fresh; /* counted by the last ingest_apply (not a duplicate) */
+    bool repeat; /* an earlier event of the batch has the same hash */
+    bool fresh;  /* counted by the last ingest_apply (not a duplicate) */
 } ing_event;
 
 /* A distinct string (account or metric) and the first event naming it. */
@@ -42,6 +43,30 @@ struct ingest_batch {
     ing_counter *counters;
     ing_name *accounts, *metrics;
     int64_t accepted, duplicates;
+    /* ingest_apply's scratch: the hashes it stores (repeats left out) and
+     * what became of them; what the name checks found. */
+    const uint8_t **hashes;
+    bool *fresh;
+    uint8_t *name_state;
+    uint32_t *misses;
+};
+
+/* What check_names found, by kind ('a'ccount, 'm'etric) and name: one
+ * open-addressing table, cleared when the epoch moves on (store.h) or when
+ * it is 3/4 full. */
+#define CACHE_SLOTS 16384
+#define CACHE_NAME_MAX (IDEM_ACCOUNT_MAX > INGEST_METRIC_MAX ? IDEM_ACCOUNT_MAX : INGEST_METRIC_MAX)
+typedef struct cache_slot {
+    uint8_t len; /* 0: empty */
+    uint8_t state;
+    char kind;
+    char name[CACHE_NAME_MAX];
+} cache_slot;
+
+struct ingest_cache {
+    uint64_t epoch;
+    size_t used;
+    cache_slot slots[CACHE_SLOTS];
 };
 
 /* Interning state while a batch is built (lives in the batch block). */
@@ -53,19 +78,58 @@ typedef struct interner {
 /* A closed account still takes usage until its final invoice (the one of
  * the month it closed in) is issued: usage reported late is billed, not
  * lost. */
-static const char SQL_ACCOUNT_ACTIVE[] =
-    "SELECT a.state = 'active' OR (a.closed_at IS NOT NULL AND NOT EXISTS ("
-    " SELECT 1 FROM invoiced_periods p"
-    " WHERE p.account_id = a.account_id AND p.period = substr(a.closed_at, 1, 7)))"
-    " FROM accounts a WHERE a.account_id = ?1";
-static const char SQL_METRIC_KNOWN[] = "SELECT 1 FROM plan_prices WHERE metric = ?1 LIMIT 1";
+/*
+ * The writer checks a batch's names and adds to its counters with
+ * statements that take 16, 4 or 1 names or counters at a time: a batch
+ * spanning 100 accounts used to cost some 300 statements, whose fixed cost
+ * (step, halt, reset) was a large part of the writer's time per event.
+ * Each listing is (name, state): state 1 for an account that is closed, 2
+ * for an active one or a known metric.
+ */
+#define SQL_ACCOUNTS_HEAD                                                                        \
+    "SELECT a.account_id, 1 + (a.state = 'active' OR (a.closed_at IS NOT NULL AND NOT EXISTS ("  \
+    " SELECT 1 FROM invoiced_periods p"                                                          \
+    " WHERE p.account_id = a.account_id AND p.period = substr(a.closed_at, 1, 7))))"             \
+    " FROM accounts a WHERE a.account_id IN ("
+#define SQL_METRICS_HEAD "SELECT DISTINCT metric, 2 FROM plan_prices WHERE metric IN ("
+static const char SQL_ACCOUNTS_16[] = SQL_ACCOUNTS_HEAD STORE_REPEAT16("?") ")";
+static const char SQL_ACCOUNTS_4[] = SQL_ACCOUNTS_HEAD STORE_REPEAT4("?") ")";
+static const char SQL_ACCOUNTS_1[] = SQL_ACCOUNTS_HEAD "?)";
+static const char SQL_METRICS_16[] = SQL_METRICS_HEAD STORE_REPEAT16("?") ")";
+static const char SQL_METRICS_4[] = SQL_METRICS_HEAD STORE_REPEAT4("?") ")";
+static const char SQL_METRICS_1[] = SQL_METRICS_HEAD "?)";
 /* A sum past INT64_MAX becomes NULL and fails the NOT NULL constraint:
- * SQLite would otherwise turn it into a floating-point value. */
-static const char SQL_COUNTER_ADD[] =
-    "INSERT INTO usage_counters(account_id, period, metric, quantity) VALUES (?1, ?2, ?3, ?4)"
-    " ON CONFLICT(account_id, period, metric) DO UPDATE SET quantity ="
-    " CASE WHEN quantity <= 9223372036854775807 - excluded.quantity"
-    " THEN quantity + excluded.quantity END";
+ * SQLite would otherwise turn it into a floating-point value. Rows are
+ * (account_id, period, metric, quantity). */
+#define SQL_COUNTERS_HEAD "INSERT INTO usage_counters(account_id, period, metric, quantity) VALUES "
+#define SQL_COUNTERS_TAIL                                                                        \
+    " ON CONFLICT(account_id, period, metric) DO UPDATE SET quantity ="                          \
+    " CASE WHEN quantity <= 9223372036854775807 - excluded.quantity"                             \
+    " THEN quantity + excluded.quantity END"
+static const char SQL_COUNTERS_16[] =
+    SQL_COUNTERS_HEAD STORE_REPEAT16("(?,?,?,?)") SQL_COUNTERS_TAIL;
+static const char SQL_COUNTERS_4[] = SQL_COUNTERS_HEAD STORE_REPEAT4("(?,?,?,?)") SQL_COUNTERS_TAIL;
+static const char SQL_COUNTERS_1[] = SQL_COUNTERS_HEAD "(?,?,?,?)" SQL_COUNTERS_TAIL;
+
+/* The statements of one kind by rows, largest first. */
+typedef struct rows_sql {
+    size_t rows;
+    const char *sql;
+} rows_sql;
+static const rows_sql ACCOUNTS_SQL[] = {{16, SQL_ACCOUNTS_16}, {4, SQL_ACCOUNTS_4}, {1, SQL_ACCOUNTS_1}};
+static const rows_sql METRICS_SQL[] = {{16, SQL_METRICS_16}, {4, SQL_METRICS_4}, {1, SQL_METRICS_1}};
+static const rows_sql COUNTERS_SQL[] = {
+    {16, SQL_COUNTERS_16}, {4, SQL_COUNTERS_4}, {1, SQL_COUNTERS_1}};
+#define ROWS_SQL_KINDS 3
+
+/* The largest statement that fits `left` rows. */
+static const rows_sql *rows_for(const rows_sql *kind, size_t left)
+{
+    size_t k = 0;
+    while (k + 1 < ROWS_SQL_KINDS && kind[k].rows > left)
+        k++;
+    return &kind[k];
+}
 static const char SQL_COUNTER_GET[] =
     "SELECT quantity FROM usage_counters WHERE account_id = ?1 AND period = ?2 AND metric = ?3";
 
@@ -175,6 +239,24 @@ static uint32_t intern_counter(interner *t, ingest_batch *b, uint32_t account, u
     }
 }
 
+/* Whether event i's hash is that of an earlier event of the batch (the
+ * writer then need not look for it: it is a duplicate either way). The
+ * hashes are uniformly random, so their first bytes are a good slot. */
+static bool mark_repeat(interner *t, const ing_event *events, uint32_t i)
+{
+    uint32_t h;
+    memcpy(&h, events[i].hash, sizeof h);
+    for (uint32_t at = h & t->mask;; at = (at + 1) & t->mask) {
+        uint32_t k = t->slots[at];
+        if (k == 0) {
+            t->slots[at] = i + 1;
+            return false;
+        }
+        if (memcmp(events[k - 1].hash, events[i].hash, IDEM_HASH_BYTES) == 0)
+            return true;
+    }
+}
+
 static size_t align_up(size_t n, size_t a)
 {
     return (n + a - 1) & ~(a - 1);
@@ -201,8 +283,12 @@ int ingest_build(const Minbill__V1__RecordUsageRequest *req, const ingest_rules 
     size_t off_counters = align_up(off_events + n * sizeof(ing_event), alignof(max_align_t));
     size_t off_accounts = align_up(off_counters + n * sizeof(ing_counter), alignof(max_align_t));
     size_t off_metrics = off_accounts + n * sizeof(ing_name);
-    size_t off_slots = off_metrics + n * sizeof(ing_name);
-    size_t off_pool = off_slots + 3 * (size_t)cap * sizeof(uint32_t);
+    size_t off_hashes = align_up(off_metrics + n * sizeof(ing_name), alignof(max_align_t));
+    size_t off_slots = off_hashes + n * sizeof(const uint8_t *);
+    size_t off_fresh = off_slots + 4 * (size_t)cap * sizeof(uint32_t);
+    size_t off_misses = align_up(off_fresh + n * sizeof(bool), alignof(uint32_t));
+    size_t off_names = off_misses + 2 * n * sizeof(uint32_t);
+    size_t off_pool = off_names + 2 * n;
     char *block = calloc(1, off_pool + pool_size);
     if (block == NULL)
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -212,9 +298,13 @@ int ingest_build(const Minbill__V1__RecordUsageRequest *req, const ingest_rules 
     b->counters = (ing_counter *)(block + off_counters);
     b->accounts = (ing_name *)(block + off_accounts);
     b->metrics = (ing_name *)(block + off_metrics);
+    b->hashes = (const uint8_t **)(block + off_hashes);
+    b->fresh = (bool *)(block + off_fresh);
+    b->name_state = (uint8_t *)(block + off_names);
+    b->misses = (uint32_t *)(block + off_misses);
     uint32_t *slots = (uint32_t *)(block + off_slots);
     interner accounts = {slots, cap - 1}, metrics = {slots + cap, cap - 1},
-             counters = {slots + 2 * (size_t)cap, cap - 1};
+             counters = {slots + 2 * (size_t)cap, cap - 1}, hashes = {slots + 3 * (size_t)cap, cap - 1};
     char *pool = block + off_pool;
 
     for (size_t i = 0; i < n; i++) {
@@ -230,6 +320,7 @@ int ingest_build(const Minbill__V1__RecordUsageRequest *req, const ingest_rules 
         ev->quantity = e->quantity;
         idem_hash(rules->hash_key, e->account_id, b->accounts[a].len, e->idempotency_key,
                   strlen(e->idempotency_key), ev->hash);
+        ev->repeat = mark_repeat(&hashes, b->events, (uint32_t)i);
     }
     *out = b;
     return 0;
@@ -257,42 +348,121 @@ int64_t ingest_duplicates(const ingest_batch *b)
 
 /* --- applying (writer thread) ------------------------------------------------ */
 
-/* Steps sql with name bound to ?1: 1 and *v (its first column) for a row,
- * 0 for none, -1 with err on a storage failure. */
-static int lookup_name(store_conn_t *conn, const char *sql, const ing_name *name, int *v,
-                       mb_error *err)
+/* Sets state[ks[i]] for the names names[ks[i] - base], i < n, from
+ * listings of `kind` (see the top of the file); 0 stays for those not
+ * listed. */
+static int list_names(store_conn_t *conn, const rows_sql *kind, const ing_name *names, size_t base,
+                      const uint32_t *ks, size_t n, uint8_t *state, mb_error *err)
 {
-    sqlite3_stmt *st = store_conn_prepare(conn, sql, err);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, name->s, (int)name->len, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *v = sqlite3_column_int(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return store_error(conn, err, "checking accounts and metrics");
-    return rc == SQLITE_ROW;
+    for (size_t at = 0; at < n;) {
+        const rows_sql *q = rows_for(kind, n - at);
+        size_t rows = q->rows;
+        sqlite3_stmt *st = store_conn_prepare(conn, q->sql, err);
+        if (st == NULL)
+            return -1;
+        for (size_t r = 0; r < rows; r++) {
+            const ing_name *nm = &names[ks[at + r] - base];
+            sqlite3_bind_text(st, (int)r + 1, nm->s, (int)nm->len, SQLITE_STATIC);
+        }
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *s = (const char *)sqlite3_column_text(st, 0);
+            size_t len = (size_t)sqlite3_column_bytes(st, 0);
+            for (size_t r = 0; s != NULL && r < rows; r++) {
+                const ing_name *nm = &names[ks[at + r] - base];
+                if (nm->len == len && memcmp(nm->s, s, len) == 0)
+                    state[ks[at + r]] = (uint8_t)sqlite3_column_int(st, 1);
+            }
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return store_error(conn, err, "checking accounts and metrics");
+        at += rows;
+    }
+    return 0;
 }
 
-/* Every account active, every metric known; otherwise FAILED_PRECONDITION
- * for the lowest event index with a problem (account before metric). */
-static int check_names(const ingest_batch *b, store_conn_t *conn, mb_error *err)
+ingest_cache_t *ingest_cache_new(void)
 {
+    ingest_cache_t *c = calloc(1, sizeof *c);
+    if (c != NULL)
+        c->epoch = UINT64_MAX;
+    return c;
+}
+
+void ingest_cache_free(ingest_cache_t *c)
+{
+    free(c);
+}
+
+/* The slot of (kind, name): the one holding it, or the empty one where it
+ * would go. */
+static cache_slot *cache_slot_of(ingest_cache_t *c, char kind, const ing_name *n)
+{
+    uint32_t h = fnv1a(fnv1a(2166136261u, &kind, 1), n->s, n->len);
+    for (uint32_t at = h & (CACHE_SLOTS - 1);; at = (at + 1) & (CACHE_SLOTS - 1)) {
+        cache_slot *s = &c->slots[at];
+        if (s->len == 0 || (s->len == n->len && s->kind == kind && memcmp(s->name, n->s, n->len) == 0))
+            return s;
+    }
+}
+
+/* Looks the batch's names up, in the cache first: state[k] for name k
+ * (accounts, then metrics). */
+static int find_names(const ingest_batch *b, ingest_cache_t *cache, store_conn_t *conn,
+                      mb_error *err)
+{
+    size_t n_names = b->n_accounts + b->n_metrics, n_misses = 0;
+    if (cache != NULL && (cache->epoch != store_conn_epoch(conn) || cache->used > CACHE_SLOTS * 3 / 4)) {
+        memset(cache->slots, 0, sizeof cache->slots);
+        cache->used = 0;
+        cache->epoch = store_conn_epoch(conn);
+    }
+    for (size_t k = 0; k < n_names; k++) {
+        bool account = k < b->n_accounts;
+        const ing_name *n = account ? &b->accounts[k] : &b->metrics[k - b->n_accounts];
+        const cache_slot *s = cache != NULL ? cache_slot_of(cache, account ? 'a' : 'm', n) : NULL;
+        b->name_state[k] = s != NULL ? s->state : 0;
+        if (b->name_state[k] == 0)
+            b->misses[n_misses++] = (uint32_t)k;
+    }
+    size_t n_accounts = 0;
+    while (n_accounts < n_misses && b->misses[n_accounts] < b->n_accounts)
+        n_accounts++;
+    if (list_names(conn, ACCOUNTS_SQL, b->accounts, 0, b->misses, n_accounts, b->name_state,
+                   err) != 0 ||
+        list_names(conn, METRICS_SQL, b->metrics, b->n_accounts, b->misses + n_accounts,
+                   n_misses - n_accounts, b->name_state, err) != 0)
+        return -1;
+    for (size_t i = 0; cache != NULL && i < n_misses; i++) {
+        size_t k = b->misses[i];
+        bool account = k < b->n_accounts;
+        const ing_name *n = account ? &b->accounts[k] : &b->metrics[k - b->n_accounts];
+        cache_slot *s = cache_slot_of(cache, account ? 'a' : 'm', n);
+        if (b->name_state[k] == 0 || s->len != 0)
+            continue;
+        *s = (cache_slot){.len = (uint8_t)n->len, .state = b->name_state[k], .kind = account ? 'a' : 'm'};
+        memcpy(s->name, n->s, n->len);
+        cache->used++;
+    }
+    return 0;
+}
+
+static int check_names(const ingest_batch *b, ingest_cache_t *cache, store_conn_t *conn,
+                       mb_error *err)
+{
+    if (find_names(b, cache, conn, err) != 0)
+        return -1;
     uint32_t worst = UINT32_MAX;
     const char *field = NULL, *why = NULL;
     for (size_t k = 0; k < b->n_accounts + b->n_metrics; k++) {
         bool account = k < b->n_accounts;
         const ing_name *n = account ? &b->accounts[k] : &b->metrics[k - b->n_accounts];
-        int active = 0;
-        int found =
-            lookup_name(conn, account ? SQL_ACCOUNT_ACTIVE : SQL_METRIC_KNOWN, n, &active, err);
-        if (found < 0)
-            return -1;
+        uint8_t state = b->name_state[k];
         const char *problem =
-            !found ? (account ? "no such account" : "not in the metric catalog (no plan prices it)")
-            : !active ? "the account is closed"
-                      : NULL;
+            state == 0 ? (account ? "no such account" : "not in the metric catalog (no plan prices it)")
+            : state == 1 ? "the account is closed"
+                         : NULL;
         if (problem != NULL && n->first < worst) {
             worst = n->first;
             field = account ? "account_id" : "metric";
@@ -342,47 +512,95 @@ static uint32_t overflowing_event(const ingest_batch *b, uint32_t k, store_conn_
     return c->first;
 }
 
-static int add_counter(const ingest_batch *b, uint32_t k, store_conn_t *conn, mb_error *err)
+/* Binds counter k of the batch, adding `quantity`, as row r of st. */
+static void bind_counter(const ingest_batch *b, size_t k, sqlite3_stmt *st, size_t r)
 {
     const ing_counter *c = &b->counters[k];
-    sqlite3_stmt *st = counter_stmt(b, c, conn, SQL_COUNTER_ADD, err);
+    const ing_name *a = &b->accounts[c->account], *m = &b->metrics[c->metric];
+    int at = (int)r * 4;
+    sqlite3_bind_text(st, at + 1, a->s, (int)a->len, SQLITE_STATIC);
+    sqlite3_bind_text(st, at + 2, c->period, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, at + 3, m->s, (int)m->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, at + 4, c->accepted);
+}
+
+/* Adds counters ks[0..n-1] of the batch with one statement. 1 when a
+ * counter would pass INT64_MAX (nothing was added: the caller finds which
+ * one row by row), 0 done, -1 with err. */
+static int add_counters(const ingest_batch *b, const uint32_t *ks, size_t n, store_conn_t *conn,
+                        mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, rows_for(COUNTERS_SQL, n)->sql, err);
     if (st == NULL)
         return -1;
-    sqlite3_bind_int64(st, 4, c->accepted);
+    for (size_t r = 0; r < n; r++)
+        bind_counter(b, ks[r], st, r);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
         return 0;
     if (sqlite3_extended_errcode(store_conn_db_borrow(conn)) == SQLITE_CONSTRAINT_NOTNULL)
-        return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-                            "events[%u].quantity: the counter of this account, period and metric "
-                            "would exceed 9223372036854775807",
-                            overflowing_event(b, k, conn));
+        return 1;
     return store_error(conn, err, "adding usage");
 }
 
-int ingest_apply(ingest_batch *b, idem_t *ix, store_conn_t *conn, int64_t today, mb_error *err)
+/* Adds every counter that accepted something, as many per statement as
+ * fit; an overflow names the event that caused it. */
+static int add_all_counters(const ingest_batch *b, store_conn_t *conn, mb_error *err)
+{
+    uint32_t ks[16];
+    size_t n = 0, left = 0;
+    for (size_t k = 0; k < b->n_counters; k++)
+        left += b->counters[k].accepted > 0;
+    for (size_t k = 0; k < b->n_counters; k++) {
+        if (b->counters[k].accepted == 0)
+            continue;
+        ks[n++] = (uint32_t)k;
+        left--;
+        if (n < rows_for(COUNTERS_SQL, n + left)->rows)
+            continue;
+        int rc = add_counters(b, ks, n, conn, err);
+        for (size_t r = 0; rc == 1 && r < n; r++) {
+            int one = add_counters(b, &ks[r], 1, conn, err);
+            if (one == 1)
+                return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                                    "events[%u].quantity: the counter of this account, period and "
+                                    "metric would exceed 9223372036854775807",
+                                    overflowing_event(b, ks[r], conn));
+            if (one < 0)
+                return -1;
+        }
+        if (rc < 0)
+            return -1;
+        n = 0;
+    }
+    return 0;
+}
+
+int ingest_apply(ingest_batch *b, idem_t *ix, ingest_cache_t *cache, store_conn_t *conn,
+                 int64_t today, mb_error *err)
 {
     b->accepted = b->duplicates = 0;
     for (size_t k = 0; k < b->n_counters; k++)
         b->counters[k].accepted = 0;
-    if (check_names(b, conn, err) != 0 || idem_begin(ix, conn, today, err) != 0)
+    if (check_names(b, cache, conn, err) != 0 || idem_begin(ix, conn, today, err) != 0)
         return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_events; i++)
+        if (!b->events[i].repeat)
+            b->hashes[n++] = b->events[i].hash;
+    if (idem_insert_many(ix, conn, b->hashes, n, b->fresh, err) != 0)
+        return -1;
+    n = 0;
     for (size_t i = 0; i < b->n_events; i++) {
         ing_event *ev = &b->events[i];
-        int fresh = idem_insert(ix, conn, ev->hash, err);
-        if (fresh < 0)
-            return -1;
-        ev->fresh = fresh > 0;
-        if (fresh) {
+        ev->fresh = !ev->repeat && b->fresh[n++];
+        if (ev->fresh) {
             b->counters[ev->counter].accepted += ev->quantity;
             b->accepted++;
         } else {
             b->duplicates++;
         }
     }
-    for (size_t k = 0; k < b->n_counters; k++)
-        if (b->counters[k].accepted > 0 && add_counter(b, (uint32_t)k, conn, err) != 0)
-            return -1;
-    return 0;
+    return add_all_counters(b, conn, err);
 }

@@ -13,8 +13,10 @@
  * ingest_apply() runs on the writer thread inside the batch's savepoint:
  * every account must exist and be active and every metric be in the catalog
  * (FAILED_PRECONDITION naming an event, and the whole batch is rolled back);
- * then each event is counted once (idem_insert) and the accepted quantities,
- * summed per counter first, are added to usage_counters.
+ * then each event is counted once (idem_insert_many; an event repeating an
+ * earlier one of the batch is a duplicate without a lookup) and the
+ * accepted quantities, summed per counter first, are added to
+ * usage_counters.
  */
 #ifndef MB_METERING_INGEST_H
 #define MB_METERING_INGEST_H
@@ -45,9 +47,19 @@ int ingest_build(const Minbill__V1__RecordUsageRequest *req, const ingest_rules 
                  ingest_batch **out, mb_error *err);
 void ingest_free(ingest_batch *b);
 
+/* Which accounts and metrics exist (and which accounts are active), as
+ * the writer found them: most batches name the same accounts again, and
+ * looking each one up was a sixth of the writer's time. Valid while the
+ * writer connection's epoch stays the same (store_conn_epoch); writer
+ * thread only. NULL when out of memory. */
+typedef struct ingest_cache ingest_cache_t;
+ingest_cache_t *ingest_cache_new(void);
+void ingest_cache_free(ingest_cache_t *cache);
+
 /* Counts the batch on the writer connection (see above); `today` is the
- * arrival day for the idempotency runs. */
-int ingest_apply(ingest_batch *b, idem_t *ix, store_conn_t *conn, int64_t today, mb_error *err);
+ * arrival day for the idempotency runs. cache may be NULL (no caching). */
+int ingest_apply(ingest_batch *b, idem_t *ix, ingest_cache_t *cache, store_conn_t *conn,
+                 int64_t today, mb_error *err);
 
 size_t ingest_events(const ingest_batch *b);
 /* After a successful ingest_apply(). */

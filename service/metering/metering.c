@@ -35,7 +35,9 @@ struct metering {
     store_t *store;
     const unsigned char *hash_key;
     int window_days;
-    idem_t *idem; /* writer thread only */
+    idem_t *idem;          /* writer thread only */
+    char *filter_path;     /* metering_options.filter_path, or NULL */
+    ingest_cache_t *names; /* writer thread only */
 };
 
 typedef struct stream_state {
@@ -87,7 +89,7 @@ static int batch_run(store_conn_t *conn, void *arg, mb_error *err)
             return mb_error_set(err, GRPC_STATUS_ABORTED,
                                 "an earlier batch of this stream failed or the stream ended");
     }
-    int rc = ingest_apply(j->batch, j->m->idem, conn, idem_day(mb_now_us() / 1000000), err);
+    int rc = ingest_apply(j->batch, j->m->idem, j->m->names, conn, idem_day(mb_now_us() / 1000000), err);
     if (rc != 0 && s != NULL) {
         mb_error_prefix(err, "messages[%u].", j->message);
         pthread_mutex_lock(&s->lock);
@@ -425,7 +427,7 @@ void metering_purge_rolled_back(void *arg)
 static int open_job(store_conn_t *conn, void *arg, mb_error *err)
 {
     metering_t *m = arg;
-    return idem_open(conn, &m->idem, err);
+    return idem_open(conn, m->filter_path, &m->idem, err);
 }
 
 int metering_start(store_t *store, const keyring_t *kr, const metering_options *opt,
@@ -437,6 +439,11 @@ int metering_start(store_t *store, const keyring_t *kr, const metering_options *
     m->store = store;
     m->hash_key = keyring_secret_borrow(kr, KEYRING_SECRET_IDEMPOTENCY);
     m->window_days = opt->window_days > 0 ? opt->window_days : METERING_WINDOW_DAYS_DEFAULT;
+    if ((m->names = ingest_cache_new()) == NULL ||
+        (opt->filter_path != NULL && (m->filter_path = strdup(opt->filter_path)) == NULL)) {
+        metering_stop(m);
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
     int64_t t0 = mb_mono_ns();
     if (store_write_sync(store, open_job, m, err) != 0) {
         metering_stop(m);
@@ -445,8 +452,10 @@ int metering_start(store_t *store, const keyring_t *kr, const metering_options *
     /* Before the daemon serves: nothing else touches the index yet. */
     idem_stats st;
     idem_get_stats(m->idem, &st);
-    mb_log(MB_LOG_INFO, "event=usage_index_loaded runs=%zu filter_bytes=%zu ms=%lld window_days=%d",
-           st.runs, st.filter_bytes, (long long)((mb_mono_ns() - t0) / 1000000), m->window_days);
+    mb_log(MB_LOG_INFO,
+           "event=usage_index_loaded runs=%zu filter_bytes=%zu filter=%s ms=%lld window_days=%d",
+           st.runs, st.filter_bytes, st.from_saved ? "saved" : "rebuilt",
+           (long long)((mb_mono_ns() - t0) / 1000000), m->window_days);
     *out = m;
     return 0;
 }
@@ -464,6 +473,19 @@ void metering_stop(metering_t *m)
                st.runs, st.filter_bytes, (unsigned long long)st.probes,
                (unsigned long long)st.rebuilds);
     }
+    if (m->idem != NULL && m->filter_path != NULL) {
+        mb_error err;
+        int64_t t0 = mb_mono_ns();
+        store_conn_t *conn = store_reader_acquire(m->store);
+        if (idem_save(m->idem, conn, m->filter_path, &err) != 0)
+            mb_log(MB_LOG_WARN, "event=usage_filter_not_saved error=\"%s\"", err.msg);
+        else
+            mb_log(MB_LOG_INFO, "event=usage_filter_saved ms=%lld",
+                   (long long)((mb_mono_ns() - t0) / 1000000));
+        store_reader_release(m->store, conn);
+    }
     idem_free(m->idem);
+    free(m->filter_path);
+    ingest_cache_free(m->names);
     free(m);
 }

@@ -42,6 +42,9 @@ typedef struct metering metering_t;
 
 typedef struct metering_options {
     int window_days; /* acceptance window; 0 = METERING_WINDOW_DAYS_DEFAULT */
+    /* Where the idempotency filter is saved at a clean stop and loaded
+     * from at the next start (idem_save); NULL: rebuilt from the table. */
+    const char *filter_path;
 } metering_options;
 
 /* Loads the idempotency index (on the writer, so it sees the latest
@@ -49,8 +52,10 @@ typedef struct metering_options {
 int metering_start(store_t *store, const keyring_t *kr, const metering_options *opt,
                    metering_t **out, mb_error *err);
 
-/* Frees the index. Call after the RPC server and the purge facility have
- * stopped (no job of ours left) and before store_close(). NULL: no-op. */
+/* Saves the idempotency filter (see metering_options) and frees the
+ * index. Call after the RPC server and the purge facility have stopped and
+ * the store drained (no write can follow) and before store_close(). NULL:
+ * no-op. */
 void metering_stop(metering_t *m);
 
 /* The purge rule (purge_fn) of idempotency hashes past the stored

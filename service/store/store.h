@@ -41,6 +41,19 @@ typedef struct store_options {
     const char *(*views)(int purpose); /* row filters (store_conn_bind_purpose) */
 } store_options;
 
+/* Process-wide SQLite settings; they only take effect before SQLite
+ * initializes, so call this before any other SQLite use (registering a VFS
+ * initializes it). store_conn_open() calls it too. Idempotent. */
+void store_configure(void);
+
+/* A row (or "?") written 4, 16 or 64 times, comma-separated: statements
+ * that take many rows at once, so that their fixed cost is paid per batch
+ * rather than per row. */
+#define STORE_REPEAT4(r) r "," r "," r "," r
+#define STORE_REPEAT16(r) STORE_REPEAT4(r) "," STORE_REPEAT4(r) "," STORE_REPEAT4(r) "," STORE_REPEAT4(r)
+#define STORE_REPEAT64(r)                                                                          \
+    STORE_REPEAT16(r) "," STORE_REPEAT16(r) "," STORE_REPEAT16(r) "," STORE_REPEAT16(r)
+
 /* Opens a single connection with minbill's pragmas (used by the CLI
  * subcommands and by the pool). */
 int store_conn_open(const char *path, bool create, bool query_only, store_conn_t **out,
@@ -54,6 +67,14 @@ sqlite3 *store_conn_db_borrow(store_conn_t *conn);
  * writer.c). take: whether a shred was noted since the last take (clears). */
 void store_conn_note_shred(store_conn_t *conn);
 bool store_conn_take_shred(store_conn_t *conn);
+
+/* The writer connection's epoch changes whenever what bulk jobs read of
+ * the rest of the database may have changed: before a group that runs
+ * other jobs, and after a group that failed to commit. Bulk jobs (ingest)
+ * may cache what they read (which accounts are active) for as long as the
+ * epoch stays the same. */
+uint64_t store_conn_epoch(const store_conn_t *conn);
+void store_conn_new_epoch(store_conn_t *conn);
 
 /* The cached statement for `sql` (compared by address), reset and with its
  * bindings cleared. The caller resets it again when done so that a read does

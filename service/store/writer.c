@@ -192,10 +192,16 @@ static void commit_group(store_writer_t *w, store_job *list, bool cancel)
         mb_error_set(&g->group_err, GRPC_STATUS_UNAVAILABLE,
                      "server is shutting down: the write was not started");
     else if (step_once(conn, SQL_BEGIN, &g->group_err) == 0) {
+        bool all_bulk = true;
+        for (size_t i = 0; i < n && all_bulk; i++)
+            all_bulk = jobs[i]->bulk;
+        if (!all_bulk)
+            store_conn_new_epoch(conn);
         run_jobs(conn, jobs, errs, n);
         if (step_once(conn, SQL_COMMIT, &g->group_err) != 0) {
             mb_error tmp;
             step_once(conn, SQL_ROLLBACK, &tmp);
+            store_conn_new_epoch(conn);
         } else {
             w->commits++;
         }

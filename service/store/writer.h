@@ -44,7 +44,8 @@ struct store_job {
     /* mb_mono_ns() time; INT64_MAX for none. */
     int64_t deadline_ns;
     /* A large job (an ingest batch): small jobs queued meanwhile commit in
-     * a group of their own first (see writer.c). */
+     * a group of their own first (see writer.c). A bulk job changes only
+     * what other bulk jobs own (store_conn_epoch). */
     bool bulk;
     store_job *next; /* owned by the writer while queued */
 };

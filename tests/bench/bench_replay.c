@@ -223,7 +223,7 @@ static int fill_chunk(events *e, idem_t *ix, store_conn_t *conn, const keyring_t
     ingest_batch *b = NULL;
     if (ingest_build(&e->req, &rules, &b, err) != 0)
         return -1;
-    int rc = ingest_apply(b, ix, conn, idem_day(rules.now), err);
+    int rc = ingest_apply(b, ix, NULL, conn, idem_day(rules.now), err);
     if (rc == 0 && ingest_accepted(b) != (int64_t)n)
         rc = mb_error_set(err, GRPC_STATUS_INTERNAL, "%" PRId64 " of %zu events accepted",
                           ingest_accepted(b), n);
@@ -241,7 +241,7 @@ static int fill(const keyring_t *kr, store_conn_t *conn)
         fprintf(stderr, PROG ": fill: out of memory\n");
         goto out;
     }
-    if (idem_open(conn, &ix, &err) != 0) {
+    if (idem_open(conn, NULL, &ix, &err) != 0) {
         fill_fail("opening the idempotency index", &err);
         goto out;
     }

@@ -15,6 +15,7 @@
  * past the window (`minbilld purge` and the daemon's own).
  */
 #include <signal.h>
+#include <sys/wait.h>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -497,9 +498,27 @@ static void test_restart_keeps_keys(void)
     CHECK(mu_record(srv.ch, platform, e, 2, &a, &d, &st) == GRPC_STATUS_OK && a == 2);
     CHECK(mbt_stop(&srv, SIGTERM) == 0);
     CHECK(mbt_serve(&srv, NULL) == 0);
+    /* A clean stop saved the filter and this start loaded it. */
+    CHECK(mbt_log_count(&srv, "event=usage_filter_saved", NULL) >= 1);
+    int saved = mbt_log_count(&srv, "event=usage_index_loaded", "filter=saved");
+    CHECK(saved >= 1);
     CHECK(mu_record(srv.ch, platform, e, 2, &a, &d, &st) == GRPC_STATUS_OK);
     CHECK(a == 0 && d == 2);
-    CHECK(usage_of("acc-f", period_now, "messages") == 10);
+    /* A key counted after that start, then a kill: the saved filter lacks
+     * it, so the next start must not use it - and the key stays spent. */
+    mu_event late = ev("r-2", "acc-f", "messages", 5);
+    CHECK(mu_record(srv.ch, platform, &late, 1, &a, &d, &st) == GRPC_STATUS_OK && a == 1);
+    int status = 0;
+    CHECK(mbt_daemon_stop(&srv.d, SIGKILL, 10, &status) == 0 && WIFSIGNALED(status));
+    mbc_channel_free(srv.ch);
+    srv.ch = NULL;
+    CHECK(mbt_serve(&srv, NULL) == 0);
+    CHECK(mbt_log_count(&srv, "event=usage_index_loaded", "filter=saved") == saved);
+    CHECK(mu_record(srv.ch, platform, &late, 1, &a, &d, &st) == GRPC_STATUS_OK);
+    CHECK(a == 0 && d == 1);
+    CHECK(mu_record(srv.ch, platform, e, 2, &a, &d, &st) == GRPC_STATUS_OK);
+    CHECK(a == 0 && d == 2);
+    CHECK(usage_of("acc-f", period_now, "messages") == 15);
 }
 
 static long idem_rows(const char *where)

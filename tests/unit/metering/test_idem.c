@@ -8,6 +8,7 @@
  * lets their keys count again; an invalidated filter is rebuilt.
  */
 #include <sodium.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "metering/idem.h"
@@ -124,7 +125,7 @@ static void test_counted_once(void)
     store_conn_t *c = open_db("once.db");
     mb_error err;
     idem_t *ix = NULL;
-    CHECK(idem_open(c, &ix, &err) == 0);
+    CHECK(idem_open(c, NULL, &ix, &err) == 0);
     uint8_t h[4][16];
     randombytes_buf(h, sizeof h);
     memcpy(h[3], h[1], 16); /* a repeat within the batch */
@@ -132,7 +133,7 @@ static void test_counted_once(void)
     CHECK(insert_all(ix, c, DAY, h, 4) == 0); /* across transactions */
     idem_free(ix);
     /* A restart: the filter is rebuilt from the table. */
-    CHECK(idem_open(c, &ix, &err) == 0);
+    CHECK(idem_open(c, NULL, &ix, &err) == 0);
     CHECK(insert_all(ix, c, DAY, h, 4) == 0);
     uint8_t fresh[1][16];
     randombytes_buf(fresh, sizeof fresh);
@@ -146,12 +147,88 @@ static void test_counted_once(void)
     store_conn_close(c);
 }
 
+/* A filter saved at a clean stop is loaded at the next start only while
+ * the table holds exactly the hashes it was saved with (or fewer). */
+static void test_saved_filter(void)
+{
+    enum { N = 5000 };
+    store_conn_t *c = open_db("saved.db");
+    mb_error err;
+    idem_t *ix = NULL;
+    idem_stats st;
+    char path[512];
+    unit_path(path, sizeof path, "saved.filter");
+    CHECK(idem_open(c, path, &ix, &err) == 0); /* no file yet */
+    idem_get_stats(ix, &st);
+    CHECK(!st.from_saved);
+    uint8_t(*h)[16] = malloc(N * sizeof *h);
+    randombytes_buf(h, N * sizeof *h);
+    CHECK(insert_all(ix, c, DAY, h, N) == N);
+    CHECK(idem_save(ix, c, path, &err) == 0);
+    idem_free(ix);
+
+    CHECK(idem_open(c, path, &ix, &err) == 0);
+    idem_get_stats(ix, &st);
+    CHECK(st.from_saved);
+    CHECK(insert_all(ix, c, DAY, h, N) == 0);
+    /* A hash stored after the save (a daemon killed before it could save
+     * again): the file no longer matches. */
+    uint8_t extra[1][16];
+    randombytes_buf(extra, sizeof extra);
+    CHECK(insert_all(ix, c, DAY, extra, 1) == 1);
+    idem_free(ix);
+    CHECK(idem_open(c, path, &ix, &err) == 0);
+    idem_get_stats(ix, &st);
+    CHECK(!st.from_saved);
+    CHECK(insert_all(ix, c, DAY, extra, 1) == 0);
+    CHECK(insert_all(ix, c, DAY, h, N) == 0);
+
+    /* Hashes deleted since (`minbilld purge` offline, from an old run)
+     * only leave extra entries: still reused, and the deleted keys count
+     * again, exactly once. */
+    CHECK(idem_save(ix, c, path, &err) == 0);
+    idem_free(ix);
+    CHECK(store_conn_exec(c,
+                          "DELETE FROM usage_idem WHERE run = (SELECT min(run) FROM usage_idem)"
+                          " AND hash < x'20'",
+                          &err) == 0);
+    long gone = N - unit_query_long(c, "SELECT count(*) FROM usage_idem") + 1;
+    CHECK(gone > 0);
+    CHECK(idem_open(c, path, &ix, &err) == 0);
+    idem_get_stats(ix, &st);
+    CHECK(st.from_saved);
+    CHECK(insert_all(ix, c, DAY, h, N) == gone);
+    CHECK(insert_all(ix, c, DAY, h, N) == 0);
+    CHECK(idem_save(ix, c, path, &err) == 0);
+    idem_free(ix);
+
+    /* One damaged byte: not reused. */
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL && fseek(f, 1000, SEEK_SET) == 0);
+    int byte = fgetc(f);
+    CHECK(fseek(f, 1000, SEEK_SET) == 0 && fputc(byte ^ 1, f) != EOF && fclose(f) == 0);
+    CHECK(idem_open(c, path, &ix, &err) == 0);
+    idem_get_stats(ix, &st);
+    CHECK(!st.from_saved);
+    CHECK(insert_all(ix, c, DAY, h, N) == 0);
+
+    /* A filter that may miss entries is not saved, and no older file
+     * stays to be loaded instead. */
+    CHECK(idem_save(ix, c, path, &err) == 0);
+    idem_invalidate(ix);
+    CHECK(idem_save(ix, c, path, &err) == 0);
+    CHECK(access(path, F_OK) != 0);
+    idem_free(ix);
+    free(h);
+    store_conn_close(c);
+}
+
 static void test_runs(void)
 {
     store_conn_t *c = open_db("runs.db");
     mb_error err;
     idem_t *ix = NULL;
-    CHECK(idem_open(c, &ix, &err) == 0);
+    CHECK(idem_open(c, NULL, &ix, &err) == 0);
     uint8_t h[3][16];
     randombytes_buf(h, sizeof h);
     CHECK(insert_all(ix, c, DAY, h, 1) == 1);
@@ -197,7 +274,7 @@ static void test_partition_rebuild(void)
     store_conn_t *c = open_db("rebuild.db");
     mb_error err;
     idem_t *ix = NULL;
-    CHECK(idem_open(c, &ix, &err) == 0);
+    CHECK(idem_open(c, NULL, &ix, &err) == 0);
     uint8_t(*h)[16] = malloc(N * sizeof *h);
     randombytes_buf(h, N * sizeof *h);
     for (int i = 0; i < N; i++) {
@@ -229,7 +306,7 @@ static void test_replay_cost(void)
     store_conn_t *c = open_db("replay.db");
     mb_error err;
     idem_t *ix = NULL;
-    CHECK(idem_open(c, &ix, &err) == 0);
+    CHECK(idem_open(c, NULL, &ix, &err) == 0);
     uint8_t(*h)[16] = malloc(N * sizeof *h), (*spread)[16] = malloc(REPLAY * sizeof *spread);
     randombytes_buf(h, N * sizeof *h);
     for (int i = 0; i < N; i += COMMIT)
@@ -254,7 +331,7 @@ static void test_replay_cost(void)
         CHECK(after.rebuilds == before.rebuilds);
         /* A restart: the filter comes from the table. */
         idem_free(ix);
-        CHECK(idem_open(c, &ix, &err) == 0);
+        CHECK(idem_open(c, NULL, &ix, &err) == 0);
     }
     free(h);
     free(spread);
@@ -272,7 +349,7 @@ static void test_tag_collisions(void)
     store_conn_t *c = open_db("tags.db");
     mb_error err;
     idem_t *ix = NULL;
-    CHECK(idem_open(c, &ix, &err) == 0);
+    CHECK(idem_open(c, NULL, &ix, &err) == 0);
     static uint8_t h[RUNS * PER_RUN][16];
     randombytes_buf(h, sizeof h);
     /* One run per day. */
@@ -306,7 +383,7 @@ static void test_purge(void)
     store_conn_t *c = open_db("purge.db");
     mb_error err;
     idem_t *ix = NULL;
-    CHECK(idem_open(c, &ix, &err) == 0);
+    CHECK(idem_open(c, NULL, &ix, &err) == 0);
     enum { OLD = 25, NEW = 5 };
     uint8_t old[OLD][16], young[NEW][16];
     randombytes_buf(old, sizeof old);
@@ -357,6 +434,7 @@ int main(void)
     RUN(test_filter);
     RUN(test_hash);
     RUN(test_counted_once);
+    RUN(test_saved_filter);
     RUN(test_runs);
     RUN(test_partition_rebuild);
     RUN(test_purge);

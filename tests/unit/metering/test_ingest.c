@@ -3,8 +3,11 @@
  * rule names the event and field; periods are UTC months; the writer side
  * refuses unknown or closed accounts and unknown metrics for the whole
  * batch (naming the lowest event), counts each key once per account,
- * sums per (account, period, metric), refuses a counter overflow, and only
- * ever raises quantity (late usage of an invoiced period).
+ * sums per (account, period, metric), refuses a counter overflow (also
+ * from inside a statement that adds several counters), and only ever
+ * raises quantity (late usage of an invoiced period). The writer's cache of
+ * accounts is used for as long as the connection's epoch stays, and
+ * forgotten when it moves on.
  */
 #include <sodium.h>
 
@@ -125,6 +128,7 @@ static void test_validation(void)
 
 static store_conn_t *db;
 static idem_t *ix;
+static ingest_cache_t *names;
 
 static void sql(const char *s)
 {
@@ -145,7 +149,7 @@ static int apply(int64_t *accepted, int64_t *duplicates, mb_error *err)
     if (ingest_build(&req, &rules, &b, err) != 0)
         return -1;
     sql("BEGIN; SAVEPOINT job");
-    int rc = ingest_apply(b, ix, db, NOW / 86400, err);
+    int rc = ingest_apply(b, ix, names, db, NOW / 86400, err);
     if (rc != 0)
         sql("ROLLBACK TO job");
     sql("RELEASE job; COMMIT");
@@ -297,6 +301,46 @@ static void test_late_usage_and_overflow(void)
     ev[1].quantity = 6;
     CHECK(apply(&acc, &dup, &err) == 0 && acc == 2);
     CHECK(counter("acc2", "2026-05", "msgs") == INT64_MAX);
+
+    /* Six counters: the first four are added by one statement, which the
+     * full counter (events[2], third in order) fails as a whole; the
+     * refusal still names that event, and nothing of the batch stays. */
+    long before = query_long("SELECT sum(quantity % 1000) FROM usage_counters");
+    reset(6);
+    const char *accounts[6] = {"acc1", "acc1", "acc2", "acc2", "acc1", "acc2"};
+    const char *metrics[6] = {"msgs", "seats", "msgs", "seats", "msgs", "msgs"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(keys[i], sizeof keys[i], "six-%d", i);
+        ev[i].account_id = (char *)accounts[i];
+        ev[i].metric = (char *)metrics[i];
+    }
+    ts[4].seconds = ts[5].seconds = 1777593600 - 1; /* April */
+    CHECK(apply(&acc, &dup, &err) == -1);
+    CHECK_STATUS(err, GRPC_STATUS_FAILED_PRECONDITION);
+    CHECK_CONTAINS(err.msg, "events[2].quantity: the counter");
+    CHECK(query_long("SELECT sum(quantity % 1000) FROM usage_counters") == before);
+}
+
+static void test_name_cache(void)
+{
+    int64_t acc = -1, dup = -1;
+    mb_error err;
+    reset(1);
+    ev[0].idempotency_key = "cache-1";
+    CHECK(apply(&acc, &dup, &err) == 0 && acc == 1);
+    /* Closed behind the writer's back (no epoch change): the cached answer
+     * stands - which is why every job that may change accounts starts a
+     * new epoch (writer.c). */
+    sql("UPDATE accounts SET state = 'closed' WHERE account_id = 'acc1'");
+    ev[0].idempotency_key = "cache-2";
+    CHECK(apply(&acc, &dup, &err) == 0 && acc == 1);
+    store_conn_new_epoch(db);
+    ev[0].idempotency_key = "cache-3";
+    CHECK(apply(&acc, &dup, &err) == -1);
+    CHECK_CONTAINS(err.msg, "events[0].account_id: the account is closed");
+    sql("UPDATE accounts SET state = 'active' WHERE account_id = 'acc1'");
+    store_conn_new_epoch(db);
+    CHECK(apply(&acc, &dup, &err) == 0 && acc == 1);
 }
 
 int main(void)
@@ -316,10 +360,13 @@ int main(void)
         "INSERT INTO plan_prices(plan_id, metric, position, description, unit_price_micros,"
         " included_quantity) VALUES ('p', 'msgs', 0, 'Messages', 2500, 0),"
         " ('p', 'seats', 1, 'Seats', 1000000, 0)");
-    CHECK(idem_open(db, &ix, &err) == 0);
+    CHECK(idem_open(db, NULL, &ix, &err) == 0);
+    CHECK((names = ingest_cache_new()) != NULL);
     RUN(test_apply_refusals);
     RUN(test_apply_counts);
     RUN(test_late_usage_and_overflow);
+    RUN(test_name_cache);
+    ingest_cache_free(names);
     idem_free(ix);
     store_conn_close(db);
     return check_summary();
