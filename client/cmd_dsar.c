@@ -602,6 +602,7 @@ enum {
     RECT_NAME,
     RECT_EMAIL,
     RECT_PHONE,
+    RECT_CLEAR,
     RECT_N
 };
 static const cli_flag rectify_flags[] = {
@@ -617,7 +618,22 @@ static const cli_flag rectify_flags[] = {
     [RECT_NAME] = {"name", "TEXT"},
     [RECT_EMAIL] = {"email", "E"},
     [RECT_PHONE] = {"phone", "E164"},
+    [RECT_CLEAR] = {"clear", "FIELD[,FIELD...]"},
     {NULL, NULL},
+};
+
+/* What --clear may name: its RectifySubjectRequest field, whether it is the
+ * contact's, and the flag that would give it a value instead. */
+static const struct {
+    const char *name, *field;
+    bool contact;
+    int value_flag;
+} CLEARABLE[DSAR_CLEAR_MAX] = {
+    {"vat-id", "vat_id", false, RECT_VAT_ID},
+    {"address-line2", "billing_address.line2", false, RECT_LINE2},
+    {"name", "name", true, RECT_NAME},
+    {"email", "email", true, RECT_EMAIL},
+    {"phone", "phone", true, RECT_PHONE},
 };
 
 static bool any_flag(const cli_args *args, int from, int to)
@@ -677,6 +693,44 @@ static int rectify_subject(const cli_args *args, dsar_changes *c, char *why, siz
     return 0;
 }
 
+/* Fills c->clear from --clear's comma-separated names; *contact: one of
+ * them is a contact's field. */
+static int rectify_clear(const cli_args *args, dsar_changes *c, bool *contact, char *why,
+                         size_t why_size)
+{
+    const char *list = args->flag[RECT_CLEAR];
+    *contact = false;
+    for (const char *p = list; p != NULL;) {
+        size_t len = strcspn(p, ",");
+        size_t k = 0;
+        while (k < DSAR_CLEAR_MAX &&
+               (strlen(CLEARABLE[k].name) != len || strncmp(CLEARABLE[k].name, p, len) != 0))
+            k++;
+        if (k == DSAR_CLEAR_MAX) {
+            snprintf(why, why_size,
+                     "--clear: each FIELD must be vat-id, address-line2, name, email or phone");
+            return -1;
+        }
+        if (args->flag[CLEARABLE[k].value_flag] != NULL) {
+            snprintf(why, why_size, "--clear %s: --%s also gives it a value", CLEARABLE[k].name,
+                     rectify_flags[CLEARABLE[k].value_flag].name);
+            return -1;
+        }
+        bool seen = false;
+        for (size_t i = 0; i < c->n_clear; i++)
+            seen = seen || c->clear[i].field == CLEARABLE[k].field;
+        if (!seen) {
+            Minbill__V1__ClearedField *f = &c->clear[c->n_clear++];
+            minbill__v1__cleared_field__init(f);
+            f->field = (char *)CLEARABLE[k].field;
+            c->clears[c->n_clear - 1] = f;
+        }
+        *contact = *contact || CLEARABLE[k].contact;
+        p = p[len] == ',' ? p + len + 1 : NULL;
+    }
+    return 0;
+}
+
 int dsar_build_rectify(const cli_args *args, dsar_changes *c,
                        Minbill__V1__RectifySubjectRequest *req, char *why, size_t why_size)
 {
@@ -686,22 +740,28 @@ int dsar_build_rectify(const cli_args *args, dsar_changes *c,
     minbill__v1__postal_address__init(&c->address);
     minbill__v1__contact__init(&c->contact);
     c->account_id[0] = '\0';
+    c->n_clear = 0;
     for (int i = 0; i < RECT_N; i++)
         if (not_empty(rectify_flags[i].name, f[i], why, why_size) != 0)
             return -1;
+    bool clear_contact;
+    if (rectify_clear(args, c, &clear_contact, why, why_size) != 0)
+        return -1;
     bool account_fields = any_flag(args, RECT_LEGAL_NAME, RECT_VAT_ID);
-    bool contact_fields = any_flag(args, RECT_NAME, RECT_PHONE);
-    if (!account_fields && !contact_fields) {
+    bool contact_fields = any_flag(args, RECT_NAME, RECT_PHONE) || clear_contact;
+    if (!account_fields && !contact_fields && c->n_clear == 0) {
         snprintf(why, why_size,
                  "nothing to change: give account fields (--legal-name, "
-                 "--address-line1, ...) or --contact with --name, --email "
-                 "or --phone");
+                 "--address-line1, ...), --contact with --name, --email "
+                 "or --phone, or --clear");
         return -1;
     }
     if (contact_fields != (f[RECT_CONTACT] != NULL)) {
         snprintf(why, why_size,
-                 contact_fields ? "--name, --email and --phone need --contact"
-                                : "--contact needs --name, --email or --phone");
+                 contact_fields ? "--name, --email, --phone and --clear name|email|phone need "
+                                  "--contact"
+                                : "--contact needs --name, --email, --phone or --clear "
+                                  "name|email|phone");
         return -1;
     }
     if (rectify_subject(args, c, why, why_size) != 0)
@@ -716,8 +776,14 @@ int dsar_build_rectify(const cli_args *args, dsar_changes *c,
         c->address.country_code = or_empty(f[RECT_COUNTRY]);
         c->account.billing_address = &c->address;
     }
+    for (size_t i = 0; i < c->n_clear; i++)
+        for (size_t k = 0; k < DSAR_CLEAR_MAX; k++)
+            if (c->clear[i].field == CLEARABLE[k].field && CLEARABLE[k].contact)
+                c->clear[i].contact_id = c->contact.contact_id;
     req->request_id = (char *)args->arg[0];
     req->changes = &c->account;
+    req->clear = c->clears;
+    req->n_clear = c->n_clear;
     return 0;
 }
 
@@ -757,11 +823,11 @@ const cli_command cmd_dsar_rectify = {
     .synopsis = "ID [--account ID] [--legal-name TEXT] [--address-line1 TEXT] "
                 "[--address-line2 TEXT] [--postal-code CODE] [--city TEXT] [--country-code CC] "
                 "[--vat-id ID] [--contact [ACCOUNT_ID/]CONTACT_ID [--name TEXT] [--email E] "
-                "[--phone E164]]",
+                "[--phone E164]] [--clear FIELD[,FIELD...]]",
     .summary = "correct a subject's data for a rectification request",
     .help = "Calls minbill.v1.Privacy/RectifySubject for a rectification request: the\n"
             "fields given replace the stored ones (validated as when the platform stores\n"
-            "them); fields not given stay. An address line 2 can be changed, not removed.\n"
+            "them); fields not given stay; --clear removes stored values.\n"
             "\n"
             "  --account ID   the account (one the request covers); may be left out when\n"
             "                 --contact is given as ACCOUNT_ID/CONTACT_ID\n"
@@ -769,6 +835,9 @@ const cli_command cmd_dsar_rectify = {
             "  --country-code, --vat-id   the account's own fields\n"
             "  --contact [ACCOUNT_ID/]CONTACT_ID   a contact the request covers, with\n"
             "  --name, --email, --phone   its new values\n"
+            "  --clear FIELD[,FIELD...]   values to remove: vat-id, address-line2 (the\n"
+            "                 account's), name, email, phone (--contact's); the other\n"
+            "                 fields are required: they can be replaced, not removed\n"
             "\n"
             "Prints the account as it now is (in full) and the recipients recorded as to be\n"
             "notified of the correction (Art. 19). Roles: privacy. With --json: the Account\n"

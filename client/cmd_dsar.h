@@ -49,20 +49,25 @@ int dsar_build_open(const cli_args *args, Minbill__V1__OpenSubjectRequestRequest
 int dsar_build_list(const cli_args *args, Minbill__V1__ListSubjectRequestsRequest *req, char *why,
                     size_t why_size);
 
-/* What RectifySubjectRequest.changes points to: the account, its address
- * and the one contact a command line can change. */
+/* What RectifySubjectRequest.changes and .clear point to: the account, its
+ * address, the one contact a command line can change, and the fields
+ * --clear names (each clearable field once at most). */
 #define DSAR_ID_MAX 64 /* service/base/check.h: check_id */
+#define DSAR_CLEAR_MAX 5
 typedef struct dsar_changes {
     Minbill__V1__Account account;
     Minbill__V1__PostalAddress address;
     Minbill__V1__Contact contact;
     Minbill__V1__Contact *contacts[1];
+    Minbill__V1__ClearedField clear[DSAR_CLEAR_MAX];
+    Minbill__V1__ClearedField *clears[DSAR_CLEAR_MAX];
+    size_t n_clear;
     char account_id[DSAR_ID_MAX + 1]; /* from --contact ACCOUNT_ID/CONTACT_ID */
 } dsar_changes;
 
-/* cmd_dsar_rectify: req->changes points into *c. The account is --account
- * or the ACCOUNT_ID part of --contact; only the fields given are set (the
- * server keeps the rest). */
+/* cmd_dsar_rectify: req->changes and req->clear point into *c. The account
+ * is --account or the ACCOUNT_ID part of --contact; only the fields given
+ * are set (the server keeps the rest), and --clear names those to remove. */
 int dsar_build_rectify(const cli_args *args, dsar_changes *c,
                        Minbill__V1__RectifySubjectRequest *req, char *why, size_t why_size);
 

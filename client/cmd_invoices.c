@@ -62,6 +62,10 @@ static int print_summary(const Minbill__V1__BillingSummary *s)
            s->dry_run ? " (dry run: nothing stored, no numbers used)" : "",
            (long long)s->invoices_issued, s->dry_run ? "would be issued" : "issued",
            (long long)s->invoices_skipped, (long long)s->invoices_failed);
+    if (s->accounts_erased > 0)
+        printf("%lld account(s) not invoiced: their personal data was erased (Art. 17); their "
+               "usage stays unbilled\n",
+               (long long)s->accounts_erased);
     if (s->n_totals == 0)
         return 0;
     table t;
@@ -172,11 +176,14 @@ const cli_command cmd_invoices_run = {
             "\n"
             "On a terminal a progress bar is drawn on stderr; accounts that could not be\n"
             "invoiced are listed there with the reason. Then a summary: invoices issued,\n"
-            "skipped and failed, and a table of net, VAT and gross per currency. Large runs\n"
-            "take a while: give them time with --timeout (e.g. --timeout 600).\n"
+            "skipped and failed, accounts not invoiced because their personal data was\n"
+            "erased (Art. 17: an invoice must name its buyer), and a table of net, VAT and\n"
+            "gross per currency. Large runs take a while: give them time with --timeout\n"
+            "(e.g. --timeout 600).\n"
             "\n"
             "With --json: the BillingSummary message (period, dry_run, invoices_issued,\n"
-            "invoices_skipped, invoices_failed, totals[] per currency, amounts in minor units).\n"
+            "invoices_skipped, invoices_failed, accounts_erased, totals[] per currency,\n"
+            "amounts in minor units).\n"
             "\n"
             "exit status: 0 ok; 1 if the server refused (FAILED_PRECONDITION: the period has\n"
             "not ended or no seller is configured); 2 usage error; 3 if the server cannot be\n"

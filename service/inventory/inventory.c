@@ -431,10 +431,15 @@ const size_t inventory_count = sizeof inventory_fields / sizeof inventory_fields
     .table = t, .account_col = "account_id", .key_col = key, .ad_row_sql = ad, .erasure = erase,   \
     .rows = rows_rule, .restricted_col = "restricted_us"
 
+/* Texts of rules whose amount is a setting state no figure: the export
+ * adds the stored one (what the purges use). */
 static const char KEPT_WHILE_ACCOUNT[] =
-    "until erased on request, or "
-    "the grace period after the account is closed (30 days "
-    "unless configured otherwise); an issued invoice keeps its own copy";
+    "until erased on request, or the grace period after the account is closed (an issued "
+    "invoice keeps its own copy)";
+
+static const char PAYMENT_KEPT[] =
+    "until the payment method is detached or erased, or the grace period after the account is "
+    "closed";
 
 const inv_table inventory_tables[] = {
     {SUBJECT_KEYED("accounts", "dek_id", "r.account_id", ERASE_FIELDS, ROWS_MASK),
@@ -447,8 +452,7 @@ const inv_table inventory_tables[] = {
      .retention_text = KEPT_WHILE_ACCOUNT},
     {SUBJECT_KEYED("payment_methods", "dek_id", "r.token", ERASE_ROWS, ROWS_HIDE),
      .retention = {.trigger = RETAIN_UNTIL_ERASED, .setting = GRACE_DAYS},
-     .retention_text = "until the payment method is detached or erased, or the grace period "
-                       "after the account is closed"},
+     .retention_text = PAYMENT_KEPT},
     /* The vault row is sealed under its method's key, with the token as
      * its row id; it goes with its method. */
     {.table = "payment_vault",
@@ -459,8 +463,7 @@ const inv_table inventory_tables[] = {
      .erasure = ERASE_ROWS,
      .rows = ROWS_PARENT,
      .retention = {.trigger = RETAIN_UNTIL_ERASED, .setting = GRACE_DAYS},
-     .retention_text = "until the payment method is detached or erased, or the grace period "
-                       "after the account is closed"},
+     .retention_text = PAYMENT_KEPT},
     {.table = "payment_token_legacy",
      .parent_table = "payment_methods",
      .parent_col = "method_id",
@@ -488,10 +491,12 @@ const inv_table inventory_tables[] = {
     {.table = "audit_events",
      .account_col = "account_id",
      .retention = {.trigger = RETAIN_AFTER_EVENT, .setting = "audit_retention_days"},
-     .retention_text = "10 years (the proof that requests were answered and who saw what)"},
+     .retention_text = "a period after each event (the proof that requests were answered and "
+                       "who saw what)"},
     {.table = "subject_requests",
      .retention = {.trigger = RETAIN_AFTER_COMPLETION, .setting = "subject_request_retention_days"},
-     .retention_text = "3 years after the request was closed (limitation period, §195 BGB)"},
+     .retention_text = "a period after the request was closed (the limitation period, §195 "
+                       "BGB)"},
 };
 
 const size_t inventory_tables_count = sizeof inventory_tables / sizeof inventory_tables[0];

@@ -113,7 +113,9 @@ typedef struct inv_table {
     const char *restricted_col; /* set when the row is restricted */
     const char *objected_col;   /* set when a contact objects to marketing */
     inv_retention retention;
-    const char *retention_text;   /* the same rule, for a data subject */
+    /* The same rule, for a data subject; without a figure when the rule's
+     * amount is a setting (the export states the stored one). */
+    const char *retention_text;
     const char *retain_until_col; /* ERASE_RETAIN: the date a row's retention ends */
 } inv_table;
 

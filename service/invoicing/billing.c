@@ -1,5 +1,14 @@
 /*
  * billing.c - see billing.h.
+ *
+ * An account whose own fields were erased (Art. 17: its key and personal
+ * columns are gone, the row stays for what refers to it) is never
+ * invoiced: an invoice must name its buyer, and open amounts are no reason
+ * to have kept the name. Its usage stays unbilled; each run reports the
+ * account as not invoiced, with a reason that holds no personal data, and
+ * counts it apart (accounts_erased). The issuing job checks again, so an
+ * erasure that commits between a chunk's read and its issue leaves no
+ * invoice written from data read before it.
  */
 #include "invoicing/billing.h"
 
@@ -24,6 +33,10 @@
 #define ISSUE_ATTEMPTS 4
 #define MAX_CURRENCIES 32
 
+static const char ERASED[] = "not invoiced: the account's personal data was erased on request "
+                             "(Art. 17 GDPR) and an invoice must name its buyer; its usage "
+                             "stays unbilled";
+
 /* The accounts of a period: those that existed in it, or that usage of it
  * was reported for (an account the platform registered late), unless they
  * closed before it began. */
@@ -36,7 +49,7 @@ static const char SQL_ACCOUNT[] =
     " a.vat_id_ct, k.dek_id, k.master_version, k.nonce, k.wrapped,"
     " (SELECT invoice_number FROM invoiced_periods p"
     "   WHERE p.account_id = a.account_id AND p.period = ?2)"
-    " FROM accounts a JOIN data_keys k ON k.dek_id = a.dek_id WHERE a.account_id = ?1";
+    " FROM accounts a LEFT JOIN data_keys k ON k.dek_id = a.dek_id WHERE a.account_id = ?1";
 /* The period's own counters, and late usage of earlier periods that were
  * invoiced (an earlier period not invoiced yet is billed by its own run). */
 static const char SQL_COUNTERS[] =
@@ -45,6 +58,9 @@ static const char SQL_COUNTERS[] =
     " OR (c.period < ?2 AND EXISTS (SELECT 1 FROM invoiced_periods p"
     "   WHERE p.account_id = c.account_id AND p.period = c.period)))"
     " ORDER BY c.period, c.metric";
+/* In the issuing transaction: the account still has its own fields. */
+static const char SQL_NOT_ERASED[] =
+    "SELECT 1 FROM accounts WHERE account_id = ?1 AND dek_id IS NOT NULL";
 static const char SQL_PAYMENT[] =
     "SELECT type, last4, country_code, mandate_reference FROM payment_methods"
     " WHERE account_id = ?1 AND token = ?2";
@@ -77,7 +93,7 @@ typedef struct run {
     size_t n_plans, cap_plans;
     currency_totals totals[MAX_CURRENCIES];
     size_t n_totals;
-    int64_t processed, issued, skipped, failed;
+    int64_t processed, issued, skipped, failed, erased;
 } run;
 
 /* One account's step: inputs, computed invoice, issue job, outcome. */
@@ -87,6 +103,7 @@ typedef struct work {
     const plan *p;
     const char *skip;  /* why nothing is issued, or NULL */
     bool failed;       /* skip is an error, not a normal skip */
+    bool erased;       /* skip is ERASED */
     mb_error err;
     Minbill__V1__Invoice *inv;
     invoice_issue_in issue;
@@ -271,6 +288,12 @@ static int read_account(run *r, store_conn_t *conn, mb_arena_t *a, work *w, mb_e
         ret = 0;
         goto out;
     }
+    if (sqlite3_column_type(st, 6) == SQLITE_NULL) { /* no data key: erased */
+        w->skip = ERASED;
+        w->erased = true;
+        ret = 0;
+        goto out;
+    }
     w->in.account_id = w->account_id;
     if ((w->in.currency = column_text(a, st, 0)) == NULL ||
         (plan_id = column_text(a, st, 1)) == NULL || (token = column_text(a, st, 2)) == NULL) {
@@ -365,6 +388,18 @@ static void compute(run *r, mb_arena_t *a, work *w)
 static int issue_job(store_conn_t *conn, void *arg, mb_error *err)
 {
     work *w = arg;
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_NOT_ERASED, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, w->account_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_error(conn, err, "checking the account before issuing");
+    if (rc == SQLITE_DONE) { /* erased since it was read: nothing is written */
+        w->erased = true;
+        return 0;
+    }
     int outcome = invoice_store_issue(conn, &w->issue, w->existing, err);
     if (outcome < 0)
         return -1;
@@ -468,6 +503,11 @@ static int chunk_finish(run *r, chunk *c, mb_error *err)
     }
     for (size_t j = 0; j < c->k && ret == 0; j++) {
         work *x = c->args[j];
+        if (x->erased) {
+            x->skip = ERASED;
+            x->inv = NULL;
+            continue;
+        }
         if (x->inv == NULL || x->err.code == GRPC_STATUS_OK)
             continue;
         if (x->err.code == GRPC_STATUS_UNAVAILABLE || x->err.code == GRPC_STATUS_INTERNAL ||
@@ -488,6 +528,10 @@ static int chunk_finish(run *r, chunk *c, mb_error *err)
 static void count(run *r, const work *w)
 {
     r->processed++;
+    if (w->erased) {
+        r->erased++;
+        return;
+    }
     if (w->failed) {
         r->failed++;
         return;
@@ -539,6 +583,7 @@ static int send_summary(run *r)
     s.invoices_issued = r->issued;
     s.invoices_skipped = r->skipped;
     s.invoices_failed = r->failed;
+    s.accounts_erased = r->erased;
     for (size_t i = 0; i < r->n_totals; i++) {
         minbill__v1__currency_totals__init(&ct[i]);
         ct[i].currency = r->totals[i].currency;
@@ -575,9 +620,10 @@ static int class_key_job(store_conn_t *conn, void *arg, mb_error *err)
 static int audit_job(store_conn_t *conn, void *arg, mb_error *err)
 {
     run *r = arg;
-    char what[96];
-    snprintf(what, sizeof what, "issued=%lld skipped=%lld failed=%lld", (long long)r->issued,
-             (long long)r->skipped, (long long)r->failed);
+    char what[128];
+    snprintf(what, sizeof what, "issued=%lld skipped=%lld failed=%lld erased=%lld",
+             (long long)r->issued, (long long)r->skipped, (long long)r->failed,
+             (long long)r->erased);
     return audit_call_append(conn, r->call, "billing.run", NULL, r->period, what, NULL, err);
 }
 

@@ -626,7 +626,14 @@ static void put_retention(json_out *j, const inv_table *t, const purge_settings 
         [RETAIN_AFTER_COMPLETION] = "days_after_request_closed",
         [RETAIN_WINDOW] = "days_acceptance_window",
     };
-    put_str(j, "retention", t != NULL ? t->retention_text : NULL);
+    if (t == NULL || t->retention_text == NULL || t->retention.setting == NULL) {
+        put_str(j, "retention", t != NULL ? t->retention_text : NULL);
+    } else { /* every setting is in days */
+        char text[512];
+        snprintf(text, sizeof text, "%s; the period is %lld days", t->retention_text,
+                 (long long)retention_amount(&t->retention, s));
+        put_str(j, "retention", text);
+    }
     json_out_key(j, "retention_rule");
     if (t == NULL) {
         json_out_null(j);

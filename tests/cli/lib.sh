@@ -1,7 +1,7 @@
 # lib.sh - what the tests/cli shell tests share: a private temporary
 # directory, run/expect helpers that count passes and failures, and a real
 # minbilld on a port it picks itself. Sourced (after `set -eu`) by
-# test_minbill.sh and test_accounts.sh.
+# test_minbill.sh, test_accounts.sh, test_dev.sh and test_dsar.sh.
 #
 # Sets $dir and an EXIT trap that stops the daemon and removes $dir (set
 # MINBILL_KEEP_TEST_DIR=1 to keep it, with minbilld.log). CTest sets
@@ -114,6 +114,29 @@ wait_serving() {
         exit 1
     fi
     server=127.0.0.1:$port
+}
+
+# start_dev_daemon: `minbilld serve --dev` as the README runs it, with every
+# default, from $dir/work (its var/ is made there; the caller is left in
+# it) on a port of its choosing; returns once the example world is seeded.
+# Its welcome, with the keys, is in $dir/dev.out.
+start_dev_daemon() {
+    mkdir -p "$dir/work"
+    cd "$dir/work"
+    : >"$dir/minbilld.log"
+    "$MINBILLD" serve --dev --listen 127.0.0.1:0 >"$dir/dev.out" 2>"$dir/minbilld.log" &
+    daemon=$!
+    wait_serving
+    i=0
+    while ! grep -q '^Stop with Ctrl-C' "$dir/dev.out" && [ $i -lt 1200 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
+
+# dev_key ROLE: the API key of ROLE that start_dev_daemon's welcome printed.
+dev_key() {
+    sed -n "s/^ *$1: .*MINBILL_API_KEY=\([^ ]*\)\$/\1/p" "$dir/dev.out"
 }
 
 # create_key ROLE: prints a new API key of that role for the running daemon.

@@ -16,23 +16,13 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 seller_name=$(sed -n 's/^legal_name = //p' "$src/dev/seller.conf")
 seller_iban=$(sed -n 's/^bank\.iban = //p' "$src/dev/seller.conf")
 
-mkdir "$dir/work"
-cd "$dir/work"
-"$MINBILLD" serve --dev --listen 127.0.0.1:0 >"$dir/dev.out" 2>"$dir/minbilld.log" &
-daemon=$!
-wait_serving
-# The welcome comes once the world is seeded.
-i=0
-while ! grep -q '^Stop with Ctrl-C' "$dir/dev.out" && [ $i -lt 1200 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
+start_dev_daemon
 out=$(cat "$dir/dev.out")
 err=
 rc=0
 expect_out_has "serve --dev: welcome" "Seeded an example world"
 if [ -s var/master.key ] && [ -s var/minbill.db ]; then pass; else fail "serve --dev: var/"; fi
-finance=$(sed -n 's/^ *finance: .*MINBILL_API_KEY=\([^ ]*\)$/\1/p' "$dir/dev.out")
+finance=$(dev_key finance)
 
 last=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m)
 run "$MINBILL" --server "$server" --api-key "$finance" invoices run --period "$last"

@@ -198,15 +198,64 @@ static void test_rectify(void)
     set(&cmd_dsar_rectify, &d, "account", "acc-1");
     set(&cmd_dsar_rectify, &d, "name", "Jane Roe");
     CHECK(dsar_build_rectify(&d, &c, &req, why, sizeof why) == -1);
-    CHECK_WHY("--name, --email and --phone need --contact");
+    CHECK_WHY("--name, --email, --phone and --clear name|email|phone need --contact");
     set(&cmd_dsar_rectify, &d, "name", NULL);
     set(&cmd_dsar_rectify, &d, "legal-name", "X GmbH");
     set(&cmd_dsar_rectify, &d, "contact", "c1");
     CHECK(dsar_build_rectify(&d, &c, &req, why, sizeof why) == -1);
-    CHECK_WHY("--contact needs --name, --email or --phone");
+    CHECK_WHY("--contact needs --name, --email, --phone or --clear name|email|phone");
     set(&cmd_dsar_rectify, &d, "phone", "");
     CHECK(dsar_build_rectify(&d, &c, &req, why, sizeof why) == -1);
     CHECK_WHY("--phone: must not be empty");
+}
+
+static void test_rectify_clear(void)
+{
+    Minbill__V1__RectifySubjectRequest req;
+    dsar_changes c;
+
+    /* The account's own optional fields: named alone, no contact. */
+    cli_args a = {.arg = {"sr_4"}, .n_args = 1};
+    set(&cmd_dsar_rectify, &a, "account", "acc-1");
+    set(&cmd_dsar_rectify, &a, "clear", "address-line2,vat-id,vat-id");
+    CHECK(dsar_build_rectify(&a, &c, &req, why, sizeof why) == 0);
+    CHECK(req.n_clear == 2 && req.clear != NULL);
+    CHECK(req.n_clear == 2 && strcmp(req.clear[0]->field, "billing_address.line2") == 0 &&
+          req.clear[0]->contact_id[0] == '\0');
+    CHECK(req.n_clear == 2 && strcmp(req.clear[1]->field, "vat_id") == 0 &&
+          req.clear[1]->contact_id[0] == '\0');
+    CHECK(c.account.billing_address == NULL && c.account.n_contacts == 0);
+    CHECK(c.account.vat_id[0] == '\0');
+
+    /* A contact's field: with --contact, which names it. */
+    cli_args b = {.arg = {"sr_5"}, .n_args = 1};
+    set(&cmd_dsar_rectify, &b, "clear", "phone");
+    CHECK(dsar_build_rectify(&b, &c, &req, why, sizeof why) == -1);
+    CHECK_WHY("need --contact");
+    set(&cmd_dsar_rectify, &b, "contact", "acc-2/c7");
+    set(&cmd_dsar_rectify, &b, "name", "Jane Roe");
+    CHECK(dsar_build_rectify(&b, &c, &req, why, sizeof why) == 0);
+    CHECK(strcmp(c.account.account_id, "acc-2") == 0);
+    CHECK(req.n_clear == 1 && strcmp(req.clear[0]->field, "phone") == 0 &&
+          strcmp(req.clear[0]->contact_id, "c7") == 0);
+    CHECK(strcmp(c.contact.name, "Jane Roe") == 0 && c.contact.phone[0] == '\0');
+
+    /* Given a value and cleared; a required or unknown field; empty. */
+    set(&cmd_dsar_rectify, &b, "phone", PHONE);
+    CHECK(dsar_build_rectify(&b, &c, &req, why, sizeof why) == -1);
+    CHECK_WHY("--clear phone: --phone also gives it a value");
+    CHECK(strstr(why, "15112345667") == NULL);
+    set(&cmd_dsar_rectify, &b, "phone", NULL);
+    static const char *bad[] = {"legal-name", "phone,city", "phone,", ",phone", "phone,,name",
+                                "Phone"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        set(&cmd_dsar_rectify, &b, "clear", bad[i]);
+        CHECK(dsar_build_rectify(&b, &c, &req, why, sizeof why) == -1);
+        CHECK_WHY("--clear: each FIELD must be vat-id, address-line2, name, email or phone");
+    }
+    set(&cmd_dsar_rectify, &b, "clear", "");
+    CHECK(dsar_build_rectify(&b, &c, &req, why, sizeof why) == -1);
+    CHECK_WHY("--clear: must not be empty");
 }
 
 static void test_extend(void)
@@ -238,6 +287,7 @@ int main(void)
     RUN(test_open);
     RUN(test_list);
     RUN(test_rectify);
+    RUN(test_rectify_clear);
     RUN(test_extend);
     return check_summary();
 }

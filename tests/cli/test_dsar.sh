@@ -10,6 +10,11 @@
 #             complete), export never leaving a half file, an objection shown
 #             on the contact, an erasure with --yes after the refusal without
 #             it, then a rectification and a restriction of the account
+#   readme    the README's "Access requests" section, command by command, as
+#             written there, against `minbilld serve --dev`: access (open,
+#             export, complete), rectification (replace, --clear, show,
+#             complete), restriction, erasure (typed confirmation on a
+#             terminal); then the erased account's usage is not invoiced
 #
 # Every failure is one stderr line that never shows the e-mail or phone that
 # was typed. CTest also sets SEED_ACCOUNTS to the seed_accounts helper (the
@@ -19,7 +24,8 @@
 set -eu
 
 . "$(dirname "$0")/lib.sh"
-part=${1:?usage: test_dsar.sh requests|data}
+part=${1:?usage: test_dsar.sh requests|data|readme}
+src=$(cd "$(dirname "$0")/../.." && pwd)
 
 email=jane.doe@example.de
 phone=+4915112345667
@@ -75,10 +81,10 @@ erase_on_terminal() {
         sh "$MINBILL" "$server" "$2" "$privacy" "$1"
 }
 
-# expect_export_names_jane NAME FILE: FILE is one JSON object, and the
-# contact's name is one of its values.
-expect_export_names_jane() {
-    if python3 - "$2" <<'EOF'; then pass; else fail "$1: $2 is not JSON naming Jane Doe"; fi
+# expect_export_names WHAT FILE NAME: FILE is one JSON object, and NAME is
+# one of its values.
+expect_export_names() {
+    if python3 - "$2" "$3" <<'EOF'; then pass; else fail "$1: $2 is not JSON naming $3"; fi
 import json, sys
 def strings(v):
     if isinstance(v, dict):
@@ -91,11 +97,25 @@ def strings(v):
         yield v
 with open(sys.argv[1], encoding="utf-8") as f:
     doc = json.load(f)
-sys.exit(0 if isinstance(doc, dict) and "Jane Doe" in strings(doc) else 1)
+sys.exit(0 if isinstance(doc, dict) and sys.argv[2] in strings(doc) else 1)
 EOF
 }
 
-start_seeded_daemon
+# readme_commands: the lines of the ```sh blocks of the README's "Access
+# requests" section.
+readme_commands() {
+    awk '/^### Access requests/ { on = 1; next }
+         on && /^#/ { exit }
+         on && /^```sh/ { code = 1; next }
+         on && /^```/ { code = 0; next }
+         on && code' "$src/README.md"
+}
+
+if [ "$part" = readme ]; then
+    start_dev_daemon
+else
+    start_seeded_daemon
+fi
 
 if [ "$part" = requests ]; then
     # --- help and usage errors ---------------------------------------------
@@ -302,7 +322,7 @@ if [ "$part" = data ]; then
     else
         fail "export: file mode is not 600"
     fi
-    expect_export_names_jane "export" "$dir/export.json"
+    expect_export_names "export" "$dir/export.json" "Jane Doe"
     cp "$dir/export.json" "$dir/export.first" || true
     dsar export "$access" --out "$dir/export.json"
     expect_rc "export onto an existing file" 1
@@ -326,7 +346,7 @@ if [ "$part" = data ]; then
     run script -qec "\"$MINBILL\" --server $server --api-key $privacy dsar export $access --out \"$dir/tty.json\"" /dev/null
     expect_rc "export on a terminal" 0
     expect_out_has "export on a terminal" "exported "
-    expect_export_names_jane "export on a terminal" "$dir/tty.json"
+    expect_export_names "export on a terminal" "$dir/tty.json" "Jane Doe"
 
     dsar complete "$access" --reason "export sent by letter"
     expect_rc "complete" 0
@@ -380,6 +400,96 @@ if [ "$part" = data ]; then
     expect_rc "restrict" 0
     expect_out_has "restrict" "request $id: completed"
     expect_out_has "restrict" "account         acc-cli"
+fi
+
+if [ "$part" = readme ]; then
+    # --- the README's "Access requests", as written there ----------------------
+
+    readme_commands >"$dir/readme.txt"
+    id=
+    verbs=
+    while IFS= read -r line; do
+        case $line in
+        "export MINBILL_SERVER=127.0.0.1:50051 MINBILL_API_KEY=<the privacy key it printed>")
+            # The same, with the port this daemon chose.
+            MINBILL_SERVER=$server
+            MINBILL_API_KEY=$(dev_key privacy)
+            export MINBILL_SERVER MINBILL_API_KEY
+            continue
+            ;;
+        "build/client/minbill dsar "*) ;;
+        *)
+            fail "README: not a minbill dsar command: $line"
+            continue
+            ;;
+        esac
+        args=${line#build/client/minbill }
+        case $args in *[\$\`\\\;\|\&\<\>]*)
+            fail "README: more than a command: $line"
+            continue
+            ;;
+        esac
+        [ -z "$id" ] || args=$(printf '%s' "$args" | sed "s/sr_\.\.\./$id/g")
+        verb=$(printf '%s' "$args" | cut -d ' ' -f 2)
+        verbs="$verbs $verb"
+        if [ "$verb" = erase ]; then
+            # On a terminal, typing the request id when asked.
+            run sh -c 'printf "%s\n" "$1" | script -qec "\"$MINBILL\" $2" /dev/null' sh "$id" "$args"
+        else
+            eval "run \"\$MINBILL\" $args" </dev/null
+        fi
+        expect_rc "README: $args" 0
+        case $verb in
+        open)
+            id=$(printf '%s\n' "$out" | sed -n 's/^request id *\(sr_[0-9a-f]*\)$/\1/p')
+            if [ -n "$id" ]; then pass; else fail "README: $args: no request id"; fi
+            ;;
+        export) expect_export_names "README: $args" "$dir/work/jean-martin.json" "Jean Martin" ;;
+        rectify)
+            expect_out_has "README: $args" "RECIPIENTS TO NOTIFY (Art. 19)"
+            case $args in
+            *--address-line1*) expect_out_has "README: $args" "8 quai Perrache" ;;
+            *"--clear phone"*) expect_err_lacks "README: $args: the phone is gone" "+33478123456" ;;
+            esac
+            ;;
+        show) expect_out_has "README: $args" "notify (Art. 19)" ;;
+        complete)
+            if printf '%s\n' "$out" | grep -q '^state  *completed$'; then
+                pass
+            else
+                fail "README: $args: not completed"
+            fi
+            ;;
+        restrict) expect_out_has "README: $args" "request $id: completed" ;;
+        erase)
+            expect_out_has "README: $args" "Type the request id to confirm:"
+            expect_out_has "README: $args" "request $id: erased"
+            ;;
+        esac
+    done <"$dir/readme.txt"
+    for verb in open export complete rectify show restrict erase; do
+        case "$verbs " in *" $verb "*) pass ;; *) fail "README: no dsar $verb step" ;; esac
+    done
+
+    # The account's own fields and its contact are gone; the requests stay.
+    run "$MINBILL" account show jean-martin-auto --reveal
+    expect_rc "after the README: account show" 0
+    expect_err_lacks "after the README: the name is gone" "Jean Martin"
+    run "$MINBILL" dsar list
+    if [ "$(printf '%s\n' "$out" | grep -c ' completed ')" = 4 ]; then
+        pass
+    else
+        fail "after the README: want 4 completed requests"
+    fi
+    # Its usage of last month is not invoiced, and the run says why.
+    last=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m)
+    run "$MINBILL" --api-key "$(dev_key finance)" invoices run --period "$last"
+    expect_rc "invoices run after the erasure" 0
+    expect_err_has "invoices run after the erasure" \
+        "minbill: invoices run: jean-martin-auto: not invoiced: the account's personal data was erased"
+    expect_out_has "invoices run after the erasure" "3 invoice(s) issued, 0 skipped, 0 failed"
+    expect_out_has "invoices run after the erasure" "1 account(s) not invoiced"
+    expect_err_lacks "invoices run after the erasure" "Jean Martin"
 fi
 
 finish

@@ -195,12 +195,25 @@ void iu_billing(const mbt_server *s, const iu_keys *k, const char *period, bool 
                 if (out->first_number[0] == '\0')
                     snprintf(out->first_number, sizeof out->first_number, "%s", p->invoice_number);
                 snprintf(out->last_number, sizeof out->last_number, "%s", p->invoice_number);
+            } else if (out->n_unissued < IU_UNISSUED_MAX) {
+                snprintf(out->unissued[out->n_unissued].account_id,
+                         sizeof out->unissued[0].account_id, "%s", p->account_id);
+                snprintf(out->unissued[out->n_unissued++].reason, sizeof out->unissued[0].reason,
+                         "%s", p->skipped_reason);
             }
         }
         minbill__v1__run_billing_progress__free_unpacked(p, NULL);
     }
     out->code = mbt_call_end(call, &out->st);
     mbc_call_free(call);
+}
+
+const char *iu_run_reason(const iu_run *r, const char *account_id)
+{
+    for (int i = 0; i < r->n_unissued; i++)
+        if (strcmp(r->unissued[i].account_id, account_id) == 0)
+            return r->unissued[i].reason;
+    return "";
 }
 
 void iu_run_free(iu_run *r)

@@ -52,6 +52,7 @@ int64_t iu_month_ago(int back, char period[8]);
 int iu_usage(const mbt_server *s, const iu_keys *k, const char *idem, const char *account,
              const char *metric, int64_t quantity, int64_t when);
 
+#define IU_UNISSUED_MAX 16
 typedef struct iu_run {
     int code;              /* the call's status */
     mb_error st;
@@ -59,7 +60,15 @@ typedef struct iu_run {
     int64_t issued_steps;  /* ... of which carried an invoice number */
     Minbill__V1__BillingSummary *summary; /* the last message's; free with iu_run_free */
     char first_number[32], last_number[32];
+    /* The first IU_UNISSUED_MAX steps without an invoice: account, reason. */
+    struct {
+        char account_id[72], reason[256];
+    } unissued[IU_UNISSUED_MAX];
+    int n_unissued;
 } iu_run;
+
+/* Why r issued no invoice for account ("" if it did or was not in r). */
+const char *iu_run_reason(const iu_run *r, const char *account_id);
 
 /* Runs RunBilling to its end (deadline timeout_ms). */
 void iu_billing(const mbt_server *s, const iu_keys *k, const char *period, bool dry,

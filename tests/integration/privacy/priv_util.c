@@ -173,3 +173,55 @@ bool pu_blobs_gone(const pu_blobs *b, const char *const *paths, const char *what
             mbt_now() - t0);
     return left == 0;
 }
+
+void pu_export(const mbt_server *s, const char *key, const char *request_id, int pause_ms,
+               pu_export_result *out)
+{
+    memset(out, 0, sizeof *out);
+    Minbill__V1__ExportSubjectDataRequest req = MINBILL__V1__EXPORT_SUBJECT_DATA_REQUEST__INIT;
+    req.request_id = (char *)request_id;
+    mbc_call_t *call = mbc_call_start(s->ch, PU_EXPORT, key, mbt_ms(60000));
+    if (call == NULL) {
+        out->code = GRPC_STATUS_UNAVAILABLE;
+        return;
+    }
+    mbc_call_send_msg(call, &req.base);
+    mbc_call_close_send(call);
+    uint8_t *msg;
+    size_t len;
+    while (mbc_call_recv(call, &msg, &len) == 1) {
+        Minbill__V1__ExportChunk *c = minbill__v1__export_chunk__unpack(NULL, len, msg);
+        free(msg);
+        if (c == NULL)
+            continue;
+        char *grown = realloc(out->doc, out->len + c->data.len + 1);
+        if (grown != NULL) {
+            out->doc = grown;
+            memcpy(out->doc + out->len, c->data.data, c->data.len);
+            out->len += c->data.len;
+            out->doc[out->len] = '\0';
+        }
+        out->chunks++;
+        if (c->data.len > out->max_chunk)
+            out->max_chunk = c->data.len;
+        minbill__v1__export_chunk__free_unpacked(c, NULL);
+        if (pause_ms > 0)
+            mbt_sleep_ms(pause_ms);
+    }
+    out->code = mbt_call_end(call, &out->st);
+    mbc_call_free(call);
+}
+
+void pu_export_free(pu_export_result *r)
+{
+    free(r->doc);
+    r->doc = NULL;
+}
+
+int pu_occurrences(const char *doc, const char *needle)
+{
+    int n = 0;
+    for (const char *p = doc; p != NULL && (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}

@@ -18,6 +18,7 @@
 #define PU_ERASE "/minbill.v1.Privacy/EraseSubject"
 #define PU_RESTRICT "/minbill.v1.Privacy/RestrictSubject"
 #define PU_RECTIFY "/minbill.v1.Privacy/RectifySubject"
+#define PU_EXPORT "/minbill.v1.Privacy/ExportSubjectData"
 
 /* Unary call; the answer (free with pu_free) or NULL with *st set. */
 ProtobufCMessage *pu_call(const mbt_server *s, const char *key, const char *method,
@@ -31,6 +32,24 @@ void pu_free(void *msg);
 #define PU_ID_MAX 64
 int pu_open(const mbt_server *s, const char *key, Minbill__V1__SubjectRequestKind kind,
             const char *email, const char *contact_id, const char *account_id, char *request_id);
+
+/* An ExportSubjectData call read to its end. */
+typedef struct pu_export_result {
+    int code;
+    mb_error st;
+    char *doc; /* malloc'd, NUL-terminated; NULL if nothing came */
+    size_t len;
+    size_t chunks, max_chunk;
+} pu_export_result;
+
+/* Runs an export as key to its end; with pause_ms, waits that long after
+ * each chunk (a slow reader). Free with pu_export_free. */
+void pu_export(const mbt_server *s, const char *key, const char *request_id, int pause_ms,
+               pu_export_result *out);
+void pu_export_free(pu_export_result *r);
+
+/* How many times needle is in doc (0 for a NULL doc). */
+int pu_occurrences(const char *doc, const char *needle);
 
 /* GetSubjectRequest as key; NULL with *st set. */
 Minbill__V1__SubjectRequest *pu_request(const mbt_server *s, const char *key, const char *id,

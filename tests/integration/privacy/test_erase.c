@@ -9,11 +9,14 @@
  * before, so the scan can fail). The account shows no contacts and no
  * payment methods; its issued invoice is kept, restricted (support no
  * longer sees it), still renders and validates, and is reported with its
- * legal basis and retention date; the audit chain is intact; the request
+ * legal basis and retention date; an export then reports that invoice and
+ * nothing else of the subject; the audit chain is intact; the request
  * is closed, so erasing again is refused. An erasure by e-mail takes
  * exactly the contacts with that e-mail. A large account is erased in
  * chunks that other writers' commits come between: a reader watching the
- * contacts disappear sees them go ERASE_CHUNK at a time.
+ * contacts disappear sees them go ERASE_CHUNK at a time. Usage of an
+ * erased account is never invoiced: billing runs name it as not invoiced
+ * and why (without its data), and take no number for it.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -211,6 +214,42 @@ static void check_invoice_after(const char *number)
     CHECK(system(cmd) == 0);
 }
 
+/* An access request about the erased account: the export reports the
+ * retained invoice (with its recipient snapshot, kept by law) and nothing
+ * else of the subject: no contact, payment method or account field. */
+static void check_export_after(const char *number)
+{
+    char id[PU_ID_MAX], want[64];
+    CHECK(pu_open(&srv, privacy, MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ACCESS,
+                  NULL, NULL, ACC, id) == GRPC_STATUS_OK);
+    pu_export_result r;
+    pu_export(&srv, privacy, id, 0, &r);
+    CHECK_STATUS(r.st, GRPC_STATUS_OK);
+    snprintf(want, sizeof want, "\"invoice_number\":\"%s\"", number);
+    CHECK(pu_occurrences(r.doc, want) == 1);
+    CHECK(pu_occurrences(r.doc, "\"invoice_number\":") == 1);
+    /* The subject's part (the Art. 15 information after it names every
+     * table): the account row with its fields gone, no other record. */
+    char *info = r.doc != NULL ? strstr(r.doc, "\"information\":") : NULL;
+    CHECK(info != NULL);
+    if (info != NULL)
+        *info = '\0';
+    CHECK(pu_occurrences(r.doc, "\"record\":") == 1);
+    CHECK(pu_occurrences(r.doc, "\"table\":\"accounts\"") == 1);
+    CHECK(pu_occurrences(r.doc, "\"value\":null") == 3);
+    /* Nothing erased; the legal name (of which C1_NAME is a part) only in
+     * the invoice's recipient snapshot, the card's last 4 digits only as
+     * its payment means: both kept by law with it. */
+    const char *const gone[] = {C1_EMAIL, C1_PHONE, C2_NAME, C2_EMAIL, C2_PHONE,
+                                PAN,      IBAN,     MANDATE};
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
+        CHECK(r.doc != NULL && strstr(r.doc, gone[i]) == NULL);
+    CHECK(pu_occurrences(r.doc, LEGAL_NAME) == 1);
+    CHECK(pu_occurrences(r.doc, "\"card_last4\":\"4242\"") == 1 &&
+          pu_occurrences(r.doc, "4242") == 1);
+    pu_export_free(&r);
+}
+
 static void test_erase_account(void)
 {
     char card[64], sepa[64], number[32], id[PU_ID_MAX];
@@ -262,6 +301,7 @@ static void test_erase_account(void)
 
     CHECK(pu_blobs_gone(&sealed, files, "erased values in the database, WAL and log"));
     CHECK(pu_blobs_found(&clear, files) == 0);
+    check_export_after(number);
 
     /* The account can be given data again: under a new key. */
     CHECK(mbt_upsert_account(srv.ch, k.platform, ACC, "Neuer Name GmbH", "pro", NULL, 0,
@@ -405,6 +445,63 @@ static void test_erase_in_chunks(void)
     CHECK(pu_audit_intact(&srv, privacy));
 }
 
+/* Usage of an account erased before its period is billed: no run, dry or
+ * real, invoices it (an invoice must name its buyer); each reports the
+ * account as not invoiced and why, with none of its data, counts it apart,
+ * and takes no number; the others are billed as usual. */
+static void test_billing_after_erasure(void)
+{
+    static const char *const GONE = "acc-gone", *const GONE_NAME = "Erna Entfernt e.K.";
+    char p2[8], id[PU_ID_MAX], sql[256];
+    int64_t t2 = iu_month_ago(2, p2);
+    Minbill__V1__Contact c, *cp = &c;
+    pu_contact_init(&c, "c1", "Erna Entfernt", "erna.entfernt@erase-test.de", "");
+    CHECK(mbt_upsert_account(srv.ch, k.platform, GONE, GONE_NAME, "pro", &cp, 1, mbt_ms(10000),
+                             NULL) == GRPC_STATUS_OK);
+    CHECK(iu_usage(&srv, &k, "gone-u1", GONE, "messages", 7000, t2) == GRPC_STATUS_OK);
+    CHECK(iu_usage(&srv, &k, "keep-u2", KEEP, "messages", 3000, t2) == GRPC_STATUS_OK);
+    CHECK(pu_open(&srv, privacy, MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ERASURE,
+                  NULL, NULL, GONE, id) == GRPC_STATUS_OK);
+    mb_error st;
+    Minbill__V1__ErasureReport *r = erase(&srv, id, mbt_ms(60000), &st);
+    CHECK_STATUS(st, GRPC_STATUS_OK);
+    CHECK(r != NULL && r->n_retained == 0); /* nothing invoiced yet: nothing kept */
+    pu_free(r);
+
+    for (int dry = 1; dry >= 0; dry--) {
+        iu_run run;
+        iu_billing(&srv, &k, p2, dry, mbt_ms(60000), &run);
+        CHECK_STATUS(run.st, GRPC_STATUS_OK);
+        const char *why = iu_run_reason(&run, GONE);
+        CHECK_CONTAINS(why, "not invoiced");
+        CHECK_CONTAINS(why, "erased");
+        CHECK(strstr(why, "Erna") == NULL && strstr(why, "erase-test") == NULL);
+        CHECK(run.summary != NULL && run.summary->accounts_erased == 1);
+        CHECK(run.summary != NULL && run.summary->invoices_failed == 0);
+        /* KEEP's usage is billed (would be, in the dry run). */
+        CHECK(run.summary != NULL && run.summary->invoices_issued >= 1);
+        CHECK(iu_run_reason(&run, KEEP)[0] == '\0');
+        iu_run_free(&run);
+    }
+    char number[32];
+    iu_number_of(&srv, &k, GONE, p2, number);
+    CHECK(number[0] == '\0');
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM invoices WHERE account_id = '%s'", GONE);
+    CHECK(mbt_db_long(srv.d.db, sql) == 0);
+    iu_number_of(&srv, &k, KEEP, p2, number);
+    CHECK(number[0] != '\0');
+    CHECK(mbt_db_long(srv.d.db, "SELECT count(*) FROM audit_events WHERE action = 'billing.run'"
+                                " AND purpose LIKE '%erased=1%'") >= 1);
+    /* A run again says the same: the account stays unbilled. */
+    iu_run again;
+    iu_billing(&srv, &k, p2, false, mbt_ms(60000), &again);
+    CHECK_STATUS(again.st, GRPC_STATUS_OK);
+    CHECK_CONTAINS(iu_run_reason(&again, GONE), "erased");
+    CHECK(again.summary != NULL && again.summary->accounts_erased == 1 &&
+          again.summary->invoices_issued == 0);
+    iu_run_free(&again);
+}
+
 int main(void)
 {
     t1 = iu_month_ago(1, p1);
@@ -415,6 +512,7 @@ int main(void)
     RUN(test_erase_account);
     RUN(test_erase_by_email);
     RUN(test_erase_in_chunks);
+    RUN(test_billing_after_erasure);
     /* Nothing erased came back with the final checkpoint either. */
     CHECK(mbt_stop(&srv, SIGTERM) == 0);
     const char *const files[] = {srv.d.db, wal, srv.d.log, NULL};

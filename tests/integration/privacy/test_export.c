@@ -11,10 +11,12 @@
  * that matches nothing; the document is valid JSON of the documented
  * schema; wrong kind, closed request, unknown request, support role; the
  * audit event committed with the request id; a slow reader gets bounded
- * chunks.
+ * chunks; the retention stated is the stored setting (a daemon started with
+ * --closed-account-grace-days 45 exports 45 days, not the default 30).
  *
  * MINBILL_TEST_SEED=N replays a world.
  */
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,6 @@
 #include "inv_util.h"
 #include "minbill/v1/privacy.pb-c.h"
 
-#define EXPORT "/minbill.v1.Privacy/ExportSubjectData"
 #define COMPLETE "/minbill.v1.Privacy/CompleteSubjectRequest"
 #define KIND(k) MINBILL__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_##k
 
@@ -229,67 +230,14 @@ static void setup_world(void)
 
 /* --- Requests and exports ---------------------------------------------- */
 
-typedef struct export_result {
-    int code;
-    mb_error st;
-    char *doc; /* malloc'd, NUL-terminated; NULL if nothing came */
-    size_t len;
-    size_t chunks, max_chunk;
-} export_result;
-
-/* Runs an export to its end; with pause_ms, waits that long after each
- * chunk (a slow reader). */
-static void export_as(const char *key, const char *request_id, int pause_ms, export_result *out)
-{
-    memset(out, 0, sizeof *out);
-    Minbill__V1__ExportSubjectDataRequest req = MINBILL__V1__EXPORT_SUBJECT_DATA_REQUEST__INIT;
-    req.request_id = (char *)request_id;
-    mbc_call_t *call = mbc_call_start(srv.ch, EXPORT, key, mbt_ms(60000));
-    if (call == NULL) {
-        out->code = GRPC_STATUS_UNAVAILABLE;
-        return;
-    }
-    mbc_call_send_msg(call, &req.base);
-    mbc_call_close_send(call);
-    uint8_t *msg;
-    size_t len;
-    while (mbc_call_recv(call, &msg, &len) == 1) {
-        Minbill__V1__ExportChunk *c = minbill__v1__export_chunk__unpack(NULL, len, msg);
-        free(msg);
-        if (c == NULL)
-            continue;
-        char *grown = realloc(out->doc, out->len + c->data.len + 1);
-        if (grown != NULL) {
-            out->doc = grown;
-            memcpy(out->doc + out->len, c->data.data, c->data.len);
-            out->len += c->data.len;
-            out->doc[out->len] = '\0';
-        }
-        out->chunks++;
-        if (c->data.len > out->max_chunk)
-            out->max_chunk = c->data.len;
-        minbill__v1__export_chunk__free_unpacked(c, NULL);
-        if (pause_ms > 0)
-            mbt_sleep_ms(pause_ms);
-    }
-    out->code = mbt_call_end(call, &out->st);
-    mbc_call_free(call);
-}
-
-static void export_free(export_result *r)
-{
-    free(r->doc);
-    r->doc = NULL;
-}
-
-static bool in_doc(const export_result *r, const char *value)
+static bool in_doc(const pu_export_result *r, const char *value)
 {
     return r->doc != NULL && strstr(r->doc, value) != NULL;
 }
 
 /* The JSON the document holds at path (SQLite's JSON functions): its text,
  * "" if absent or invalid. */
-static void json_at(const export_result *r, const char *path, char *out, size_t size)
+static void json_at(const pu_export_result *r, const char *path, char *out, size_t size)
 {
     sqlite3 *db;
     out[0] = '\0';
@@ -307,7 +255,7 @@ static void json_at(const export_result *r, const char *path, char *out, size_t 
     sqlite3_close(db);
 }
 
-static long json_long(const export_result *r, const char *path)
+static long json_long(const pu_export_result *r, const char *path)
 {
     char buf[64];
     json_at(r, path, buf, sizeof buf);
@@ -340,7 +288,7 @@ static bool is_subject_contact(const person *const *subject, int n, const char *
 /* The proof: every value of the subject's contacts (and, if whole, of the
  * subject dealer's own fields) is in the document; no value of anyone
  * else, and never a card number or IBAN. */
-static void check_complete(const export_result *r, const person *const *subject, int n,
+static void check_complete(const pu_export_result *r, const person *const *subject, int n,
                            const dealer *whole)
 {
     for (int i = 0; i < n; i++)
@@ -371,9 +319,9 @@ static void check_complete(const export_result *r, const person *const *subject,
     }
 }
 
-static void export_ok(const char *request_id, export_result *r)
+static void export_ok(const char *request_id, pu_export_result *r)
 {
-    export_as(privacy, request_id, 0, r);
+    pu_export(&srv, privacy, request_id, 0, r);
     CHECK_STATUS(r->st, GRPC_STATUS_OK);
     char buf[64];
     json_at(r, "$.schema_version", buf, sizeof buf);
@@ -388,7 +336,7 @@ static void test_by_shared_email(void)
 {
     char id[64];
     CHECK(pu_open(&srv, privacy, KIND(ACCESS), world[0].c[1].email, NULL, NULL, id) == 0);
-    export_result r;
+    pu_export_result r;
     export_ok(id, &r);
     const person *subject[] = {&world[0].c[1], &world[1].c[1]};
     check_complete(&r, subject, 2, NULL);
@@ -411,7 +359,7 @@ static void test_by_shared_email(void)
              " AND request_id = '%s' AND actor_role = 'privacy'",
              id);
     CHECK(mbt_db_long(srv.d.db, sql) == 2);
-    export_free(&r);
+    pu_export_free(&r);
 }
 
 static void test_by_contact(void)
@@ -427,13 +375,13 @@ static void test_by_contact(void)
         char objection[64];
         if (objected)
             CHECK(pu_open(&srv, privacy, KIND(OBJECTION), NULL, cid, NULL, objection) == 0);
-        export_result r;
+        pu_export_result r;
         export_ok(id, &r);
         const person *subject[] = {p};
         check_complete(&r, subject, 1, NULL);
         CHECK(json_long(&r, "$.accounts[0].records[0].marketing_objection") == objected);
         CHECK(json_long(&r, "$.accounts[0].records[0].restricted") == 0);
-        export_free(&r);
+        pu_export_free(&r);
     }
 }
 
@@ -452,7 +400,7 @@ static void test_by_account(void)
     CHECK_STATUS(st, GRPC_STATUS_OK);
     if (acc != NULL)
         protobuf_c_message_free_unpacked(acc, NULL);
-    export_result r;
+    pu_export_result r;
     export_ok(id, &r);
     const person *subject[MAX_CONTACTS];
     for (int i = 0; i < d->n; i++)
@@ -495,14 +443,14 @@ static void test_by_account(void)
     CHECK(in_doc(&r, "\"right\":\"objection\""));
     CHECK(in_doc(&r, "tax authorities"));
     CHECK(in_doc(&r, "\"retention_rule\":{\"trigger\":"));
-    export_free(&r);
+    pu_export_free(&r);
 }
 
 static void test_no_data(void)
 {
     char id[64];
     CHECK(pu_open(&srv, privacy, KIND(ACCESS), "nobody.at.all@example.org", NULL, NULL, id) == 0);
-    export_result r;
+    pu_export_result r;
     export_ok(id, &r);
     CHECK(json_long(&r, "$.found") == 0);
     char buf[512];
@@ -513,16 +461,16 @@ static void test_no_data(void)
     /* Nobody's data, and the e-mail is not echoed either. */
     CHECK(!in_doc(&r, "nobody.at.all"));
     check_complete(&r, NULL, 0, NULL);
-    export_free(&r);
+    pu_export_free(&r);
 }
 
 static void test_refusals(void)
 {
     char id[64], sql[256];
-    export_result r;
+    pu_export_result r;
     /* Another kind of request. */
     CHECK(pu_open(&srv, privacy, KIND(ERASURE), NULL, NULL, world[2].id, id) == 0);
-    export_as(privacy, id, 0, &r);
+    pu_export(&srv, privacy, id, 0, &r);
     CHECK_STATUS(r.st, GRPC_STATUS_FAILED_PRECONDITION);
     CHECK(r.doc == NULL);
     snprintf(sql, sizeof sql,
@@ -530,7 +478,7 @@ static void test_refusals(void)
              " AND request_id = '%s'",
              id);
     CHECK(mbt_db_long(srv.d.db, sql) == 0);
-    export_free(&r);
+    pu_export_free(&r);
     /* A closed one. */
     CHECK(pu_open(&srv, privacy, KIND(ACCESS), NULL, NULL, world[2].id, id) == 0);
     Minbill__V1__CompleteSubjectRequestRequest c =
@@ -543,24 +491,24 @@ static void test_refusals(void)
     CHECK_STATUS(st, GRPC_STATUS_OK);
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
-    export_as(privacy, id, 0, &r);
+    pu_export(&srv, privacy, id, 0, &r);
     CHECK_STATUS(r.st, GRPC_STATUS_FAILED_PRECONDITION);
     CHECK(r.doc == NULL);
-    export_free(&r);
+    pu_export_free(&r);
     /* Unknown, missing. */
-    export_as(privacy, "sr_nonexistent", 0, &r);
+    pu_export(&srv, privacy, "sr_nonexistent", 0, &r);
     CHECK_STATUS(r.st, GRPC_STATUS_NOT_FOUND);
-    export_free(&r);
-    export_as(privacy, "", 0, &r);
+    pu_export_free(&r);
+    pu_export(&srv, privacy, "", 0, &r);
     CHECK_STATUS(r.st, GRPC_STATUS_INVALID_ARGUMENT);
     CHECK(strstr(r.st.msg, "request_id") != NULL);
-    export_free(&r);
+    pu_export_free(&r);
     /* Support may open requests but not export. */
     CHECK(pu_open(&srv, privacy, KIND(ACCESS), NULL, NULL, world[3].id, id) == 0);
-    export_as(keys.support, id, 0, &r);
+    pu_export(&srv, keys.support, id, 0, &r);
     CHECK_STATUS(r.st, GRPC_STATUS_PERMISSION_DENIED);
     CHECK(r.doc == NULL);
-    export_free(&r);
+    pu_export_free(&r);
 }
 
 /* A long export read slowly: it arrives in chunks of at most
@@ -575,14 +523,45 @@ static void test_slow_reader(void)
         if (i == 0)
             snprintf(first, sizeof first, "%s", id);
     }
-    export_result slow;
-    export_as(privacy, id, mbt_instrumented() ? 50 : 20, &slow);
+    pu_export_result slow;
+    pu_export(&srv, privacy, id, mbt_instrumented() ? 50 : 20, &slow);
     CHECK_STATUS(slow.st, GRPC_STATUS_OK);
     CHECK(slow.len > 2 * EXPORT_CHUNK_TEST);
     CHECK(slow.chunks >= 3 && slow.max_chunk <= EXPORT_CHUNK_TEST);
     CHECK(json_long(&slow, "$.found") == 1);
     CHECK(in_doc(&slow, first));
-    export_free(&slow);
+    pu_export_free(&slow);
+}
+
+/* The retention the export states is the one stored, which the purges use:
+ * the default at first, then what the daemon was started with. */
+static void check_grace(const char *account_id, int days)
+{
+    char id[64], rule[128], text[64];
+    snprintf(rule, sizeof rule, "\"amount\":%d,\"setting\":\"closed_account_grace_days\"", days);
+    snprintf(text, sizeof text, "the period is %d days", days);
+    CHECK(pu_open(&srv, privacy, KIND(ACCESS), NULL, NULL, account_id, id) == 0);
+    pu_export_result r;
+    export_ok(id, &r);
+    CHECK(in_doc(&r, rule) && in_doc(&r, text));
+    /* No category states another figure for the same rule. */
+    int n = pu_occurrences(r.doc, "\"setting\":\"closed_account_grace_days\"");
+    CHECK(n > 0 && n == pu_occurrences(r.doc, rule));
+    pu_export_free(&r);
+}
+
+static void test_stored_retention(void)
+{
+    check_grace(world[1].id, 30);
+    CHECK(mbt_stop(&srv, SIGTERM) == 0);
+    char conf[MBT_PATH + 32];
+    CHECK(iu_write_seller(&srv, conf) == 0);
+    const char *args[] = {"--seller-config", conf, "--acceptance-window-days", "120",
+                          "--closed-account-grace-days", "45", NULL};
+    CHECK(mbt_serve(&srv, args) == 0);
+    CHECK(mbt_db_long(srv.d.db, "SELECT value FROM settings"
+                                " WHERE name = 'closed_account_grace_days'") == 45);
+    check_grace(world[1].id, 45);
 }
 
 int main(void)
@@ -601,6 +580,7 @@ int main(void)
     RUN(test_no_data);
     RUN(test_refusals);
     RUN(test_slow_reader);
+    RUN(test_stored_retention);
     CHECK(mbt_down(&srv) == 0);
     return check_summary();
 }

@@ -12,7 +12,11 @@
  * UpsertAccount (an invalid change names the field, echoes nothing and
  * writes nothing: no value, no notice, no audit event); a valid one is
  * stored, audited with the request's id, and its recipients (Art. 19) are
- * recorded and returned; the request stays open.
+ * recorded and returned; the request stays open. Removing values (clear):
+ * only optional fields (a contact's name, e-mail, phone; the account's VAT
+ * id and second address line), only the request's subject, never one also
+ * given a value; removed like a replacement (stored, audited, recipients
+ * recorded), and an e-mail removed no longer finds the contact.
  */
 #include <string.h>
 
@@ -163,13 +167,23 @@ static void test_restrict_account(void)
     pu_free(a);
 }
 
-static Minbill__V1__Account *rectify(const char *id, Minbill__V1__Account *changes, mb_error *st)
+/* RectifySubject with changes and n fields to clear. */
+static Minbill__V1__Account *rectify_clear(const char *id, Minbill__V1__Account *changes,
+                                           Minbill__V1__ClearedField **clear, size_t n,
+                                           mb_error *st)
 {
     Minbill__V1__RectifySubjectRequest req = MINBILL__V1__RECTIFY_SUBJECT_REQUEST__INIT;
     req.request_id = (char *)id;
     req.changes = changes;
+    req.clear = clear;
+    req.n_clear = n;
     return (void *)pu_call(&srv, privacy, PU_RECTIFY, &req.base, &minbill__v1__account__descriptor,
                            mbt_ms(20000), st);
+}
+
+static Minbill__V1__Account *rectify(const char *id, Minbill__V1__Account *changes, mb_error *st)
+{
+    return rectify_clear(id, changes, NULL, 0, st);
 }
 
 /* A contact change of account acc, as RectifySubject takes it. */
@@ -299,6 +313,170 @@ static void test_rectify_account(void)
     CHECK(audited("subject.rectify", id) == 1);
 }
 
+static bool notified(const Minbill__V1__Account *a, const char *recipient)
+{
+    for (size_t i = 0; a != NULL && i < a->n_notified_recipients; i++)
+        if (strstr(a->notified_recipients[i], recipient) != NULL)
+            return true;
+    return false;
+}
+
+/* The stored account as the privacy role sees it, in full. */
+static Minbill__V1__Account *stored(const char *account_id)
+{
+    mb_error st;
+    Minbill__V1__Account *a = pu_account(&srv, privacy, account_id, true, &st);
+    CHECK_STATUS(st, GRPC_STATUS_OK);
+    return a;
+}
+
+/* Removing stored values: only optional fields, only the request's
+ * subject, never also given a value; refused ones write nothing; a removal
+ * is stored, audited and its recipients recorded like a replacement. */
+static void test_rectify_clear(void)
+{
+    Minbill__V1__Contact c[2], *cp[2] = {&c[0], &c[1]};
+    pu_contact_init(&c[0], "h-c1", "Hanna Hell", "hanna.hell@example.de", "+4915112340001");
+    pu_contact_init(&c[1], "h-c2", "Hugo Hell", "hugo.hell@example.de", "+4915112340002");
+    CHECK(mbt_upsert_account(srv.ch, platform, "acc-h", "Hanna Hell e.K.", NULL, cp, 2,
+                             mbt_ms(10000), NULL) == GRPC_STATUS_OK);
+    char id[PU_ID_MAX];
+    CHECK(pu_open(&srv, privacy, OPEN_KIND(RECTIFICATION), NULL, NULL, "acc-h", id) ==
+          GRPC_STATUS_OK);
+    /* Give the account the optional values first. */
+    Minbill__V1__Account ch = MINBILL__V1__ACCOUNT__INIT;
+    Minbill__V1__PostalAddress addr = MINBILL__V1__POSTAL_ADDRESS__INIT;
+    ch.account_id = "acc-h";
+    ch.vat_id = "DE136695976";
+    addr.line2 = "Hinterhaus, 2. OG";
+    ch.billing_address = &addr;
+    mb_error st;
+    Minbill__V1__Account *a = rectify(id, &ch, &st);
+    CHECK_STATUS(st, GRPC_STATUS_OK);
+    pu_free(a);
+    a = stored("acc-h");
+    CHECK(a != NULL && strcmp(a->vat_id, "DE136695976") == 0 && a->billing_address != NULL &&
+          strcmp(a->billing_address->line2, "Hinterhaus, 2. OG") == 0);
+    pu_free(a);
+    long notices_before = notices(id);
+
+    Minbill__V1__ClearedField f[3] = {MINBILL__V1__CLEARED_FIELD__INIT,
+                                      MINBILL__V1__CLEARED_FIELD__INIT,
+                                      MINBILL__V1__CLEARED_FIELD__INIT};
+    Minbill__V1__ClearedField *fp[3] = {&f[0], &f[1], &f[2]};
+    minbill__v1__account__init(&ch);
+    ch.account_id = "acc-h";
+    /* Refused: a required field, an account field under a contact's name,
+     * a contact outside the account, a field also given a value. */
+    static const struct {
+        const char *contact_id, *field, *named;
+    } refused[] = {
+        {"", "legal_name", "clear[0].field"},
+        {"", "billing_address.line1", "clear[0].field"},
+        {"", "phone", "clear[0].field"},
+        {"h-c1", "vat_id", "clear[0].field"},
+        {"h-c1", "role", "clear[0].field"},
+        {"h-zz", "phone", "clear[0].contact_id"},
+        {"bad id!", "phone", "clear[0].contact_id"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        f[0].contact_id = (char *)refused[i].contact_id;
+        f[0].field = (char *)refused[i].field;
+        a = rectify_clear(id, &ch, fp, 1, &st);
+        CHECK_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT);
+        CHECK_CONTAINS(st.msg, refused[i].named);
+        pu_free(a);
+    }
+    Minbill__V1__Contact cc, *slot;
+    contact_change(&ch, &slot, &cc, "acc-h", "h-c1", "");
+    cc.phone = "+4915112340009";
+    f[0].contact_id = "h-c1";
+    f[0].field = "phone";
+    a = rectify_clear(id, &ch, fp, 1, &st);
+    CHECK_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT);
+    CHECK_CONTAINS(st.msg, "clear[0].field: phone is also given a value in changes");
+    CHECK(strstr(st.msg, "15112340009") == NULL);
+    pu_free(a);
+    minbill__v1__account__init(&ch);
+    ch.account_id = "acc-h";
+    ch.vat_id = "DE136695976";
+    f[0].contact_id = "";
+    f[0].field = "vat_id";
+    a = rectify_clear(id, &ch, fp, 1, &st);
+    CHECK_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT);
+    CHECK_CONTAINS(st.msg, "also given a value");
+    pu_free(a);
+    CHECK(notices(id) == notices_before);
+    CHECK(audited("subject.rectify", id) == 1);
+
+    /* Removed: a contact's phone (the contact not otherwise changed), the
+     * second address line and the VAT id. The rest stays. */
+    minbill__v1__account__init(&ch);
+    ch.account_id = "acc-h";
+    f[0].contact_id = "h-c1";
+    f[0].field = "phone";
+    f[1].field = "billing_address.line2";
+    f[2].field = "vat_id";
+    a = rectify_clear(id, &ch, fp, 3, &st);
+    CHECK_STATUS(st, GRPC_STATUS_OK);
+    CHECK(a != NULL && a->vat_id[0] == '\0');
+    CHECK(a != NULL && a->billing_address != NULL && a->billing_address->line2[0] == '\0' &&
+          strcmp(a->billing_address->line1, "Hauptstrasse 1") == 0);
+    CHECK(pu_contact(a, "h-c1") != NULL && pu_contact(a, "h-c1")->phone[0] == '\0' &&
+          strcmp(pu_contact(a, "h-c1")->email, "hanna.hell@example.de") == 0);
+    /* Art. 19: the VAT id and address are printed on invoices. */
+    CHECK(notified(a, "tax authorities") && notified(a, "processors"));
+    pu_free(a);
+    a = stored("acc-h");
+    CHECK(a != NULL && a->vat_id[0] == '\0' && a->billing_address != NULL &&
+          a->billing_address->line2[0] == '\0');
+    CHECK(pu_contact(a, "h-c1") != NULL && pu_contact(a, "h-c1")->phone[0] == '\0');
+    CHECK(pu_contact(a, "h-c2") != NULL &&
+          strcmp(pu_contact(a, "h-c2")->phone, "+4915112340002") == 0);
+    pu_free(a);
+    CHECK(notices(id) > notices_before);
+    CHECK(audited("subject.rectify", id) == 2);
+    /* Clearing what is already empty changes nothing and tells nobody. */
+    a = rectify_clear(id, &ch, fp, 3, &st);
+    CHECK_STATUS(st, GRPC_STATUS_OK);
+    CHECK(a != NULL && a->n_notified_recipients == 0);
+    pu_free(a);
+
+    /* A request about one contact clears that contact's fields only. */
+    CHECK(pu_open(&srv, privacy, OPEN_KIND(RECTIFICATION), NULL, "h-c2", NULL, id) ==
+          GRPC_STATUS_OK);
+    f[0].contact_id = "";
+    f[0].field = "billing_address.line2";
+    a = rectify_clear(id, &ch, fp, 1, &st);
+    CHECK_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT);
+    CHECK_CONTAINS(st.msg, "clear: request");
+    pu_free(a);
+    f[0].contact_id = "h-c1";
+    f[0].field = "email";
+    a = rectify_clear(id, &ch, fp, 1, &st);
+    CHECK_STATUS(st, GRPC_STATUS_INVALID_ARGUMENT);
+    CHECK_CONTAINS(st.msg, "clear[0].contact_id: not a contact request");
+    pu_free(a);
+    f[0].contact_id = "h-c2";
+    f[0].field = "email";
+    a = rectify_clear(id, &ch, fp, 1, &st);
+    CHECK_STATUS(st, GRPC_STATUS_OK);
+    CHECK(notified(a, "processors"));
+    pu_free(a);
+    a = stored("acc-h");
+    CHECK(pu_contact(a, "h-c2") != NULL && pu_contact(a, "h-c2")->email[0] == '\0' &&
+          strcmp(pu_contact(a, "h-c2")->name, "Hugo Hell") == 0);
+    CHECK(pu_contact(a, "h-c1") != NULL &&
+          strcmp(pu_contact(a, "h-c1")->email, "hanna.hell@example.de") == 0);
+    pu_free(a);
+    /* Its e-mail removed, the contact is no longer found by it. */
+    CHECK(pu_open(&srv, privacy, OPEN_KIND(ACCESS), "hugo.hell@example.de", NULL, NULL, id) ==
+          GRPC_STATUS_OK);
+    Minbill__V1__SubjectRequest *sr = pu_request(&srv, privacy, id, &st);
+    CHECK(sr != NULL && sr->n_contact_ids == 0);
+    pu_free(sr);
+}
+
 int main(void)
 {
     if (mbt_up(&srv, NULL) != 0)
@@ -311,6 +489,7 @@ int main(void)
     RUN(test_restrict_account);
     RUN(test_rectify_contact);
     RUN(test_rectify_account);
+    RUN(test_rectify_clear);
     CHECK(pu_audit_intact(&srv, privacy));
     CHECK(mbt_down(&srv) == 0);
     return check_summary();
