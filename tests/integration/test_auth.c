@@ -333,8 +333,7 @@ static void test_key_revoked_while_running(void)
               strcmp(role, "support") == 0 && is_timestamp(created) && is_timestamp(revoked) &&
               strcmp(name, "test") == 0;
     if (!ok)
-        fprintf(stderr, "   the revoked key's line in list-api-keys is not as expected; listing:\n%s\n",
-                out);
+        fprintf(stderr, "   the revoked key's line in list-api-keys is wrong; listing:\n%s\n", out);
     CHECK(ok);
     CHECK(strstr(out, "mbk_") == NULL);
     snprintf(sql, sizeof sql,
