@@ -11,9 +11,10 @@
  * are serialised, so lines from different threads never interleave.
  *
  * What holds for a collected line:
- * - it is written at the thread's next mb_log_flush() (the server calls it
- *   before its thread waits for more work, and every few events), or when
- *   the buffer is full, or at mb_log_buffer_end();
+ * - it is written at the thread's next mb_log_flush() or
+ *   mb_log_buffer_end() (the server's threads flush every few events and
+ *   end collecting before they wait for more work), or when the buffer is
+ *   full;
  * - after mb_log_catch_crashes(), a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
  *   SIGABRT) and exit() write every thread's collected lines first (rarely,
  *   a line a thread was flushing at that moment is written twice; none is

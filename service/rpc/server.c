@@ -1017,17 +1017,23 @@ static void *cq_thread(void *arg)
     pthread_setname_np(pthread_self(), "mb-cq");
     /* The call lines of one pass over the queue go out in one write: when
      * the queue has nothing ready (before the thread blocks), and at least
-     * every PASS_EVENTS events under load. */
+     * every PASS_EVENTS events under load. While the thread waits it
+     * collects nothing: the core logs there too (a failed TLS handshake),
+     * and such a line must not wait for the next call. */
     mb_log_buffer_begin();
     int since_flush = 0;
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
-        if (ev.type == GRPC_QUEUE_TIMEOUT || since_flush == PASS_EVENTS) {
+        if (since_flush == PASS_EVENTS) {
             mb_log_flush();
             since_flush = 0;
         }
-        if (ev.type == GRPC_QUEUE_TIMEOUT)
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            mb_log_buffer_end();
             ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+            mb_log_buffer_begin();
+            since_flush = 0;
+        }
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type == GRPC_OP_COMPLETE) {
