@@ -608,6 +608,9 @@ static int cmd_serve(const config *cfg)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Call lines are collected per pass of a server thread: a crash writes
+     * them before the process dies. */
+    mb_log_catch_crashes();
 
     if (load_tls(cfg, &tls_pem, &err) != 0 || load_seller(cfg, &seller, &err) != 0)
         goto out;

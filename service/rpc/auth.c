@@ -1,12 +1,14 @@
 /*
  * auth.c - see auth.h.
  *
- * The cache is a fixed open-addressing table keyed by the key hash. It holds
- * only keys that verified, so a flood of bad keys cannot evict good ones.
- * Unknown keys have their own small negative cache, and every presented key
- * that misses the positive cache takes a token from its peer address's
- * bucket (AUTH_PEER_RATE a second): a client trying keys gets
- * UNAUTHENTICATED without a database lookup once it is over that rate.
+ * The cache is a fixed table of CACHE_WAYS-way sets keyed by the key hash
+ * (two keys a client uses in turn must not evict each other on every call).
+ * It holds only keys that verified, so a flood of bad keys cannot evict good
+ * ones. Unknown keys have their own small negative cache, and every
+ * presented key that misses the positive cache needs a token in its peer
+ * address's bucket (AUTH_PEER_RATE a second): a client trying keys gets
+ * UNAUTHENTICATED without a database lookup once it is over that rate. A key
+ * that verifies gives its token back: only failed tries count.
  */
 #include "rpc/auth.h"
 
@@ -26,6 +28,7 @@
 #include "store/writer.h"
 
 #define CACHE_SLOTS 1024
+#define CACHE_WAYS 4
 #define NEG_SLOTS 1024
 /* Keys a peer address may try (those not in the positive cache) a second,
  * and in a burst. A key created meanwhile is one try, then cached. */
@@ -306,11 +309,12 @@ void auth_free(auth_t *a)
     free(a);
 }
 
-static size_t slot_of(const unsigned char hash[HASH_BYTES])
+/* The first slot of hash's set. */
+static size_t set_of(const unsigned char hash[HASH_BYTES])
 {
     size_t h;
     memcpy(&h, hash, sizeof h);
-    return h % CACHE_SLOTS;
+    return h % (CACHE_SLOTS / CACHE_WAYS) * CACHE_WAYS;
 }
 
 static bool cache_get(auth_t *a, const unsigned char hash[HASH_BYTES], auth_identity *out)
@@ -318,19 +322,31 @@ static bool cache_get(auth_t *a, const unsigned char hash[HASH_BYTES], auth_iden
     bool hit = false;
     int64_t now = mb_mono_ns();
     pthread_rwlock_rdlock(&a->lock);
-    const cache_slot *s = &a->slots[slot_of(hash)];
-    if (s->expires_ns > now && sodium_memcmp(s->hash, hash, HASH_BYTES) == 0) {
-        *out = s->id;
-        hit = true;
+    const cache_slot *set = &a->slots[set_of(hash)];
+    for (size_t i = 0; i < CACHE_WAYS && !hit; i++) {
+        if (set[i].expires_ns > now && sodium_memcmp(set[i].hash, hash, HASH_BYTES) == 0) {
+            *out = set[i].id;
+            hit = true;
+        }
     }
     pthread_rwlock_unlock(&a->lock);
     return hit;
 }
 
+/* Replaces hash's own entry if the set has one, else the one that expires
+ * first (an expired one, if any). */
 static void cache_put(auth_t *a, const unsigned char hash[HASH_BYTES], const auth_identity *id)
 {
     pthread_rwlock_wrlock(&a->lock);
-    cache_slot *s = &a->slots[slot_of(hash)];
+    cache_slot *set = &a->slots[set_of(hash)], *s = &set[0];
+    for (size_t i = 0; i < CACHE_WAYS; i++) {
+        if (sodium_memcmp(set[i].hash, hash, HASH_BYTES) == 0) {
+            s = &set[i];
+            break;
+        }
+        if (set[i].expires_ns < s->expires_ns)
+            s = &set[i];
+    }
     memcpy(s->hash, hash, HASH_BYTES);
     s->id = *id;
     s->expires_ns = mb_mono_ns() + (int64_t)AUTH_CACHE_TTL_SECONDS * 1000000000;
@@ -340,7 +356,7 @@ static void cache_put(auth_t *a, const unsigned char hash[HASH_BYTES], const aut
 static neg_slot *neg_slot_of(auth_t *a, const unsigned char hash[HASH_BYTES])
 {
     size_t h;
-    memcpy(&h, hash + sizeof h, sizeof h); /* other bytes than slot_of() */
+    memcpy(&h, hash + sizeof h, sizeof h); /* other bytes than set_of() */
     return &a->neg[h % NEG_SLOTS];
 }
 
@@ -439,6 +455,7 @@ int auth_verify(auth_t *a, const char *key, size_t len, const char *peer, auth_i
             neg_put(a, hash);
         return -1;
     }
+    rpc_buckets_give(a->peers, peer, AUTH_PEER_BURST);
     cache_put(a, hash, out);
     return 0;
 }

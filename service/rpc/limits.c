@@ -46,15 +46,27 @@ void rpc_buckets_free(rpc_buckets_t *b)
     free(b);
 }
 
+/* name's slot, and whether name holds it. */
+static slot *slot_of(rpc_buckets_t *b, const char *name, size_t *len)
+{
+    *len = strnlen(name, NAME_MAX_LEN);
+    uint64_t h;
+    crypto_shorthash((unsigned char *)&h, (const unsigned char *)name, *len, b->hash_key);
+    return &b->slots[h % RPC_BUCKET_SLOTS];
+}
+
+static bool slot_holds(const slot *s, const char *name, size_t len)
+{
+    return strncmp(s->name, name, len) == 0 && s->name[len] == '\0';
+}
+
 bool rpc_buckets_take(rpc_buckets_t *b, const char *name, double rate, double burst,
                       int64_t *wait_ns)
 {
-    size_t len = strnlen(name, NAME_MAX_LEN);
-    uint64_t h;
-    crypto_shorthash((unsigned char *)&h, (const unsigned char *)name, len, b->hash_key);
-    slot *s = &b->slots[h % RPC_BUCKET_SLOTS];
+    size_t len;
+    slot *s = slot_of(b, name, &len);
     pthread_mutex_lock(&b->lock);
-    if (strncmp(s->name, name, len) != 0 || s->name[len] != '\0') {
+    if (!slot_holds(s, name, len)) {
         memcpy(s->name, name, len);
         s->name[len] = '\0';
         s->bucket = (mb_bucket){0, 0};
@@ -62,6 +74,18 @@ bool rpc_buckets_take(rpc_buckets_t *b, const char *name, double rate, double bu
     bool ok = mb_bucket_take(&s->bucket, rate, burst, mb_mono_ns(), wait_ns);
     pthread_mutex_unlock(&b->lock);
     return ok;
+}
+
+void rpc_buckets_give(rpc_buckets_t *b, const char *name, double burst)
+{
+    if (name == NULL)
+        return;
+    size_t len;
+    slot *s = slot_of(b, name, &len);
+    pthread_mutex_lock(&b->lock);
+    if (slot_holds(s, name, len) && s->bucket.tokens + 1.0 <= burst)
+        s->bucket.tokens += 1.0;
+    pthread_mutex_unlock(&b->lock);
 }
 
 void rpc_rate_limits_default(rpc_rate_limits *l)

@@ -30,6 +30,11 @@ void rpc_buckets_free(rpc_buckets_t *b);
 bool rpc_buckets_take(rpc_buckets_t *b, const char *name, double rate, double burst,
                       int64_t *wait_ns);
 
+/* Gives back a token rpc_buckets_take() took from name's bucket (burst at
+ * most): the try it paid for turned out not to count. Nothing if name is
+ * NULL or has lost its slot meanwhile. */
+void rpc_buckets_give(rpc_buckets_t *b, const char *name, double burst);
+
 typedef struct rpc_rate {
     double rate, burst; /* calls a second per API key; rate 0: unlimited */
 } rpc_rate;

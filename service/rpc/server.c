@@ -76,6 +76,9 @@
  * their memory in malloc's free lists otherwise, and the daemon's RSS stays
  * at the burst's peak. */
 #define STREAMS_PER_TRIM 256
+/* Events a completion-queue thread handles before it writes the log lines
+ * they made, however busy its queue stays (log.h: what SIGKILL can lose). */
+#define PASS_EVENTS 64
 
 typedef enum { TAG_NEW, TAG_RECV, TAG_SEND, TAG_FINAL, TAG_CLOSE, TAG_SHUTDOWN } tag_kind;
 
@@ -1012,13 +1015,33 @@ static void *cq_thread(void *arg)
     grpc_completion_queue *cq = ((void **)arg)[1];
     free(arg);
     pthread_setname_np(pthread_self(), "mb-cq");
+    /* The call lines of one pass over the queue go out in one write: when
+     * the queue has nothing ready (before the thread blocks), and at least
+     * every PASS_EVENTS events under load. While the thread waits it
+     * collects nothing: the core logs there too (a failed TLS handshake),
+     * and such a line must not wait for the next call. */
+    mb_log_buffer_begin();
+    int since_flush = 0;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+        if (since_flush == PASS_EVENTS) {
+            mb_log_flush();
+            since_flush = 0;
+        }
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            mb_log_buffer_end();
+            ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+            mb_log_buffer_begin();
+            since_flush = 0;
+        }
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
-        if (ev.type == GRPC_OP_COMPLETE)
+        if (ev.type == GRPC_OP_COMPLETE) {
             dispatch(srv, ev.tag, ev.success != 0);
+            since_flush++;
+        }
     }
+    mb_log_buffer_end();
     return NULL;
 }
 

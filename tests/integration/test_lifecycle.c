@@ -8,8 +8,8 @@
  * another database, each with exit status 1, a message naming the problem,
  * and the database left as it was; SIGTERM while clients hammer the daemon
  * (unary calls, Watch streams, API keys created through the CLI): exit 0,
- * clients see answers and then refusals only, watches NOT_SERVING then
- * UNAVAILABLE, `event=stopped`, a database that passes
+ * clients see answers and then refusals only, one call line per answered
+ * call, watches NOT_SERVING then UNAVAILABLE, `event=stopped`, a database that passes
  * `PRAGMA integrity_check` and a WAL that was checkpointed away; SIGINT
  * with one completion-queue thread; connections that never speak HTTP/2
  * not delaying the exit; and a second daemon refused on a served database.
@@ -363,13 +363,14 @@ static void test_sigterm_under_load(void)
     if (!mbt_wrapped())
         CHECK(took < 5.0);
 
-    int calls = 0, keys_made = 0;
+    int calls = 0, keys_made = 0, checks = 0;
     for (int i = 0; i < N; i++) {
         const load *l = &loads[i];
         switch (l->kind) {
         case LOAD_CHECK:
         case LOAD_AUTHED:
             calls += l->ok;
+            checks += l->kind == LOAD_CHECK ? l->ok : 0;
             CHECK(l->other == 0);       /* only answers, then refusals */
             CHECK(l->unavailable == 1); /* each loop ended by the shutdown */
             break;
@@ -401,6 +402,15 @@ static void test_sigterm_under_load(void)
     CHECK(mbt_log_count(&s, "event=call", "status=INTERNAL") == 0);
     CHECK(mbt_log_count(&s, "method=/grpc.health.v1.Health/Check", "status=CANCELLED") == 0);
     CHECK(mbt_log_count(&s, "method=/minbill.v1.Accounts/GetAccount", "status=CANCELLED") == 0);
+    /* Call lines are written per pass of a server thread (log.h): every call
+     * answered before and during the shutdown has its line, none twice. */
+    int check_lines = mbt_log_count(&s, "event=call", "method=" MBT_HEALTH_CHECK " ");
+    int account_lines = mbt_log_count(&s, "event=call", "method=/minbill.v1.Accounts/GetAccount");
+    if (check_lines != checks || account_lines != calls - checks)
+        fprintf(stderr, "  call lines: %d Health/Check for %d answered, %d GetAccount for %d\n",
+                check_lines, checks, account_lines, calls - checks);
+    CHECK(check_lines == checks);
+    CHECK(account_lines == calls - checks);
     mbt_down(&s);
 }
 

@@ -142,6 +142,29 @@ static void test_unknown_keys(void)
     auth_free(auth);
 }
 
+/* Keys that verify are no failed tries (issue 11): one client using more
+ * valid keys than AUTH_PEER_BURST, each missing the cache once, is never
+ * refused as if it were guessing. */
+static void test_valid_keys_not_tries(void)
+{
+    mb_error err;
+    enum { N = 80 };
+    static create_args keys[N];
+    for (int i = 0; i < N; i++) {
+        keys[i] = (create_args){.role = ROLE_PLATFORM, .name = "tenant"};
+        CHECK(store_write_sync(store, create_job, &keys[i], &err) == 0);
+    }
+    auth_t *auth = NULL;
+    CHECK(auth_new(store, kr, &auth, &err) == 0);
+    auth_identity id;
+    int refused = 0;
+    for (int i = 0; i < N; i++)
+        refused += auth_verify(auth, keys[i].key, strlen(keys[i].key), "ipv4:10.0.0.4", &id,
+                               &err) != 0;
+    CHECK(refused == 0);
+    auth_free(auth);
+}
+
 int main(void)
 {
     char kpath[512], dbpath[512];
@@ -158,6 +181,7 @@ int main(void)
     RUN(test_create_and_verify);
     RUN(test_bad_name);
     RUN(test_unknown_keys);
+    RUN(test_valid_keys_not_tries);
     store_close(store);
     keyring_free(kr);
     return check_summary();
