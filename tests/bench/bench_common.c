@@ -498,6 +498,19 @@ long bc_log_figure(const char *path, const char *event, const char *name)
     return v;
 }
 
+void bc_print_load(const char *label)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    char line[128] = "?";
+    if (f != NULL) {
+        if (fgets(line, sizeof line, f) == NULL)
+            line[0] = '\0';
+        fclose(f);
+    }
+    line[strcspn(line, "\n")] = '\0';
+    printf("%s%s (/proc/loadavg; %ld cores)\n", label, line, bc_cores());
+}
+
 void bc_print_peak_rss(long rss_kib)
 {
     if (rss_kib >= 0)

@@ -176,6 +176,9 @@ long bc_log_figure(const char *path, const char *event, const char *name);
 /* The report's daemon line: the private daemon's command and pid (own), or
  * the target of one already running. */
 void bc_print_daemon(bool own, pid_t pid, long threads, const char *target);
+/* The report's machine load line: `label` then /proc/loadavg and the
+ * number of cores. */
+void bc_print_load(const char *label);
 /* The report's peak RSS line (rss_kib < 0: not known). */
 void bc_print_peak_rss(long rss_kib);
 

@@ -24,7 +24,7 @@ _Static_assert(FILL_CHUNK <= INGEST_MAX_EVENTS, "a chunk is one ingest batch");
 
 void fx_account(const fx_usage *fx, long i, char out[FX_ID_MAX])
 {
-    snprintf(out, FX_ID_MAX, "fx-%05ld", i % fx->accounts);
+    snprintf(out, FX_ID_MAX, FX_ACCOUNT_PREFIX "%05ld", i % fx->accounts);
 }
 
 void fx_key(long i, char out[FX_ID_MAX])

@@ -32,6 +32,7 @@
 #include "minbill/v1/metering.pb-c.h"
 
 #define FX_ID_MAX 24
+#define FX_ACCOUNT_PREFIX "fx-"
 #define FX_MAX_PASSES 64
 #define FX_WINDOW_DAYS 62 /* the daemon's default acceptance window */
 

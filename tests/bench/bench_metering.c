@@ -87,31 +87,6 @@ typedef struct phase {
 
 /* --- setup and verification ---------------------------------------------------- */
 
-static int make_accounts(void)
-{
-    char *ids = calloc((size_t)opt.accounts, 48);
-    char **v = calloc((size_t)opt.accounts, sizeof *v);
-    if (ids == NULL || v == NULL) {
-        free(ids);
-        free(v);
-        return -1;
-    }
-    for (long i = 0; i < opt.accounts; i++) {
-        v[i] = ids + i * 48;
-        snprintf(v[i], 48, "bench-%s-%05ld", shape.run_id, i);
-    }
-    shape.accounts = v;
-    shape.n_accounts = opt.accounts;
-    return 0;
-}
-
-static void free_accounts(void)
-{
-    if (shape.accounts != NULL)
-        free(shape.accounts[0]);
-    free((void *)shape.accounts);
-}
-
 static int setup(mbc_channel_t *ch)
 {
     if (bc_upsert_bench_plan(PROG, ch, admin_key, SETUP_TIMEOUT_MS) != 0)
@@ -283,10 +258,10 @@ int main(int argc, char **argv)
     mbc_channel_t *ch = NULL;
     phase ph[3] = {{.name = "(a) streamed"}, {.name = "(b) unary-batched"},
                    {.name = "(c) single events"}};
-    if (make_accounts() != 0) {
-        fprintf(stderr, PROG ": out of memory\n");
+    char prefix[24];
+    snprintf(prefix, sizeof prefix, "bench-%s-", shape.run_id);
+    if (bu_accounts(&shape, opt.accounts, prefix) != 0)
         goto out;
-    }
     if (bc_daemon_start_threads(PROG, &daemon_, MINBILLD_DEFAULT, opt.daemon_threads) != 0)
         goto out;
     if (mbt_daemon_api_key(&daemon_, "platform", platform_key, sizeof platform_key) != 0 ||
@@ -352,11 +327,16 @@ int main(int argc, char **argv)
                "figures above are not representative; run again on a quiet machine\n",
                other);
     ret = ok_a && ok_b && ok_c && ok_rss && ok_count ? 0 : 1;
+    printf("RESULT accounts=%ld span=%ld stream_eps=%.0f batched_eps=%.0f batched_p50_us=%u "
+           "batched_p99_us=%u single_eps=%.0f single_p50_us=%u single_p99_us=%u "
+           "peak_rss_kb=%ld counters_ok=%d other_cores=%.2f verdict=%s\n",
+           opt.accounts, opt.batch_accounts, ph[0].eps, ph[1].eps, ph[1].p50, ph[1].p99, ph[2].eps,
+           ph[2].p50, ph[2].p99, rss, ok_count, other, ret == 0 ? "PASS" : "FAIL");
 out:
     mbc_channel_free(ch);
     if (daemon_.pid > 0 && bc_daemon_stop(PROG, &daemon_, 60) != 0)
         ret = 1;
     mbt_daemon_cleanup(&daemon_);
-    free_accounts();
+    bu_accounts_free(&shape);
     return ret;
 }

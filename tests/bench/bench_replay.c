@@ -245,19 +245,6 @@ static int read_counters(mbc_channel_t *ch, int64_t *replayed, int64_t *other)
     return *other < 0 ? -1 : 0;
 }
 
-static void print_load(void)
-{
-    FILE *f = fopen("/proc/loadavg", "r");
-    char line[128] = "?";
-    if (f != NULL) {
-        if (fgets(line, sizeof line, f) == NULL)
-            line[0] = '\0';
-        fclose(f);
-    }
-    line[strcspn(line, "\n")] = '\0';
-    printf("  machine load      %s (/proc/loadavg; %ld cores)\n", line, bc_cores());
-}
-
 int main(int argc, char **argv)
 {
     int rc = parse_args(argc, argv);
@@ -345,7 +332,7 @@ int main(int argc, char **argv)
            other1 - other0);
     printf("  CPU (cores)       daemon %.2f, client %.2f, other processes %.2f\n",
            cpu.daemon / res.seconds, cpu.self / res.seconds, cpu.other / res.seconds);
-    print_load();
+    bc_print_load("  machine load      ");
     printf("  index             %ld disk probes, %ld partition rebuilds since the restart "
            "(daemon log)\n",
            bc_log_figure(daemon_.log, "usage_index_stats", "disk_probes"),

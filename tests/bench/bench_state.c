@@ -510,15 +510,16 @@ static void print_table(const row *rows, size_t n)
                    (double)(rows[i].rss_kib - rows[0].rss_kib) * 1024.0 / (double)dh,
                    (double)(rows[i].filter_bytes - rows[0].filter_bytes) / (double)dh);
     }
-    FILE *f = fopen("/proc/loadavg", "r");
-    char line[128] = "?";
-    if (f != NULL) {
-        if (fgets(line, sizeof line, f) == NULL)
-            line[0] = '\0';
-        fclose(f);
+    bc_print_load("  machine load ");
+    for (size_t i = 0; i < n; i++) {
+        const row *r = &rows[i];
+        printf("RESULT stored=%ld fill_eps=%.0f startup_s=%.2f stream_eps=%.0f batched_eps=%.0f "
+               "batched_p99_us=%u replayed=%ld duplicates_per_s=%.0f replay_counted=%" PRId64
+               " failed=%ld peak_rss_kb=%ld filter_bytes=%ld db_bytes=%lld other_cores=%.2f\n",
+               r->stored, r->fill_eps, r->startup_s, r->stream_eps, r->batch_eps, r->batch_p99,
+               r->replayed, r->replay_dps, r->replay_counted, r->failed, r->rss_kib,
+               r->filter_bytes, r->db_bytes, r->other);
     }
-    line[strcspn(line, "\n")] = '\0';
-    printf("  machine load %s (/proc/loadavg; %ld cores)\n", line, bc_cores());
 }
 
 static int verdict(const row *rows, size_t n)
@@ -540,11 +541,16 @@ static int verdict(const row *rows, size_t n)
     } else {
         double ingest = big->stream_eps < big->batch_eps ? big->stream_eps : big->batch_eps,
                base = small->stream_eps < small->batch_eps ? small->stream_eps : small->batch_eps;
-        fails += bc_fail_if(stdout, "", ingest < TARGET_INGEST_RATIO * base,
-                            "new-event ingest at %ld hashes %.0f events/s, %.0f%% of %.0f at %ld "
-                            "(target >= 80%%)",
-                            big->stored, ingest, base > 0 ? 100 * ingest / base : 0, base,
-                            small->stored);
+        /* The baseline is the empty database's, measured in the same run. */
+        if (small->stored == 0)
+            fails += bc_fail_if(stdout, "", ingest < TARGET_INGEST_RATIO * base,
+                                "new-event ingest at %ld hashes %.0f events/s, %.0f%% of %.0f at "
+                                "%ld (target >= 80%%)",
+                                big->stored, ingest, base > 0 ? 100 * ingest / base : 0, base,
+                                small->stored);
+        else
+            printf("no empty-database figure in this run (its first size was not 0): the "
+                   "ingest ratio is not judged\n");
         fails += bc_fail_if(stdout, "", big->replay_dps < TARGET_REPLAY_DPS,
                             "replay %.0f duplicates/s (target >= %.0f)", big->replay_dps,
                             TARGET_REPLAY_DPS);
@@ -562,26 +568,6 @@ static int verdict(const row *rows, size_t n)
                "figures above are not representative\n",
                other);
     return fails == 0 ? 0 : 1;
-}
-
-static int make_accounts(bu_shape *shape)
-{
-    char *ids = calloc((size_t)opt.accounts, FX_ID_MAX);
-    char **v = calloc((size_t)opt.accounts, sizeof *v);
-    if (ids == NULL || v == NULL) {
-        free(ids);
-        free(v);
-        return -1;
-    }
-    for (long i = 0; i < opt.accounts; i++) {
-        v[i] = ids + i * FX_ID_MAX;
-        fx_account(&fx, i, v[i]);
-    }
-    shape->accounts = v;
-    shape->n_accounts = opt.accounts;
-    shape->span = opt.batch_accounts;
-    shape->batch = opt.batch;
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -611,7 +597,9 @@ int main(int argc, char **argv)
     fx.days = (int)opt.days;
     if (found == 1)
         ingested_rw(false);
-    if (make_accounts(&shape) != 0 || first_start(found == 0) != 0)
+    shape.span = opt.batch_accounts;
+    shape.batch = opt.batch;
+    if (bu_accounts(&shape, opt.accounts, FX_ACCOUNT_PREFIX) != 0 || first_start(found == 0) != 0)
         goto out;
     for (size_t i = 0; i < n_sizes; i++) {
         if (sizes[i] < stored()) {
@@ -630,9 +618,7 @@ out:
         daemon_stop();
     if (opt.dir == NULL)
         mbt_daemon_cleanup(&daemon_);
-    if (shape.accounts != NULL)
-        free(shape.accounts[0]);
-    free((void *)shape.accounts);
+    bu_accounts_free(&shape);
     grpc_shutdown_blocking();
     return ret;
 }

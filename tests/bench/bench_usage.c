@@ -19,6 +19,35 @@
 #define LANE_BATCHED 70 /* unary lanes, apart from the streams' 0..63 */
 #define LANE_SINGLE 90
 
+#define ID_MAX 48
+
+int bu_accounts(bu_shape *s, long n, const char *prefix)
+{
+    char *ids = calloc((size_t)n, ID_MAX);
+    char **v = calloc((size_t)n, sizeof *v);
+    if (ids == NULL || v == NULL) {
+        free(ids);
+        free(v);
+        fprintf(stderr, "accounts: out of memory\n");
+        return -1;
+    }
+    for (long i = 0; i < n; i++) {
+        v[i] = ids + i * ID_MAX;
+        snprintf(v[i], ID_MAX, "%s%05ld", prefix, i);
+    }
+    s->accounts = v;
+    s->n_accounts = n;
+    return 0;
+}
+
+void bu_accounts_free(bu_shape *s)
+{
+    if (s->accounts != NULL)
+        free(s->accounts[0]);
+    free((void *)s->accounts);
+    s->accounts = NULL;
+}
+
 void bu_new_run(bu_shape *s)
 {
     snprintf(s->run_id, sizeof s->run_id, "%08x", (unsigned)rand());

@@ -25,13 +25,18 @@
  * new as long as run_id is new to the database (a fresh one per phase that
  * must count every event). */
 typedef struct bu_shape {
-    char *const *accounts; /* borrowed; events go round them in order */
+    char *const *accounts; /* bu_accounts; events go round them in order */
     long n_accounts;
     long span;         /* distinct accounts in one message or batched call */
     long batch;        /* events per stream message or batched call */
     char run_id[9];    /* 8 characters */
     int64_t occurred;  /* every event's occurred_at (Unix seconds) */
 } bu_shape;
+
+/* The accounts of s: n ids "<prefix>NNNNN" (0-based, 5 digits at least:
+ * the fixture's naming, bench_fixture.h). -1 (printed) when out of memory. */
+int bu_accounts(bu_shape *s, long n, const char *prefix);
+void bu_accounts_free(bu_shape *s);
 
 /* A fresh random run_id in s (seeded by the caller's srand). */
 void bu_new_run(bu_shape *s);
