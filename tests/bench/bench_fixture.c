@@ -312,7 +312,8 @@ int fx_fill(const char *prog, fx_usage *fx, const char *db, const char *key_file
         fprintf(stderr, "%s: fill: more than %d passes\n", prog, FX_MAX_PASSES);
         return -1;
     }
-    fx->passes[fx->n_passes++] = (fx_pass){.from = fx_filled(fx), .to = to, .end = end};
+    fx_pass pass = {.from = fx_filled(fx), .to = to, .end = end};
+    fx->passes[fx->n_passes++] = pass;
     keyring_t *kr = NULL;
     store_conn_t *conn = NULL;
     mb_error err;

@@ -466,6 +466,10 @@ out:
     if (daemon_stop() != 0)
         ret = -1;
     r->db_bytes = db_bytes();
+    printf("  daemon peak RSS %.1f MiB; filter %.1f MB, built in %ld ms; database %.2f GB "
+           "(%.1f bytes per stored hash)\n",
+           r->rss_kib / 1024.0, r->filter_bytes / 1e6, r->filter_ms, r->db_bytes / 1e9,
+           r->stored > 0 ? (double)r->db_bytes / (double)r->stored : 0.0);
     return ret;
 }
 
