@@ -185,6 +185,17 @@ long bc_peak_rss_kib(pid_t pid)
     return kib;
 }
 
+int bc_reset_peak_rss(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/clear_refs", (long)pid);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    int rc = fputs("5", f) < 0 ? -1 : 0;
+    return fclose(f) != 0 ? -1 : rc;
+}
+
 /* utime + stime of a /proc .../stat file, and the command name if comm is
  * not NULL; -1 if unreadable. The name may hold spaces and parentheses, so
  * the fields count from the last ')'. */
@@ -467,6 +478,37 @@ void bc_print_daemon(bool own, pid_t pid, long threads, const char *target)
                threads, (long)pid);
     else
         printf("  daemon            %s (already running)\n", target);
+}
+
+long bc_log_figure(const char *path, const char *event, const char *name)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    char line[4096], ev[80], want[80];
+    snprintf(ev, sizeof ev, "event=%s ", event);
+    snprintf(want, sizeof want, " %s=", name);
+    long v = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char *p = strstr(line, ev);
+        if (p != NULL && (p = strstr(p, want)) != NULL)
+            v = atol(p + strlen(want));
+    }
+    fclose(f);
+    return v;
+}
+
+void bc_print_load(const char *label)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    char line[128] = "?";
+    if (f != NULL) {
+        if (fgets(line, sizeof line, f) == NULL)
+            line[0] = '\0';
+        fclose(f);
+    }
+    line[strcspn(line, "\n")] = '\0';
+    printf("%s%s (/proc/loadavg; %ld cores)\n", label, line, bc_cores());
 }
 
 void bc_print_peak_rss(long rss_kib)

@@ -83,6 +83,9 @@ void *bc_grow(void *v, size_t *cap, size_t need, size_t elem_size, size_t first)
 
 /* Peak resident set (VmHWM) of a process in KiB, or -1. */
 long bc_peak_rss_kib(pid_t pid);
+/* Resets a process's VmHWM to its current resident set (clear_refs 5), so
+ * the next bc_peak_rss_kib is the peak of one phase; -1 if not allowed. */
+int bc_reset_peak_rss(pid_t pid);
 /* User + system CPU seconds of a process so far, or -1. */
 double bc_process_cpu_s(pid_t pid);
 /* CPU seconds of this process so far. */
@@ -166,9 +169,16 @@ int bc_daemon_start_threads(const char *prog, mbt_daemon *d, const char *default
 /* SIGTERM, then waits up to timeout_s; -1 unless it exited with status 0. */
 int bc_daemon_stop(const char *prog, mbt_daemon *d, int timeout_s);
 
+/* The figure `name` ("name=N") of the last "event=<event>" line of the
+ * daemon's log at path, or -1 if there is none. */
+long bc_log_figure(const char *path, const char *event, const char *name);
+
 /* The report's daemon line: the private daemon's command and pid (own), or
  * the target of one already running. */
 void bc_print_daemon(bool own, pid_t pid, long threads, const char *target);
+/* The report's machine load line: `label` then /proc/loadavg and the
+ * number of cores. */
+void bc_print_load(const char *label);
 /* The report's peak RSS line (rss_kib < 0: not known). */
 void bc_print_peak_rss(long rss_kib);
 

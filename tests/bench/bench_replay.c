@@ -5,13 +5,12 @@
  * Steps, against a private minbilld (WAL fsynced before each answer):
  *   1. setup: the plan "bench", --accounts accounts and one more for the
  *      other client, through the daemon; then the daemon is stopped.
- *   2. fill: --stored events (event i: account i mod --accounts, key
- *      "ev-<i>", quantity 1) counted in-process with the daemon's own code
- *      (ingest_build + ingest_apply + the idempotency index, linked from
- *      minbill_core) in transactions of FILL_COMMIT events: the database
- *      the daemon would have after ingesting them, in a fraction of the
- *      time. With --dir the filled database is kept and reused by later
- *      runs with the same --stored and --accounts.
+ *   2. fill: --stored events (bench_fixture.h: event i of account i mod
+ *      --accounts, key "ev-<i>", quantity 1, all occurred now) counted
+ *      in-process with the daemon's own code: the database the daemon would
+ *      have after ingesting them, in a fraction of the time. With --dir the
+ *      filled database is kept and reused by later runs with the same
+ *      --stored and --accounts.
  *   3. the daemon is started again on it (start-up time until SERVING).
  *   4. replay: the first --replay events again, --batch events per unary
  *      RecordUsage call (a call spans --batch accounts), --inflight calls in
@@ -34,16 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench_common.h"
-#include "crypto/keyring.h"
-#include "metering/idem.h"
-#include "metering/ingest.h"
+#include "bench_fixture.h"
 #include "minbill/v1/metering.pb-c.h"
-#include "store/store.h"
 
 #ifndef MINBILLD_DEFAULT
 #define MINBILLD_DEFAULT "minbilld"
@@ -52,10 +47,7 @@
 #define PROG "bench_replay"
 #define SETUP_TIMEOUT_MS 30000
 #define CALL_DEADLINE_MS 30000 /* the clients gave up after 30 s */
-#define FILL_CHUNK INGEST_MAX_EVENTS
-#define FILL_COMMIT 200000
 #define MAX_BATCH 1000
-#define MARKER "bench_replay.fill"
 #define OTHER_ACCOUNT "rb-other"
 #define NOISY_CORES 0.25
 
@@ -67,6 +59,7 @@ typedef struct opts {
 static opts opt;
 static mbt_daemon daemon_;
 static char platform_key[128], finance_key[128], admin_key[128];
+static fx_usage fx;
 static int64_t occurred; /* every event's occurred_at (Unix seconds) */
 static char period[8];   /* ... and its month */
 
@@ -77,6 +70,7 @@ static void usage(FILE *f)
             "  --stored N         events counted before the replay (default 10000000)\n"
             "  --replay N         the first N of them sent again (default 1000000)\n"
             "  --accounts N       accounts the events are spread over (default 1000)\n"
+
             "  --batch N          events per RecordUsage call of the replay (default 100)\n"
             "  --inflight N       replay calls in flight (default 32)\n"
             "  --threads N        daemon completion-queue threads (default: its own)\n"
@@ -120,232 +114,33 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
-/* --- the events ------------------------------------------------------------- */
-
-static void account_of(long i, char out[24])
-{
-    snprintf(out, 24, "rb-%05ld", i % opt.accounts);
-}
-
-static void key_of(long i, char out[24])
-{
-    snprintf(out, 24, "ev-%ld", i);
-}
-
-/* Storage for n events of one request. */
-typedef struct events {
-    Minbill__V1__RecordUsageRequest req;
-    Minbill__V1__UsageEvent *ev, **ptrs;
-    char (*keys)[24], (*accounts)[24];
-    Google__Protobuf__Timestamp ts;
-} events;
-
-static int events_init(events *e, size_t n)
-{
-    memset(e, 0, sizeof *e);
-    e->ev = calloc(n, sizeof *e->ev);
-    e->ptrs = calloc(n, sizeof *e->ptrs);
-    e->keys = calloc(n, sizeof *e->keys);
-    e->accounts = calloc(n, sizeof *e->accounts);
-    if (e->ev == NULL || e->ptrs == NULL || e->keys == NULL || e->accounts == NULL)
-        return -1;
-    minbill__v1__record_usage_request__init(&e->req);
-    google__protobuf__timestamp__init(&e->ts);
-    e->ts.seconds = occurred;
-    e->req.events = e->ptrs;
-    return 0;
-}
-
-/* The request of events first..first+n-1. */
-static void events_fill(events *e, long first, size_t n)
-{
-    for (size_t k = 0; k < n; k++) {
-        Minbill__V1__UsageEvent *ev = &e->ev[k];
-        minbill__v1__usage_event__init(ev);
-        key_of(first + (long)k, e->keys[k]);
-        account_of(first + (long)k, e->accounts[k]);
-        ev->idempotency_key = e->keys[k];
-        ev->account_id = e->accounts[k];
-        ev->metric = "messages";
-        ev->quantity = 1;
-        ev->occurred_at = &e->ts;
-        e->ptrs[k] = ev;
-    }
-    e->req.n_events = n;
-}
-
-static void events_free(events *e)
-{
-    free(e->ev);
-    free(e->ptrs);
-    free(e->keys);
-    free(e->accounts);
-}
-
-/* --- 1. setup through the daemon ---------------------------------------------- */
+/* --- 1. setup through the daemon, 2. the fill in-process -------------------------- */
 
 static int setup(void)
 {
     mbc_channel_t *ch = mbc_channel_new(daemon_.target);
     int ret = -1;
-    if (ch == NULL || mbc_channel_wait_ready(ch, SETUP_TIMEOUT_MS) != 0 ||
-        bc_upsert_bench_plan(PROG, ch, admin_key, SETUP_TIMEOUT_MS) != 0 ||
-        bc_upsert_account(PROG, ch, platform_key, OTHER_ACCOUNT, "bench", SETUP_TIMEOUT_MS) != 0)
-        goto out;
-    for (long i = 0; i < opt.accounts; i++) {
-        char id[24];
-        account_of(i, id);
-        if (bc_upsert_account(PROG, ch, platform_key, id, "bench", SETUP_TIMEOUT_MS) != 0)
-            goto out;
-    }
-    ret = 0;
-out:
+    if (ch != NULL && mbc_channel_wait_ready(ch, SETUP_TIMEOUT_MS) == 0 &&
+        fx_setup(PROG, ch, admin_key, platform_key, &fx, SETUP_TIMEOUT_MS) == 0 &&
+        bc_upsert_account(PROG, ch, platform_key, OTHER_ACCOUNT, "bench", SETUP_TIMEOUT_MS) == 0)
+        ret = 0;
     mbc_channel_free(ch);
     return ret;
-}
-
-/* --- 2. the fill, in-process ---------------------------------------------------- */
-
-static int fill_fail(const char *what, const mb_error *err)
-{
-    fprintf(stderr, PROG ": fill: %s: %s: %s\n", what, mb_status_name(err->code), err->msg);
-    return -1;
-}
-
-/* Counts one chunk of events as a writer job would. */
-static int fill_chunk(events *e, idem_t *ix, store_conn_t *conn, const keyring_t *kr, long first,
-                      size_t n, mb_error *err)
-{
-    events_fill(e, first, n);
-    ingest_rules rules = {.hash_key = keyring_secret_borrow(kr, KEYRING_SECRET_IDEMPOTENCY),
-                          .now = (int64_t)time(NULL),
-                          .window_days = 62};
-    ingest_batch *b = NULL;
-    if (ingest_build(&e->req, &rules, &b, err) != 0)
-        return -1;
-    int rc = ingest_apply(b, ix, NULL, conn, idem_day(rules.now), err);
-    if (rc == 0 && ingest_accepted(b) != (int64_t)n)
-        rc = mb_error_set(err, GRPC_STATUS_INTERNAL, "%" PRId64 " of %zu events accepted",
-                          ingest_accepted(b), n);
-    ingest_free(b);
-    return rc;
-}
-
-static int fill(const keyring_t *kr, store_conn_t *conn)
-{
-    mb_error err;
-    idem_t *ix = NULL;
-    events e;
-    int ret = -1;
-    if (events_init(&e, FILL_CHUNK) != 0) {
-        fprintf(stderr, PROG ": fill: out of memory\n");
-        goto out;
-    }
-    if (idem_open(conn, NULL, &ix, &err) != 0) {
-        fill_fail("opening the idempotency index", &err);
-        goto out;
-    }
-    int64_t t0 = bc_now_ns();
-    for (long i = 0; i < opt.stored;) {
-        if (store_conn_exec(conn, "BEGIN IMMEDIATE", &err) != 0) {
-            fill_fail("BEGIN", &err);
-            goto out;
-        }
-        long end = i + FILL_COMMIT < opt.stored ? i + FILL_COMMIT : opt.stored;
-        for (; i < end; i += FILL_CHUNK) {
-            size_t n = (size_t)(end - i < FILL_CHUNK ? end - i : FILL_CHUNK);
-            if (fill_chunk(&e, ix, conn, kr, i, n, &err) != 0) {
-                fill_fail("counting", &err);
-                store_conn_exec(conn, "ROLLBACK", &err);
-                goto out;
-            }
-        }
-        if (store_conn_exec(conn, "COMMIT", &err) != 0) {
-            fill_fail("COMMIT", &err);
-            goto out;
-        }
-        if (i % 1000000 < FILL_COMMIT || i == opt.stored) {
-            idem_stats st;
-            idem_get_stats(ix, &st);
-            printf("  %ld events counted in %.1f s (%zu runs, filter %.1f MiB)\n", i,
-                   (bc_now_ns() - t0) / 1e9, st.runs, st.filter_bytes / 1048576.0);
-            fflush(stdout);
-        }
-    }
-    if (store_conn_exec(conn, "PRAGMA wal_checkpoint(TRUNCATE)", &err) != 0) {
-        fill_fail("checkpoint", &err);
-        goto out;
-    }
-    ret = 0;
-out:
-    idem_free(ix);
-    events_free(&e);
-    return ret;
-}
-
-static void marker_path(char *out, size_t size)
-{
-    snprintf(out, size, "%s/" MARKER, daemon_.dir);
-}
-
-/* A previous run's fill of the same shape in --dir: 1 (occurred read), 0 none. */
-static int marker_read(void)
-{
-    char path[MBT_PATH + 64];
-    marker_path(path, sizeof path);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    long stored = 0, accounts = 0;
-    long long when = 0;
-    int n = fscanf(f, "stored=%ld accounts=%ld occurred=%lld", &stored, &accounts, &when);
-    fclose(f);
-    /* The events must still be inside the acceptance window (62 days). */
-    if (n != 3 || stored != opt.stored || accounts != opt.accounts ||
-        when < (long long)time(NULL) - 60 * 86400)
-        return 0;
-    occurred = when;
-    return 1;
-}
-
-static int marker_write(void)
-{
-    char path[MBT_PATH + 64];
-    marker_path(path, sizeof path);
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return -1;
-    fprintf(f, "stored=%ld accounts=%ld occurred=%lld\n", opt.stored, opt.accounts,
-            (long long)occurred);
-    return fclose(f);
 }
 
 /* Everything up to a filled database, the daemon stopped. */
 static int prepare(void)
 {
-    if (opt.dir == NULL) {
-        if (mbt_daemon_init(&daemon_) != 0)
-            return -1;
-    } else {
-        /* The harness's layout, in a directory that outlives the run. */
-        memset(&daemon_, 0, sizeof daemon_);
-        snprintf(daemon_.dir, sizeof daemon_.dir, "%s", opt.dir);
-        snprintf(daemon_.db, sizeof daemon_.db, "%s/minbill.db", opt.dir);
-        snprintf(daemon_.key_file, sizeof daemon_.key_file, "%s/master.key", opt.dir);
-        snprintf(daemon_.log, sizeof daemon_.log, "%s/minbilld.log", opt.dir);
-        struct stat st;
-        if (marker_read() == 1)
+    int found = fx_open_dir(PROG, opt.dir, &daemon_, &fx);
+    if (found < 0)
+        return -1;
+    if (found == 1) {
+        if (fx.accounts == opt.accounts && fx.days == 0 && fx_filled(&fx) == opt.stored)
             return 0;
-        const char *args[] = {"keys", "init", "--key-file", daemon_.key_file, NULL};
-        if (mkdir(opt.dir, 0700) != 0 || stat(daemon_.db, &st) == 0 ||
-            mbt_run_minbilld(args, NULL, 0) != 0) {
-            fprintf(stderr,
-                    PROG ": --dir %s: must be a new directory or hold a fill of the "
-                         "same --stored and --accounts\n",
-                    opt.dir);
-            return -1;
-        }
+        fprintf(stderr, PROG ": --dir %s holds a fill of another shape\n", opt.dir);
+        return -1;
     }
+    fx.accounts = opt.accounts;
     printf("setup: the plan and %ld accounts through the daemon\n", opt.accounts);
     if (mbt_daemon_start(&daemon_, NULL) != 0 ||
         mbt_daemon_api_key(&daemon_, "admin", admin_key, sizeof admin_key) != 0 ||
@@ -356,34 +151,17 @@ static int prepare(void)
 
     printf("fill: %ld events with the daemon's ingest code, in-process\n", opt.stored);
     fflush(stdout);
-    keyring_t *kr = NULL;
-    store_conn_t *conn = NULL;
-    mb_error err;
-    int ret = -1;
-    if (keyring_load(daemon_.key_file, &kr, &err) != 0 ||
-        store_conn_open(daemon_.db, false, false, &conn, &err) != 0) {
-        fill_fail("opening the key file and database", &err);
-        goto out;
-    }
-    if (store_conn_exec(conn, "BEGIN IMMEDIATE", &err) != 0 ||
-        keyring_attach(kr, conn, &err) != 0 || store_conn_exec(conn, "COMMIT", &err) != 0) {
-        fill_fail("attaching the key", &err);
-        goto out;
-    }
-    ret = fill(kr, conn);
-    if (ret == 0 && opt.dir != NULL && marker_write() != 0)
-        fprintf(stderr, PROG ": cannot write the fill marker (the next run fills again)\n");
-out:
-    store_conn_close(conn);
-    keyring_free(kr);
-    return ret;
+    fx_fill_result fr;
+    if (fx_fill(PROG, &fx, daemon_.db, daemon_.key_file, opt.stored, (int64_t)time(NULL), &fr) != 0)
+        return -1;
+    if (opt.dir != NULL)
+        fx_save(PROG, opt.dir, &fx);
+    return 0;
 }
 
 /* --- 4. the replay and the other client ------------------------------------------ */
 
 typedef struct replay_state {
-    atomic_long next_call;
-    events req; /* the replay's one client thread builds its requests here */
     /* The other client. */
     pthread_t other;
     atomic_bool other_stop;
@@ -395,30 +173,7 @@ typedef struct replay_state {
     char other_error[512];
 } replay_state;
 
-static int make_replay(void *user, size_t thread, void *ctx, grpc_byte_buffer **req, char *why,
-                       size_t why_size)
-{
-    replay_state *r = user;
-    long call = atomic_fetch_add(&r->next_call, 1);
-    if (call >= opt.replay / opt.batch) {
-        snprintf(why, why_size, "more calls than the replay has batches");
-        return -1;
-    }
-    events *e = &r->req;
-    events_fill(e, call * opt.batch, (size_t)opt.batch);
-    size_t len = minbill__v1__record_usage_request__get_packed_size(&e->req);
-    grpc_slice s = grpc_slice_malloc(len);
-    minbill__v1__record_usage_request__pack(&e->req, GRPC_SLICE_START_PTR(s));
-    *req = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    return 0;
-}
-
-static int check_replay(void *user, size_t thread, void *ctx, const uint8_t *resp, size_t len,
-                        char *why, size_t why_size)
-{
-    return bc_check_usage_counts(resp, len, 0, opt.batch, why, why_size);
-}
+static replay_state rs;
 
 /* Single new events, one at a time, until told to stop. */
 static void *other_main(void *arg)
@@ -465,7 +220,7 @@ static void *other_main(void *arg)
 /* The other client runs exactly while the replay's window is open. */
 static int on_window(void *user, bool start)
 {
-    replay_state *r = user;
+    replay_state *r = &rs;
     if (!start) {
         atomic_store(&r->other_stop, true);
         if (r->other_started)
@@ -484,48 +239,10 @@ static int on_window(void *user, bool start)
 /* Sum of the replayed accounts' counters, and the other account's. */
 static int read_counters(mbc_channel_t *ch, int64_t *replayed, int64_t *other)
 {
-    *replayed = 0;
-    for (long i = 0; i < opt.accounts; i++) {
-        char id[24];
-        account_of(i, id);
-        int64_t n = bc_usage_total(PROG, ch, finance_key, id, period, SETUP_TIMEOUT_MS);
-        if (n < 0)
-            return -1;
-        *replayed += n;
-    }
+    if ((*replayed = fx_counted(PROG, ch, finance_key, &fx, period, SETUP_TIMEOUT_MS)) < 0)
+        return -1;
     *other = bc_usage_total(PROG, ch, finance_key, OTHER_ACCOUNT, period, SETUP_TIMEOUT_MS);
     return *other < 0 ? -1 : 0;
-}
-
-/* "partition_rebuilds=N" and the like from the daemon's last index stats line. */
-static long log_figure(const char *name)
-{
-    FILE *f = fopen(daemon_.log, "r");
-    if (f == NULL)
-        return -1;
-    char line[4096], want[64];
-    snprintf(want, sizeof want, " %s=", name);
-    long v = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        const char *p = strstr(line, "event=usage_index_stats");
-        if (p != NULL && (p = strstr(p, want)) != NULL)
-            v = atol(p + strlen(want));
-    }
-    fclose(f);
-    return v;
-}
-
-static void print_load(void)
-{
-    FILE *f = fopen("/proc/loadavg", "r");
-    char line[128] = "?";
-    if (f != NULL) {
-        if (fgets(line, sizeof line, f) == NULL)
-            line[0] = '\0';
-        fclose(f);
-    }
-    line[strcspn(line, "\n")] = '\0';
-    printf("  machine load      %s (/proc/loadavg; %ld cores)\n", line, bc_cores());
 }
 
 int main(int argc, char **argv)
@@ -540,13 +257,13 @@ int main(int argc, char **argv)
     grpc_init();
     int ret = 1;
     mbc_channel_t *ch = NULL;
-    replay_state r = {0};
+    fx_replay fr = {0};
     bc_load_result res = {0};
-    if (events_init(&r.req, (size_t)opt.batch) != 0 || prepare() != 0)
+    if (prepare() != 0)
         goto out;
     /* After prepare(): a reused fill brings its own time. */
-    r.req.ts.seconds = occurred;
-    r.started = (int64_t)time(NULL);
+    occurred = fx_occurred(&fx, 0);
+    rs.started = (int64_t)time(NULL);
     struct tm tm;
     time_t t = (time_t)occurred;
     gmtime_r(&t, &tm);
@@ -565,10 +282,10 @@ int main(int argc, char **argv)
         mbt_daemon_api_key(&daemon_, "finance", finance_key, sizeof finance_key) != 0)
         goto out;
     ch = mbc_channel_new(daemon_.target);
-    r.other_ch = mbc_channel_new(daemon_.target);
+    rs.other_ch = mbc_channel_new(daemon_.target);
     int64_t replayed0, other0, replayed1, other1;
-    if (ch == NULL || r.other_ch == NULL || mbc_channel_wait_ready(ch, SETUP_TIMEOUT_MS) != 0 ||
-        mbc_channel_wait_ready(r.other_ch, SETUP_TIMEOUT_MS) != 0 ||
+    if (ch == NULL || rs.other_ch == NULL || mbc_channel_wait_ready(ch, SETUP_TIMEOUT_MS) != 0 ||
+        mbc_channel_wait_ready(rs.other_ch, SETUP_TIMEOUT_MS) != 0 ||
         read_counters(ch, &replayed0, &other0) != 0)
         goto out;
 
@@ -576,12 +293,10 @@ int main(int argc, char **argv)
            "another client sends single new events meanwhile\n",
            opt.replay, opt.batch, opt.inflight);
     fflush(stdout);
-    bc_load_spec sp =
-        bc_record_usage_spec(PROG, daemon_.target, platform_key, opt.inflight, CALL_DEADLINE_MS);
-    sp.measure_calls = opt.replay / opt.batch;
-    sp.user = &r;
-    sp.make = make_replay;
-    sp.check = check_replay;
+    bc_load_spec sp;
+    if (fx_replay_spec(&fr, &fx, 0, opt.batch, opt.replay / opt.batch, PROG, daemon_.target,
+                       platform_key, opt.inflight, CALL_DEADLINE_MS, &sp) != 0)
+        goto out;
     sp.on_window = on_window;
     bc_cpu cpu;
     bc_cpu_begin(&cpu, daemon_.pid);
@@ -595,9 +310,9 @@ int main(int argc, char **argv)
     daemon_.pid = 0;
 
     double dps = res.seconds > 0 ? res.ok * opt.batch / res.seconds : 0;
-    bc_lat_sort(&r.other_lat);
-    uint32_t o50 = bc_lat_pct(&r.other_lat, 0.5), o99 = bc_lat_pct(&r.other_lat, 0.99),
-             omax = bc_lat_max(&r.other_lat);
+    bc_lat_sort(&rs.other_lat);
+    uint32_t o50 = bc_lat_pct(&rs.other_lat, 0.5), o99 = bc_lat_pct(&rs.other_lat, 0.99),
+             omax = bc_lat_max(&rs.other_lat);
     printf("\nminbill " PROG ": a replay of already-counted events, durable\n");
     printf("  daemon            %s (threads %s), start-up to SERVING %.2f s on %ld stored\n",
            mbt_minbilld_path(), opt.daemon_threads > 0 ? "--threads" : "default", startup_s,
@@ -613,19 +328,20 @@ int main(int argc, char **argv)
            replayed0, replayed1);
     printf("  other client      %ld single new events acknowledged, %ld failed; p50 %.1f ms  "
            "p99 %.1f ms  max %.1f ms; its counter moved by %" PRId64 "\n",
-           r.other_acked, r.other_failed, o50 / 1000.0, o99 / 1000.0, omax / 1000.0,
+           rs.other_acked, rs.other_failed, o50 / 1000.0, o99 / 1000.0, omax / 1000.0,
            other1 - other0);
     printf("  CPU (cores)       daemon %.2f, client %.2f, other processes %.2f\n",
            cpu.daemon / res.seconds, cpu.self / res.seconds, cpu.other / res.seconds);
-    print_load();
+    bc_print_load("  machine load      ");
     printf("  index             %ld disk probes, %ld partition rebuilds since the restart "
            "(daemon log)\n",
-           log_figure("disk_probes"), log_figure("partition_rebuilds"));
+           bc_log_figure(daemon_.log, "usage_index_stats", "disk_probes"),
+           bc_log_figure(daemon_.log, "usage_index_stats", "partition_rebuilds"));
     bc_print_peak_rss(rss);
     if (res.failed > 0)
         printf("  first failure     %s\n", res.first_error);
-    if (r.other_failed > 0)
-        printf("  other's failure   %s\n", r.other_error);
+    if (rs.other_failed > 0)
+        printf("  other's failure   %s\n", rs.other_error);
     int fails = 0;
     fails += bc_fail_if(stdout, "  ", dps < opt.min_rate, "%.0f duplicates/s (target >= %ld)", dps,
                         opt.min_rate);
@@ -634,10 +350,10 @@ int main(int argc, char **argv)
     fails += bc_fail_if(stdout, "  ", replayed1 != replayed0,
                         "the replay was counted: %" PRId64 " more", replayed1 - replayed0);
     fails += bc_fail_if(
-        stdout, "  ", r.other_failed > 0 || r.other_acked == 0 || other1 - other0 != r.other_acked,
+        stdout, "  ", rs.other_failed > 0 || rs.other_acked == 0 || other1 - other0 != rs.other_acked,
         "the other client's events: %ld acknowledged, %" PRId64 " counted, %ld "
         "failed",
-        r.other_acked, other1 - other0, r.other_failed);
+        rs.other_acked, other1 - other0, rs.other_failed);
     fails += bc_fail_if(stdout, "  ", o99 >= (uint32_t)opt.max_p99_ms * 1000,
                         "the other client's p99 %.1f ms (target < %ld ms)", o99 / 1000.0,
                         opt.max_p99_ms);
@@ -651,17 +367,17 @@ int main(int argc, char **argv)
     printf("RESULT stored=%ld replayed=%ld duplicates_per_s=%.0f counted=%" PRId64
            " other_events=%ld other_p50_us=%u other_p99_us=%u other_max_us=%u startup_s=%.2f "
            "peak_rss_kb=%ld other_cores=%.2f verdict=%s\n",
-           opt.stored, res.ok * opt.batch, dps, replayed1 - replayed0, r.other_acked, o50, o99,
+           opt.stored, res.ok * opt.batch, dps, replayed1 - replayed0, rs.other_acked, o50, o99,
            omax, startup_s, rss, cpu.other / res.seconds, fails == 0 ? "PASS" : "FAIL");
     ret = fails == 0 ? 0 : 1;
 out:
-    if (r.other_started)
-        on_window(&r, false);
-    bc_lat_free(&r.other_lat);
+    if (rs.other_started)
+        on_window(NULL, false);
+    bc_lat_free(&rs.other_lat);
     bc_load_result_free(&res);
-    mbc_channel_free(r.other_ch);
+    mbc_channel_free(rs.other_ch);
     mbc_channel_free(ch);
-    events_free(&r.req);
+    fx_replay_free(&fr);
     if (daemon_.pid > 0)
         bc_daemon_stop(PROG, &daemon_, 60);
     if (opt.dir == NULL)
