@@ -222,10 +222,10 @@ static int build_filter(idem_t *ix, store_conn_t *conn, mb_error *err)
     if (counted != 0)
         return -1;
     idem_filter_free(ix->filter);
-    /* About 70% full to start with (idem_filter_new sizes for half full),
-     * so a restart does not double the filter's memory, and a floor that
-     * keeps small databases from rebuilding in their first minutes. */
-    ix->filter = idem_filter_new((size_t)(total / IDEM_FILTER_PARTS) * 5 / 7 + 512);
+    /* About 80% full to start with (idem_filter_new sizes for two thirds
+     * full), so a rebuild does not grow the filter's memory, and a floor
+     * that keeps small databases from rebuilding in their first minutes. */
+    ix->filter = idem_filter_new((size_t)(total / IDEM_FILTER_PARTS) * 5 / 6 + 512);
     bool *overflow = calloc(IDEM_FILTER_PARTS, sizeof *overflow);
     if (ix->filter == NULL || overflow == NULL) {
         free(overflow);

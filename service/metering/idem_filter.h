@@ -61,7 +61,7 @@ int idem_filter_add(idem_filter_t *f, const uint8_t hash[IDEM_HASH_BYTES], uint8
 /* Removes one entry of hash with tag (which must have been added). */
 void idem_filter_remove(idem_filter_t *f, const uint8_t hash[IDEM_HASH_BYTES], uint8_t tag);
 
-/* Empties partition part and sizes it for items entries at about half load.
+/* Empties partition part and sizes it for items entries at two thirds load.
  * -1 when out of memory (the partition keeps its old contents). */
 int idem_filter_reset(idem_filter_t *f, unsigned part, size_t items);
 
