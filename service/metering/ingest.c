@@ -418,7 +418,7 @@ static int find_names(const ingest_batch *b, ingest_cache_t *cache, store_conn_t
 {
     size_t n_names = b->n_accounts + b->n_metrics, n_misses = 0;
     if (cache != NULL &&
-        (cache->epoch != store_conn_epoch(conn) || cache->used > CACHE_SLOTS * 3 / 4)) {
+        (cache->epoch != store_conn_epoch(conn) || cache->used >= CACHE_SLOTS * 3 / 4)) {
         memset(cache->slots, 0, sizeof cache->slots);
         cache->used = 0;
         cache->epoch = store_conn_epoch(conn);
@@ -439,7 +439,9 @@ static int find_names(const ingest_batch *b, ingest_cache_t *cache, store_conn_t
         list_names(conn, METRICS_SQL, b->metrics, b->n_accounts, b->misses + n_accounts,
                    n_misses - n_accounts, b->name_state, err) != 0)
         return -1;
-    for (size_t i = 0; cache != NULL && i < n_misses; i++) {
+    /* Never past 3/4: a batch may name more accounts (up to 10,000) than
+     * the table has room for, and a full table would never end a probe. */
+    for (size_t i = 0; cache != NULL && i < n_misses && cache->used < CACHE_SLOTS * 3 / 4; i++) {
         size_t k = b->misses[i];
         bool account = k < b->n_accounts;
         const ing_name *n = account ? &b->accounts[k] : &b->metrics[k - b->n_accounts];
