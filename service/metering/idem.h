@@ -88,7 +88,7 @@ int idem_insert(idem_t *ix, store_conn_t *conn, const uint8_t hash[IDEM_HASH_BYT
 /* idem_insert() of hashes[0..n-1] in order, with fresh[i] saying whether
  * hashes[i] was new; 0, or -1 with err. The hashes must be distinct: one
  * that repeats an earlier one of the same call is not found as a duplicate
- * (the caller drops repeats first, see ingest_build). */
+ * (the caller drops repeats first, see ingest_apply_many). */
 int idem_insert_many(idem_t *ix, store_conn_t *conn, const uint8_t *const *hashes, size_t n,
                      bool *fresh, mb_error *err);
 

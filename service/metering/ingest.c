@@ -19,8 +19,7 @@ typedef struct ing_event {
     uint8_t hash[IDEM_HASH_BYTES];
     int64_t quantity;
     uint32_t counter;
-    bool repeat; /* an earlier event of the batch has the same hash */
-    bool fresh;  /* counted by the last ingest_apply (not a duplicate) */
+    bool fresh; /* counted by the last apply (not a duplicate) */
 } ing_event;
 
 /* A distinct string (account or metric) and the first event naming it. */
@@ -43,10 +42,7 @@ struct ingest_batch {
     ing_counter *counters;
     ing_name *accounts, *metrics;
     int64_t accepted, duplicates;
-    /* ingest_apply's scratch: the hashes it stores (repeats left out) and
-     * what became of them; what the name checks found. */
-    const uint8_t **hashes;
-    bool *fresh;
+    /* ingest_check's scratch: what the name checks found. */
     uint8_t *name_state;
     uint32_t *misses;
 };
@@ -241,24 +237,6 @@ static uint32_t intern_counter(interner *t, ingest_batch *b, uint32_t account, u
     }
 }
 
-/* Whether event i's hash is that of an earlier event of the batch (the
- * writer then need not look for it: it is a duplicate either way). The
- * hashes are uniformly random, so their first bytes are a good slot. */
-static bool mark_repeat(interner *t, const ing_event *events, uint32_t i)
-{
-    uint32_t h;
-    memcpy(&h, events[i].hash, sizeof h);
-    for (uint32_t at = h & t->mask;; at = (at + 1) & t->mask) {
-        uint32_t k = t->slots[at];
-        if (k == 0) {
-            t->slots[at] = i + 1;
-            return false;
-        }
-        if (memcmp(events[k - 1].hash, events[i].hash, IDEM_HASH_BYTES) == 0)
-            return true;
-    }
-}
-
 static size_t align_up(size_t n, size_t a)
 {
     return (n + a - 1) & ~(a - 1);
@@ -285,10 +263,8 @@ int ingest_build(const Minbill__V1__RecordUsageRequest *req, const ingest_rules 
     size_t off_counters = align_up(off_events + n * sizeof(ing_event), alignof(max_align_t));
     size_t off_accounts = align_up(off_counters + n * sizeof(ing_counter), alignof(max_align_t));
     size_t off_metrics = off_accounts + n * sizeof(ing_name);
-    size_t off_hashes = align_up(off_metrics + n * sizeof(ing_name), alignof(max_align_t));
-    size_t off_slots = off_hashes + n * sizeof(const uint8_t *);
-    size_t off_fresh = off_slots + 4 * (size_t)cap * sizeof(uint32_t);
-    size_t off_misses = align_up(off_fresh + n * sizeof(bool), alignof(uint32_t));
+    size_t off_slots = align_up(off_metrics + n * sizeof(ing_name), alignof(uint32_t));
+    size_t off_misses = off_slots + 3 * (size_t)cap * sizeof(uint32_t);
     size_t off_names = off_misses + 2 * n * sizeof(uint32_t);
     size_t off_pool = off_names + 2 * n;
     char *block = calloc(1, off_pool + pool_size);
@@ -300,14 +276,11 @@ int ingest_build(const Minbill__V1__RecordUsageRequest *req, const ingest_rules 
     b->counters = (ing_counter *)(block + off_counters);
     b->accounts = (ing_name *)(block + off_accounts);
     b->metrics = (ing_name *)(block + off_metrics);
-    b->hashes = (const uint8_t **)(block + off_hashes);
-    b->fresh = (bool *)(block + off_fresh);
     b->name_state = (uint8_t *)(block + off_names);
     b->misses = (uint32_t *)(block + off_misses);
     uint32_t *slots = (uint32_t *)(block + off_slots);
     interner accounts = {slots, cap - 1}, metrics = {slots + cap, cap - 1},
-             counters = {slots + 2 * (size_t)cap, cap - 1},
-             hashes = {slots + 3 * (size_t)cap, cap - 1};
+             counters = {slots + 2 * (size_t)cap, cap - 1};
     char *pool = block + off_pool;
 
     for (size_t i = 0; i < n; i++) {
@@ -323,7 +296,6 @@ int ingest_build(const Minbill__V1__RecordUsageRequest *req, const ingest_rules 
         ev->quantity = e->quantity;
         idem_hash(rules->hash_key, e->account_id, b->accounts[a].len, e->idempotency_key,
                   strlen(e->idempotency_key), ev->hash);
-        ev->repeat = mark_repeat(&hashes, b->events, (uint32_t)i);
     }
     *out = b;
     return 0;
@@ -521,29 +493,35 @@ static uint32_t overflowing_event(const ingest_batch *b, uint32_t k, store_conn_
     return c->first;
 }
 
-/* Binds counter k of the batch, adding `quantity`, as row r of st. */
-static void bind_counter(const ingest_batch *b, size_t k, sqlite3_stmt *st, size_t r)
+/* What a run of batches adds to one counter: counter k of batch b (the
+ * first batch naming it) and the sum over the run. */
+typedef struct ing_add {
+    const ingest_batch *b;
+    uint32_t k;
+    int64_t quantity;
+} ing_add;
+
+/* Binds a's counter, adding its quantity, as row r of st. */
+static void bind_counter(const ing_add *a, sqlite3_stmt *st, size_t r)
 {
-    const ing_counter *c = &b->counters[k];
-    const ing_name *a = &b->accounts[c->account], *m = &b->metrics[c->metric];
+    const ing_counter *c = &a->b->counters[a->k];
+    const ing_name *acc = &a->b->accounts[c->account], *m = &a->b->metrics[c->metric];
     int at = (int)r * 4;
-    sqlite3_bind_text(st, at + 1, a->s, (int)a->len, SQLITE_STATIC);
+    sqlite3_bind_text(st, at + 1, acc->s, (int)acc->len, SQLITE_STATIC);
     sqlite3_bind_text(st, at + 2, c->period, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, at + 3, m->s, (int)m->len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, at + 4, c->accepted);
+    sqlite3_bind_int64(st, at + 4, a->quantity);
 }
 
-/* Adds counters ks[0..n-1] of the batch with one statement. 1 when a
- * counter would pass INT64_MAX (nothing was added: the caller finds which
- * one row by row), 0 done, -1 with err. */
-static int add_counters(const ingest_batch *b, const uint32_t *ks, size_t n, store_conn_t *conn,
-                        mb_error *err)
+/* Adds adds[0..n-1] with one statement. 1 when a counter would pass
+ * INT64_MAX (nothing was added), 0 done, -1 with err. */
+static int add_counters(const ing_add *adds, size_t n, store_conn_t *conn, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, rows_for(COUNTERS_SQL, n)->sql, err);
     if (st == NULL)
         return -1;
     for (size_t r = 0; r < n; r++)
-        bind_counter(b, ks[r], st, r);
+        bind_counter(&adds[r], st, r);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
@@ -553,63 +531,162 @@ static int add_counters(const ingest_batch *b, const uint32_t *ks, size_t n, sto
     return store_error(conn, err, "adding usage");
 }
 
-/* Adds every counter that accepted something, as many per statement as
- * fit; an overflow names the event that caused it. */
-static int add_all_counters(const ingest_batch *b, store_conn_t *conn, mb_error *err)
+/* Adds adds[0..n-1], as many per statement as fit. An overflow names the
+ * event that caused it when the counter is one batch's; a sum of several
+ * batches cannot say which, and the run is then applied batch by batch
+ * (store_job.run_many). */
+static int add_all_counters(const ing_add *adds, size_t n, bool one_batch, store_conn_t *conn,
+                            mb_error *err)
 {
-    uint32_t ks[16];
-    size_t n = 0, left = 0;
-    for (size_t k = 0; k < b->n_counters; k++)
-        left += b->counters[k].accepted > 0;
-    for (size_t k = 0; k < b->n_counters; k++) {
-        if (b->counters[k].accepted == 0)
-            continue;
-        ks[n++] = (uint32_t)k;
-        left--;
-        if (n < rows_for(COUNTERS_SQL, n + left)->rows)
-            continue;
-        int rc = add_counters(b, ks, n, conn, err);
-        for (size_t r = 0; rc == 1 && r < n; r++) {
-            int one = add_counters(b, &ks[r], 1, conn, err);
+    for (size_t at = 0; at < n;) {
+        size_t rows = rows_for(COUNTERS_SQL, n - at)->rows;
+        int rc = add_counters(&adds[at], rows, conn, err);
+        for (size_t r = at; rc == 1 && r < at + rows; r++) {
+            int one = add_counters(&adds[r], 1, conn, err);
+            if (one == 1 && !one_batch)
+                return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                                    "a counter would exceed 9223372036854775807");
             if (one == 1)
                 return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
                                     "events[%u].quantity: the counter of this account, period and "
                                     "metric would exceed 9223372036854775807",
-                                    overflowing_event(b, ks[r], conn));
+                                    overflowing_event(adds[r].b, adds[r].k, conn));
             if (one < 0)
                 return -1;
         }
         if (rc < 0)
             return -1;
-        n = 0;
+        at += rows;
     }
     return 0;
+}
+
+/* The open-addressing tables of a run: the hashes looked up (their first
+ * bytes are uniformly random, a good slot) and the counters added to. */
+static bool seen_hash(interner *t, const uint8_t *const *hashes, size_t n, const uint8_t *h)
+{
+    uint32_t x;
+    memcpy(&x, h, sizeof x);
+    for (uint32_t at = x & t->mask;; at = (at + 1) & t->mask) {
+        uint32_t k = t->slots[at];
+        if (k == 0) {
+            t->slots[at] = (uint32_t)n + 1;
+            return false;
+        }
+        if (memcmp(hashes[k - 1], h, IDEM_HASH_BYTES) == 0)
+            return true;
+    }
+}
+
+static bool same_name(const ing_name *x, const ing_name *y)
+{
+    return x->len == y->len && memcmp(x->s, y->s, x->len) == 0;
+}
+
+/* Adds `quantity` to counter k of b in adds[] (a new entry, adds[*n], if
+ * no batch before named it). false if the sum would pass INT64_MAX. */
+static bool add_to(interner *t, ing_add *adds, size_t *n, const ingest_batch *b, uint32_t k,
+                   int64_t quantity)
+{
+    const ing_counter *c = &b->counters[k];
+    const ing_name *acc = &b->accounts[c->account], *m = &b->metrics[c->metric];
+    uint32_t h = fnv1a(fnv1a(2166136261u, acc->s, acc->len + 1), m->s, m->len + 1);
+    h = fnv1a(h, c->period, PERIOD_SIZE);
+    for (uint32_t at = h & t->mask;; at = (at + 1) & t->mask) {
+        uint32_t e = t->slots[at];
+        if (e == 0) {
+            adds[*n] = (ing_add){.b = b, .k = k, .quantity = quantity};
+            t->slots[at] = (uint32_t)++*n;
+            return true;
+        }
+        ing_add *a = &adds[e - 1];
+        const ing_counter *ac = &a->b->counters[a->k];
+        if (same_name(&a->b->accounts[ac->account], acc) &&
+            same_name(&a->b->metrics[ac->metric], m) &&
+            memcmp(ac->period, c->period, PERIOD_SIZE) == 0)
+            return !__builtin_add_overflow(a->quantity, quantity, &a->quantity);
+    }
+}
+
+int ingest_check(ingest_batch *b, ingest_cache_t *cache, store_conn_t *conn, mb_error *err)
+{
+    return check_names(b, cache, conn, err);
+}
+
+int ingest_apply_many(ingest_batch *const *bs, size_t n, idem_t *ix, store_conn_t *conn,
+                      int64_t today, mb_error *err)
+{
+    size_t events = 0, counters = 0;
+    for (size_t i = 0; i < n; i++) {
+        events += bs[i]->n_events;
+        counters += bs[i]->n_counters;
+        bs[i]->accepted = bs[i]->duplicates = 0;
+    }
+    uint32_t cap = 16;
+    while (cap < 2 * events)
+        cap *= 2;
+    /* One block: hashes looked up, what became of them, the adds, and the
+     * two tables (hashes, then counters). */
+    size_t off_adds = align_up(events * (sizeof(const uint8_t *) + sizeof(bool)), alignof(ing_add));
+    size_t off_slots = align_up(off_adds + counters * sizeof(ing_add), alignof(uint32_t));
+    char *block = calloc(1, off_slots + 2 * (size_t)cap * sizeof(uint32_t));
+    if (block == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    const uint8_t **hashes = (const uint8_t **)block;
+    bool *fresh = (bool *)(block + events * sizeof *hashes);
+    ing_add *adds = (ing_add *)(block + off_adds);
+    uint32_t *slots = (uint32_t *)(block + off_slots);
+    interner seen = {slots, cap - 1}, sums = {slots + cap, cap - 1};
+    int rc = -1;
+
+    /* An event repeating an earlier one of the run is a duplicate without
+     * a lookup; the others are looked up, and stored if new, in order. */
+    size_t nh = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t e = 0; e < bs[i]->n_events; e++) {
+            ing_event *ev = &bs[i]->events[e];
+            ev->fresh = !seen_hash(&seen, hashes, nh, ev->hash);
+            if (ev->fresh)
+                hashes[nh++] = ev->hash;
+        }
+    if (idem_begin(ix, conn, today, err) != 0 ||
+        idem_insert_many(ix, conn, hashes, nh, fresh, err) != 0)
+        goto out;
+    size_t na = 0;
+    nh = 0;
+    for (size_t i = 0; i < n; i++) {
+        ingest_batch *b = bs[i];
+        for (size_t k = 0; k < b->n_counters; k++)
+            b->counters[k].accepted = 0;
+        for (size_t e = 0; e < b->n_events; e++) {
+            ing_event *ev = &b->events[e];
+            if (ev->fresh)
+                ev->fresh = fresh[nh++];
+            if (ev->fresh) {
+                b->counters[ev->counter].accepted += ev->quantity;
+                b->accepted++;
+            } else {
+                b->duplicates++;
+            }
+        }
+        for (uint32_t k = 0; k < b->n_counters; k++)
+            if (b->counters[k].accepted > 0 &&
+                !add_to(&sums, adds, &na, b, k, b->counters[k].accepted)) {
+                mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                             "a counter would exceed 9223372036854775807");
+                goto out;
+            }
+    }
+    rc = add_all_counters(adds, na, n == 1, conn, err);
+out:
+    free(block);
+    return rc;
 }
 
 int ingest_apply(ingest_batch *b, idem_t *ix, ingest_cache_t *cache, store_conn_t *conn,
                  int64_t today, mb_error *err)
 {
-    b->accepted = b->duplicates = 0;
-    for (size_t k = 0; k < b->n_counters; k++)
-        b->counters[k].accepted = 0;
-    if (check_names(b, cache, conn, err) != 0 || idem_begin(ix, conn, today, err) != 0)
+    if (ingest_check(b, cache, conn, err) != 0)
         return -1;
-    size_t n = 0;
-    for (size_t i = 0; i < b->n_events; i++)
-        if (!b->events[i].repeat)
-            b->hashes[n++] = b->events[i].hash;
-    if (idem_insert_many(ix, conn, b->hashes, n, b->fresh, err) != 0)
-        return -1;
-    n = 0;
-    for (size_t i = 0; i < b->n_events; i++) {
-        ing_event *ev = &b->events[i];
-        ev->fresh = !ev->repeat && b->fresh[n++];
-        if (ev->fresh) {
-            b->counters[ev->counter].accepted += ev->quantity;
-            b->accepted++;
-        } else {
-            b->duplicates++;
-        }
-    }
-    return add_all_counters(b, conn, err);
+    return ingest_apply_many(&b, 1, ix, conn, today, err);
 }

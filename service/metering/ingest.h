@@ -10,13 +10,15 @@
  * Nothing else of the request is kept: in particular not the idempotency
  * keys.
  *
- * ingest_apply() runs on the writer thread inside the batch's savepoint:
- * every account must exist and be active and every metric be in the catalog
- * (FAILED_PRECONDITION naming an event, and the whole batch is rolled back);
- * then each event is counted once (idem_insert_many; an event repeating an
- * earlier one of the batch is a duplicate without a lookup) and the
- * accepted quantities, summed per counter first, are added to
- * usage_counters.
+ * ingest_check() and ingest_apply_many() run on the writer thread, for the
+ * batches of a group together (store_job.run_many): the check first, per batch: every account must exist and be active and every
+ * metric be in the catalog (FAILED_PRECONDITION naming an event; it writes
+ * nothing). Then each event of the checked batches is counted once
+ * (idem_insert_many; an event repeating an earlier one of the run is a
+ * duplicate without a lookup), and the accepted quantities, summed per
+ * counter over the whole run first, are added to usage_counters: a group
+ * of single events or of batches over the same accounts writes each
+ * counter and the idempotency run once, not once per call.
  */
 #ifndef MB_METERING_INGEST_H
 #define MB_METERING_INGEST_H
@@ -56,13 +58,22 @@ typedef struct ingest_cache ingest_cache_t;
 ingest_cache_t *ingest_cache_new(void);
 void ingest_cache_free(ingest_cache_t *cache);
 
-/* Counts the batch on the writer connection (see above); `today` is the
- * arrival day for the idempotency runs. cache may be NULL (no caching). */
+/* The batch's names (see above). cache may be NULL (no caching). */
+int ingest_check(ingest_batch *b, ingest_cache_t *cache, store_conn_t *conn, mb_error *err);
+
+/* Counts the checked batches bs[0..n-1] together (see above); `today` is
+ * the arrival day for the idempotency runs. On -1 (a storage error; with
+ * n > 1 also a counter that would pass INT64_MAX, which only one batch
+ * alone can name) the caller rolls the savepoint back. */
+int ingest_apply_many(ingest_batch *const *bs, size_t n, idem_t *ix, store_conn_t *conn,
+                      int64_t today, mb_error *err);
+
+/* ingest_check() then ingest_apply_many() of the one batch. */
 int ingest_apply(ingest_batch *b, idem_t *ix, ingest_cache_t *cache, store_conn_t *conn,
                  int64_t today, mb_error *err);
 
 size_t ingest_events(const ingest_batch *b);
-/* After a successful ingest_apply(). */
+/* After a successful apply. */
 int64_t ingest_accepted(const ingest_batch *b);
 int64_t ingest_duplicates(const ingest_batch *b);
 

@@ -77,26 +77,62 @@ static void stream_fail_locked(stream_state *s, const mb_error *err);
 /* A stream's batches run in order; once one failed (or the client went
  * away) the ones queued behind it are refused, so a stream counts exactly
  * the batches before its first failure. */
+static int batch_refused(const batch_job *j, mb_error *err)
+{
+    stream_state *s = j->stream;
+    if (s == NULL)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    bool over = s->failed || s->cancelled;
+    pthread_mutex_unlock(&s->lock);
+    return over ? mb_error_set(err, GRPC_STATUS_ABORTED,
+                               "an earlier batch of this stream failed or the stream ended")
+                : 0;
+}
+
 static int batch_run(store_conn_t *conn, void *arg, mb_error *err)
 {
     batch_job *j = arg;
-    stream_state *s = j->stream;
-    if (s != NULL) {
-        pthread_mutex_lock(&s->lock);
-        bool over = s->failed || s->cancelled;
-        pthread_mutex_unlock(&s->lock);
-        if (over)
-            return mb_error_set(err, GRPC_STATUS_ABORTED,
-                                "an earlier batch of this stream failed or the stream ended");
-    }
+    if (batch_refused(j, err) != 0)
+        return -1;
     int rc = ingest_apply(j->batch, j->m->idem, j->m->names, conn,
                           idem_day(mb_now_us() / 1000000), err);
+    stream_state *s = j->stream;
     if (rc != 0 && s != NULL) {
         mb_error_prefix(err, "messages[%u].", j->message);
         pthread_mutex_lock(&s->lock);
         stream_fail_locked(s, err);
         pthread_mutex_unlock(&s->lock);
     }
+    return rc;
+}
+
+/* The batches of a group's consecutive calls and stream messages, counted
+ * together (store_job.run_many): a call whose names are refused fails
+ * alone. A stream message refused stops here instead, and each batch is
+ * run alone, in order: the stream must fail at that message and not
+ * before. */
+static int batch_run_many(store_conn_t *conn, store_job *const *jobs, size_t n, mb_error *errs,
+                          mb_error *err)
+{
+    metering_t *m = ((batch_job *)jobs[0]->arg)->m;
+    ingest_batch **bs = malloc(n * sizeof *bs);
+    if (bs == NULL)
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    size_t nb = 0;
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        batch_job *j = jobs[k]->arg;
+        if (batch_refused(j, &errs[k]) != 0)
+            continue;
+        if (ingest_check(j->batch, m->names, conn, &errs[k]) == 0)
+            bs[nb++] = j->batch;
+        else if (j->stream != NULL || errs[k].code != GRPC_STATUS_FAILED_PRECONDITION)
+            rc = mb_error_set(err, errs[k].code, "%s", errs[k].msg);
+    }
+    if (rc == 0 && nb > 0)
+        rc = ingest_apply_many(bs, nb, m->idem, conn, idem_day(mb_now_us() / 1000000), err);
+    free(bs);
     return rc;
 }
 
@@ -144,6 +180,7 @@ static batch_job *batch_new(rpc_call_t *call, const ProtobufCMessage *msg, strea
     j->call = call;
     j->stream = stream;
     j->job = (store_job){.run = batch_run,
+                         .run_many = batch_run_many,
                          .done = batch_done,
                          .arg = j,
                          .deadline_ns = rpc_call_deadline_ns(call),

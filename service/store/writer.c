@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "base/clock.h"
@@ -76,33 +77,81 @@ static int step_once(store_conn_t *conn, const char *sql, mb_error *err)
     return 0;
 }
 
-/* Each job runs in its own savepoint; its error (if any) goes to errs[i]. */
-static void run_jobs(store_conn_t *conn, store_job **jobs, mb_error *errs, size_t n)
+/* One job in its own savepoint; its error (if any) goes to *e. */
+static void run_one(store_conn_t *conn, store_job *j, mb_error *e)
 {
-    int64_t now = mb_mono_ns();
+    mb_error_clear(e);
+    if (step_once(conn, SQL_SAVEPOINT, e) != 0)
+        return;
+    if (j->run(conn, j->arg, e) != 0) {
+        mb_error tmp;
+        if (e->code == GRPC_STATUS_OK) /* a failure must never read as success */
+            mb_error_set(e, GRPC_STATUS_INTERNAL, "write failed without a reason");
+        if (step_once(conn, SQL_ROLLBACK_TO, &tmp) != 0 || step_once(conn, SQL_RELEASE, &tmp) != 0)
+            mb_log(MB_LOG_ERROR, "event=writer_rollback_failed");
+        return;
+    }
+    /* The return value decides: a job may have filled e on a path it
+     * recovered from. */
+    mb_error_clear(e);
+    step_once(conn, SQL_RELEASE, e);
+}
+
+/*
+ * Jobs that share a run_many run first in the group, together and without a
+ * savepoint: a savepoint keeps the original of every page changed under it
+ * in the sub-journal, and SQLite walks that list at the end of every
+ * statement, so a savepoint around a whole run cost more than the run's
+ * statements. Nothing else has run in the transaction yet, so when the run
+ * fails the transaction is rolled back and begun again, and each job then
+ * runs alone. The group's other jobs are independent calls: any order of
+ * them is one they could have arrived in.
+ *
+ * Puts the live jobs sharing the first run_many first (keeping the order
+ * within both parts: a stream's messages stay in order) and returns how
+ * many they are; 0 if fewer than two. tmp has room for n.
+ */
+static size_t order_jobs(store_job **jobs, store_job **tmp, size_t n, int64_t now)
+{
+    size_t first = 0;
+    while (first < n && (jobs[first]->run_many == NULL || jobs[first]->deadline_ns <= now))
+        first++;
+    if (first == n)
+        return 0;
+    size_t together = 0, rest = 0;
     for (size_t i = 0; i < n; i++) {
-        store_job *j = jobs[i];
-        mb_error_clear(&errs[i]);
-        if (j->deadline_ns <= now) {
+        bool in = jobs[i]->run_many == jobs[first]->run_many && jobs[i]->deadline_ns > now;
+        if (in)
+            jobs[together++] = jobs[i];
+        else
+            tmp[rest++] = jobs[i];
+    }
+    memcpy(jobs + together, tmp, rest * sizeof *tmp);
+    return together > 1 ? together : 0;
+}
+
+/* Runs the group's jobs right after BEGIN: jobs[0..together-1] with their
+ * run_many (see above), the others each alone. A failed BEGIN after a
+ * rollback fails the group (group_err). */
+static void run_jobs(store_conn_t *conn, store_job **jobs, mb_error *errs, size_t n,
+                     size_t together, int64_t now, mb_error *group_err)
+{
+    mb_error err;
+    if (together > 0 && jobs[0]->run_many(conn, jobs, together, errs, &err) != 0) {
+        for (size_t k = 0; k < together; k++)
+            mb_error_clear(&errs[k]);
+        store_conn_new_epoch(conn);
+        if (step_once(conn, SQL_ROLLBACK, group_err) != 0 ||
+            step_once(conn, SQL_BEGIN, group_err) != 0)
+            return;
+        together = 0;
+    }
+    for (size_t i = together; i < n; i++) {
+        if (jobs[i]->deadline_ns <= now)
             mb_error_set(&errs[i], GRPC_STATUS_DEADLINE_EXCEEDED,
                          "deadline passed before the write could start");
-            continue;
-        }
-        if (step_once(conn, SQL_SAVEPOINT, &errs[i]) != 0)
-            continue;
-        if (j->run(conn, j->arg, &errs[i]) != 0) {
-            mb_error tmp;
-            if (errs[i].code == GRPC_STATUS_OK) /* a failure must never read as success */
-                mb_error_set(&errs[i], GRPC_STATUS_INTERNAL, "write failed without a reason");
-            if (step_once(conn, SQL_ROLLBACK_TO, &tmp) != 0 ||
-                step_once(conn, SQL_RELEASE, &tmp) != 0)
-                mb_log(MB_LOG_ERROR, "event=writer_rollback_failed");
-            continue;
-        }
-        /* The return value decides: a job may have filled err on a path it
-         * recovered from. */
-        mb_error_clear(&errs[i]);
-        step_once(conn, SQL_RELEASE, &errs[i]);
+        else
+            run_one(conn, jobs[i], &errs[i]);
     }
 }
 
@@ -162,7 +211,7 @@ static void commit_group(store_writer_t *w, store_job *list, bool cancel)
         n++;
     metrics_writer_group(n);
     group *g = calloc(1, sizeof *g);
-    store_job **jobs = malloc(n * sizeof *jobs);
+    store_job **jobs = malloc(2 * n * sizeof *jobs); /* and order_jobs' room */
     mb_error *errs = calloc(n, sizeof *errs); /* all OK: a failed BEGIN runs no job */
     if (g == NULL || jobs == NULL || errs == NULL) {
         /* Cannot even track the group: fail every job, write nothing. */
@@ -197,8 +246,11 @@ static void commit_group(store_writer_t *w, store_job *list, bool cancel)
             all_bulk = jobs[i]->bulk;
         if (!all_bulk)
             store_conn_new_epoch(conn);
-        run_jobs(conn, jobs, errs, n);
-        if (step_once(conn, SQL_COMMIT, &g->group_err) != 0) {
+        int64_t now = mb_mono_ns();
+        size_t together = order_jobs(jobs, jobs + n, n, now);
+        run_jobs(conn, jobs, errs, n, together, now, &g->group_err);
+        if (g->group_err.code != GRPC_STATUS_OK ||
+            step_once(conn, SQL_COMMIT, &g->group_err) != 0) {
             mb_error tmp;
             step_once(conn, SQL_ROLLBACK, &tmp);
             store_conn_new_epoch(conn);

@@ -3,7 +3,8 @@
  *
  * Callers queue jobs; one thread takes every job waiting, runs them all inside
  * one transaction (each inside its own SAVEPOINT, so a failing job leaves no
- * trace and does not spoil the others), commits once, and only then reports
+ * trace and does not spoil the others; or, for jobs that can be run
+ * together, such as ingest batches, all of them at once), commits once, and only then reports
  * each job's outcome through its done callback. With synchronous=FULL the
  * commit is one fsync shared by the whole group: that is where throughput
  * comes from, and it is why "acknowledged" can mean "on disk".
@@ -40,6 +41,16 @@ struct store_job {
      * commit failed (err set), on the completer thread: jobs complete in
      * commit order while the writer already runs the next group. */
     void (*done)(void *arg, const mb_error *err);
+    /* Optional: runs jobs[0..n-1], all the group's live jobs with this same
+     * run_many (in their queue order), as one piece of work, first in the
+     * group and without a savepoint (see writer.c), so that what they
+     * change in common (counters, an index) is written once. Returns 0 when
+     * it took them all: errs[k] (cleared) says that job k failed, and then
+     * it must have written nothing for it. Returns -1 with err when it
+     * cannot: the transaction is rolled back and begun again and each job
+     * is run alone with run, so run_many may be all or nothing. */
+    int (*run_many)(store_conn_t *conn, store_job *const *jobs, size_t n, mb_error *errs,
+                    mb_error *err);
     void *arg;
     /* mb_mono_ns() time; INT64_MAX for none. */
     int64_t deadline_ns;

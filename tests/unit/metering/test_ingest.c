@@ -5,7 +5,8 @@
  * batch (naming the lowest event), counts each key once per account,
  * sums per (account, period, metric), refuses a counter overflow (also
  * from inside a statement that adds several counters), and only ever
- * raises quantity (late usage of an invoiced period). The writer's cache of
+ * raises quantity (late usage of an invoiced period); batches applied
+ * together count a key once across them and sum their counters. The writer's cache of
  * accounts is used for as long as the connection's epoch stays, and
  * forgotten when it moves on.
  */
@@ -321,6 +322,76 @@ static void test_late_usage_and_overflow(void)
     CHECK(query_long("SELECT sum(quantity % 1000) FROM usage_counters") == before);
 }
 
+static ingest_batch *build(void)
+{
+    ingest_batch *b = NULL;
+    mb_error err;
+    CHECK(ingest_build(&req, &rules, &b, &err) == 0);
+    return b;
+}
+
+/* Batches applied together (a writer group's calls): a key repeated in a
+ * later batch is its duplicate, counters are summed over the batches, and a
+ * sum past the limit fails the whole run (the writer then runs each batch
+ * alone, which names the event). */
+static void test_apply_many(void)
+{
+    mb_error err;
+    sql("UPDATE usage_counters SET quantity = 100 WHERE period = '2026-05' AND metric = 'msgs'");
+    long idem_before = query_long("SELECT count(*) FROM usage_idem");
+    ingest_batch *bs[3];
+    reset(2);
+    ev[0].idempotency_key = "many-1";
+    ev[1].idempotency_key = "many-2";
+    ev[1].quantity = 2;
+    bs[0] = build();
+    reset(3);
+    ev[0].idempotency_key = "many-2"; /* the first batch's */
+    ev[0].quantity = 5;
+    ev[1].idempotency_key = "many-3";
+    ev[1].quantity = 4;
+    ev[2].idempotency_key = "many-4";
+    ev[2].account_id = "acc2";
+    ev[2].quantity = 7;
+    bs[1] = build();
+    reset(2);
+    ev[0].idempotency_key = "many-5";
+    ev[1].idempotency_key = "many-1"; /* another account's: another event */
+    ev[0].account_id = ev[1].account_id = "acc2";
+    ev[1].quantity = 2;
+    bs[2] = build();
+    sql("BEGIN");
+    CHECK(ingest_apply_many(bs, 3, ix, db, NOW / 86400, &err) == 0);
+    sql("COMMIT");
+    CHECK(ingest_accepted(bs[0]) == 2 && ingest_duplicates(bs[0]) == 0);
+    CHECK(ingest_accepted(bs[1]) == 2 && ingest_duplicates(bs[1]) == 1);
+    CHECK(ingest_accepted(bs[2]) == 2 && ingest_duplicates(bs[2]) == 0);
+    CHECK(counter("acc1", "2026-05", "msgs") == 107);
+    CHECK(counter("acc2", "2026-05", "msgs") == 110);
+    CHECK(query_long("SELECT count(*) FROM usage_idem") == idem_before + 6);
+    for (int i = 0; i < 3; i++)
+        ingest_free(bs[i]);
+
+    /* Each batch alone fits, both together do not. */
+    sql("UPDATE usage_counters SET quantity = 9223372036854775802"
+        " WHERE account_id = 'acc2' AND period = '2026-05' AND metric = 'msgs'");
+    for (int i = 0; i < 2; i++) {
+        reset(1);
+        snprintf(keys[0], sizeof keys[0], "many-big-%d", i);
+        ev[0].account_id = "acc2";
+        ev[0].quantity = 3;
+        bs[i] = build();
+    }
+    sql("BEGIN");
+    CHECK(ingest_apply_many(bs, 2, ix, db, NOW / 86400, &err) == -1);
+    CHECK_STATUS(err, GRPC_STATUS_FAILED_PRECONDITION);
+    sql("ROLLBACK");
+    CHECK(counter("acc2", "2026-05", "msgs") == 9223372036854775802);
+    CHECK(query_long("SELECT count(*) FROM usage_idem") == idem_before + 6);
+    for (int i = 0; i < 2; i++)
+        ingest_free(bs[i]);
+}
+
 static void test_name_cache(void)
 {
     int64_t acc = -1, dup = -1;
@@ -365,6 +436,7 @@ int main(void)
     RUN(test_apply_refusals);
     RUN(test_apply_counts);
     RUN(test_late_usage_and_overflow);
+    RUN(test_apply_many);
     RUN(test_name_cache);
     ingest_cache_free(names);
     idem_free(ix);

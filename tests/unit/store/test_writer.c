@@ -3,7 +3,8 @@
  * after the commit is durable (an fdatasync of the WAL that began after the
  * job ran: synchronous=FULL); a failing job leaves no trace and spoils
  * nothing else;
- * concurrent jobs share transactions; expired jobs are not run; the daemon's
+ * concurrent jobs share transactions; expired jobs are not run; jobs that
+ * share a run_many run together, and alone if it fails; the daemon's
  * pragmas are in force.
  */
 #include <limits.h>
@@ -245,6 +246,124 @@ static void test_return_value_decides(void)
     CHECK(runs == 1);
 }
 
+/* --- run_many ------------------------------------------------------------------ */
+
+/* A job that holds the writer until the test has queued the next group. */
+typedef struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int entered, open;
+} gate;
+
+static int gate_run(store_conn_t *conn, void *arg, mb_error *err)
+{
+    (void)conn;
+    (void)err;
+    gate *g = arg;
+    pthread_mutex_lock(&g->lock);
+    g->entered = 1;
+    pthread_cond_broadcast(&g->cond);
+    while (!g->open)
+        pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+    return 0;
+}
+
+static void gate_done(void *arg, const mb_error *err)
+{
+    (void)arg;
+    (void)err;
+}
+
+static int many_calls, many_jobs, many_fail;
+
+/* Inserts every job's value with one statement each, refusing those marked
+ * fail (writing nothing for them); with many_fail set, fails whole after
+ * writing. */
+static int many_run(store_conn_t *conn, store_job *const *jobs, size_t n, mb_error *errs,
+                    mb_error *err)
+{
+    many_calls++;
+    many_jobs += (int)n;
+    for (size_t k = 0; k < n; k++) {
+        insert_job *j = jobs[k]->arg;
+        if (j->fail && !many_fail) {
+            mb_error_set(&errs[k], GRPC_STATUS_FAILED_PRECONDITION, "job %d: refused", j->value);
+            continue;
+        }
+        sqlite3_stmt *st = store_conn_prepare(conn, SQL_INSERT, err);
+        if (st == NULL)
+            return -1;
+        sqlite3_bind_int(st, 1, j->value);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return store_error(conn, err, "insert");
+    }
+    return many_fail ? mb_error_set(err, GRPC_STATUS_INTERNAL, "many: failed whole") : 0;
+}
+
+/* One group (held behind a gate job): a plain job, four run_many jobs of
+ * which one is refused, another plain job. With fail_whole the run_many
+ * fails after writing: its writes must vanish and every job then runs
+ * alone, the plain ones included, each exactly once. */
+static void run_many_group(bool fail_whole, int base)
+{
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    gate g = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    store_job gate_job = {.run = gate_run, .done = gate_done, .arg = &g, .deadline_ns = INT64_MAX};
+    insert_job jobs[6];
+    int pending = 6;
+    mb_error err;
+    many_calls = many_jobs = 0;
+    many_fail = fail_whole;
+    CHECK(store_submit(store, &gate_job, &err) == 0);
+    pthread_mutex_lock(&g.lock);
+    while (!g.entered)
+        pthread_cond_wait(&g.cond, &g.lock);
+    pthread_mutex_unlock(&g.lock);
+    for (int i = 0; i < 6; i++) {
+        bool many = i >= 1 && i <= 4;
+        jobs[i] = (insert_job){.job = {.run = insert_run,
+                                       .run_many = many ? many_run : NULL,
+                                       .done = insert_done,
+                                       .deadline_ns = INT64_MAX},
+                               .value = base + i,
+                               .fail = i == 3,
+                               .lock = &lock,
+                               .cond = &cond,
+                               .pending = &pending};
+        jobs[i].job.arg = &jobs[i];
+        CHECK(store_submit(store, &jobs[i].job, &err) == 0);
+    }
+    pthread_mutex_lock(&g.lock);
+    g.open = 1;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    pthread_mutex_lock(&lock);
+    while (pending > 0)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+
+    CHECK(many_calls == 1 && many_jobs == 4);
+    for (int i = 0; i < 6; i++) {
+        CHECK(jobs[i].done_calls == 1);
+        CHECK(jobs[i].code == (i == 3 ? GRPC_STATUS_FAILED_PRECONDITION : GRPC_STATUS_OK));
+        CHECK(count_value(base + i) == (i == 3 ? 0 : 1));
+    }
+}
+
+static void test_run_many(void)
+{
+    run_many_group(false, 880000);
+}
+
+static void test_run_many_failing_whole(void)
+{
+    run_many_group(true, 890000);
+}
+
 static void test_pragmas(void)
 {
     store_conn_t *c = store_reader_acquire(store);
@@ -282,6 +401,8 @@ int main(void)
     RUN(test_group_commit);
     RUN(test_expired_job_not_run);
     RUN(test_return_value_decides);
+    RUN(test_run_many);
+    RUN(test_run_many_failing_whole);
     RUN(test_pragmas);
     store_close(store);
     return check_summary();
