@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <sqlite3.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "check.h"
@@ -314,6 +315,67 @@ static void test_preconditions_and_atomicity(void)
     CHECK(usage_of("acc-b", period_now, "seats") == 7);
 }
 
+/* Concurrent calls share the writer's groups, where their batches are
+ * counted together: a call naming an unknown account must still fail alone,
+ * with its own message, and every other call count exactly once. */
+enum { MIXED_THREADS = 8, MIXED_CALLS = 25 };
+
+typedef struct mixed_client {
+    pthread_t thread;
+    int id;
+    int ok, refused, wrong;
+    int64_t counted;
+} mixed_client;
+
+static void *mixed_main(void *arg)
+{
+    mixed_client *c = arg;
+    mbc_channel_t *ch = mbc_channel_new(srv.d.target);
+    char keys[2][32];
+    for (int i = 0; ch != NULL && i < MIXED_CALLS; i++) {
+        bool bad = (c->id + i) % 3 == 0;
+        snprintf(keys[0], sizeof keys[0], "mixed-%d-%d-a", c->id, i);
+        snprintf(keys[1], sizeof keys[1], "mixed-%d-%d-b", c->id, i);
+        mu_event e[2] = {ev(keys[0], "acc-mixed", "messages", 1 + c->id),
+                         ev(keys[1], bad ? "acc-nobody" : "acc-mixed", "messages", 100)};
+        int64_t a = -1, d = -1;
+        mb_error st;
+        int code = mu_record(ch, platform, e, 2, &a, &d, &st);
+        if (bad && code == GRPC_STATUS_FAILED_PRECONDITION &&
+            strstr(st.msg, "events[1].account_id: no such account") != NULL) {
+            c->refused++;
+        } else if (!bad && code == GRPC_STATUS_OK && a == 2 && d == 0) {
+            c->ok++;
+            c->counted += 101 + c->id;
+        } else {
+            c->wrong++;
+        }
+    }
+    mbc_channel_free(ch);
+    return NULL;
+}
+
+static void test_mixed_concurrent_calls(void)
+{
+    static mixed_client cl[MIXED_THREADS];
+    int64_t before = usage_of("acc-mixed", period_now, "messages"), expect = 0;
+    for (int t = 0; t < MIXED_THREADS; t++) {
+        cl[t] = (mixed_client){.id = t};
+        CHECK(pthread_create(&cl[t].thread, NULL, mixed_main, &cl[t]) == 0);
+    }
+    int ok = 0, refused = 0, wrong = 0;
+    for (int t = 0; t < MIXED_THREADS; t++) {
+        pthread_join(cl[t].thread, NULL);
+        ok += cl[t].ok;
+        refused += cl[t].refused;
+        wrong += cl[t].wrong;
+        expect += cl[t].counted;
+    }
+    CHECK(wrong == 0);
+    CHECK(ok + refused == MIXED_THREADS * MIXED_CALLS && refused > 0);
+    CHECK(usage_of("acc-mixed", period_now, "messages") == before + expect);
+}
+
 static void test_duplicates(void)
 {
     int64_t a = -1, d = -1;
@@ -603,14 +665,15 @@ int main(void)
     mbt_key(&srv, "payments", payments);
     mbt_key(&srv, "privacy", privacy);
     const char *const accounts[] = {"acc-a", "acc-b", "acc-c",     "acc-d",
-                                    "acc-e", "acc-f", "acc-closed"};
-    CHECK(mu_add_accounts(&srv, accounts, 7) == 0);
+                                    "acc-e", "acc-f", "acc-closed", "acc-mixed"};
+    CHECK(mu_add_accounts(&srv, accounts, 8) == 0);
     CHECK(mu_sql(&srv, "UPDATE accounts SET state = 'closed' WHERE account_id = 'acc-closed'") ==
           0);
     RUN(test_roles);
     RUN(test_plans);
     RUN(test_validation);
     RUN(test_preconditions_and_atomicity);
+    RUN(test_mixed_concurrent_calls);
     RUN(test_duplicates);
     RUN(test_stream);
     RUN(test_stream_cancel_and_deadline);
