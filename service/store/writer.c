@@ -18,6 +18,7 @@
 #include "store/writer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,9 @@ struct store_writer {
     bool last_small_only;      /* the last group left the bulk jobs queued */
     group *done_head, *done_tail; /* groups waiting for the completer */
     int stopping, writer_done, checkpoint_wanted;
+    /* The WAL's frames when the last background checkpoint began (written
+     * by the checkpointer, read by the writer's wal_hook). */
+    atomic_int checkpointed_at;
     unsigned scrubs_asked, scrubs_done; /* WAL truncations after shreds */
     /* Draining (store_writer_drain): no new jobs; past drain_until_ns the
      * queued ones complete unrun. groups: taken by the writer, not yet
@@ -354,7 +358,10 @@ static void *completer_main(void *arg)
  * the writer). The WAL can only restart from its beginning once a checkpoint
  * has copied every frame, which a background checkpoint chasing a busy
  * writer may never do; so past a hard limit the writer itself checkpoints
- * the little that is left, between two groups.
+ * the little that is left, between two groups. Between the limits the
+ * checkpointer runs once per SOFT new frames, not after every commit: each
+ * run syncs the WAL and the database, and back to back (60 a second under
+ * single-event ingest) those syncs queued behind the commits' own.
  */
 #define CHECKPOINT_SOFT_FRAMES 1000
 #define CHECKPOINT_HARD_FRAMES 8000
@@ -362,9 +369,10 @@ static void *completer_main(void *arg)
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     store_writer_t *w = arg;
+    int since = frames - atomic_load(&w->checkpointed_at);
     if (frames >= CHECKPOINT_HARD_FRAMES) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    } else if (frames >= CHECKPOINT_SOFT_FRAMES) {
+    } else if (frames >= CHECKPOINT_SOFT_FRAMES && (since < 0 || since >= CHECKPOINT_SOFT_FRAMES)) {
         pthread_mutex_lock(&w->lock);
         w->checkpoint_wanted = 1;
         pthread_cond_signal(&w->checkpoint_cond);
@@ -400,9 +408,11 @@ static void *checkpointer_main(void *arg)
         bool scrubbing = scrub != w->scrubs_done;
         w->checkpoint_wanted = 0;
         pthread_mutex_unlock(&w->lock);
+        int log = 0;
         int rc = sqlite3_wal_checkpoint_v2(
-            db, NULL, scrubbing ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL,
+            db, NULL, scrubbing ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, &log,
             NULL);
+        atomic_store(&w->checkpointed_at, log);
         pthread_mutex_lock(&w->lock);
         if (scrubbing && rc == SQLITE_OK) {
             w->scrubs_done = scrub;
