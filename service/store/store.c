@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "store/migrate.h"
+#include "store/pcache.h"
 #include "store/writer.h"
 
 /* Enough for every statement of the daemon on one connection; a full cache
@@ -114,12 +115,14 @@ int store_conn_exec(store_conn_t *conn, const char *sql, mb_error *err)
 
 /* SQLite's memory statistics take a process-wide mutex around every
  * allocation (about 7% of the writer's time under ingest); minbill never
- * reads them. */
+ * reads them. The page cache's truncate at every commit walked the whole
+ * cache (pcache.h). */
 static pthread_once_t configure_once = PTHREAD_ONCE_INIT;
 
 static void configure(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    store_pcache_install();
 }
 
 void store_configure(void)
