@@ -289,6 +289,15 @@ mbc_call_t *mbc_call_start(mbc_channel_t *ch, const char *method, const char *ap
     return c;
 }
 
+mbc_call_t *mbc_call_start_request(mbc_channel_t *ch, const char *method, const char *api_key,
+                                   int timeout_ms, const ProtobufCMessage *req)
+{
+    mbc_call_t *c = mbc_call_start(ch, method, api_key, timeout_ms);
+    if (c != NULL && mbc_call_send_msg(c, req) == 0)
+        mbc_call_close_send(c);
+    return c;
+}
+
 int mbc_call_send(mbc_call_t *c, const void *msg, size_t len)
 {
     if (c->failed)

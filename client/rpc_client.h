@@ -54,6 +54,11 @@ int mbc_unary(mbc_channel_t *ch, const char *method, const char *api_key,
 /* Streaming calls, one step at a time. */
 mbc_call_t *mbc_call_start(mbc_channel_t *ch, const char *method, const char *api_key,
                            int timeout_ms);
+/* A call that sends one request and reads a stream back: starts it, sends
+ * req and half-closes. NULL only if it could not start; a failed send shows
+ * in mbc_call_recv and mbc_call_finish like any other failure of the call. */
+mbc_call_t *mbc_call_start_request(mbc_channel_t *ch, const char *method, const char *api_key,
+                                   int timeout_ms, const ProtobufCMessage *req);
 /* Sends one message (bytes). -1 if the call has failed (see mbc_call_finish). */
 int mbc_call_send(mbc_call_t *call, const void *msg, size_t len);
 int mbc_call_send_msg(mbc_call_t *call, const ProtobufCMessage *msg);

@@ -23,3 +23,8 @@ bool mb_bucket_take(mb_bucket *b, double rate, double burst, int64_t now_ns, int
         *wait_ns = rate > 0 ? (int64_t)((1.0 - b->tokens) * 1e9 / rate) + 1 : INT64_MAX;
     return false;
 }
+
+void mb_bucket_give(mb_bucket *b, double burst)
+{
+    b->tokens = b->tokens + 1.0 < burst ? b->tokens + 1.0 : burst;
+}

@@ -18,4 +18,8 @@ typedef struct mb_bucket {
  * is left; then *wait_ns (if not NULL) says when the next one is due. */
 bool mb_bucket_take(mb_bucket *b, double rate, double burst, int64_t now_ns, int64_t *wait_ns);
 
+/* Puts back the token of a take that turned out not to count, never past
+ * burst. */
+void mb_bucket_give(mb_bucket *b, double burst);
+
 #endif

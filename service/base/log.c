@@ -135,6 +135,15 @@ static void flush_all(void)
     }
 }
 
+/* At exit() other threads may still log: lines are written whole under
+ * write_lock, as everywhere but in a crash. */
+static void flush_at_exit(void)
+{
+    pthread_mutex_lock(&write_lock);
+    flush_all();
+    pthread_mutex_unlock(&write_lock);
+}
+
 static void on_crash(int sig)
 {
     flush_all();
@@ -154,7 +163,7 @@ void mb_log_catch_crashes(void)
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < N_CRASH_SIGNALS; i++)
         sigaction(crash_signals[i], &sa, &previous[i]);
-    atexit(flush_all);
+    atexit(flush_at_exit);
 }
 
 const char *mb_log_quote(char *buf, size_t size, const char *text)

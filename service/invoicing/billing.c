@@ -392,11 +392,11 @@ static int issue_job(store_conn_t *conn, void *arg, mb_error *err)
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, w->account_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    int rc = store_step_one(conn, st, "erased", "checking the account before issuing", err);
     sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return store_error(conn, err, "checking the account before issuing");
-    if (rc == SQLITE_DONE) { /* erased since it was read: nothing is written */
+    if (rc != 0 && err->code != GRPC_STATUS_NOT_FOUND)
+        return -1;
+    if (rc != 0) { /* erased since it was read: nothing is written */
         w->erased = true;
         return 0;
     }

@@ -77,7 +77,7 @@ int idem_save(idem_t *ix, store_conn_t *conn, const char *path, mb_error *err);
 void idem_free(idem_t *ix);
 
 /* Starts a job's counting: hashes go to a run of `day` (days since
- * 1970-01-01 UTC), whose row this makes sure exists in the job's savepoint
+ * 1970-01-01 UTC), whose row this makes sure exists in the caller's transaction
  * (a rolled-back job may have created and lost it). */
 int idem_begin(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *err);
 

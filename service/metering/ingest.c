@@ -47,7 +47,7 @@ struct ingest_batch {
     uint32_t *misses;
 };
 
-/* What check_names found, by kind ('a'ccount, 'm'etric) and name: one
+/* What ingest_check found, by kind ('a'ccount, 'm'etric) and name: one
  * open-addressing table, cleared when the epoch moves on (store.h) or when
  * it is 3/4 full. */
 #define CACHE_SLOTS 16384
@@ -428,8 +428,7 @@ static int find_names(const ingest_batch *b, ingest_cache_t *cache, store_conn_t
     return 0;
 }
 
-static int check_names(const ingest_batch *b, ingest_cache_t *cache, store_conn_t *conn,
-                       mb_error *err)
+int ingest_check(ingest_batch *b, ingest_cache_t *cache, store_conn_t *conn, mb_error *err)
 {
     if (find_names(b, cache, conn, err) != 0)
         return -1;
@@ -531,10 +530,16 @@ static int add_counters(const ing_add *adds, size_t n, store_conn_t *conn, mb_er
     return store_error(conn, err, "adding usage");
 }
 
+/* A counter's sum over several batches would pass INT64_MAX: which event
+ * passes it only one batch alone can say (store_job.run_many). */
+static int sum_overflow(mb_error *err)
+{
+    return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+                        "a counter would exceed 9223372036854775807");
+}
+
 /* Adds adds[0..n-1], as many per statement as fit. An overflow names the
- * event that caused it when the counter is one batch's; a sum of several
- * batches cannot say which, and the run is then applied batch by batch
- * (store_job.run_many). */
+ * event that caused it when the counter is one batch's (else sum_overflow). */
 static int add_all_counters(const ing_add *adds, size_t n, bool one_batch, store_conn_t *conn,
                             mb_error *err)
 {
@@ -544,8 +549,7 @@ static int add_all_counters(const ing_add *adds, size_t n, bool one_batch, store
         for (size_t r = at; rc == 1 && r < at + rows; r++) {
             int one = add_counters(&adds[r], 1, conn, err);
             if (one == 1 && !one_batch)
-                return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-                                    "a counter would exceed 9223372036854775807");
+                return sum_overflow(err);
             if (one == 1)
                 return mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
                                     "events[%u].quantity: the counter of this account, period and "
@@ -608,11 +612,6 @@ static bool add_to(interner *t, ing_add *adds, size_t *n, const ingest_batch *b,
     }
 }
 
-int ingest_check(ingest_batch *b, ingest_cache_t *cache, store_conn_t *conn, mb_error *err)
-{
-    return check_names(b, cache, conn, err);
-}
-
 int ingest_apply_many(ingest_batch *const *bs, size_t n, idem_t *ix, store_conn_t *conn,
                       int64_t today, mb_error *err)
 {
@@ -672,8 +671,7 @@ int ingest_apply_many(ingest_batch *const *bs, size_t n, idem_t *ix, store_conn_
         for (uint32_t k = 0; k < b->n_counters; k++)
             if (b->counters[k].accepted > 0 &&
                 !add_to(&sums, adds, &na, b, k, b->counters[k].accepted)) {
-                mb_error_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-                             "a counter would exceed 9223372036854775807");
+                sum_overflow(err);
                 goto out;
             }
     }

@@ -64,7 +64,7 @@ int ingest_check(ingest_batch *b, ingest_cache_t *cache, store_conn_t *conn, mb_
 /* Counts the checked batches bs[0..n-1] together (see above); `today` is
  * the arrival day for the idempotency runs. On -1 (a storage error; with
  * n > 1 also a counter that would pass INT64_MAX, which only one batch
- * alone can name) the caller rolls the savepoint back. */
+ * alone can name) the caller rolls back what it wrote. */
 int ingest_apply_many(ingest_batch *const *bs, size_t n, idem_t *ix, store_conn_t *conn,
                       int64_t today, mb_error *err);
 

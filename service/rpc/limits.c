@@ -46,7 +46,7 @@ void rpc_buckets_free(rpc_buckets_t *b)
     free(b);
 }
 
-/* name's slot, and whether name holds it. */
+/* The slot name hashes to (slot_holds says whether it is name's). */
 static slot *slot_of(rpc_buckets_t *b, const char *name, size_t *len)
 {
     *len = strnlen(name, NAME_MAX_LEN);
@@ -83,8 +83,8 @@ void rpc_buckets_give(rpc_buckets_t *b, const char *name, double burst)
     size_t len;
     slot *s = slot_of(b, name, &len);
     pthread_mutex_lock(&b->lock);
-    if (slot_holds(s, name, len) && s->bucket.tokens + 1.0 <= burst)
-        s->bucket.tokens += 1.0;
+    if (slot_holds(s, name, len))
+        mb_bucket_give(&s->bucket, burst);
     pthread_mutex_unlock(&b->lock);
 }
 

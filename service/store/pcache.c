@@ -106,6 +106,8 @@ static void p_rekey(sqlite3_pcache *p, sqlite3_pcache_page *page, unsigned old_k
 {
     wrapped *w = (wrapped *)p;
     real_methods.xRekey(w->real, page, old_key, new_key);
+    if (w->lost)
+        return; /* the next truncate is passed on anyway */
     bool found = false;
     for (size_t i = w->n; i-- > 0;)
         if (w->high[i].page == page) {

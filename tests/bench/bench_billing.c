@@ -311,7 +311,7 @@ int main(int argc, char **argv)
     int rc = bc_parse_options(PROG, argc, argv, opts, sizeof opts / sizeof opts[0]);
     if (rc != 0)
         return bc_options_exit(PROG, rc, usage);
-    setenv("MINBILLD", getenv("MINBILLD") ? getenv("MINBILLD") : MINBILLD_DEFAULT, 1);
+    bc_use_minbilld(MINBILLD_DEFAULT);
 
     time_t now = time(NULL);
     struct tm tm;

@@ -424,12 +424,17 @@ int bc_fail_if(FILE *f, const char *prefix, bool cond, const char *fmt, ...)
 
 /* --- the daemon ------------------------------------------------------------ */
 
+void bc_use_minbilld(const char *default_path)
+{
+    if (getenv("MINBILLD") == NULL)
+        setenv("MINBILLD", default_path, 0);
+}
+
 int bc_daemon_start(const char *prog, mbt_daemon *d, const char *default_path,
                     const char *const *extra_args)
 {
     memset(d, 0, sizeof *d);
-    if (getenv("MINBILLD") == NULL)
-        setenv("MINBILLD", default_path, 0);
+    bc_use_minbilld(default_path);
     if (access(mbt_minbilld_path(), X_OK) != 0) {
         fprintf(stderr, "%s: cannot run the daemon %s: %s (build it, or set MINBILLD)\n", prog,
                 mbt_minbilld_path(), strerror(errno));

@@ -155,6 +155,9 @@ int bc_fail_if(FILE *f, const char *prefix, bool cond, const char *fmt, ...)
 
 /* --- the daemon ------------------------------------------------------------ */
 
+/* Makes $MINBILLD name the daemon to run: default_path unless it is set. */
+void bc_use_minbilld(const char *default_path);
+
 /* mbt_daemon_init + mbt_daemon_start with extra_args (NULL-terminated, may be
  * NULL), using $MINBILLD or else default_path (the build's minbilld). On -1
  * the caller still runs mbt_daemon_cleanup(d). */

@@ -285,10 +285,8 @@ static int bill_history(bench *b)
     for (int m = 0; m < MONTHS && ret == 0; m++) {
         Minbill__V1__RunBillingRequest req = MINBILL__V1__RUN_BILLING_REQUEST__INIT;
         req.period = b->periods[m];
-        mbc_call_t *call =
-            mbc_call_start(ch, "/minbill.v1.Invoicing/RunBilling", b->finance, 600000);
-        mbc_call_send_msg(call, &req.base);
-        mbc_call_close_send(call);
+        mbc_call_t *call = mbc_call_start_request(ch, "/minbill.v1.Invoicing/RunBilling",
+                                                  b->finance, 600000, &req.base);
         uint8_t *msg;
         size_t len;
         while (mbc_call_recv(call, &msg, &len) == 1)

@@ -615,8 +615,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         return bc_options_exit(PROG, rc, usage);
     signal(SIGPIPE, SIG_IGN);
-    if (getenv("MINBILLD") == NULL)
-        setenv("MINBILLD", MINBILLD_DEFAULT, 0);
+    bc_use_minbilld(MINBILLD_DEFAULT);
     srand((unsigned)(time(NULL) ^ getpid()));
     grpc_init();
     int ret = 1;

@@ -366,13 +366,7 @@ mbc_call_t *mbt_watch_start(mbc_channel_t *ch, const char *service, int timeout_
 {
     Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     req.service = (char *)service;
-    mbc_call_t *call = mbc_call_start(ch, MBT_HEALTH_WATCH, NULL, timeout_ms);
-    if (call == NULL)
-        return NULL;
-    /* A failed send shows up as a failed recv / status; no need to check. */
-    mbc_call_send_msg(call, &req.base);
-    mbc_call_close_send(call);
-    return call;
+    return mbc_call_start_request(ch, MBT_HEALTH_WATCH, NULL, timeout_ms, &req.base);
 }
 
 int mbt_watch_next(mbc_call_t *call, int *serving)

@@ -168,13 +168,11 @@ void iu_billing(const mbt_server *s, const iu_keys *k, const char *period, bool 
     Minbill__V1__RunBillingRequest req = MINBILL__V1__RUN_BILLING_REQUEST__INIT;
     req.period = (char *)period;
     req.dry_run = dry;
-    mbc_call_t *call = mbc_call_start(s->ch, IU_RUN, k->finance, timeout_ms);
+    mbc_call_t *call = mbc_call_start_request(s->ch, IU_RUN, k->finance, timeout_ms, &req.base);
     if (call == NULL) {
         out->code = GRPC_STATUS_UNAVAILABLE;
         return;
     }
-    mbc_call_send_msg(call, &req.base);
-    mbc_call_close_send(call);
     uint8_t *msg;
     size_t len;
     while (mbc_call_recv(call, &msg, &len) == 1) {

@@ -55,9 +55,8 @@ static int64_t run_until(int64_t upto)
 {
     Minbill__V1__RunBillingRequest req = MINBILL__V1__RUN_BILLING_REQUEST__INIT;
     req.period = period;
-    mbc_call_t *call = mbc_call_start(srv.ch, IU_RUN, keys.finance, mbt_ms(120000));
-    mbc_call_send_msg(call, &req.base);
-    mbc_call_close_send(call);
+    mbc_call_t *call =
+        mbc_call_start_request(srv.ch, IU_RUN, keys.finance, mbt_ms(120000), &req.base);
     int64_t processed = 0;
     uint8_t *msg;
     size_t len;

@@ -130,9 +130,8 @@ static void test_refusals(void)
     mb_error st;
     Minbill__V1__RunBillingRequest req = MINBILL__V1__RUN_BILLING_REQUEST__INIT;
     req.period = p1;
-    mbc_call_t *call = mbc_call_start(srv.ch, IU_RUN, keys.support, mbt_ms(10000));
-    mbc_call_send_msg(call, &req.base);
-    mbc_call_close_send(call);
+    mbc_call_t *call =
+        mbc_call_start_request(srv.ch, IU_RUN, keys.support, mbt_ms(10000), &req.base);
     mbt_call_end(call, &st);
     mbc_call_free(call);
     CHECK_STATUS(st, GRPC_STATUS_PERMISSION_DENIED);

@@ -180,13 +180,11 @@ void pu_export(const mbt_server *s, const char *key, const char *request_id, int
     memset(out, 0, sizeof *out);
     Minbill__V1__ExportSubjectDataRequest req = MINBILL__V1__EXPORT_SUBJECT_DATA_REQUEST__INIT;
     req.request_id = (char *)request_id;
-    mbc_call_t *call = mbc_call_start(s->ch, PU_EXPORT, key, mbt_ms(60000));
+    mbc_call_t *call = mbc_call_start_request(s->ch, PU_EXPORT, key, mbt_ms(60000), &req.base);
     if (call == NULL) {
         out->code = GRPC_STATUS_UNAVAILABLE;
         return;
     }
-    mbc_call_send_msg(call, &req.base);
-    mbc_call_close_send(call);
     uint8_t *msg;
     size_t len;
     while (mbc_call_recv(call, &msg, &len) == 1) {

@@ -79,13 +79,25 @@ static size_t payment_methods_seen(const char *key, const char *account_id)
     return n;
 }
 
-static void test_restrict_contact(void)
+typedef struct person {
+    const char *id, *name, *email, *phone;
+} person;
+
+/* Creates account_id (legal_name) with the contacts a and b. */
+static void two_contacts(const char *account_id, const char *legal_name, person a, person b)
 {
     Minbill__V1__Contact c[2], *cp[2] = {&c[0], &c[1]};
-    pu_contact_init(&c[0], "r1-c1", "Rita Restrikt", "rita.restrikt@example.de", "+4915111122233");
-    pu_contact_init(&c[1], "r1-c2", "Bert Frei", "bert.frei@example.de", "");
-    CHECK(mbt_upsert_account(srv.ch, platform, "acc-r1", "Restrikt Eins GmbH", NULL, cp, 2,
-                             mbt_ms(10000), NULL) == GRPC_STATUS_OK);
+    pu_contact_init(&c[0], a.id, a.name, a.email, a.phone);
+    pu_contact_init(&c[1], b.id, b.name, b.email, b.phone);
+    CHECK(mbt_upsert_account(srv.ch, platform, account_id, legal_name, NULL, cp, 2, mbt_ms(10000),
+                             NULL) == GRPC_STATUS_OK);
+}
+
+static void test_restrict_contact(void)
+{
+    two_contacts("acc-r1", "Restrikt Eins GmbH",
+                 (person){"r1-c1", "Rita Restrikt", "rita.restrikt@example.de", "+4915111122233"},
+                 (person){"r1-c2", "Bert Frei", "bert.frei@example.de", ""});
     char id[PU_ID_MAX];
     CHECK(pu_open(&srv, privacy, OPEN_KIND(RESTRICTION), NULL, "r1-c1", NULL, id) ==
           GRPC_STATUS_OK);
@@ -213,11 +225,9 @@ static const char *stored_email(const char *account_id, const char *contact_id, 
 
 static void test_rectify_contact(void)
 {
-    Minbill__V1__Contact c[2], *cp[2] = {&c[0], &c[1]};
-    pu_contact_init(&c[0], "f-c1", "Fritz Fehler", "fritz.alt@example.de", "");
-    pu_contact_init(&c[1], "f-c2", "Frieda Anders", "frieda.anders@example.de", "");
-    CHECK(mbt_upsert_account(srv.ch, platform, "acc-f", "Fehler Autohaus e.K.", NULL, cp, 2,
-                             mbt_ms(10000), NULL) == GRPC_STATUS_OK);
+    two_contacts("acc-f", "Fehler Autohaus e.K.",
+                 (person){"f-c1", "Fritz Fehler", "fritz.alt@example.de", ""},
+                 (person){"f-c2", "Frieda Anders", "frieda.anders@example.de", ""});
     char id[PU_ID_MAX], buf[96];
     CHECK(pu_open(&srv, privacy, OPEN_KIND(RECTIFICATION), NULL, "f-c1", NULL, id) ==
           GRPC_STATUS_OK);
@@ -335,11 +345,9 @@ static Minbill__V1__Account *stored(const char *account_id)
  * is stored, audited and its recipients recorded like a replacement. */
 static void test_rectify_clear(void)
 {
-    Minbill__V1__Contact c[2], *cp[2] = {&c[0], &c[1]};
-    pu_contact_init(&c[0], "h-c1", "Hanna Hell", "hanna.hell@example.de", "+4915112340001");
-    pu_contact_init(&c[1], "h-c2", "Hugo Hell", "hugo.hell@example.de", "+4915112340002");
-    CHECK(mbt_upsert_account(srv.ch, platform, "acc-h", "Hanna Hell e.K.", NULL, cp, 2,
-                             mbt_ms(10000), NULL) == GRPC_STATUS_OK);
+    two_contacts("acc-h", "Hanna Hell e.K.",
+                 (person){"h-c1", "Hanna Hell", "hanna.hell@example.de", "+4915112340001"},
+                 (person){"h-c2", "Hugo Hell", "hugo.hell@example.de", "+4915112340002"});
     char id[PU_ID_MAX];
     CHECK(pu_open(&srv, privacy, OPEN_KIND(RECTIFICATION), NULL, NULL, "acc-h", id) ==
           GRPC_STATUS_OK);

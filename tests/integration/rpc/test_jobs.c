@@ -73,12 +73,7 @@ static mbc_call_t *start_job(const char *method, const char *params, int timeout
 {
     Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     req.service = (char *)params;
-    mbc_call_t *call = mbc_call_start(srv.ch, method, NULL, timeout_ms);
-    if (call != NULL) {
-        mbc_call_send_msg(call, &req.base);
-        mbc_call_close_send(call);
-    }
-    return call;
+    return mbc_call_start_request(srv.ch, method, NULL, timeout_ms, &req.base);
 }
 
 static void test_slow_reader(void)
