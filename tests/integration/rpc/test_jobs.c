@@ -109,9 +109,12 @@ static void test_slow_reader(void)
             "during the last 10 reads; server RSS %ld -> %ld KiB\n",
             got, max_lead, RPC_SEND_WINDOW, st.produced - produced_at_10, rss_before, rss_after);
     CHECK(got == 20);
+    /* The bound on the lead is what pacing means here. Checking instead that
+     * the producer kept the reader's pace over the last reads failed in CI:
+     * the client's BDP probing may grow its window at any read (16 produced
+     * during 10 reads there), so the lead grows in steps until the transport
+     * bound, never past it. An unpaced producer is 400 ahead in milliseconds. */
     CHECK(max_lead >= 0 && max_lead <= RPC_SEND_WINDOW + TRANSPORT_BYTES / MSG_SIZE);
-    /* Once the transport is full, the producer moves at the reader's pace. */
-    CHECK(st.produced - produced_at_10 <= 10 + RPC_SEND_WINDOW);
     if (!mbt_instrumented())
         CHECK(rss_after - rss_before < 16 * 1024);
     /* The client goes away: the job sees it and ends. */
