@@ -60,6 +60,7 @@
  * purge_setting_defs. */
 #define OPT_SETTING 1000
 #define OPT_PURGE_INTERVAL 999
+#define OPT_FILTER_CHECKPOINT 998
 
 typedef struct config {
     const char *listen;
@@ -78,6 +79,7 @@ typedef struct config {
     purge_settings retention;
     unsigned retention_given; /* bit i: purge_setting_defs[i] set by flag or environment */
     long purge_interval_s;
+    long filter_checkpoint_hashes;
     int dev;
     int dry_run;
     rpc_rate_limits rate_limits;
@@ -121,6 +123,11 @@ static int usage(FILE *f)
         "               --purge-interval-s N    run the retention purges every N seconds\n"
         "                                       (default 3600; the first a second after start;\n"
         "                                       0: only when minbilld purge is run)\n"
+        "               --filter-checkpoint-hashes N  save the usage idempotency filter\n"
+        "                                       while serving after every N new events, so\n"
+        "                                       a start after a crash reads about N from the\n"
+        "                                       database instead of all (default 4194304;\n"
+        "                                       0: only at a clean stop)\n"
         "  migrate      apply pending schema migrations: --db PATH\n"
         "  keys init    create a master key file: --key-file PATH\n"
         "  keys create-api-key --db PATH --key-file PATH --role ROLE --name NAME\n"
@@ -208,6 +215,7 @@ static int parse_flags(int argc, char **argv, config *cfg)
         {"audit-retention-days", required_argument, NULL, OPT_SETTING + 2},
         {"subject-request-retention-days", required_argument, NULL, OPT_SETTING + 3},
         {"purge-interval-s", required_argument, NULL, OPT_PURGE_INTERVAL},
+        {"filter-checkpoint-hashes", required_argument, NULL, OPT_FILTER_CHECKPOINT},
         {"dry-run", no_argument, NULL, 'y'},
         {"to", required_argument, NULL, 'o'},
         {"key-id", required_argument, NULL, 'i'},
@@ -238,11 +246,13 @@ static int parse_flags(int argc, char **argv, config *cfg)
     cfg->threads = ncpu > 0 ? ncpu : 1;
     cfg->max_message_bytes = 4 << 20;
     if (parse_long("MINBILL_THREADS", env_or("MINBILL_THREADS", "0"), 0, 256, &cfg->threads) != 0 ||
-        parse_long("MINBILL_MAX_MESSAGE_BYTES",
-                   env_or("MINBILL_MAX_MESSAGE_BYTES", "4194304"), 1024, 64 << 20,
-                   &cfg->max_message_bytes) != 0 ||
+        parse_long("MINBILL_MAX_MESSAGE_BYTES", env_or("MINBILL_MAX_MESSAGE_BYTES", "4194304"),
+                   1024, 64 << 20, &cfg->max_message_bytes) != 0 ||
         parse_long("MINBILL_PURGE_INTERVAL_S", env_or("MINBILL_PURGE_INTERVAL_S", "3600"), 0,
-                   7 * 86400, &cfg->purge_interval_s) != 0)
+                   7 * 86400, &cfg->purge_interval_s) != 0 ||
+        parse_long("MINBILL_FILTER_CHECKPOINT_HASHES",
+                   env_or("MINBILL_FILTER_CHECKPOINT_HASHES", "4194304"), 0, 1L << 40,
+                   &cfg->filter_checkpoint_hashes) != 0)
         return -1;
     purge_settings_default(&cfg->retention);
     for (size_t i = 0; i < sizeof SETTING_ENV / sizeof SETTING_ENV[0]; i++) {
@@ -286,6 +296,11 @@ static int parse_flags(int argc, char **argv, config *cfg)
             break;
         case OPT_PURGE_INTERVAL:
             if (parse_long("--purge-interval-s", optarg, 0, 7 * 86400, &cfg->purge_interval_s) != 0)
+                return -1;
+            break;
+        case OPT_FILTER_CHECKPOINT:
+            if (parse_long("--filter-checkpoint-hashes", optarg, 0, 1L << 40,
+                           &cfg->filter_checkpoint_hashes) != 0)
                 return -1;
             break;
         case 't':
@@ -640,12 +655,13 @@ static int cmd_serve(const config *cfg)
     }
     store_watch_writable(app.store, on_writable, app.health);
     metrics_access_requests_source(privacy_requests_count, app.store);
-    /* Next to SQLite's own -wal and -shm files (see idem.c for why a
+    /* Next to SQLite's own -wal and -shm files (see idem_ckpt.h for why a
      * saved filter can never be trusted wrongly). */
     char filter_path[4096];
     snprintf(filter_path, sizeof filter_path, "%s-usage-filter", cfg->db);
     metering_options mo = {.window_days = (int)cfg->retention.acceptance_window_days,
-                           .filter_path = filter_path};
+                           .filter_path = filter_path,
+                           .filter_checkpoint_hashes = (uint64_t)cfg->filter_checkpoint_hashes};
     if (store_write_sync(app.store, store_settings_job, (void *)&cfg->retention, &err) != 0 ||
         metering_start(app.store, app.keyring, &mo, &app.metering, &err) != 0)
         goto out;

@@ -409,6 +409,7 @@ const inv_field inventory_fields[] = {
     PLAIN("usage_idem_runs", "run", 0),
     PLAIN("usage_idem_runs", "first_day", 0),
     PLAIN("usage_idem_runs", "last_day", 0),
+    PLAIN("usage_idem_runs", "nonce", 0),
     PLAIN("usage_idem", "run", 0),
     PLAIN("usage_idem", "hash", 0),
 

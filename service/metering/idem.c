@@ -13,7 +13,9 @@
 
 #include <sodium.h>
 
+#include "base/clock.h"
 #include "base/log.h"
+#include "metering/idem_ckpt.h"
 
 struct idem {
     idem_filter_t *filter;
@@ -29,13 +31,22 @@ struct idem {
     atomic_bool invalid;
     uint64_t probes, seeks, rebuilds;
     bool from_saved; /* the filter was loaded from a saved file */
+    uint64_t rescanned; /* hashes the load added from the table */
+    /* Checkpoints (idem_ckpt.h): one starts once ckpt_every hashes were
+     * stored since the last one started. */
+    char *path;
+    uint64_t ckpt_every, stored_since, checkpoints;
+    idem_ckpt_t *ckpt;
+    unsigned ckpt_next; /* the partition to copy next */
+    int64_t ckpt_t0;
 };
 
-static const char SQL_RUNS[] = "SELECT run FROM usage_idem_runs ORDER BY run";
+static const char SQL_RUNS[] = "SELECT run, nonce FROM usage_idem_runs ORDER BY run";
 static const char SQL_COUNT[] = "SELECT count(*) FROM usage_idem";
 static const char SQL_ALL[] = "SELECT run, hash FROM usage_idem";
 static const char SQL_PART[] =
     "SELECT hash FROM usage_idem WHERE run = ?1 AND hash >= ?2 AND hash < ?3";
+static const char SQL_RUN_ALL[] = "SELECT hash FROM usage_idem WHERE run = ?1";
 static const char SQL_PROBE[] = "SELECT 1 FROM usage_idem WHERE run = ?1 AND hash = ?2";
 static const char SQL_INSERT[] = "INSERT OR IGNORE INTO usage_idem(run, hash) VALUES (?1, ?2)";
 /* New hashes go in several rows per statement: a statement's fixed cost
@@ -54,7 +65,7 @@ static const struct {
 #define INSERT_PENDING_MAX 64
 /* Re-creates the row if the job that created it was rolled back. */
 static const char SQL_RUN_TOUCH[] =
-    "INSERT INTO usage_idem_runs(run, first_day, last_day) VALUES (?1, ?2, ?2)"
+    "INSERT INTO usage_idem_runs(run, first_day, last_day, nonce) VALUES (?1, ?2, ?2, random())"
     " ON CONFLICT(run) DO UPDATE SET last_day = max(last_day, excluded.last_day)";
 static const char SQL_EXPIRED[] =
     "SELECT run FROM usage_idem_runs WHERE last_day < ?1 AND run > ?2 ORDER BY run LIMIT 1";
@@ -63,7 +74,6 @@ static const char SQL_DELETE_CHUNK[] =
     "DELETE FROM usage_idem WHERE run = ?1 AND hash IN"
     " (SELECT hash FROM usage_idem WHERE run = ?1 ORDER BY hash LIMIT ?2) RETURNING hash";
 static const char SQL_RUN_DROP[] = "DELETE FROM usage_idem_runs WHERE run = ?1";
-static const char SQL_NEWEST_RUN[] = "SELECT run FROM usage_idem ORDER BY run DESC LIMIT 1";
 
 void idem_hash(const unsigned char key[32], const char *account, size_t account_len,
                const char *idempotency_key, size_t key_len, uint8_t out[IDEM_HASH_BYTES])
@@ -87,6 +97,13 @@ int64_t idem_day(int64_t unix_seconds)
 static int oom(mb_error *err)
 {
     return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "idempotency index: out of memory");
+}
+
+/* Stops a checkpoint in progress, if any (idem_ckpt.h). */
+static void ckpt_drop(idem_t *ix)
+{
+    idem_ckpt_free(ix->ckpt);
+    ix->ckpt = NULL;
 }
 
 /* --- the run list ----------------------------------------------------------- */
@@ -120,18 +137,50 @@ static void runs_remove(idem_t *ix, int64_t run)
     }
 }
 
-static int load_runs(idem_t *ix, store_conn_t *conn, mb_error *err)
+/* Every run's number and nonce, ascending, in a new list. */
+static int read_runs(store_conn_t *conn, idem_run_nonce **out, size_t *n, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_RUNS, err);
     if (st == NULL)
         return -1;
-    ix->n_runs = 0;
+    idem_run_nonce *list = NULL;
+    size_t len = 0, cap = 0;
     int rc, ret = 0;
-    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        ret = runs_append(ix, sqlite3_column_int64(st, 0), err);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 64;
+            idem_run_nonce *l = realloc(list, cap * sizeof *l);
+            if (l == NULL) {
+                ret = oom(err);
+                break;
+            }
+            list = l;
+        }
+        list[len++] = (idem_run_nonce){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1)};
+    }
     sqlite3_reset(st);
     if (ret == 0 && rc != SQLITE_DONE)
         ret = store_error(conn, err, "reading idempotency runs");
+    if (ret != 0) {
+        free(list);
+        return -1;
+    }
+    *out = list;
+    *n = len;
+    return 0;
+}
+
+static int load_runs(idem_t *ix, store_conn_t *conn, mb_error *err)
+{
+    idem_run_nonce *list;
+    size_t n;
+    if (read_runs(conn, &list, &n, err) != 0)
+        return -1;
+    ix->n_runs = 0;
+    int ret = 0;
+    for (size_t i = 0; i < n && ret == 0; i++)
+        ret = runs_append(ix, list[i].run, err);
+    free(list);
     return ret;
 }
 
@@ -257,6 +306,7 @@ static int build_filter(idem_t *ix, store_conn_t *conn, mb_error *err)
 
 static int rebuild_all(idem_t *ix, store_conn_t *conn, mb_error *err)
 {
+    ckpt_drop(ix); /* its copies may be of the filter this replaces */
     if (load_runs(ix, conn, err) != 0 || build_filter(ix, conn, err) != 0)
         return -1;
     ix->cur_ok = false;
@@ -264,73 +314,151 @@ static int rebuild_all(idem_t *ix, store_conn_t *conn, mb_error *err)
     return 0;
 }
 
-/*
- * Saved filters. Rebuilding the filter reads every stored hash: half a
- * minute at 100 million. So a clean shutdown saves it (idem_save), and the
- * next start loads it if the table still holds what it was saved from.
- * Between the two only offline tools touch the table, and of those only
- * `minbilld purge` changes hashes: it deletes, which leaves extra entries
- * (a lookup each, never a wrong answer). What could make a saved filter
- * wrong is a hash stored after it was saved (a daemon that crashed before
- * saving again, a restored backup). New hashes always go to the newest run
- * (a restarted daemon opens a new one), so the stamp is the newest run
- * that holds hashes, their count and a BLAKE2b of them: any hash stored
- * since changes it.
- */
-static int table_stamp(store_conn_t *conn, uint8_t stamp[IDEM_FILTER_STAMP], mb_error *err)
+/* --- checkpoints (idem_ckpt.h) --------------------------------------------------- */
+
+/* The oldest run that hashes stored from now on may go to. */
+static int64_t from_run(const idem_t *ix)
 {
-    int64_t run = 0, count = 0;
-    sqlite3_stmt *st = store_conn_prepare(conn, SQL_NEWEST_RUN, err);
-    if (st == NULL)
-        return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        run = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return store_error(conn, err, "reading idempotency runs");
-    crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, 32);
-    if ((st = store_conn_prepare(conn, SQL_PART, err)) == NULL)
-        return -1;
-    static const uint8_t lo[1] = {0}, hi[IDEM_HASH_BYTES + 1] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                                                 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                                                 0xff, 0xff, 0xff, 0xff, 0xff};
-    sqlite3_bind_int64(st, 1, run);
-    sqlite3_bind_blob(st, 2, lo, 0, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, hi, sizeof hi, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        crypto_generichash_update(&h, sqlite3_column_blob(st, 0),
-                                  (size_t)sqlite3_column_bytes(st, 0));
-        count++;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(conn, err, "reading idempotency hashes");
-    for (int i = 0; i < 8; i++) {
-        stamp[i] = (uint8_t)((uint64_t)run >> (8 * i));
-        stamp[8 + i] = (uint8_t)((uint64_t)count >> (8 * i));
-    }
-    crypto_generichash_final(&h, stamp + 16, 32);
-    return 0;
+    if (ix->cur_ok)
+        return ix->cur_run;
+    return ix->n_runs > 0 ? ix->runs[ix->n_runs - 1] + 1 : 1;
 }
 
-/* The saved filter at path, if it matches the table; otherwise NULL. */
-static idem_filter_t *load_saved(store_conn_t *conn, const char *path)
+static int ckpt_copy(idem_t *ix, unsigned part, int64_t from, mb_error *err)
 {
-    uint8_t stamp[IDEM_FILTER_STAMP];
-    mb_error ignored;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    idem_filter_t *filter = NULL;
-    if (table_stamp(conn, stamp, &ignored) == 0)
-        filter = idem_filter_load(f, stamp);
-    fclose(f);
-    if (filter == NULL)
-        mb_log(MB_LOG_WARN, "event=usage_filter_not_reused reason=\"the saved filter does not "
-                            "match the stored hashes or is damaged\"");
-    return filter;
+    size_t len = idem_filter_part_bytes(ix->filter, part);
+    uint8_t *bytes = malloc(len);
+    if (bytes == NULL)
+        return oom(err);
+    idem_filter_part_copy(ix->filter, part, bytes);
+    return idem_ckpt_put(ix->ckpt, part, from, bytes, len, err);
+}
+
+static int ckpt_end(idem_t *ix, store_conn_t *conn, mb_error *err)
+{
+    idem_run_nonce *runs;
+    size_t n;
+    if (read_runs(conn, &runs, &n, err) != 0)
+        return -1;
+    int rc = idem_ckpt_end(ix->ckpt, runs, n, err);
+    free(runs);
+    return rc;
+}
+
+/* A job's share of a running checkpoint: at most this much copied, about
+ * three partitions at 100 million hashes, tens of microseconds. */
+#define CKPT_COPY_BYTES (1u << 20)
+
+/* Once per job, on the writer thread: starts a checkpoint when due, copies
+ * a few partitions into it, ends it after the last, and collects it once
+ * written. One that fails is logged and dropped, and the next starts after
+ * another ckpt_every hashes: a missing checkpoint costs start-up time,
+ * never a job. */
+static void ckpt_step(idem_t *ix, store_conn_t *conn)
+{
+    mb_error err;
+    bool ok;
+    if (ix->ckpt != NULL && idem_ckpt_poll(ix->ckpt, &ok, &err) == 1) {
+        if (ok) {
+            ix->checkpoints++;
+            mb_log(MB_LOG_INFO, "event=usage_filter_checkpoint ms=%lld",
+                   (long long)((mb_mono_ns() - ix->ckpt_t0) / 1000000));
+        } else {
+            mb_log(MB_LOG_WARN, "event=usage_filter_checkpoint_failed error=\"%s\"", err.msg);
+        }
+        ckpt_drop(ix);
+        return;
+    }
+    if (ix->ckpt == NULL) {
+        if (ix->path == NULL || ix->ckpt_every == 0 || ix->stored_since < ix->ckpt_every)
+            return;
+        ix->stored_since = 0;
+        if (idem_ckpt_begin(ix->path, &ix->ckpt, &err) != 0) {
+            mb_log(MB_LOG_WARN, "event=usage_filter_checkpoint_failed error=\"%s\"", err.msg);
+            return;
+        }
+        ix->ckpt_next = 0;
+        ix->ckpt_t0 = mb_mono_ns();
+    }
+    int64_t from = from_run(ix);
+    size_t copied = 0;
+    int rc = 0;
+    while (rc == 0 && ix->ckpt_next < IDEM_FILTER_PARTS && copied < CKPT_COPY_BYTES &&
+           idem_ckpt_has_room(ix->ckpt)) {
+        copied += idem_filter_part_bytes(ix->filter, ix->ckpt_next);
+        rc = ckpt_copy(ix, ix->ckpt_next++, from, &err);
+    }
+    if (rc == 0 && ix->ckpt_next == IDEM_FILTER_PARTS) {
+        rc = ckpt_end(ix, conn, &err);
+        ix->ckpt_next++;
+    }
+    if (rc != 0) {
+        mb_log(MB_LOG_WARN, "event=usage_filter_checkpoint_failed error=\"%s\"", err.msg);
+        ckpt_drop(ix);
+    }
+}
+
+/* Adds run's hashes to the filter: all of them, or (from != NULL) those of
+ * the partitions p with from[p] <= run. A partition that fills up is marked
+ * in overflow, for a rebuild from the table. */
+static int rescan_run(idem_t *ix, store_conn_t *conn, int64_t run, const int64_t *from,
+                      bool *overflow, mb_error *err)
+{
+    sqlite3_stmt *st = store_conn_prepare(conn, SQL_RUN_ALL, err);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, run);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const uint8_t *h = sqlite3_column_blob(st, 0);
+        if (sqlite3_column_bytes(st, 0) != IDEM_HASH_BYTES)
+            continue;
+        unsigned p = idem_filter_part(h);
+        if (overflow[p] || (from != NULL && run < from[p]))
+            continue;
+        ix->rescanned++;
+        if (idem_filter_add(ix->filter, h, run_tag(run)) != 0)
+            overflow[p] = true;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_error(conn, err, "reading idempotency hashes");
+}
+
+/* Loads the checkpoint at path and adds from the table what it may lack
+ * (idem_ckpt.h): 1 if loaded, 0 if there is none to use, -1 on error. */
+static int load_checkpoint(idem_t *ix, store_conn_t *conn, const char *path, mb_error *err)
+{
+    idem_ckpt_file f;
+    bool missing;
+    if (idem_ckpt_load(path, &f, &missing) != 0) {
+        if (!missing)
+            mb_log(MB_LOG_WARN, "event=usage_filter_not_reused reason=\"the saved filter is "
+                                "damaged or of an older version\"");
+        return 0;
+    }
+    idem_run_nonce *runs = NULL;
+    size_t n = 0;
+    bool *overflow = calloc(IDEM_FILTER_PARTS, sizeof *overflow);
+    int ret = overflow == NULL ? oom(err) : read_runs(conn, &runs, &n, err);
+    ix->filter = f.filter;
+    f.filter = NULL;
+    int64_t oldest_from = INT64_MAX;
+    for (unsigned p = 0; p < IDEM_FILTER_PARTS; p++)
+        if (f.from_run[p] < oldest_from)
+            oldest_from = f.from_run[p];
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        bool known = idem_ckpt_file_knows(&f, runs[i].run, runs[i].nonce);
+        ret = runs_append(ix, runs[i].run, err);
+        if (ret == 0 && (!known || runs[i].run >= oldest_from))
+            ret = rescan_run(ix, conn, runs[i].run, known ? f.from_run : NULL, overflow, err);
+    }
+    for (unsigned p = 0; ret == 0 && p < IDEM_FILTER_PARTS; p++)
+        if (overflow[p])
+            ret = rebuild_part(ix, conn, p, err);
+    free(overflow);
+    free(runs);
+    idem_ckpt_file_clear(&f);
+    return ret == 0 ? 1 : -1;
 }
 
 int idem_open(store_conn_t *conn, const char *saved, idem_t **out, mb_error *err)
@@ -338,10 +466,15 @@ int idem_open(store_conn_t *conn, const char *saved, idem_t **out, mb_error *err
     idem_t *ix = calloc(1, sizeof *ix);
     if (ix == NULL)
         return oom(err);
-    ix->filter = saved != NULL ? load_saved(conn, saved) : NULL;
-    ix->from_saved = ix->filter != NULL;
-    int rc = ix->from_saved ? load_runs(ix, conn, err) : rebuild_all(ix, conn, err);
-    if (rc != 0) {
+    int rc = 0;
+    if (saved != NULL && (ix->path = strdup(saved)) == NULL)
+        rc = oom(err);
+    else if (saved != NULL)
+        rc = load_checkpoint(ix, conn, saved, err);
+    ix->from_saved = rc == 1;
+    if (rc == 0)
+        rc = rebuild_all(ix, conn, err);
+    if (rc < 0) {
         idem_free(ix);
         return -1;
     }
@@ -349,54 +482,42 @@ int idem_open(store_conn_t *conn, const char *saved, idem_t **out, mb_error *err
     return 0;
 }
 
+void idem_checkpoint_every(idem_t *ix, uint64_t hashes)
+{
+    ix->ckpt_every = hashes;
+}
+
 int idem_save(idem_t *ix, store_conn_t *conn, const char *path, mb_error *err)
 {
-    uint8_t stamp[IDEM_FILTER_STAMP];
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return mb_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "filter file path too long");
+    ckpt_drop(ix);
     if (ix->invalid) {
         /* Entries may be missing (a purge failed): such a filter must not
          * outlive the process, nor may an older file stay. */
         unlink(path);
         return 0;
     }
-    if (table_stamp(conn, stamp, err) != 0)
-        return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (f == NULL) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot write %s: %s", tmp, strerror(e));
+    /* No hash follows in this process, and a later one opens a new run. */
+    ix->cur_ok = false;
+    int64_t from = from_run(ix);
+    int rc = idem_ckpt_begin(path, &ix->ckpt, err);
+    for (unsigned p = 0; rc == 0 && p < IDEM_FILTER_PARTS; p++) {
+        idem_ckpt_wait_room(ix->ckpt);
+        rc = ckpt_copy(ix, p, from, err);
     }
-    int ret = idem_filter_save(ix->filter, stamp, f) == 0 && fflush(f) == 0 && fsync(fileno(f)) == 0
-                  ? 0
-                  : -1;
-    int e = errno;
-    if (fclose(f) != 0 && ret == 0) {
-        ret = -1;
-        e = errno;
-    }
-    if (ret == 0 && rename(tmp, path) != 0) {
-        ret = -1;
-        e = errno;
-    }
-    if (ret != 0) {
-        unlink(tmp);
-        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot save the usage filter to %s: %s",
-                            path, strerror(e));
-    }
-    return 0;
+    if (rc == 0 && (rc = ckpt_end(ix, conn, err)) == 0)
+        rc = idem_ckpt_wait(ix->ckpt, err);
+    ckpt_drop(ix);
+    return rc;
 }
 
 void idem_free(idem_t *ix)
 {
     if (ix == NULL)
         return;
+    ckpt_drop(ix);
     idem_filter_free(ix->filter);
     free(ix->runs);
+    free(ix->path);
     free(ix);
 }
 
@@ -484,7 +605,10 @@ static int probe(idem_t *ix, store_conn_t *conn, const uint8_t h[IDEM_HASH_BYTES
 
 int idem_begin(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *err)
 {
-    return current_run(ix, conn, day, err);
+    if (current_run(ix, conn, day, err) != 0)
+        return -1;
+    ckpt_step(ix, conn);
+    return 0;
 }
 
 /* After h was stored in the current run: counts it and adds it to the
@@ -492,6 +616,7 @@ int idem_begin(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *err)
 static int stored(idem_t *ix, store_conn_t *conn, const uint8_t h[IDEM_HASH_BYTES], mb_error *err)
 {
     ix->cur_count++;
+    ix->stored_since++;
     if (idem_filter_add(ix->filter, h, run_tag(ix->cur_run)) != 0 &&
         rebuild_part(ix, conn, idem_filter_part(h), err) != 0) {
         /* The failed add may have displaced another entry: distrust the
@@ -727,4 +852,6 @@ void idem_get_stats(const idem_t *ix, idem_stats *st)
     st->seeks = ix->seeks;
     st->rebuilds = ix->rebuilds;
     st->from_saved = ix->from_saved;
+    st->rescanned = ix->rescanned;
+    st->checkpoints = ix->checkpoints;
 }

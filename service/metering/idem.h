@@ -20,8 +20,9 @@
  * million hashes) are kept, about runs / 256 beyond.
  *
  * Exactness: the filter holds every hash on disk with its run's tag (it is
- * built from the table at start-up and every insert is added after it hit
- * the table); anything else in it only costs a probe. A hash is removed
+ * loaded at start-up from a checkpoint, with what the checkpoint may lack
+ * added from the table, or built from the table, and every insert is added
+ * after it hit the table); anything else in it only costs a probe. A hash is removed
  * from it only together with its row, when a purge deletes it; if a purge's
  * transaction then fails the filter is rebuilt from the table before its
  * next use.
@@ -65,14 +66,20 @@ typedef struct idem idem_t;
 void idem_hash(const unsigned char key[32], const char *account, size_t account_len,
                const char *idempotency_key, size_t key_len, uint8_t out[IDEM_HASH_BYTES]);
 
-/* Reads the runs and loads the filter saved at `saved` (may be NULL) if it
- * matches the stored hashes (see idem.c), else builds it from every stored
- * hash. */
+/* Reads the runs and loads the filter from the checkpoint at `saved` (may
+ * be NULL), adding from the table the hashes stored since (idem_ckpt.h),
+ * or, without a usable checkpoint, builds it from every stored hash.
+ * Checkpoints made while counting go to `saved` too. */
 int idem_open(store_conn_t *conn, const char *saved, idem_t **out, mb_error *err);
 
-/* Saves the filter to path (written aside, fsynced, then renamed), with a
- * stamp of the stored hashes it matches; for a clean shutdown, when no
- * write can follow. */
+/* While counting, checkpoint the filter after every `hashes` new hashes
+ * (0: never; the default), so that a start after a crash adds from the
+ * table about that many instead of reading every stored hash. */
+void idem_checkpoint_every(idem_t *ix, uint64_t hashes);
+
+/* Saves the whole filter to path (a checkpoint written at once, fsynced,
+ * then renamed), so the next start adds nothing from the table; for a
+ * clean shutdown, when no write can follow. */
 int idem_save(idem_t *ix, store_conn_t *conn, const char *path, mb_error *err);
 void idem_free(idem_t *ix);
 
@@ -117,7 +124,9 @@ typedef struct idem_stats {
     uint64_t probes;   /* "maybe" answers settled on disk */
     uint64_t seeks;    /* primary-key lookups those took (one per run searched) */
     uint64_t rebuilds; /* partitions rebuilt from disk */
-    bool from_saved;   /* idem_open loaded a saved filter */
+    bool from_saved;   /* idem_open loaded a checkpoint */
+    uint64_t rescanned;   /* hashes it added from the table after loading it */
+    uint64_t checkpoints; /* written while counting */
 } idem_stats;
 void idem_get_stats(const idem_t *ix, idem_stats *st);
 

@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #define SLOTS 4
 #define MIN_BUCKETS 16
 #define MAX_KICKS 500
@@ -231,81 +229,51 @@ size_t idem_filter_bytes(const idem_filter_t *f)
 }
 
 /*
- * Saved filters. Layout: magic, stamp, then per partition its bucket and
- * item counts (4 bytes each, little endian as in memory: the file is only
- * ever read back by the machine that wrote it, and a mismatch fails the
- * checksum anyway) and its fingerprint and tag arrays; last a BLAKE2b-256
- * of everything before it.
+ * A partition as bytes: its bucket and item counts (4 bytes each, little
+ * endian as in memory: a file of them is only read back by the machine that
+ * wrote it, and idem_ckpt.c checksums it), then its fingerprint and tag
+ * arrays.
  */
-static const char SAVED_MAGIC[8] = "MBIDF01";
-
-typedef struct summer {
-    crypto_generichash_state st;
-    FILE *f;
-} summer;
-
-static bool put(summer *s, const void *p, size_t n)
+size_t idem_filter_part_bytes(const idem_filter_t *f, unsigned pi)
 {
-    crypto_generichash_update(&s->st, p, n);
-    return fwrite(p, 1, n, s->f) == n;
+    const part *p = &f->parts[pi];
+    return 2 * sizeof(uint32_t) + (size_t)p->buckets * SLOTS * (sizeof *p->slots + 1);
 }
 
-static bool get(summer *s, void *p, size_t n)
+void idem_filter_part_copy(const idem_filter_t *f, unsigned pi, uint8_t *out)
 {
-    if (fread(p, 1, n, s->f) != n)
-        return false;
-    crypto_generichash_update(&s->st, p, n);
-    return true;
+    const part *p = &f->parts[pi];
+    size_t n = (size_t)p->buckets * SLOTS;
+    memcpy(out, &p->buckets, sizeof p->buckets);
+    memcpy(out + 4, &p->items, sizeof p->items);
+    memcpy(out + 8, p->slots, n * sizeof *p->slots);
+    memcpy(out + 8 + n * sizeof *p->slots, p->tags, n);
 }
 
-int idem_filter_save(const idem_filter_t *f, const uint8_t stamp[IDEM_FILTER_STAMP], FILE *out)
+int idem_filter_part_set(idem_filter_t *f, unsigned pi, const uint8_t *in, size_t len)
 {
-    summer s = {.f = out};
-    crypto_generichash_init(&s.st, NULL, 0, crypto_generichash_BYTES);
-    bool ok = put(&s, SAVED_MAGIC, sizeof SAVED_MAGIC) && put(&s, stamp, IDEM_FILTER_STAMP);
-    for (unsigned i = 0; ok && i < IDEM_FILTER_PARTS; i++) {
-        const part *p = &f->parts[i];
-        size_t n = (size_t)p->buckets * SLOTS;
-        ok = put(&s, &p->buckets, sizeof p->buckets) && put(&s, &p->items, sizeof p->items) &&
-             put(&s, p->slots, n * sizeof *p->slots) && put(&s, p->tags, n);
+    uint32_t buckets, items;
+    if (len < 8)
+        return -1;
+    memcpy(&buckets, in, sizeof buckets);
+    memcpy(&items, in + 4, sizeof items);
+    if (buckets < MIN_BUCKETS || buckets > UINT32_MAX / SLOTS || items > buckets * SLOTS)
+        return -1;
+    size_t n = (size_t)buckets * SLOTS;
+    if (len != 8 + n * (sizeof(uint16_t) + 1))
+        return -1;
+    uint16_t *slots = malloc(n * sizeof *slots);
+    uint8_t *tags = malloc(n);
+    if (slots == NULL || tags == NULL) {
+        free(slots);
+        free(tags);
+        return -1;
     }
-    uint8_t sum[crypto_generichash_BYTES];
-    crypto_generichash_final(&s.st, sum, sizeof sum);
-    ok = ok && fwrite(sum, 1, sizeof sum, out) == sizeof sum;
-    return ok ? 0 : -1;
-}
-
-idem_filter_t *idem_filter_load(FILE *in, const uint8_t stamp[IDEM_FILTER_STAMP])
-{
-    summer s = {.f = in};
-    crypto_generichash_init(&s.st, NULL, 0, crypto_generichash_BYTES);
-    char magic[sizeof SAVED_MAGIC];
-    uint8_t saved_stamp[IDEM_FILTER_STAMP];
-    if (!get(&s, magic, sizeof magic) || memcmp(magic, SAVED_MAGIC, sizeof magic) != 0 ||
-        !get(&s, saved_stamp, sizeof saved_stamp) ||
-        sodium_memcmp(saved_stamp, stamp, IDEM_FILTER_STAMP) != 0)
-        return NULL;
-    idem_filter_t *f = calloc(1, sizeof *f);
-    if (f == NULL)
-        return NULL;
-    f->rng = 0x9e3779b9u;
-    bool ok = true;
-    for (unsigned i = 0; ok && i < IDEM_FILTER_PARTS; i++) {
-        part *p = &f->parts[i];
-        ok = get(&s, &p->buckets, sizeof p->buckets) && get(&s, &p->items, sizeof p->items) &&
-             p->buckets >= MIN_BUCKETS && p->buckets <= UINT32_MAX / SLOTS &&
-             p->items <= p->buckets * SLOTS;
-        size_t n = ok ? (size_t)p->buckets * SLOTS : 0;
-        ok = ok && (p->slots = malloc(n * sizeof *p->slots)) != NULL &&
-             (p->tags = malloc(n)) != NULL && get(&s, p->slots, n * sizeof *p->slots) &&
-             get(&s, p->tags, n);
-    }
-    uint8_t sum[crypto_generichash_BYTES], want[crypto_generichash_BYTES];
-    crypto_generichash_final(&s.st, sum, sizeof sum);
-    if (!ok || fread(want, 1, sizeof want, in) != sizeof want ||
-        sodium_memcmp(sum, want, sizeof sum) != 0 || fgetc(in) != EOF) {
-        idem_filter_free(f);
-        return NULL;
-    }
-    return f;
+    memcpy(slots, in + 8, n * sizeof *slots);
+    memcpy(tags, in + 8 + n * sizeof *slots, n);
+    part *p = &f->parts[pi];
+    free(p->slots);
+    free(p->tags);
+    *p = (part){.slots = slots, .tags = tags, .buckets = buckets, .items = items};
+    return 0;
 }

@@ -30,7 +30,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #define IDEM_HASH_BYTES 16
 #define IDEM_FILTER_PARTS 1024
@@ -71,13 +70,11 @@ size_t idem_filter_items(const idem_filter_t *f, unsigned part);
 /* Bytes of fingerprint and tag tables, for logs and the benchmark. */
 size_t idem_filter_bytes(const idem_filter_t *f);
 
-/* A filter saved to a file, so that a restart need not rebuild it from
- * every stored hash (idem.h). The stamp says what it was built from; the
- * file ends with a checksum. save: 0 or -1 (a write failed). load: NULL
- * unless the file is complete, intact and saved with exactly this stamp
- * (or when out of memory). */
-#define IDEM_FILTER_STAMP 48
-int idem_filter_save(const idem_filter_t *f, const uint8_t stamp[IDEM_FILTER_STAMP], FILE *out);
-idem_filter_t *idem_filter_load(FILE *in, const uint8_t stamp[IDEM_FILTER_STAMP]);
+/* A partition as bytes, for checkpoints (idem_ckpt.h): part_bytes says how
+ * many, part_copy writes them to out, part_set replaces the partition with
+ * such a copy (-1 if in is not one, or when out of memory). */
+size_t idem_filter_part_bytes(const idem_filter_t *f, unsigned part);
+void idem_filter_part_copy(const idem_filter_t *f, unsigned part, uint8_t *out);
+int idem_filter_part_set(idem_filter_t *f, unsigned part, const uint8_t *in, size_t len);
 
 #endif

@@ -37,6 +37,7 @@ struct metering {
     int window_days;
     idem_t *idem;          /* writer thread only */
     char *filter_path;     /* metering_options.filter_path, or NULL */
+    uint64_t checkpoint_hashes; /* metering_options.filter_checkpoint_hashes */
     ingest_cache_t *names; /* writer thread only */
 };
 
@@ -465,7 +466,10 @@ void metering_purge_rolled_back(void *arg)
 static int open_job(store_conn_t *conn, void *arg, mb_error *err)
 {
     metering_t *m = arg;
-    return idem_open(conn, m->filter_path, &m->idem, err);
+    if (idem_open(conn, m->filter_path, &m->idem, err) != 0)
+        return -1;
+    idem_checkpoint_every(m->idem, m->checkpoint_hashes);
+    return 0;
 }
 
 int metering_start(store_t *store, const keyring_t *kr, const metering_options *opt,
@@ -476,6 +480,7 @@ int metering_start(store_t *store, const keyring_t *kr, const metering_options *
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     m->store = store;
     m->hash_key = keyring_secret_borrow(kr, KEYRING_SECRET_IDEMPOTENCY);
+    m->checkpoint_hashes = opt->filter_checkpoint_hashes;
     m->window_days = opt->window_days > 0 ? opt->window_days : METERING_WINDOW_DAYS_DEFAULT;
     if ((m->names = ingest_cache_new()) == NULL ||
         (opt->filter_path != NULL && (m->filter_path = strdup(opt->filter_path)) == NULL)) {
@@ -491,9 +496,11 @@ int metering_start(store_t *store, const keyring_t *kr, const metering_options *
     idem_stats st;
     idem_get_stats(m->idem, &st);
     mb_log(MB_LOG_INFO,
-           "event=usage_index_loaded runs=%zu filter_bytes=%zu filter=%s ms=%lld window_days=%d",
+           "event=usage_index_loaded runs=%zu filter_bytes=%zu filter=%s rescanned=%llu ms=%lld "
+           "window_days=%d",
            st.runs, st.filter_bytes, st.from_saved ? "saved" : "rebuilt",
-           (long long)((mb_mono_ns() - t0) / 1000000), m->window_days);
+           (unsigned long long)st.rescanned, (long long)((mb_mono_ns() - t0) / 1000000),
+           m->window_days);
     *out = m;
     return 0;
 }
@@ -507,9 +514,9 @@ void metering_stop(metering_t *m)
         idem_get_stats(m->idem, &st);
         mb_log(MB_LOG_INFO,
                "event=usage_index_stats runs=%zu filter_bytes=%zu disk_probes=%llu "
-               "partition_rebuilds=%llu",
+               "partition_rebuilds=%llu checkpoints=%llu",
                st.runs, st.filter_bytes, (unsigned long long)st.probes,
-               (unsigned long long)st.rebuilds);
+               (unsigned long long)st.rebuilds, (unsigned long long)st.checkpoints);
     }
     if (m->idem != NULL && m->filter_path != NULL) {
         mb_error err;

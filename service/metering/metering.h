@@ -42,9 +42,11 @@ typedef struct metering metering_t;
 
 typedef struct metering_options {
     int window_days; /* acceptance window; 0 = METERING_WINDOW_DAYS_DEFAULT */
-    /* Where the idempotency filter is saved at a clean stop and loaded
-     * from at the next start (idem_save); NULL: rebuilt from the table. */
+    /* Where the idempotency filter is saved at a clean stop and checkpointed
+     * while counting, and loaded from at the next start (idem.h); NULL:
+     * rebuilt from the table. */
     const char *filter_path;
+    uint64_t filter_checkpoint_hashes; /* idem_checkpoint_every; 0: never */
 } metering_options;
 
 /* Loads the idempotency index (on the writer, so it sees the latest

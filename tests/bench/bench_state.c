@@ -22,9 +22,13 @@
  *      before 3 and after 5: the sum must have grown by exactly the new
  *      events acknowledged (the replay counted nothing), and it is the
  *      number of stored hashes (every event has quantity 1).
- *   7. the daemon stopped (SIGTERM, exit 0): its peak RSS over the step,
- *      the filter's size and load time from its log, the database's size
- *      on disk and per stored hash.
+ *   7. a crash: the daemon killed (SIGKILL) and started again, timed until
+ *      it serves; it loads the filter's last checkpoint and reads from the
+ *      table the hashes stored since (how many, from its log).
+ *   8. the daemon stopped (SIGTERM, exit 0), which saves the filter, and
+ *      started again: the restart, timed until it serves. Then: its peak
+ *      RSS over the size's steps, the filter's size and load time from its
+ *      log, the database's size on disk and per stored hash.
  * Then one table, and PASS/FAIL against the issue's targets at the largest
  * size of at least 100M (ingest >= 80% of the smallest size's, replay >=
  * 200,000 duplicates/s with none counted, start-up <= 10 s, peak RSS <= 512
@@ -102,7 +106,9 @@ static long ingested; /* new events the phases added to the database */
 typedef struct row {
     long stored;          /* hashes when the step's measurements began */
     double fill_eps;      /* 0: no fill */
-    double startup_s;     /* first start after the fill: the filter rebuilt from the table */
+    double startup_s;     /* first start after the fill: the filter's file and the fill's hashes */
+    double crash_s;       /* start after SIGKILL: the last checkpoint and the hashes since */
+    long crash_rescanned; /* hashes that start read from the table */
     double restart_s;     /* after a clean stop: the filter saved at the stop reloaded */
     double stream_eps, batch_eps;
     uint32_t batch_p50, batch_p99;
@@ -435,6 +441,27 @@ static bool last_load_saved(void)
     return saved;
 }
 
+/* A crash after the size's phases, and the start that follows it. */
+static int crash_and_start(row *r)
+{
+    int status = 0;
+    if (mbt_daemon_stop(&daemon_, SIGKILL, 30, &status) != 0 || !WIFSIGNALED(status)) {
+        fprintf(stderr, PROG ": minbilld did not die of SIGKILL\n");
+        return -1;
+    }
+    daemon_.pid = 0;
+    if (daemon_start(&r->crash_s) != 0)
+        return -1;
+    r->crash_rescanned = bc_log_figure(daemon_.log, "usage_index_loaded", "rescanned");
+    printf("  start after SIGKILL to SERVING: %.2f s (filter %s, %ld hashes read back from the "
+           "table)\n",
+           r->crash_s, last_load_saved() ? "from its last checkpoint" : "rebuilt",
+           r->crash_rescanned);
+    long rss = bc_peak_rss_kib(daemon_.pid);
+    r->rss_kib = rss > r->rss_kib ? rss : r->rss_kib;
+    return 0;
+}
+
 static int measure(long size, row *r, bu_shape *shape)
 {
     printf("\nsize %ld: %ld hashes stored\n", size, stored());
@@ -480,6 +507,8 @@ out:
     mbc_channel_free(ch);
     r->rss_kib = bc_peak_rss_kib(daemon_.pid);
     ingested_rw(true);
+    if (ret == 0 && crash_and_start(r) != 0)
+        ret = -1;
     if (daemon_stop() != 0)
         ret = -1;
     /* The usual restart: the stop saved the filter, this start loads it. */
@@ -488,6 +517,8 @@ out:
     if (ret == 0) {
         printf("  restart after a clean stop to SERVING: %.2f s (filter %s)\n", r->restart_s,
                last_load_saved() ? "loaded as saved" : "rebuilt");
+        long rss = bc_peak_rss_kib(daemon_.pid);
+        r->rss_kib = rss > r->rss_kib ? rss : r->rss_kib;
         if (daemon_stop() != 0)
             ret = -1;
     }
@@ -506,9 +537,9 @@ static void print_table(const row *rows, size_t n)
     printf("\nminbill " PROG ": %ld accounts, %ld per message or call, fills spread over %ld "
            "days, durable\n",
            opt.accounts, opt.batch_accounts, opt.days);
-    printf("%11s %9s %8s %9s %10s %10s %13s %10s %9s %7s %8s %8s %9s %7s %6s\n", "stored",
-           "fill/s", "start s", "restart s", "stream/s", "batched/s", "batch p50/99", "replayed", "dup/s", "dup p99",
-           "counted", "RSS MiB", "filter MB", "DB GB", "B/hash");
+    printf("%11s %9s %8s %8s %9s %10s %10s %13s %10s %9s %7s %8s %8s %9s %7s %6s\n", "stored",
+           "fill/s", "start s", "crash s", "restart s", "stream/s", "batched/s", "batch p50/99",
+           "replayed", "dup/s", "dup p99", "counted", "RSS MiB", "filter MB", "DB GB", "B/hash");
     for (size_t i = 0; i < n; i++) {
         const row *r = &rows[i];
         char fill[16] = "-", dups[16] = "-", p99[16] = "-", counted_s[16] = "-", per[16] = "-",
@@ -523,15 +554,18 @@ static void print_table(const row *rows, size_t n)
         if (r->stored > 0)
             snprintf(per, sizeof per, "%.1f", (double)r->db_bytes / (double)r->stored);
         snprintf(lat, sizeof lat, "%.0f/%.0f", r->batch_p50 / 1000.0, r->batch_p99 / 1000.0);
-        printf("%11ld %9s %8.2f %9.2f %10.0f %10.0f %13s %10ld %9s %7s %8s %8.1f %9.1f %7.2f "
+        printf("%11ld %9s %8.2f %8.2f %9.2f %10.0f %10.0f %13s %10ld %9s %7s %8s %8.1f %9.1f %7.2f "
                "%6s\n",
-               r->stored, fill, r->startup_s, r->restart_s, r->stream_eps, r->batch_eps, lat, r->replayed, dups,
-               p99, counted_s, r->rss_kib / 1024.0, r->filter_bytes / 1e6, r->db_bytes / 1e9,
-               per);
+               r->stored, fill, r->startup_s, r->crash_s, r->restart_s, r->stream_eps, r->batch_eps,
+               lat, r->replayed, dups, p99, counted_s, r->rss_kib / 1024.0, r->filter_bytes / 1e6,
+               r->db_bytes / 1e9, per);
     }
     printf("(stored: hashes when the size's measurements began; start: the first start after "
-           "the fill, which rebuilds the filter from every hash, as after a crash; restart: after "
-           "a clean stop, which saved it; B/hash: database bytes per stored hash, counters and "
+           "the fill, which loads the filter saved at the last stop and reads the fill's hashes "
+           "from the table (all of them at the first size); crash: the start after a SIGKILL at "
+           "the end of the size's phases, which loads the last checkpoint and reads the hashes "
+           "since; restart: after a clean stop, which saved the filter; B/hash: database bytes per "
+           "stored hash, counters and "
            "accounts included; latencies in ms)\n");
     for (size_t i = 1; i < n; i++) {
         long dh = rows[i].stored - rows[0].stored;
@@ -546,14 +580,14 @@ static void print_table(const row *rows, size_t n)
     bc_print_load("  machine load ");
     for (size_t i = 0; i < n; i++) {
         const row *r = &rows[i];
-        printf("RESULT stored=%ld fill_eps=%.0f startup_s=%.2f restart_s=%.2f stream_eps=%.0f "
+        printf("RESULT stored=%ld fill_eps=%.0f startup_s=%.2f crash_s=%.2f crash_rescanned=%ld "
+               "restart_s=%.2f stream_eps=%.0f "
                "batched_eps=%.0f "
                "batched_p99_us=%u replayed=%ld duplicates_per_s=%.0f replay_counted=%" PRId64
                " failed=%ld peak_rss_kb=%ld filter_bytes=%ld db_bytes=%lld other_cores=%.2f\n",
-               r->stored, r->fill_eps, r->startup_s, r->restart_s, r->stream_eps, r->batch_eps,
-               r->batch_p99,
-               r->replayed, r->replay_dps, r->replay_counted, r->failed, r->rss_kib,
-               r->filter_bytes, r->db_bytes, r->other);
+               r->stored, r->fill_eps, r->startup_s, r->crash_s, r->crash_rescanned, r->restart_s,
+               r->stream_eps, r->batch_eps, r->batch_p99, r->replayed, r->replay_dps,
+               r->replay_counted, r->failed, r->rss_kib, r->filter_bytes, r->db_bytes, r->other);
     }
 }
 
@@ -589,13 +623,13 @@ static int verdict(const row *rows, size_t n)
         fails += bc_fail_if(stdout, "", big->replay_dps < TARGET_REPLAY_DPS,
                             "replay %.0f duplicates/s (target >= %.0f)", big->replay_dps,
                             TARGET_REPLAY_DPS);
-        /* A restart is a clean stop and a start; the first start after an
-         * offline fill rebuilds the filter, as one after a crash would. */
+        /* Both starts a deployment sees: after a clean stop, after a crash. */
         fails += bc_fail_if(stdout, "", big->restart_s > TARGET_STARTUP_S,
                             "restart %.1f s (target <= %.0f s)", big->restart_s,
                             TARGET_STARTUP_S);
-        printf("start-up after a crash (filter rebuilt from the table): %.1f s\n",
-               big->startup_s);
+        fails += bc_fail_if(stdout, "", big->crash_s > TARGET_STARTUP_S,
+                            "start after a crash %.1f s (target <= %.0f s)", big->crash_s,
+                            TARGET_STARTUP_S);
         fails += bc_fail_if(stdout, "", big->rss_kib > TARGET_RSS_KIB,
                             "peak RSS %.0f MiB (target <= %ld MiB)", big->rss_kib / 1024.0,
                             TARGET_RSS_KIB / 1024);

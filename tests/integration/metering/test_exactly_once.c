@@ -12,6 +12,10 @@
  * the middle of a stream (some batches counted). At the end every counter
  * must equal the exact sum of the batches the clients completed, and the
  * database must hold exactly one idempotency hash per distinct event.
+ *
+ * The daemon checkpoints its idempotency filter every few hundred events,
+ * so kills land before, during and after checkpoints, and most starts load
+ * one and add from the table only what came after it (idem_ckpt.h).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -179,6 +183,11 @@ static void test_kill_and_retry(void)
             rounds, mbt_now() - t0, batches, PER_BATCH, retries, dup_retries);
     CHECK(rounds >= MIN_ROUNDS);
     CHECK(retries > 0);
+    int written = mbt_log_count(&srv, "event=usage_filter_checkpoint ", NULL),
+        loaded = mbt_log_count(&srv, "event=usage_index_loaded", "filter=saved");
+    fprintf(stderr, "  %d filter checkpoints written; %d of %d starts loaded one\n", written,
+            loaded, rounds + 1);
+    CHECK(written > 0 && loaded > 0);
 
     /* Every counter is the exact sum: nothing lost, nothing twice. */
     mbc_channel_free(srv.ch);
@@ -215,6 +224,7 @@ static void test_kill_and_retry(void)
 int main(void)
 {
     now = (int64_t)time(NULL);
+    setenv("MINBILL_FILTER_CHECKPOINT_HASHES", "300", 1);
     if (mu_up(&srv, platform, finance, ACCOUNT_IDS, ACCOUNTS, "eo", METRICS, 2) != 0) {
         mbt_down(&srv);
         return 1;

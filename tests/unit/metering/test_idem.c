@@ -5,7 +5,9 @@
  * over by day and by size; a rolled-back job cannot leave hashes in a run
  * without its row; a partition that fills up is rebuilt from disk without
  * losing anything; the purge drops exactly the runs past the window and
- * lets their keys count again; an invalidated filter is rebuilt.
+ * lets their keys count again; an invalidated filter is rebuilt; a saved
+ * filter or a checkpoint written while counting is loaded and completed
+ * from the table.
  */
 #include <sodium.h>
 #include <unistd.h>
@@ -147,8 +149,8 @@ static void test_counted_once(void)
     store_conn_close(c);
 }
 
-/* A filter saved at a clean stop is loaded at the next start only while
- * the table holds exactly the hashes it was saved with (or fewer). */
+/* A filter saved at a clean stop is loaded at the next start, with the
+ * hashes stored since added from the table: only those, and every one. */
 static void test_saved_filter(void)
 {
     enum { N = 5000 };
@@ -169,18 +171,31 @@ static void test_saved_filter(void)
 
     CHECK(idem_open(c, path, &ix, &err) == 0);
     idem_get_stats(ix, &st);
-    CHECK(st.from_saved);
+    CHECK(st.from_saved && st.rescanned == 0);
     CHECK(insert_all(ix, c, DAY, h, N) == 0);
-    /* A hash stored after the save (a daemon killed before it could save
-     * again): the file no longer matches. */
-    uint8_t extra[1][16];
+    /* Hashes stored after the save (a daemon killed before it could save
+     * again) went to a newer run: the next start adds just those. */
+    uint8_t extra[3][16];
     randombytes_buf(extra, sizeof extra);
-    CHECK(insert_all(ix, c, DAY, extra, 1) == 1);
+    CHECK(insert_all(ix, c, DAY, extra, 3) == 3);
     idem_free(ix);
     CHECK(idem_open(c, path, &ix, &err) == 0);
     idem_get_stats(ix, &st);
-    CHECK(!st.from_saved);
-    CHECK(insert_all(ix, c, DAY, extra, 1) == 0);
+    CHECK(st.from_saved && st.rescanned == 3);
+    CHECK(insert_all(ix, c, DAY, extra, 3) == 0);
+    CHECK(insert_all(ix, c, DAY, h, N) == 0);
+    idem_free(ix);
+
+    /* A run the file knew by its number but with another nonce (re-created
+     * after a rollback, a restored backup gone on differently) is read
+     * whole. */
+    CHECK(store_conn_exec(c,
+                          "UPDATE usage_idem_runs SET nonce = nonce + 1"
+                          " WHERE run = (SELECT min(run) FROM usage_idem_runs)",
+                          &err) == 0);
+    CHECK(idem_open(c, path, &ix, &err) == 0);
+    idem_get_stats(ix, &st);
+    CHECK(st.from_saved && st.rescanned == N + 3);
     CHECK(insert_all(ix, c, DAY, h, N) == 0);
 
     /* Hashes deleted since (`minbilld purge` offline, from an old run)
@@ -192,7 +207,7 @@ static void test_saved_filter(void)
                           "DELETE FROM usage_idem WHERE run = (SELECT min(run) FROM usage_idem)"
                           " AND hash < x'20'",
                           &err) == 0);
-    long gone = N - unit_query_long(c, "SELECT count(*) FROM usage_idem") + 1;
+    long gone = N + 3 - unit_query_long(c, "SELECT count(*) FROM usage_idem");
     CHECK(gone > 0);
     CHECK(idem_open(c, path, &ix, &err) == 0);
     idem_get_stats(ix, &st);
@@ -218,6 +233,60 @@ static void test_saved_filter(void)
     idem_invalidate(ix);
     CHECK(idem_save(ix, c, path, &err) == 0);
     CHECK(access(path, F_OK) != 0);
+    idem_free(ix);
+    free(h);
+    store_conn_close(c);
+}
+
+/* Checkpoints written while counting: a start after a crash (no save)
+ * loads the last one and reads from the table only the runs that took
+ * hashes after it began, and every hash stays a duplicate. */
+static void test_checkpoint(void)
+{
+    enum { N = 90000, ROUND = 500 };
+    store_conn_t *c = open_db("ckpt.db");
+    mb_error err;
+    idem_t *ix = NULL;
+    idem_stats st;
+    char path[512], tmp[600];
+    unit_path(path, sizeof path, "ckpt.filter");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CHECK(idem_open(c, path, &ix, &err) == 0);
+    idem_checkpoint_every(ix, 20000);
+    uint8_t(*h)[16] = malloc(N * sizeof *h);
+    randombytes_buf(h, N * sizeof *h);
+    /* One job per round: each job copies a share of a running checkpoint,
+     * and a later one collects it once its thread wrote it. */
+    for (int i = 0; i < N; i += ROUND)
+        CHECK(insert_all(ix, c, DAY, h + i, ROUND) == ROUND);
+    for (int k = 0; k < 500; k++) {
+        idem_get_stats(ix, &st);
+        if (st.checkpoints >= 4)
+            break;
+        CHECK(insert_all(ix, c, DAY, h, 1) == 0);
+        usleep(2000);
+    }
+    idem_get_stats(ix, &st);
+    fprintf(stderr, "  %llu checkpoints written for %d hashes\n",
+            (unsigned long long)st.checkpoints, N);
+    CHECK(st.checkpoints == 4); /* begun after 20, 40, 60 and 80 thousand */
+    /* Runs of 2^15 hashes: the last checkpoint began in the third run
+     * (after 80,000 hashes), so a start reads back that run, from 65,536
+     * on, and the 5 below. */
+    uint8_t late[5][16];
+    randombytes_buf(late, sizeof late);
+    CHECK(insert_all(ix, c, DAY, late, 5) == 5);
+    idem_free(ix); /* a crash: nothing saved at the stop */
+    CHECK(access(path, F_OK) == 0 && access(tmp, F_OK) != 0);
+
+    CHECK(idem_open(c, path, &ix, &err) == 0);
+    idem_get_stats(ix, &st);
+    fprintf(stderr, "  after the crash: %llu of %d hashes read back from the table\n",
+            (unsigned long long)st.rescanned, N + 5);
+    CHECK(st.from_saved);
+    CHECK(st.rescanned == N - 2 * IDEM_RUN_MAX_HASHES + 5);
+    CHECK(insert_all(ix, c, DAY, h, N) == 0);
+    CHECK(insert_all(ix, c, DAY, late, 5) == 0);
     idem_free(ix);
     free(h);
     store_conn_close(c);
@@ -435,6 +504,7 @@ int main(void)
     RUN(test_hash);
     RUN(test_counted_once);
     RUN(test_saved_filter);
+    RUN(test_checkpoint);
     RUN(test_runs);
     RUN(test_partition_rebuild);
     RUN(test_purge);
