@@ -3,10 +3,7 @@
  */
 #include "metering/idem.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +19,10 @@ struct idem {
     int64_t *runs; /* ascending; every run that may hold hashes */
     size_t n_runs, cap_runs;
     int64_t cur_run; /* the run new hashes go to, when cur_ok */
+    /* The highest run number this process has known: new runs are numbered
+     * above it, never again below a checkpoint's from_run even after a
+     * purge emptied the list (idem_ckpt.h). */
+    int64_t top_run;
     int64_t cur_day;
     uint32_t cur_count;
     bool cur_ok;
@@ -38,6 +39,7 @@ struct idem {
     uint64_t ckpt_every, stored_since, checkpoints;
     idem_ckpt_t *ckpt;
     unsigned ckpt_next; /* the partition to copy next */
+    bool ckpt_ended;    /* every partition copied: the thread finishes it */
     int64_t ckpt_t0;
 };
 
@@ -106,6 +108,15 @@ static void ckpt_drop(idem_t *ix)
     ix->ckpt = NULL;
 }
 
+/* A filter found wrong (a hash missing, a failed purge) was also copied
+ * wrong into the checkpoints of this process: none may be loaded. */
+static void ckpt_forget(idem_t *ix)
+{
+    ckpt_drop(ix);
+    if (ix->path != NULL)
+        unlink(ix->path);
+}
+
 /* --- the run list ----------------------------------------------------------- */
 
 static int runs_append(idem_t *ix, int64_t run, mb_error *err)
@@ -121,6 +132,8 @@ static int runs_append(idem_t *ix, int64_t run, mb_error *err)
         ix->cap_runs = cap;
     }
     ix->runs[ix->n_runs++] = run;
+    if (run > ix->top_run)
+        ix->top_run = run;
     return 0;
 }
 
@@ -138,7 +151,7 @@ static void runs_remove(idem_t *ix, int64_t run)
 }
 
 /* Every run's number and nonce, ascending, in a new list. */
-static int read_runs(store_conn_t *conn, idem_run_nonce **out, size_t *n, mb_error *err)
+static int query_runs(store_conn_t *conn, idem_run_nonce **out, size_t *n, mb_error *err)
 {
     sqlite3_stmt *st = store_conn_prepare(conn, SQL_RUNS, err);
     if (st == NULL)
@@ -174,7 +187,7 @@ static int load_runs(idem_t *ix, store_conn_t *conn, mb_error *err)
 {
     idem_run_nonce *list;
     size_t n;
-    if (read_runs(conn, &list, &n, err) != 0)
+    if (query_runs(conn, &list, &n, err) != 0)
         return -1;
     ix->n_runs = 0;
     int ret = 0;
@@ -306,7 +319,10 @@ static int build_filter(idem_t *ix, store_conn_t *conn, mb_error *err)
 
 static int rebuild_all(idem_t *ix, store_conn_t *conn, mb_error *err)
 {
-    ckpt_drop(ix); /* its copies may be of the filter this replaces */
+    if (ix->invalid)
+        ckpt_forget(ix);
+    else
+        ckpt_drop(ix); /* its copies are of the filter this replaces */
     if (load_runs(ix, conn, err) != 0 || build_filter(ix, conn, err) != 0)
         return -1;
     ix->cur_ok = false;
@@ -319,9 +335,7 @@ static int rebuild_all(idem_t *ix, store_conn_t *conn, mb_error *err)
 /* The oldest run that hashes stored from now on may go to. */
 static int64_t from_run(const idem_t *ix)
 {
-    if (ix->cur_ok)
-        return ix->cur_run;
-    return ix->n_runs > 0 ? ix->runs[ix->n_runs - 1] + 1 : 1;
+    return ix->cur_ok ? ix->cur_run : ix->top_run + 1;
 }
 
 static int ckpt_copy(idem_t *ix, unsigned part, int64_t from, mb_error *err)
@@ -338,7 +352,7 @@ static int ckpt_end(idem_t *ix, store_conn_t *conn, mb_error *err)
 {
     idem_run_nonce *runs;
     size_t n;
-    if (read_runs(conn, &runs, &n, err) != 0)
+    if (query_runs(conn, &runs, &n, err) != 0)
         return -1;
     int rc = idem_ckpt_end(ix->ckpt, runs, n, err);
     free(runs);
@@ -358,39 +372,35 @@ static void ckpt_step(idem_t *ix, store_conn_t *conn)
 {
     mb_error err;
     bool ok;
-    if (ix->ckpt != NULL && idem_ckpt_poll(ix->ckpt, &ok, &err) == 1) {
-        if (ok) {
-            ix->checkpoints++;
-            mb_log(MB_LOG_INFO, "event=usage_filter_checkpoint ms=%lld",
-                   (long long)((mb_mono_ns() - ix->ckpt_t0) / 1000000));
-        } else {
-            mb_log(MB_LOG_WARN, "event=usage_filter_checkpoint_failed error=\"%s\"", err.msg);
-        }
-        ckpt_drop(ix);
-        return;
-    }
+    int rc = 0;
     if (ix->ckpt == NULL) {
         if (ix->path == NULL || ix->ckpt_every == 0 || ix->stored_since < ix->ckpt_every)
             return;
         ix->stored_since = 0;
-        if (idem_ckpt_begin(ix->path, &ix->ckpt, &err) != 0) {
-            mb_log(MB_LOG_WARN, "event=usage_filter_checkpoint_failed error=\"%s\"", err.msg);
-            return;
+        if ((rc = idem_ckpt_begin(ix->path, &ix->ckpt, &err)) == 0) {
+            ix->ckpt_next = 0;
+            ix->ckpt_ended = false;
+            ix->ckpt_t0 = mb_mono_ns();
         }
-        ix->ckpt_next = 0;
-        ix->ckpt_t0 = mb_mono_ns();
+    } else if (idem_ckpt_poll(ix->ckpt, &ok, &err) == 1) {
+        if (ok) {
+            ix->checkpoints++;
+            mb_log(MB_LOG_INFO, "event=usage_filter_checkpoint ms=%lld",
+                   (long long)((mb_mono_ns() - ix->ckpt_t0) / 1000000));
+        }
+        rc = ok ? 0 : -1;
+        ckpt_drop(ix);
     }
     int64_t from = from_run(ix);
     size_t copied = 0;
-    int rc = 0;
-    while (rc == 0 && ix->ckpt_next < IDEM_FILTER_PARTS && copied < CKPT_COPY_BYTES &&
-           idem_ckpt_has_room(ix->ckpt)) {
+    while (rc == 0 && ix->ckpt != NULL && ix->ckpt_next < IDEM_FILTER_PARTS &&
+           copied < CKPT_COPY_BYTES && idem_ckpt_has_room(ix->ckpt)) {
         copied += idem_filter_part_bytes(ix->filter, ix->ckpt_next);
         rc = ckpt_copy(ix, ix->ckpt_next++, from, &err);
     }
-    if (rc == 0 && ix->ckpt_next == IDEM_FILTER_PARTS) {
+    if (rc == 0 && ix->ckpt != NULL && ix->ckpt_next == IDEM_FILTER_PARTS && !ix->ckpt_ended) {
         rc = ckpt_end(ix, conn, &err);
-        ix->ckpt_next++;
+        ix->ckpt_ended = true;
     }
     if (rc != 0) {
         mb_log(MB_LOG_WARN, "event=usage_filter_checkpoint_failed error=\"%s\"", err.msg);
@@ -439,7 +449,7 @@ static int load_checkpoint(idem_t *ix, store_conn_t *conn, const char *path, mb_
     idem_run_nonce *runs = NULL;
     size_t n = 0;
     bool *overflow = calloc(IDEM_FILTER_PARTS, sizeof *overflow);
-    int ret = overflow == NULL ? oom(err) : read_runs(conn, &runs, &n, err);
+    int ret = overflow == NULL ? oom(err) : query_runs(conn, &runs, &n, err);
     ix->filter = f.filter;
     f.filter = NULL;
     int64_t oldest_from = INT64_MAX;
@@ -482,24 +492,26 @@ int idem_open(store_conn_t *conn, const char *saved, idem_t **out, mb_error *err
     return 0;
 }
 
-void idem_checkpoint_every(idem_t *ix, uint64_t hashes)
+void idem_set_checkpoint_hashes(idem_t *ix, uint64_t hashes)
 {
     ix->ckpt_every = hashes;
 }
 
-int idem_save(idem_t *ix, store_conn_t *conn, const char *path, mb_error *err)
+int idem_save(idem_t *ix, store_conn_t *conn, mb_error *err)
 {
-    ckpt_drop(ix);
+    if (ix->path == NULL)
+        return 0;
     if (ix->invalid) {
         /* Entries may be missing (a purge failed): such a filter must not
          * outlive the process, nor may an older file stay. */
-        unlink(path);
+        ckpt_forget(ix);
         return 0;
     }
+    ckpt_drop(ix);
     /* No hash follows in this process, and a later one opens a new run. */
     ix->cur_ok = false;
     int64_t from = from_run(ix);
-    int rc = idem_ckpt_begin(path, &ix->ckpt, err);
+    int rc = idem_ckpt_begin(ix->path, &ix->ckpt, err);
     for (unsigned p = 0; rc == 0 && p < IDEM_FILTER_PARTS; p++) {
         idem_ckpt_wait_room(ix->ckpt);
         rc = ckpt_copy(ix, p, from, err);
@@ -547,9 +559,7 @@ static int current_run(idem_t *ix, store_conn_t *conn, int64_t day, mb_error *er
     if (ix->invalid && rebuild_all(ix, conn, err) != 0)
         return -1;
     if (!ix->cur_ok || day != ix->cur_day || ix->cur_count >= IDEM_RUN_MAX_HASHES) {
-        int64_t next = ix->n_runs > 0 ? ix->runs[ix->n_runs - 1] + 1 : 1;
-        if (ix->cur_ok && ix->cur_run >= next)
-            next = ix->cur_run + 1;
+        int64_t next = ix->top_run + 1;
         if (runs_append(ix, next, err) != 0)
             return -1;
         ix->cur_run = next;

@@ -75,12 +75,13 @@ int idem_open(store_conn_t *conn, const char *saved, idem_t **out, mb_error *err
 /* While counting, checkpoint the filter after every `hashes` new hashes
  * (0: never; the default), so that a start after a crash adds from the
  * table about that many instead of reading every stored hash. */
-void idem_checkpoint_every(idem_t *ix, uint64_t hashes);
+void idem_set_checkpoint_hashes(idem_t *ix, uint64_t hashes);
 
-/* Saves the whole filter to path (a checkpoint written at once, fsynced,
- * then renamed), so the next start adds nothing from the table; for a
- * clean shutdown, when no write can follow. */
-int idem_save(idem_t *ix, store_conn_t *conn, const char *path, mb_error *err);
+/* Saves the whole filter to the file given to idem_open (a checkpoint
+ * written at once, fsynced, then renamed), so the next start adds nothing
+ * from the table; for a clean shutdown, when no write can follow. No file:
+ * a no-op. */
+int idem_save(idem_t *ix, store_conn_t *conn, mb_error *err);
 void idem_free(idem_t *ix);
 
 /* Starts a job's counting: hashes go to a run of `day` (days since

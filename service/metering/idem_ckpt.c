@@ -9,13 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 static const char MAGIC[8] = "MBIDF02";
 
-/* Copies waiting for the disk: a few partitions at 100 million hashes
+/* Copies waiting for the disk: about 20 partitions at 100 million hashes
  * (~370 KB each). */
 #define PENDING_MAX (8u << 20)
 
@@ -57,32 +58,38 @@ static bool put(idem_ckpt_t *c, const void *p, size_t n)
     return fwrite(p, 1, n, c->f) == n;
 }
 
-/* Writes one queued item; the end item also completes the file. */
+/* Writes one queued item: 0, or 1 when it was the end and the file is in
+ * place; -1 with c->err. */
 static int write_item(idem_ckpt_t *c, const item *it)
 {
+    const char *what = "writing";
     if (it->bytes != NULL) {
         uint32_t len = (uint32_t)it->len;
-        if (!put(c, &it->from_run, sizeof it->from_run) || !put(c, &len, sizeof len) ||
-            !put(c, it->bytes, it->len))
-            return -1;
-        return 0;
+        if (put(c, &it->from_run, sizeof it->from_run) && put(c, &len, sizeof len) &&
+            put(c, it->bytes, it->len))
+            return 0;
+    } else {
+        uint64_t n = it->n_runs;
+        bool ok = put(c, &n, sizeof n);
+        for (size_t i = 0; ok && i < it->n_runs; i++)
+            ok = put(c, &it->runs[i].run, 8) && put(c, &it->runs[i].nonce, 8);
+        uint8_t sum[crypto_generichash_BYTES];
+        crypto_generichash_final(&c->sum, sum, sizeof sum);
+        ok = ok && fwrite(sum, 1, sizeof sum, c->f) == sizeof sum && fflush(c->f) == 0;
+        if (ok && fsync(fileno(c->f)) != 0) {
+            what = "syncing";
+            ok = false;
+        }
+        if (ok) {
+            int rc = fclose(c->f);
+            c->f = NULL;
+            if (rc == 0 && rename(c->tmp, c->path) == 0)
+                return 1;
+            what = rc == 0 ? "renaming" : "closing";
+        }
     }
-    uint64_t n = it->n_runs;
-    if (!put(c, &n, sizeof n))
-        return -1;
-    for (size_t i = 0; i < it->n_runs; i++)
-        if (!put(c, &it->runs[i].run, 8) || !put(c, &it->runs[i].nonce, 8))
-            return -1;
-    uint8_t sum[crypto_generichash_BYTES];
-    crypto_generichash_final(&c->sum, sum, sizeof sum);
-    if (fwrite(sum, 1, sizeof sum, c->f) != sizeof sum || fflush(c->f) != 0 ||
-        fsync(fileno(c->f)) != 0)
-        return -1;
-    int rc = fclose(c->f);
-    c->f = NULL;
-    if (rc != 0 || rename(c->tmp, c->path) != 0)
-        return -1;
-    return 1;
+    mb_error_set(&c->err, GRPC_STATUS_UNAVAILABLE, "%s %s: %s", what, c->tmp, strerror(errno));
+    return -1;
 }
 
 static void *ckpt_main(void *arg)
@@ -101,9 +108,6 @@ static void *ckpt_main(void *arg)
             c->tail = NULL;
         pthread_mutex_unlock(&c->lock);
         done = write_item(c, it);
-        if (done < 0)
-            mb_error_set(&c->err, GRPC_STATUS_UNAVAILABLE, "cannot write %s: %s", c->tmp,
-                         strerror(errno));
         pthread_mutex_lock(&c->lock);
         c->pending -= it->len;
         item_free(it);
@@ -144,13 +148,15 @@ int idem_ckpt_begin(const char *path, idem_ckpt_t **out, mb_error *err)
     crypto_generichash_init(&c->sum, NULL, 0, crypto_generichash_BYTES);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
-    if (!put(c, MAGIC, sizeof MAGIC) || pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
+    int e = put(c, MAGIC, sizeof MAGIC) ? pthread_create(&c->thread, NULL, ckpt_main, c) : errno;
+    if (e != 0) {
         fclose(c->f);
         unlink(c->tmp);
         pthread_mutex_destroy(&c->lock);
         pthread_cond_destroy(&c->cond);
         free(c);
-        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot start a filter checkpoint");
+        return mb_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot start a filter checkpoint: %s",
+                            strerror(e));
     }
     *out = c;
     return 0;
@@ -177,6 +183,18 @@ static void enqueue(idem_ckpt_t *c, item *it)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Whether the thread has stopped (failed: nothing more can be written);
+ * then err says why. */
+static bool finished(idem_ckpt_t *c, mb_error *err)
+{
+    pthread_mutex_lock(&c->lock);
+    bool done = c->finished;
+    pthread_mutex_unlock(&c->lock);
+    if (done)
+        *err = c->err;
+    return done;
+}
+
 void idem_ckpt_wait_room(idem_ckpt_t *c)
 {
     pthread_mutex_lock(&c->lock);
@@ -188,13 +206,19 @@ void idem_ckpt_wait_room(idem_ckpt_t *c)
 int idem_ckpt_put(idem_ckpt_t *c, unsigned part, int64_t from_run, uint8_t *bytes, size_t len,
                   mb_error *err)
 {
-    item *it = calloc(1, sizeof *it);
-    if (it == NULL || part != c->next_part || len > UINT32_MAX) {
-        free(it);
+    if (finished(c, err)) {
         free(bytes);
-        return it == NULL ? mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory")
-                          : mb_error_set(err, GRPC_STATUS_INTERNAL,
-                                         "filter checkpoint: partition %u out of order", part);
+        return -1;
+    }
+    if (part != c->next_part || len > UINT32_MAX) {
+        free(bytes);
+        return mb_error_set(err, GRPC_STATUS_INTERNAL,
+                            "filter checkpoint: partition %u out of order or too large", part);
+    }
+    item *it = calloc(1, sizeof *it);
+    if (it == NULL) {
+        free(bytes);
+        return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }
     *it = (item){.from_run = from_run, .bytes = bytes, .len = len};
     c->next_part++;
@@ -204,6 +228,8 @@ int idem_ckpt_put(idem_ckpt_t *c, unsigned part, int64_t from_run, uint8_t *byte
 
 int idem_ckpt_end(idem_ckpt_t *c, const idem_run_nonce *runs, size_t n, mb_error *err)
 {
+    if (finished(c, err))
+        return -1;
     if (c->next_part != IDEM_FILTER_PARTS)
         return mb_error_set(err, GRPC_STATUS_INTERNAL, "filter checkpoint: %u partitions of %u",
                             c->next_part, IDEM_FILTER_PARTS);
@@ -224,14 +250,9 @@ int idem_ckpt_end(idem_ckpt_t *c, const idem_run_nonce *runs, size_t n, mb_error
 
 int idem_ckpt_poll(idem_ckpt_t *c, bool *ok, mb_error *err)
 {
-    pthread_mutex_lock(&c->lock);
-    bool finished = c->finished;
-    pthread_mutex_unlock(&c->lock);
-    if (!finished)
+    if (!finished(c, err))
         return 0;
     *ok = c->ok;
-    if (!c->ok)
-        *err = c->err;
     return 1;
 }
 
@@ -268,22 +289,31 @@ void idem_ckpt_free(idem_ckpt_t *c)
 
 /* --- reading back --------------------------------------------------------------- */
 
-static bool get(FILE *f, crypto_generichash_state *sum, void *p, size_t n)
+typedef struct reader {
+    FILE *f;
+    crypto_generichash_state sum;
+    uint64_t left; /* bytes of the file not read yet */
+} reader;
+
+/* Reads n bytes into p; false at the end of the file, before any length
+ * read from it can make the loader allocate more than the file holds. */
+static bool get(reader *r, void *p, size_t n)
 {
-    if (fread(p, 1, n, f) != n)
+    if (n > r->left || fread(p, 1, n, r->f) != n)
         return false;
-    crypto_generichash_update(sum, p, n);
+    r->left -= n;
+    crypto_generichash_update(&r->sum, p, n);
     return true;
 }
 
-static bool read_parts(FILE *f, crypto_generichash_state *sum, idem_ckpt_file *out)
+static bool read_parts(reader *r, idem_ckpt_file *out)
 {
     uint8_t *buf = NULL;
     size_t cap = 0;
     bool ok = true;
     for (unsigned p = 0; ok && p < IDEM_FILTER_PARTS; p++) {
         uint32_t len;
-        ok = get(f, sum, &out->from_run[p], 8) && get(f, sum, &len, sizeof len);
+        ok = get(r, &out->from_run[p], 8) && get(r, &len, sizeof len);
         if (ok && len > cap) {
             uint8_t *b = realloc(buf, len);
             ok = b != NULL;
@@ -292,23 +322,22 @@ static bool read_parts(FILE *f, crypto_generichash_state *sum, idem_ckpt_file *o
                 cap = len;
             }
         }
-        ok = ok && get(f, sum, buf, len) && idem_filter_part_set(out->filter, p, buf, len) == 0;
+        ok = ok && get(r, buf, len) && idem_filter_part_set(out->filter, p, buf, len) == 0;
     }
     free(buf);
     return ok;
 }
 
-static bool read_runs(FILE *f, crypto_generichash_state *sum, idem_ckpt_file *out)
+static bool read_runs(reader *r, idem_ckpt_file *out)
 {
     uint64_t n;
-    /* A run holds at least one hash a day: far fewer than 2^24 are kept. */
-    if (!get(f, sum, &n, sizeof n) || n > (1u << 24))
+    if (!get(r, &n, sizeof n) || n > r->left / 16)
         return false;
     if ((out->runs = malloc((n > 0 ? n : 1) * sizeof *out->runs)) == NULL)
         return false;
     out->n_runs = n;
     for (size_t i = 0; i < n; i++) {
-        if (!get(f, sum, &out->runs[i].run, 8) || !get(f, sum, &out->runs[i].nonce, 8) ||
+        if (!get(r, &out->runs[i].run, 8) || !get(r, &out->runs[i].nonce, 8) ||
             (i > 0 && out->runs[i].run <= out->runs[i - 1].run))
             return false;
     }
@@ -318,21 +347,23 @@ static bool read_runs(FILE *f, crypto_generichash_state *sum, idem_ckpt_file *ou
 int idem_ckpt_load(const char *path, idem_ckpt_file *out, bool *missing)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    *missing = f == NULL && errno == ENOENT;
-    if (f == NULL)
+    reader r = {.f = fopen(path, "rb")};
+    *missing = r.f == NULL && errno == ENOENT;
+    if (r.f == NULL)
         return -1;
-    crypto_generichash_state sum;
-    crypto_generichash_init(&sum, NULL, 0, crypto_generichash_BYTES);
-    char magic[sizeof MAGIC];
+    struct stat st;
     uint8_t got[crypto_generichash_BYTES], want[crypto_generichash_BYTES];
-    bool ok = get(f, &sum, magic, sizeof magic) && memcmp(magic, MAGIC, sizeof magic) == 0 &&
-              (out->filter = idem_filter_new(0)) != NULL && read_parts(f, &sum, out) &&
-              read_runs(f, &sum, out);
-    crypto_generichash_final(&sum, got, sizeof got);
-    ok = ok && fread(want, 1, sizeof want, f) == sizeof want &&
-         sodium_memcmp(got, want, sizeof got) == 0 && fgetc(f) == EOF;
-    fclose(f);
+    bool ok = fstat(fileno(r.f), &st) == 0 && st.st_size >= (off_t)sizeof want;
+    r.left = ok ? (uint64_t)st.st_size - sizeof want : 0;
+    crypto_generichash_init(&r.sum, NULL, 0, crypto_generichash_BYTES);
+    char magic[sizeof MAGIC];
+    ok = ok && get(&r, magic, sizeof magic) && memcmp(magic, MAGIC, sizeof magic) == 0 &&
+         (out->filter = idem_filter_new(0)) != NULL && read_parts(&r, out) && read_runs(&r, out) &&
+         r.left == 0;
+    crypto_generichash_final(&r.sum, got, sizeof got);
+    ok = ok && fread(want, 1, sizeof want, r.f) == sizeof want &&
+         sodium_memcmp(got, want, sizeof got) == 0;
+    fclose(r.f);
     if (!ok)
         idem_ckpt_file_clear(out);
     return ok ? 0 : -1;

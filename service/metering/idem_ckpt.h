@@ -77,8 +77,9 @@ int idem_ckpt_poll(idem_ckpt_t *c, bool *ok, mb_error *err);
 /* Waits for the thread after idem_ckpt_end: 0 if the file is in place. */
 int idem_ckpt_wait(idem_ckpt_t *c, mb_error *err);
 
-/* Stops a checkpoint in any state (one not finished leaves no file) and
- * frees it. NULL is a no-op. */
+/* Stops a checkpoint in any state and frees it: one whose end was not yet
+ * queued leaves no file (one already being completed may still be renamed
+ * into place: it is complete and true). NULL is a no-op. */
 void idem_ckpt_free(idem_ckpt_t *c);
 
 /* A file read back: the filter, each partition's from_run, and the runs it

@@ -119,7 +119,7 @@ int idem_filter_reset(idem_filter_t *f, unsigned pi, size_t items)
     part *p = &f->parts[pi];
     uint32_t buckets = buckets_for(items);
     uint16_t *slots = calloc((size_t)buckets * SLOTS, sizeof *slots);
-    uint8_t *tags = calloc((size_t)buckets * SLOTS, 1); /* saved whole (idem_filter_save) */
+    uint8_t *tags = calloc((size_t)buckets * SLOTS, 1); /* copied whole (idem_filter_part_copy) */
     if (slots == NULL || tags == NULL) {
         free(slots);
         free(tags);

@@ -468,7 +468,7 @@ static int open_job(store_conn_t *conn, void *arg, mb_error *err)
     metering_t *m = arg;
     if (idem_open(conn, m->filter_path, &m->idem, err) != 0)
         return -1;
-    idem_checkpoint_every(m->idem, m->checkpoint_hashes);
+    idem_set_checkpoint_hashes(m->idem, m->checkpoint_hashes);
     return 0;
 }
 
@@ -522,7 +522,7 @@ void metering_stop(metering_t *m)
         mb_error err;
         int64_t t0 = mb_mono_ns();
         store_conn_t *conn = store_reader_acquire(m->store);
-        if (idem_save(m->idem, conn, m->filter_path, &err) != 0)
+        if (idem_save(m->idem, conn, &err) != 0)
             mb_log(MB_LOG_WARN, "event=usage_filter_not_saved error=\"%s\"", err.msg);
         else
             mb_log(MB_LOG_INFO, "event=usage_filter_saved ms=%lld",

@@ -46,7 +46,7 @@ typedef struct metering_options {
      * while counting, and loaded from at the next start (idem.h); NULL:
      * rebuilt from the table. */
     const char *filter_path;
-    uint64_t filter_checkpoint_hashes; /* idem_checkpoint_every; 0: never */
+    uint64_t filter_checkpoint_hashes; /* idem_set_checkpoint_hashes; 0: never */
 } metering_options;
 
 /* Loads the idempotency index (on the writer, so it sees the latest

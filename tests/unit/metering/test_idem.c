@@ -166,7 +166,7 @@ static void test_saved_filter(void)
     uint8_t(*h)[16] = malloc(N * sizeof *h);
     randombytes_buf(h, N * sizeof *h);
     CHECK(insert_all(ix, c, DAY, h, N) == N);
-    CHECK(idem_save(ix, c, path, &err) == 0);
+    CHECK(idem_save(ix, c, &err) == 0);
     idem_free(ix);
 
     CHECK(idem_open(c, path, &ix, &err) == 0);
@@ -201,7 +201,7 @@ static void test_saved_filter(void)
     /* Hashes deleted since (`minbilld purge` offline, from an old run)
      * only leave extra entries: still reused, and the deleted keys count
      * again, exactly once. */
-    CHECK(idem_save(ix, c, path, &err) == 0);
+    CHECK(idem_save(ix, c, &err) == 0);
     idem_free(ix);
     CHECK(store_conn_exec(c,
                           "DELETE FROM usage_idem WHERE run = (SELECT min(run) FROM usage_idem)"
@@ -214,7 +214,7 @@ static void test_saved_filter(void)
     CHECK(st.from_saved);
     CHECK(insert_all(ix, c, DAY, h, N) == gone);
     CHECK(insert_all(ix, c, DAY, h, N) == 0);
-    CHECK(idem_save(ix, c, path, &err) == 0);
+    CHECK(idem_save(ix, c, &err) == 0);
     idem_free(ix);
 
     /* One damaged byte: not reused. */
@@ -229,9 +229,9 @@ static void test_saved_filter(void)
 
     /* A filter that may miss entries is not saved, and no older file
      * stays to be loaded instead. */
-    CHECK(idem_save(ix, c, path, &err) == 0);
+    CHECK(idem_save(ix, c, &err) == 0);
     idem_invalidate(ix);
-    CHECK(idem_save(ix, c, path, &err) == 0);
+    CHECK(idem_save(ix, c, &err) == 0);
     CHECK(access(path, F_OK) != 0);
     idem_free(ix);
     free(h);
@@ -252,7 +252,7 @@ static void test_checkpoint(void)
     unit_path(path, sizeof path, "ckpt.filter");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     CHECK(idem_open(c, path, &ix, &err) == 0);
-    idem_checkpoint_every(ix, 20000);
+    idem_set_checkpoint_hashes(ix, 20000);
     uint8_t(*h)[16] = malloc(N * sizeof *h);
     randombytes_buf(h, N * sizeof *h);
     /* One job per round: each job copies a share of a running checkpoint,
@@ -287,6 +287,52 @@ static void test_checkpoint(void)
     CHECK(st.rescanned == N - 2 * IDEM_RUN_MAX_HASHES + 5);
     CHECK(insert_all(ix, c, DAY, h, N) == 0);
     CHECK(insert_all(ix, c, DAY, late, 5) == 0);
+    idem_free(ix);
+    free(h);
+    store_conn_close(c);
+}
+
+/* A purge that empties the run list while a checkpoint is being copied:
+ * the next run must not take a number the copied partitions' from_run
+ * already passed, or the load would skip its hashes there. */
+static void test_checkpoint_across_purge(void)
+{
+    enum { OLD = 3000, LATE = 200 };
+    store_conn_t *c = open_db("ckpt-purge.db");
+    mb_error err;
+    idem_t *ix = NULL;
+    idem_stats st;
+    char path[512];
+    CHECK(idem_open(c, unit_path(path, sizeof path, "ckpt-purge.filter"), &ix, &err) == 0);
+    idem_set_checkpoint_hashes(ix, OLD);
+    uint8_t(*h)[16] = malloc((OLD + 1) * sizeof *h), late[LATE][16];
+    randombytes_buf(h, (OLD + 1) * sizeof *h);
+    randombytes_buf(late, sizeof late);
+    for (int d = 0; d < 3; d++) /* runs 1, 2, 3 */
+        CHECK(insert_all(ix, c, DAY + d, h + d * (OLD / 3), OLD / 3) == OLD / 3);
+    /* This job begins a checkpoint and copies its first partitions (the
+     * smallest filter is 2.3 MB, 1 MiB a job) with from_run 3. */
+    CHECK(insert_all(ix, c, DAY + 2, h + OLD, 1) == 1);
+    idem_purge_result res;
+    CHECK(store_conn_exec(c, "BEGIN", &err) == 0);
+    CHECK(idem_purge(ix, c, DAY + 66, 62, 1000000, false, &res, &err) == 0);
+    CHECK(store_conn_exec(c, "COMMIT", &err) == 0);
+    CHECK(res.runs == 3 && unit_query_long(c, "SELECT count(*) FROM usage_idem_runs") == 0);
+    CHECK(insert_all(ix, c, DAY + 66, late, LATE) == LATE);
+    for (int k = 0; k < 500; k++) {
+        idem_get_stats(ix, &st);
+        if (st.checkpoints >= 1)
+            break;
+        CHECK(insert_all(ix, c, DAY + 66, late, 1) == 0);
+        usleep(2000);
+    }
+    CHECK(st.checkpoints == 1);
+    CHECK(unit_query_long(c, "SELECT min(run) FROM usage_idem_runs") == 4);
+    idem_free(ix); /* a crash */
+    CHECK(idem_open(c, path, &ix, &err) == 0);
+    idem_get_stats(ix, &st);
+    CHECK(st.from_saved);
+    CHECK(insert_all(ix, c, DAY + 66, late, LATE) == 0);
     idem_free(ix);
     free(h);
     store_conn_close(c);
@@ -505,6 +551,7 @@ int main(void)
     RUN(test_counted_once);
     RUN(test_saved_filter);
     RUN(test_checkpoint);
+    RUN(test_checkpoint_across_purge);
     RUN(test_runs);
     RUN(test_partition_rebuild);
     RUN(test_purge);
