@@ -144,8 +144,14 @@ static void flush_at_exit(void)
     pthread_mutex_unlock(&write_lock);
 }
 
+/* How long a crash may spend writing: stderr may be a pipe nobody reads
+ * any more, and a process that hangs in its crash handler restarts later
+ * than one that dies without its last lines. */
+#define CRASH_FLUSH_SECONDS 5
+
 static void on_crash(int sig)
 {
+    alarm(CRASH_FLUSH_SECONDS); /* SIGALRM's default action ends it */
     flush_all();
     for (size_t i = 0; i < N_CRASH_SIGNALS; i++)
         if (crash_signals[i] == sig)

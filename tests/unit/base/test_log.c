@@ -2,14 +2,17 @@
  * test_log.c - collected log lines are never lost: a thread's lines appear
  * only when it flushes (one write), all of them at mb_log_buffer_end(), and
  * a crash (abort, a segmentation fault) writes them before the process dies
- * of that signal. Each case runs in a child whose stderr is a pipe.
+ * of that signal, and does not hang when nobody reads its stderr. Each case
+ * runs in a child whose stderr is a pipe.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -17,7 +20,7 @@
 
 #define LINES 500 /* more than MB_LOG_BUFFER_BYTES holds: one early write */
 
-typedef enum { END_FLUSH, END_BUFFER_END, END_ABORT, END_SEGV, END_NOTHING } ending;
+typedef enum { END_FLUSH, END_BUFFER_END, END_ABORT, END_SEGV, END_NOTHING, END_STUCK } ending;
 
 /* Runs a child that collects LINES lines and ends as told; returns what
  * it wrote to stderr (malloc'd) and its wait status. */
@@ -34,8 +37,19 @@ static char *run_child(ending how, int *status)
         /* A sanitizer's report would be no log line. */
         signal(SIGSEGV, SIG_DFL);
         mb_log_catch_crashes();
+        if (how == END_STUCK) {
+            /* Fill the pipe, which the parent reads only once the child
+             * is gone: the crash handler's write can never complete. */
+            int fl = fcntl(STDERR_FILENO, F_GETFL);
+            fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
+            static const char junk[4096] = {'x'};
+            while (write(STDERR_FILENO, junk, sizeof junk) > 0)
+                ;
+            fcntl(STDERR_FILENO, F_SETFL, fl);
+        }
         mb_log_buffer_begin();
-        for (int i = 0; i < LINES; i++)
+        /* Stuck: a few, so the buffer's early write cannot block first. */
+        for (int i = 0; i < (how == END_STUCK ? 10 : LINES); i++)
             mb_log(MB_LOG_INFO, "event=call n=%d", i);
         switch (how) {
         case END_FLUSH:
@@ -47,6 +61,7 @@ static char *run_child(ending how, int *status)
         case END_ABORT:
             abort();
         case END_SEGV:
+        case END_STUCK:
             raise(SIGSEGV);
             _exit(3);
         case END_NOTHING:
@@ -54,6 +69,11 @@ static char *run_child(ending how, int *status)
         }
     }
     close(fds[1]);
+    if (how == END_STUCK) {
+        waitpid(pid, status, 0);
+        close(fds[0]);
+        return NULL;
+    }
     size_t cap = 1 << 20, used = 0;
     char *out = malloc(cap);
     ssize_t r;
@@ -117,10 +137,24 @@ static void test_crash_writes_them(void)
     free(out);
 }
 
+/* A crash while stderr is full and unread: the handler gives up after its
+ * bound and the process dies (of SIGALRM) instead of hanging. */
+static void test_crash_with_stuck_stderr(void)
+{
+    int status = 0;
+    time_t t0 = time(NULL);
+    run_child(END_STUCK, &status);
+    long took = (long)(time(NULL) - t0);
+    fprintf(stderr, "  a crash with stderr full ended after ~%ld s\n", took);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM);
+    CHECK(took <= 10);
+}
+
 int main(void)
 {
     RUN(test_flush_and_end);
     RUN(test_unflushed_are_held);
     RUN(test_crash_writes_them);
+    RUN(test_crash_with_stuck_stderr);
     return check_summary();
 }
