@@ -88,6 +88,11 @@ void fuzz_assert_no_echo(const char *msg_in, const char *value, size_t n)
 {
     char msg[MB_ERROR_MSG_MAX + 1];
     blank_standards(msg_in, msg, sizeof msg);
+    /* The field's path before ": " is the rule's too: "line1" once
+     * matched an e-mail address holding "ne1" (CI, fuzz_request). */
+    char *colon = strstr(msg, ": ");
+    if (colon != NULL)
+        memset(msg, ' ', (size_t)(colon - msg));
     size_t len = strlen(value);
     for (size_t i = 0; i + n <= len; i++) {
         bool alnum = true, digit = false;
