@@ -280,23 +280,10 @@ static double spread(unsigned part, uint64_t salt)
     return (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
 }
 
-/*
- * A rebuild reads the partition's every hash back, so a filter whose
- * capacity grows g times at each step reads 1 / (g - 1) stored hashes per
- * new one: 2.4 at the 1.2-1.62 above. A young database grows from the
- * floor through a dozen steps in its first minutes of full ingest, and
- * those reads were about a third of the writer's time then. So a small
- * partition grows 1.7-2.3 times (one read per new hash): its memory is
- * small. The gentler step, which keeps 100 M hashes inside the memory
- * target, takes over from 32 M hashes (32,768 per partition).
- */
-#define SMALL_PART_ITEMS 32768
-
 static int rebuild_part(idem_t *ix, store_conn_t *conn, unsigned part, mb_error *err)
 {
-    size_t now = idem_filter_items(ix->filter, part);
-    double grow = (0.85 + 0.30 * spread(part, ix->rebuilds)) * (now < SMALL_PART_ITEMS ? 1.414 : 1);
-    size_t items = (size_t)((double)(now + 1) * grow);
+    size_t items = (size_t)((double)(idem_filter_items(ix->filter, part) + 1) *
+                            (0.85 + 0.30 * spread(part, ix->rebuilds)));
     for (;;) {
         if (idem_filter_reset(ix->filter, part, items) != 0)
             return oom(err);
