@@ -160,6 +160,15 @@ struct rpc_server {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool shutdown_done;
+    /* Once the completion queues are being shut down no batch may start:
+     * the core asserts when a batch begins on a queue whose shutdown has
+     * completed, which an event still queued behind it (a call matched
+     * just before the server's shutdown) would otherwise do. Batches start
+     * under the read lock; the shutdown sets cqs_closed under the write
+     * lock, so a batch either began before (and the queue waits for it) or
+     * sees the flag. */
+    pthread_rwlock_t cq_gate;
+    bool cqs_closed;
     rpc_rate_limits rates;
     rpc_buckets_t *key_buckets; /* by API key id */
     rpc_jobs_t *jobs;           /* NULL when no method is a job */
@@ -266,7 +275,12 @@ static void call_unref(rpc_call_t *c)
 /* Starts a batch under the call lock, holding a reference for it. */
 static bool start_batch_locked(rpc_call_t *c, const grpc_op *ops, size_t n, call_tag *tag)
 {
-    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+    pthread_rwlock_rdlock(&c->srv->cq_gate);
+    bool closed = c->srv->cqs_closed;
+    grpc_call_error e = closed ? GRPC_CALL_OK : grpc_call_start_batch(c->call, ops, n, tag, NULL);
+    pthread_rwlock_unlock(&c->srv->cq_gate);
+    if (closed)
+        return false;
     if (e != GRPC_CALL_OK) {
         mb_log(MB_LOG_ERROR, "event=start_batch_failed rid=%016llx error=%d",
                (unsigned long long)c->rid, (int)e);
@@ -1061,6 +1075,7 @@ static void server_free(rpc_server_t *srv)
     free(srv->threads);
     free(srv->registered);
     pthread_mutex_destroy(&srv->lock);
+    pthread_rwlock_destroy(&srv->cq_gate);
     pthread_cond_destroy(&srv->cond);
     free(srv);
     grpc_shutdown_blocking();
@@ -1127,6 +1142,7 @@ int rpc_server_start(const rpc_options *opt, rpc_server_t **out, int *bound_port
         return mb_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }
     pthread_mutex_init(&srv->lock, NULL);
+    pthread_rwlock_init(&srv->cq_gate, NULL);
     mb_mono_cond_init(&srv->cond);
     srv->opt = *opt;
     srv->opt.tls_cert_pem = srv->opt.tls_key_pem = srv->opt.tls_client_ca_pem = NULL;
@@ -1285,6 +1301,9 @@ void rpc_server_shutdown(rpc_server_t *srv, int grace_ms)
     }
     if (!done)
         wait_shutdown(srv, -1);
+    pthread_rwlock_wrlock(&srv->cq_gate);
+    srv->cqs_closed = true;
+    pthread_rwlock_unlock(&srv->cq_gate);
     for (size_t i = 0; i < srv->n_cqs; i++)
         grpc_completion_queue_shutdown(srv->cqs[i]);
     for (size_t i = 0; i < srv->n_cqs; i++)
